@@ -1,0 +1,43 @@
+# The two commands of the README, and the steps they are made of. Each creates the virtual
+# environment on first use (and again when settings.ini, where every pin lives, changes).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo
+
+.PHONY: demo test check-sync nbtest pytest bench lab clean-venv help
+help:
+	@echo "make demo    run the demo (creates $(VENV) on first use)"
+	@echo "make test    notebooks in sync and clean, notebook tests, pytest"
+	@echo "make bench   benchmarks (results in bench/results/)"
+	@echo "make lab     JupyterLab on nbs/"
+
+$(BIN)/.installed: settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/mlpuzzle demo $(DEMO)
+
+test: check-sync nbtest pytest
+
+# Fails when nbdev_export or nbdev_clean would change a notebook or a generated module.
+check-sync: $(BIN)/.installed
+	$(BIN)/python .ci/sync_check.py $(BIN)
+
+nbtest: $(BIN)/.installed
+	$(BIN)/nbdev_test --n_workers 2
+
+pytest: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/ -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run_overhead.py
+
+lab: $(BIN)/.installed
+	$(BIN)/jupyter lab nbs/
+
+clean-venv:
+	rm -rf $(VENV)

@@ -13,7 +13,8 @@ from .core import DataError, MlpuzzleError, Workspace, init_workspace
 log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
-__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_status', 'cmd_demo', 'main']
+__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_status', 'cmd_demo', 'simulate_into', 'cmd_simulate',
+           'cmd_quarantine', 'main']
 
 # %% ../nbs/08_cli.ipynb #c9edc627
 def read_sample(path, rows: int = 100_000) -> pd.DataFrame:
@@ -61,17 +62,55 @@ def cmd_status(a):
 
 # %% ../nbs/08_cli.ipynb #169e5920
 def cmd_demo(a):
-    from mlpuzzle.simulate import churn_sample
-    from mlpuzzle.core import atomic_write
+    import shutil
+    from mlpuzzle.core import SPEC_FILE
     d = Path(a.dir)
-    data = d / "source" / "customers.csv"
-    atomic_write(data, churn_sample(a.rows, seed=a.seed).to_csv(index=False))
-    print(f"generated {a.rows} customers of the demo business: {data}")
-    cmd_init(argparse.Namespace(dir=a.dir, spec=None, from_data=data, target="churned", id="customer_id",
-                                timestamp="event_time", name="churn-demo", force=True))
-    return cmd_run(argparse.Namespace(workspace=a.dir, stage="check", param=[], reports=a.reports, timeout=600, quiet=a.quiet))
+    if (d / SPEC_FILE).exists(): shutil.rmtree(d)  # the demo starts afresh each time
+    r = simulate_into(d, days=60, scenario="unit_change", seed=a.seed, rows_per_day=a.rows_per_day)
+    print(f"simulated 60 days ({r['rows']:,} events) of the demo business in {d}; {r['truth']['description']} from day {r['truth']['onset_day']}")
+    for stage in ("check", "ingest"):
+        cmd_run(argparse.Namespace(workspace=a.dir, stage=stage, param=[], reports=a.reports, timeout=600, quiet=a.quiet))
+    print(f"next: `mlpuzzle status -w {a.dir}`, `mlpuzzle quarantine -w {a.dir}`, and the reports above")
 
 # %% ../nbs/08_cli.ipynb #2ebe469f
+def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, rows_per_day: int = 1000, onset=None) -> dict:
+    "Simulate the demo business into workspace `dir`'s source directory (creating the workspace if needed)."
+    from mlpuzzle.core import SPEC_FILE
+    from mlpuzzle.simulate import churn_spec, simulate, write_simulation
+    d = Path(dir)
+    try: sim = simulate(days, scenario, seed=seed, rows_per_day=rows_per_day, onset=onset)
+    except ValueError as e: raise MlpuzzleError(str(e)) from None
+    paths = write_simulation(sim, d / "source")
+    if not (d / SPEC_FILE).exists():
+        init_workspace(d, churn_spec({"kind": "csv", "path": "source/csv/events-*.csv", "labels": "source/labels/labels-*.csv"}))
+    return {"truth": sim.truth, "paths": paths, "rows": len(sim.events)}
+
+def cmd_simulate(a):
+    r = simulate_into(a.workspace, a.days, a.scenario, a.seed, a.rows_per_day, a.onset)
+    t = r["truth"]
+    print(f"simulated {a.days} days ({r['rows']:,} events) of the demo business into {Path(a.workspace) / 'source'}; "
+          f"scenario {t['scenario']}: {t['description']}" + (f" from day {t['onset_day']} ({t['onset_date']})" if t["onset_day"] is not None else ""))
+    return r
+
+# %% ../nbs/08_cli.ipynb #e0776bfa
+def cmd_quarantine(a):
+    from mlpuzzle.store import export_quarantine, quarantined, readmit, reason_counts
+    if a.export:
+        p = export_quarantine(a.workspace, a.export)
+        print(f"wrote the quarantined rows to {p}; fix them (keep the _qid column), then `mlpuzzle quarantine -w {a.workspace} --readmit {p}`")
+        return p
+    if a.readmit is not None:
+        r = readmit(a.workspace, a.readmit or None)
+        print(f"re-admitted {r['admitted']} row(s); {r['quarantined']} still fail their checks and stay quarantined")
+        return r
+    q = quarantined(a.workspace)
+    if not len(q): print("no row is waiting in quarantine"); return q
+    print(f"{len(q)} row(s) in quarantine ({(q['_kind'] == 'labels').sum()} of them labels). Most frequent reasons:")
+    for reason, n in reason_counts(q).head(10).items(): print(f"  {n:>7}  {reason}")
+    print(f"export them with --export FILE, fix, and --readmit FILE; or fix the spec and --readmit to check them again")
+    return q
+
+# %% ../nbs/08_cli.ipynb #afaed965
 def _ws_arg(p): p.add_argument("-w", "--workspace", required=True, metavar="DIR", help="the workspace directory")
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,16 +148,37 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-n", "--limit", type=int, default=20, help="how many runs (default: 20)")
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser("demo", help="run the demo on generated data", description="Generate the demo business, draft a workspace, run the check job.")
-    s.add_argument("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace (default: ./demo)")
-    s.add_argument("--rows", type=int, default=5000, help="customers to generate (default: 5000)")
+    s = sub.add_parser("simulate", help="write days of the demo business into a workspace's source",
+                       description="Simulate the demo business (a subscription service whose customers churn) into DIR/source/; "
+                                   "DIR becomes a workspace if it is not one.")
+    _ws_arg(s)
+    s.add_argument("--days", type=int, default=60, help="days to simulate (default: 60)")
+    s.add_argument("--scenario", default="none", help="what happens to the business: none, seasonality, covariate_drift, new_category, "
+                   "unit_change, null_column, missing_column, duplicate_ids, numbers_as_strings, concept_drift (default: none)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    s.add_argument("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)")
+    s.add_argument("--onset", type=int, help="day the scenario starts (default: half way)")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("quarantine", help="list, export and re-admit quarantined rows",
+                       description="List the rows the contract rejected, export them to fix, and re-admit them after the fix.")
+    _ws_arg(s)
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--export", metavar="FILE", help="write the quarantined event rows to this CSV")
+    g.add_argument("--readmit", nargs="?", const="", metavar="FILE", help="check rows again: from the fixed CSV FILE, or as stored (after a spec fix)")
+    s.set_defaults(func=cmd_quarantine)
+
+    s = sub.add_parser("demo", help="run the demo on generated data",
+                       description="Simulate the demo business with an incident, then run the check and ingest jobs on it.")
+    s.add_argument("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace, replaced if it exists (default: ./demo)")
+    s.add_argument("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--reports", metavar="DIR", help="reports directory (default: $MLPUZZLE_REPORTS or ./reports)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_demo)
     return p
 
-# %% ../nbs/08_cli.ipynb #b7d04658
+# %% ../nbs/08_cli.ipynb #01406195
 def _check_args(p, a):
     if a.command == "init" and a.from_data and not a.target: p.error("init --from-data needs --target COL (the column to predict)")
 
@@ -143,6 +203,6 @@ def main(argv: list[str] | None = None) -> int:
     print(" ".join(msg.split("\n")), file=sys.stderr)
     return code
 
-# %% ../nbs/08_cli.ipynb #e0776bfa
+# %% ../nbs/08_cli.ipynb #fcc4b1ae
 #| eval: false
 if __name__ == "__main__": sys.exit(main())

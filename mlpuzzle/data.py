@@ -129,13 +129,15 @@ def _nulls(v: pd.Series, s: pd.Series, col: str, c: dict) -> list:
     return [(v.isna().to_numpy() & s.notna().to_numpy(), col, f"is not {'an' if c['type'][0] in 'aeiou' else 'a'} {c['type']} value"),
             *([] if c.get("nullable", True) else [(s.isna().to_numpy(), col, "is null, and the contract does not allow nulls")])]
 
+def _fmt(x) -> str: return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else str(x)
+
 def _numeric(s: pd.Series, col: str, c: dict) -> tuple:
     num = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
     v = (s if num else pd.to_numeric(s.where(~s.map(lambda x: isinstance(x, bool)), None) if pd.api.types.is_object_dtype(s) else s, errors="coerce")).astype("float64")
     a = v.to_numpy()
     checks = _nulls(v, s, col, c) + [(np.isinf(a), col, "is not finite")]
-    if c["min"] is not None: checks.append((a < c["min"], col, f"is below the minimum {c['min']}"))
-    if c["max"] is not None: checks.append((a > c["max"], col, f"is above the maximum {c['max']}"))
+    if c["min"] is not None: checks.append((a < c["min"], col, f"is below the minimum {_fmt(c['min'])}"))
+    if c["max"] is not None: checks.append((a > c["max"], col, f"is above the maximum {_fmt(c['max'])}"))
     if c["integer"]: checks.append((np.isfinite(a) & (a != np.round(a)), col, "is not a whole number"))
     return v, checks
 
@@ -143,7 +145,7 @@ def _categorical(s: pd.Series, col: str, c: dict) -> tuple:
     v = s.where(s.isna(), s.astype(str)).astype("str")
     checks = _nulls(v, s, col, c)
     unknown = np.zeros(len(v), bool) if c["open"] else (v.notna() & ~v.isin([str(x) for x in c["values"]])).to_numpy()
-    if c["unknown"] == "reject": checks.append((unknown, col, f"is not an allowed value ({', '.join(map(str, c['values'][:10]))}{' ...' if len(c['values']) > 10 else ''})"))
+    if c["unknown"] == "reject" and not c["open"]: checks.append((unknown, col, f"is not an allowed value ({', '.join(map(str, c['values'][:10]))}{' ...' if len(c['values']) > 10 else ''})"))
     return v, checks, unknown
 
 _BOOLS = {"true": True, "1": True, "1.0": True, "yes": True, "false": False, "0": False, "0.0": False, "no": False}

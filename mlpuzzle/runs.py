@@ -191,21 +191,33 @@ def _failure(e: Exception, timed_out: bool, timeout) -> tuple:
     return f"{type(e).__name__}: {e}", None
 
 class _HtmlRenderer:
-    "Renders executed notebooks as HTML; nbconvert is imported and warmed up in a thread while the run executes."
+    "Renders executed notebooks as HTML for people: outputs only, under a header saying what ran and how it ended."
     def __init__(self):
         self._exporter = None
         self._thread = threading.Thread(target=self._warm_up, daemon=True); self._thread.start()
-    def _warm_up(self):
+    def _warm_up(self):  # nbconvert is imported and its templates loaded while the run executes
         import nbformat
         from nbconvert import HTMLExporter
-        e = HTMLExporter(); e.from_notebook_node(nbformat.v4.new_notebook())
+        e = HTMLExporter(exclude_input=True, exclude_raw=True, exclude_input_prompt=True, exclude_output_prompt=True)
+        e.log.setLevel(logging.ERROR)  # not its accessibility hints about plots without alt text
+        e.from_notebook_node(nbformat.v4.new_notebook())
         self._exporter = e
-    def render(self, nb: Path) -> Path | None:
-        "Write the HTML rendering of executed notebook `nb` beside it."
+    def render(self, nb: Path, header: str) -> Path | None:
+        "Write the HTML rendering of executed notebook `nb` beside it, `header` (markdown) on top."
+        import nbformat
         self._thread.join()
-        try: body, _ = self._exporter.from_filename(str(nb))
+        try:
+            node = nbformat.read(nb, as_version=4)
+            node.cells.insert(0, nbformat.v4.new_markdown_cell(header))
+            body, _ = self._exporter.from_notebook_node(node)
         except Exception as e: return log.warning("no HTML report for %s: %s", nb, e)
         return atomic_write(nb.with_suffix(".html"), body)
+
+def _header(run_id, stage, ws, params, status, secs, error) -> str:
+    "The line on top of a run's HTML report."
+    p = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults"
+    return (f"**{stage}** run `{run_id}` on `{ws.path}` ({p}): **{status}** in {secs:.1f} s"
+            + (f"<br>**Error:** {error}" if error else "") + "<br>*The executed notebook beside this page has the code.*")
 
 # %% ../nbs/06_runs.ipynb #27a05685
 def _start_record(ws, run_id, stage, params, report):
@@ -254,9 +266,11 @@ def run_stage(workspace,  # a Workspace or its directory
     except BaseException:  # Ctrl-C, SystemExit: the record must not stay "running"
         _update(ws, run_id, status="interrupted", ended=_now(), duration_s=time.monotonic() - t0, error="interrupted by the user")
         raise
-    outs = [str(p) for p in (out_nb if out_nb.exists() else None, out_nb.exists() and html.render(out_nb)) if p]
+    secs = time.monotonic() - t0
+    outs = [str(p) for p in (out_nb if out_nb.exists() else None,
+                             out_nb.exists() and html.render(out_nb, _header(run_id, stage, ws, params, status, secs, error))) if p]
     r = get_run(ws, run_id)
-    _update(ws, run_id, status=status, ended=_now(), duration_s=round(time.monotonic() - t0, 3), error=error,
+    _update(ws, run_id, status=status, ended=_now(), duration_s=round(secs, 3), error=error,
             failed_cell=cell, outputs=r["outputs"] + outs)
     rec = get_run(ws, run_id)
     if status != "succeeded":

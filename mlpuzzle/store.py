@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'snapshots', 'known_ids', 'load_snapshots', 'ingest_batch', 'watermarks', 'ingest', 'label_spec',
            'ingest_labels', 'label_batches', 'load_labels', 'training_set', 'quarantined', 'export_quarantine',
-           'readmit']
+           'readmit', 'reason_counts']
 
 # %% ../nbs/01_store.ipynb #84f337d0
 def snapshots(ws: Workspace) -> list[dict]:
@@ -160,7 +160,7 @@ def ingest_batch(ws: Workspace, batch: Batch, known: np.ndarray, now=None, profi
                  parents=(), hashes=frozenset(), extra=None, bar=None) -> dict | None:
     "Check and store one batch; return its manifest (status stored or unchanged), or None if it had no rows."
     spec, (id_col, ts_col) = ws.spec, (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"])
-    tmp = Path(tempfile.mkdtemp(dir=ws.dir("snapshots"), prefix=".tmp-"))
+    tmp = Path(tempfile.mkdtemp(dir=ws.dir("snapshots"), prefix=f".tmp-{os.getpid()}-"))
     try:
         w, offset, wm = _SnapshotWriter(tmp, profile), 0, None
         for chunk in batch.chunks:
@@ -193,6 +193,13 @@ def watermarks(ws: Workspace) -> dict:
 def _set_watermark(ws, key, value):
     atomic_write(ws.dir("raw") / "watermarks.json", json.dumps({**watermarks(ws), key: value}, indent=1))
 
+def _remove_leftovers(d: Path):
+    "Remove the temporary snapshot directories of processes that died while writing them."
+    import psutil
+    for t in d.glob(".tmp-*"):
+        pid = t.name.split("-")[1]
+        if not (pid.isdigit() and psutil.pid_exists(int(pid))): shutil.rmtree(t, ignore_errors=True)
+
 def _file_key(key: dict) -> tuple: return (key.get("path"), key.get("size"), key.get("mtime_ns"))
 
 # %% ../nbs/01_store.ipynb #3877b22f
@@ -205,9 +212,10 @@ def ingest(workspace,  # a Workspace or its directory
            progress: bool = False,  # show a progress bar of rows
           ) -> list[dict]:
     "Ingest the workspace's source into snapshots; return one manifest per batch (status stored or unchanged)."
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)
     src = {**ws.spec["source"], **(source or {})}
+    _remove_leftovers(ws.dir("snapshots"))
     done, known = snapshots(ws), known_ids(ws)
     seen, hashes = {_file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}
     wm = watermarks(ws).get(_source_key(src)) if src["kind"] == "sql" and df is None else None
@@ -336,3 +344,10 @@ def readmit(workspace, path=None, now=None) -> dict:
     settled = {q: (f"re-quarantined as {m['id']}:{i}" if i in again else f"admitted in {m['id']}") for i, q in enumerate(qids)}
     atomic_write(ws.dir("quarantine") / "readmitted.json", json.dumps({**_settled(ws), **settled}, indent=1))
     return {"status": m["status"], "snapshot": m["id"], "admitted": len(qids) - len(again), "quarantined": len(again)}
+
+# %% ../nbs/01_store.ipynb #c796a4b0
+def reason_counts(rejected: pd.DataFrame) -> pd.Series:
+    "How many rejected rows have each kind of reason (column: check), most frequent first."
+    if not len(rejected): return pd.Series(dtype="int64", name="rows")
+    kinds = rejected["_reasons"].str.split("; ").explode().str.replace(r"^(\S+) .*?: (.*)$", r"\1: \2", regex=True)
+    return kinds.value_counts().rename("rows").rename_axis("reason")

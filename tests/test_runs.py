@@ -11,11 +11,12 @@ from conftest import MLPUZZLE, ROOT, write_stage
 
 
 def records(ws):
+    "The run records of workspace `ws`, oldest first ([] while the run log is still being created)."
     con = sqlite3.connect(ws / "runs.db")
     con.row_factory = sqlite3.Row
-    rows = [dict(r) for r in con.execute("SELECT * FROM runs ORDER BY started")]
-    con.close()
-    return rows
+    try: return [dict(r) for r in con.execute("SELECT * FROM runs ORDER BY started")]
+    except sqlite3.OperationalError: return []  # no table yet: the run is starting
+    finally: con.close()
 
 
 def test_init_from_data_then_check(cli, tmp_path, sample_csv, reports):

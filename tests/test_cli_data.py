@@ -1,0 +1,51 @@
+"""The data verbs of the CLI: simulate, run ingest, quarantine (list, export, re-admit)."""
+import json
+
+import pandas as pd
+
+from mlpuzzle.core import Workspace
+from mlpuzzle.store import load_snapshots, quarantined
+
+
+def test_simulate_ingest_quarantine_readmit(cli, tmp_path, reports):
+    ws = tmp_path / "ws"
+    r = cli("simulate", "-w", ws, "--days", "8", "--scenario", "unit_change", "--onset", "6", "--rows-per-day", "50")
+    assert r.returncode == 0, r.stderr
+    assert "scenario unit_change" in r.stdout and "from day 6" in r.stdout
+    truth = json.loads((ws / "source" / "truth.json").read_text())
+    assert truth["onset_day"] == 6 and truth["scenario"] == "unit_change"
+
+    r = cli("run", "ingest", "-w", ws, "-q", "-p", "until", "2024-01-07")
+    assert r.returncode == 0, r.stderr
+    w = Workspace(ws)
+    assert len(load_snapshots(w)) == 300 and len(quarantined(w)) == 0
+    r = cli("run", "ingest", "-w", ws, "-q")
+    assert r.returncode == 0, r.stderr
+    q = quarantined(w)
+    late = pd.concat([pd.read_csv(ws / "source" / "csv" / f"events-2024-01-0{d}.csv") for d in (7, 8)])
+    bad = late.monthly_fee.notna().sum()  # from day 6 (0-based) every known fee arrives x1000; unknown fees stay null
+    assert 90 < bad < 100 and len(q) == bad and q["_reasons"].str.contains("monthly_fee").all()
+
+    r = cli("quarantine", "-w", ws)
+    assert r.returncode == 0 and f"{bad} row(s) in quarantine" in r.stdout and "monthly_fee: is above the maximum" in r.stdout
+    fix = tmp_path / "fix.csv"
+    assert cli("quarantine", "-w", ws, "--export", fix).returncode == 0
+    rows = pd.read_csv(fix)
+    rows["monthly_fee"] = rows["monthly_fee"] / 1000  # the fix: back to euros
+    rows.to_csv(fix, index=False)
+    r = cli("quarantine", "-w", ws, "--readmit", fix)
+    assert r.returncode == 0 and f"re-admitted {bad} row(s); 0 still fail" in r.stdout
+    assert len(load_snapshots(w)) == 400 and len(quarantined(w)) == 0
+    r = cli("quarantine", "-w", ws, "--readmit", fix)
+    assert "re-admitted 0 row(s)" in r.stdout and len(load_snapshots(w)) == 400  # nothing twice
+
+
+def test_simulate_rejects_an_unknown_scenario(cli, tmp_path):
+    r = cli("simulate", "-w", tmp_path / "ws", "--scenario", "meteor")
+    assert r.returncode == 2 and "meteor" in r.stderr and "covariate_drift" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_every_command_has_help(cli):
+    for verb in ("init", "run", "status", "simulate", "quarantine", "demo"):
+        r = cli(verb, "--help")
+        assert r.returncode == 0 and "usage: mlpuzzle" in r.stdout, verb

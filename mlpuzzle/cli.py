@@ -14,7 +14,7 @@ log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
 __all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_status', 'cmd_demo', 'simulate_into', 'cmd_simulate',
-           'cmd_quarantine', 'main']
+           'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui', 'main']
 
 # %% ../nbs/08_cli.ipynb #c9edc627
 def read_sample(path, rows: int = 100_000) -> pd.DataFrame:
@@ -111,6 +111,48 @@ def cmd_quarantine(a):
     return q
 
 # %% ../nbs/08_cli.ipynb #afaed965
+def cmd_models(a):
+    from mlpuzzle.registry import history, versions
+    ws = Workspace(a.workspace, check_imports=False)
+    vs = versions(ws)
+    if not len(vs): print(f"no model yet; train one with `mlpuzzle run train -w {a.workspace}`"); return vs
+    print(vs.drop(columns=["run_id"]).to_string(index=False))
+    h = history(ws).tail(a.history)
+    if len(h):
+        print("\nrecent promotion history:")
+        for r in h.itertuples():
+            fv = "-" if r.from_version is None or r.from_version != r.from_version else f"v{int(r.from_version)}"
+            print(f"  {r.time[:19]}  {r.action:<16} {fv:>4} -> v{int(r.to_version)}  ({r.trigger}) {_short(r.reason, 90)}")
+    return vs
+
+def cmd_promote(a):
+    from mlpuzzle.registry import promote, propose, recent_labeled
+    ws = Workspace(a.workspace, check_imports=False)
+    if a.force:
+        promote(ws, a.version, a.reason or "promoted by hand, without the gate")
+        print(f"version {a.version} is the champion (gate skipped: --force)"); return
+    d = propose(ws, a.version, recent_labeled(ws, a.gate_days))
+    print(("promoted: " if d.promote else "refused: ") + d.reason)
+    if not d.promote: raise SystemExit(1)
+
+def cmd_rollback(a):
+    from mlpuzzle.registry import rollback
+    r = rollback(Workspace(a.workspace, check_imports=False), a.reason or "rolled back by hand")
+    print(f"rolled back: version {r['to_version']} is the champion again (was {r['from_version']})")
+
+def cmd_retire(a):
+    from mlpuzzle.registry import retire
+    retire(Workspace(a.workspace, check_imports=False), a.version, a.reason or "retired by hand")
+    print(f"version {a.version} is retired: it can no longer be promoted or served")
+
+def cmd_ui(a):
+    import subprocess
+    from mlpuzzle.model import tracking_uri
+    uri = tracking_uri(Workspace(a.workspace, check_imports=False))
+    print(f"MLflow UI on http://127.0.0.1:{a.port} for {uri} (Ctrl-C stops it)")
+    return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(a.port)])
+
+# %% ../nbs/08_cli.ipynb #fcc4b1ae
 def _ws_arg(p): p.add_argument("-w", "--workspace", required=True, metavar="DIR", help="the workspace directory")
 
 def _parser() -> argparse.ArgumentParser:
@@ -168,6 +210,37 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--readmit", nargs="?", const="", metavar="FILE", help="check rows again: from the fixed CSV FILE, or as stored (after a spec fix)")
     s.set_defaults(func=cmd_quarantine)
 
+    s = sub.add_parser("models", help="model versions, aliases and the promotion history",
+                       description="List the model versions (champion, challenger, retired) and the recent promotion history.")
+    _ws_arg(s)
+    s.add_argument("--history", type=int, default=10, help="history entries to show (default: 10)")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("promote", help="promote a version through the gate (or --force)",
+                       description="Make VERSION the challenger and let the gate judge it against the champion on recent labeled data.")
+    s.add_argument("version", type=int, metavar="VERSION", help="the model version")
+    _ws_arg(s)
+    s.add_argument("--gate-days", type=float, default=14, help="days of recent labeled data the gate judges on (default: 14)")
+    s.add_argument("--force", action="store_true", help="skip the gate (recorded in the history)")
+    s.add_argument("--reason", help="why, for the history")
+    s.set_defaults(func=cmd_promote)
+
+    s = sub.add_parser("rollback", help="make the previous champion the champion again", description="Roll back to the previous champion.")
+    _ws_arg(s)
+    s.add_argument("--reason", help="why, for the history")
+    s.set_defaults(func=cmd_rollback)
+
+    s = sub.add_parser("retire", help="retire a model version", description="Retire VERSION: it can no longer be promoted or served; its history stays.")
+    s.add_argument("version", type=int, metavar="VERSION", help="the model version")
+    _ws_arg(s)
+    s.add_argument("--reason", help="why, for the history")
+    s.set_defaults(func=cmd_retire)
+
+    s = sub.add_parser("ui", help="the MLflow UI on the workspace's store", description="Start the MLflow UI on 127.0.0.1 for the workspace's tracking store.")
+    _ws_arg(s)
+    s.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    s.set_defaults(func=cmd_ui)
+
     s = sub.add_parser("demo", help="run the demo on generated data",
                        description="Simulate the demo business with an incident, then run the check and ingest jobs on it.")
     s.add_argument("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace, replaced if it exists (default: ./demo)")
@@ -178,7 +251,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo)
     return p
 
-# %% ../nbs/08_cli.ipynb #01406195
+# %% ../nbs/08_cli.ipynb #179e1903
 def _check_args(p, a):
     if a.command == "init" and a.from_data and not a.target: p.error("init --from-data needs --target COL (the column to predict)")
 
@@ -203,6 +276,6 @@ def main(argv: list[str] | None = None) -> int:
     print(" ".join(msg.split("\n")), file=sys.stderr)
     return code
 
-# %% ../nbs/08_cli.ipynb #fcc4b1ae
+# %% ../nbs/08_cli.ipynb #c6c2ec94
 #| eval: false
 if __name__ == "__main__": sys.exit(main())

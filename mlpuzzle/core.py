@@ -143,7 +143,8 @@ SPEC_SCHEMA = {
     "features": None,  # validated by _features: {name: contract}
     "model": {"estimator": _Key(STR, None, "import path of an sklearn-compatible estimator (default: by problem)", nullable=True),
               "params": _Key((dict,), {}, "keyword arguments of the estimator"),
-              "seed": _Key(INT, 0, "random seed for splits and the estimator")},
+              "seed": _Key(INT, 0, "random seed for splits and the estimator"),
+              "tracking_uri": _Key(STR, None, "MLflow tracking URI of a team server (default: $MLFLOW_TRACKING_URI, else a sqlite store in mlflow/)", nullable=True)},
     "business": {o: _Key(NUM, 0, f"value of one {o.upper()} (a cost is negative); all 0: no business value")
                  for o in ("tp", "fp", "tn", "fn")},
     "promotion": {"metric": _Key(STR, None, "the gate metric (default: roc_auc, f1_macro or rmse by problem)", nullable=True),

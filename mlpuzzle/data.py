@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from .core import DataError, Workspace
 
 # %% auto #0
-__all__ = ['Check', 'Batch', 'source_files', 'batches', 'id_hashes', 'check_columns', 'Checked', 'validate_batch']
+__all__ = ['Check', 'Batch', 'source_files', 'batches', 'id_hashes', 'is_member', 'check_columns', 'Checked', 'validate_batch']
 
 # %% ../nbs/01_data.ipynb #644206a2
 @dataclass
@@ -167,14 +167,19 @@ def _ids(s: pd.Series) -> pd.Series:
 
 def id_hashes(ids: pd.Series) -> np.ndarray:
     "64-bit hashes of ids, to look ids up among millions without keeping the strings."
-    return pd.util.hash_array(ids.fillna("").to_numpy(dtype=object))
+    return pd.util.hash_pandas_object(ids.fillna(""), index=False).to_numpy()
 
-def _id_checks(ids: pd.Series, col: str, known: np.ndarray | None) -> list:
-    h = id_hashes(ids)
+def is_member(h: np.ndarray, known: np.ndarray) -> np.ndarray:
+    "Which of the hashes `h` are in the sorted array `known` (binary search: no hash table over millions)."
+    if not len(known): return np.zeros(len(h), bool)
+    i = np.searchsorted(known, h)
+    return known[np.minimum(i, len(known) - 1)] == h
+
+def _id_checks(ids: pd.Series, col: str, known: np.ndarray | None, h: np.ndarray) -> list:
     missing = ids.isna().to_numpy()
     dup = pd.Series(h).duplicated().to_numpy() & ~missing
     checks = [(missing, col, "is missing (every row needs an id)"), (dup, col, "repeats an id earlier in this batch")]
-    if known is not None and len(known): checks.append((np.isin(h, known) & ~missing, col, "was already ingested in an earlier batch"))
+    if known is not None and len(known): checks.append((is_member(h, np.sort(known)) & ~missing, col, "was already ingested in an earlier batch"))
     return checks
 
 def _target(s: pd.Series, col: str, problem: str) -> tuple:
@@ -209,14 +214,16 @@ class Checked:
     missing_columns: list
     extra_columns: list
     accepted_rows: np.ndarray = None  # position in the chunk of each accepted row
+    id_hashes: np.ndarray = None  # `id_hashes` of the accepted rows' ids (None without an id column)
 
 def _coerce(df, spec, known_ids, now):
-    "Coerce every column of `df`; return (coerced columns, checks, masks of flagged unknown categories)."
+    "Coerce every column of `df`; return (coerced columns, checks, masks of flagged unknown categories, id hashes)."
     cols, n = spec["columns"], len(df)
-    out, checks, flagged = {}, [], {}
+    out, checks, flagged, h = {}, [], {}, None
     if cols["id"]:
         out[cols["id"]] = _ids(_blank_to_na(df[cols["id"]]))
-        checks += _id_checks(out[cols["id"]], cols["id"], known_ids)
+        h = id_hashes(out[cols["id"]])
+        checks += _id_checks(out[cols["id"]], cols["id"], known_ids, h)
     if cols["timestamp"]:
         out[cols["timestamp"]], c = _datetime(_blank_to_na(df[cols["timestamp"]]), cols["timestamp"], {"type": "datetime", "nullable": False})
         checks += c + [(out[cols["timestamp"]].gt(now).fillna(False).to_numpy(), cols["timestamp"], f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)")]
@@ -228,7 +235,7 @@ def _coerce(df, spec, known_ids, now):
     if cols["target"] in df.columns:
         out[cols["target"]], c = _target(_blank_to_na(df[cols["target"]]), cols["target"], spec["problem"])
         checks += c
-    return pd.DataFrame(out, index=df.index), checks, flagged
+    return pd.DataFrame(out, index=df.index), checks, flagged, h
 
 # %% ../nbs/01_data.ipynb #1255b321
 def _reasons(df: pd.DataFrame, checks: list, rejected: np.ndarray) -> list[str]:
@@ -260,10 +267,11 @@ def validate_batch(df: pd.DataFrame,  # one chunk of a batch, as read
     missing, extra = check_columns(df, spec, name)
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now, tz="UTC") if pd.Timestamp(now).tzinfo is None else pd.Timestamp(now)
     df = df.reset_index(drop=True)
-    out, checks, flagged = _coerce(df, spec, known_ids, now)
+    out, checks, flagged, h = _coerce(df, spec, known_ids, now)
     bad = np.zeros(len(df), bool)
     for m, _, _ in checks: bad |= m
     rejected = _as_text(df[bad]).assign(_row=np.flatnonzero(bad), _reasons=_reasons(df, checks, bad))
     assert len(df) == (~bad).sum() + len(rejected), "rows read != accepted + quarantined"
     flagged = {f: int((m & ~bad).sum()) for f, m in flagged.items() if (m & ~bad).any()}
-    return Checked(out[~bad].reset_index(drop=True), rejected.reset_index(drop=True), flagged, missing, extra, np.flatnonzero(~bad))
+    return Checked(out[~bad].reset_index(drop=True), rejected.reset_index(drop=True), flagged, missing, extra,
+                   np.flatnonzero(~bad), None if h is None else h[~bad])

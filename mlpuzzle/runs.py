@@ -219,7 +219,19 @@ def _header(run_id, stage, ws, params, status, secs, error) -> str:
     return (f"**{stage}** run `{run_id}` on `{ws.path}` ({p}): **{status}** in {secs:.1f} s"
             + (f"<br>**Error:** {error}" if error else "") + "<br>*The executed notebook beside this page has the code.*")
 
-# %% ../nbs/06_runs.ipynb #27a05685
+# %% ../nbs/06_runs.ipynb #708663a8
+def _attach_to_mlflow(ws, outputs, files):
+    "Log `files` (the executed notebook and HTML) to each MLflow run named in `outputs`."
+    runs = [o.split(":", 1)[1] for o in outputs or [] if o.startswith("mlflow:")]
+    if not runs: return
+    from mlpuzzle.model import mlflow_client
+    c = mlflow_client(ws)
+    for r in runs:
+        for f in files:
+            try: c.log_artifact(r, f, "notebook")
+            except Exception as e: log.warning("could not attach %s to MLflow run %s: %s", f, r, e)
+
+# %% ../nbs/06_runs.ipynb #4695a674
 def _start_record(ws, run_id, stage, params, report):
     me = psutil.Process()
     rec = dict(id=run_id, stage=stage, parameters=params, status="running", started=_now(), inputs=[], outputs=[],
@@ -242,7 +254,7 @@ def _execute(ws, stage, params, run_id, out_nb, timeout, progress):
     except Exception as e: return ("failed", *_failure(e, dog.fired, timeout))
     finally: dog.stop()
 
-# %% ../nbs/06_runs.ipynb #708663a8
+# %% ../nbs/06_runs.ipynb #bc617a12
 def run_stage(workspace,  # a Workspace or its directory
               stage: str,  # name of a notebook in the pipeline directory
               parameters: dict | None = None,  # parameter values; text is converted to each parameter's type
@@ -270,6 +282,7 @@ def run_stage(workspace,  # a Workspace or its directory
     outs = [str(p) for p in (out_nb if out_nb.exists() else None,
                              out_nb.exists() and html.render(out_nb, _header(run_id, stage, ws, params, status, secs, error))) if p]
     r = get_run(ws, run_id)
+    _attach_to_mlflow(ws, r["outputs"], outs)
     _update(ws, run_id, status=status, ended=_now(), duration_s=round(secs, 3), error=error,
             failed_cell=cell, outputs=r["outputs"] + outs)
     rec = get_run(ws, run_id)

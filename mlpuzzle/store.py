@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .core import DataError, Workspace, atomic_path, atomic_write, spec_hash
-from .data import Batch, Checked, batches, id_hashes, validate_batch, _as_text, _datetime, _blank_to_na
+from .data import Batch, Checked, batches, id_hashes, is_member, validate_batch, _as_text, _datetime, _blank_to_na, _show
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ def _overlaps(m, since, until) -> bool:
 class _SnapshotWriter:
     "Accumulates the checked chunks of one batch in a temporary directory."
     def __init__(self, tmp: Path, profile: bool):
+        from concurrent.futures import ThreadPoolExecutor
         self.tmp, self.profile, self.writer, self.view = tmp, profile, None, None
+        self.pool, self.pending = ThreadPoolExecutor(1), None
         self.hashes, self.rejected, self.ids, self.flagged = [], [], [], {}
         self.read = self.accepted = 0
         self.missing, self.extra, self.tmin, self.tmax, self.schema = set(), set(), None, None, None
@@ -71,15 +73,17 @@ class _SnapshotWriter:
         for f, k in chk.flagged.items(): self.flagged[f] = self.flagged.get(f, 0) + k
         if len(chk.rejected): self.rejected.append(chk.rejected.assign(_row=chk.rejected["_row"] + offset))
         self._write(chk.accepted)
-        if id_col: self.ids.append(id_hashes(chk.accepted[id_col]))
+        if id_col: self.ids.append(chk.id_hashes)
         if ts_col and len(chk.accepted): self._span(chk.accepted[ts_col])
 
     def _write(self, acc: pd.DataFrame):
+        "Append `acc` to the snapshot's Parquet file, in a background thread (pyarrow releases the GIL)."
         table = pa.Table.from_pandas(acc, schema=self.schema, preserve_index=False)
         if self.writer is None:
             self.schema = table.schema
             self.writer = pq.ParquetWriter(self.tmp / "data.parquet", self.schema)
-        self.writer.write_table(table)
+        if self.pending is not None: self.pending.result()  # one write in flight at a time, in order
+        self.pending = self.pool.submit(self.writer.write_table, table)
         if self.profile and len(acc):
             from mlpuzzle.compat import profile_frame
             v = profile_frame(acc)
@@ -89,6 +93,11 @@ class _SnapshotWriter:
         lo, hi = ts.min(), ts.max()
         self.tmin = lo if self.tmin is None or lo < self.tmin else self.tmin
         self.tmax = hi if self.tmax is None or hi > self.tmax else self.tmax
+
+    def close(self):
+        "Finish the Parquet file (after its last write)."
+        if self.pending is not None: self.pending.result()
+        self.pool.shutdown(); self.writer.close()
 
     def batch_hash(self, columns: dict) -> str:
         "The content hash: columns and types, the hashes of the rows the contract accepts, and of the rejected rows as read."
@@ -104,7 +113,7 @@ def _now_iso() -> str: return datetime.now(timezone.utc).isoformat(timespec="mil
 
 def _finish(ws: Workspace, w: _SnapshotWriter, batch: Batch, bh: str, parents: list, extra: dict) -> dict:
     "Complete the snapshot in `w.tmp`: write quarantine, ids, profile and manifest, then rename it into place."
-    w.writer.close()
+    w.close()
     columns = {f.name: str(f.type) for f in w.schema}
     sid = bh[:16]
     rejected = pd.concat(w.rejected, ignore_index=True) if w.rejected else pd.DataFrame()
@@ -135,15 +144,21 @@ def _commit(tmp: Path, final: Path):
 
 # %% ../nbs/01_store.ipynb #b1c44b42
 _KNOWN = "was already ingested in an earlier batch"
+_REPEAT = "repeats an id earlier in this batch"
 
-def _reject_known(chk: Checked, chunk: pd.DataFrame, dup: np.ndarray, id_col: str) -> Checked:
-    "Move the accepted rows marked by `dup` (their id is already stored) to the rejected rows."
+def _reject_ids(chk: Checked, chunk: pd.DataFrame, dup: np.ndarray, id_col: str, why: str) -> Checked:
+    "Move the accepted rows marked by `dup` (their id was seen before) to the rejected rows, saying `why`."
     rows = chk.accepted_rows[dup]
-    raw = _as_text(chunk.reset_index(drop=True).iloc[rows])
-    rej = raw.assign(_row=rows, _reasons=[f"{id_col} {v!r}: {_KNOWN}" for v in chk.accepted.loc[dup, id_col]])
+    raw = chunk.reset_index(drop=True).iloc[rows]
+    rej = _as_text(raw).assign(_row=rows, _reasons=[f"{id_col} {_show(v)}: {why}" for v in raw[id_col]])
     rejected = pd.concat([chk.rejected, rej], ignore_index=True).sort_values("_row", ignore_index=True)
     return Checked(chk.accepted[~dup].reset_index(drop=True), rejected, chk.flagged, chk.missing_columns,
-                   chk.extra_columns, chk.accepted_rows[~dup])
+                   chk.extra_columns, chk.accepted_rows[~dup], chk.id_hashes[~dup])
+
+def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    "The sorted union (with repeats) of sorted array `a` and array `b`, in linear time."
+    b = np.sort(b)
+    return np.insert(a, np.searchsorted(a, b), b)
 
 def _in_window(chunk, ts, since, until) -> pd.DataFrame:
     "The rows of `chunk` with event time in [since, until); rows whose time does not parse stay (to be quarantined)."
@@ -162,21 +177,21 @@ def ingest_batch(ws: Workspace, batch: Batch, known: np.ndarray, now=None, profi
     spec, (id_col, ts_col) = ws.spec, (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"])
     tmp = Path(tempfile.mkdtemp(dir=ws.dir("snapshots"), prefix=f".tmp-{os.getpid()}-"))
     try:
-        w, offset, wm = _SnapshotWriter(tmp, profile), 0, None
+        w, offset, wm, seen, known = _SnapshotWriter(tmp, profile), 0, None, np.empty(0, np.uint64), np.sort(known)
         for chunk in batch.chunks:
             chunk = _in_window(chunk, ts_col, since, until).reset_index(drop=True)
             chk = validate_batch(chunk, spec, batch.name, now=now)
+            if id_col and (dup := is_member(chk.id_hashes, seen)).any(): chk = _reject_ids(chk, chunk, dup, id_col, _REPEAT)
             identity = pd.util.hash_pandas_object(chk.accepted, index=False).to_numpy()
-            if id_col and len(known) and (dup := np.isin(id_hashes(chk.accepted[id_col]), known)).any():
-                chk = _reject_known(chk, chunk, dup, id_col)
+            if id_col: seen = _merge_sorted(seen, chk.id_hashes)
+            if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, chunk, dup, id_col, _KNOWN)
             w.add(chk, identity, len(chunk), offset, id_col, ts_col)
-            if id_col and len(chk.accepted): known = np.concatenate([known, w.ids[-1]])
             if "watermark" in batch.key: wm = max(filter(pd.notna, [wm, _max_time(chunk, ts_col)]), default=None)
             offset += len(chunk)
             if bar is not None: bar.update(len(chunk))
         if w.read == 0: return None
         bh = w.batch_hash({f.name: str(f.type) for f in w.schema})
-        if bh in hashes: w.writer.close(); return {"status": "unchanged", "id": bh[:16], "source": {"name": batch.name}}
+        if bh in hashes: w.close(); return {"status": "unchanged", "id": bh[:16], "source": {"name": batch.name}}
         m = _finish(ws, w, batch, bh, list(parents), {**(extra or {}), **({"watermark": str(wm)} if wm is not None else {})})
         return {**m, "status": "stored"}
     finally:
@@ -216,7 +231,7 @@ def ingest(workspace,  # a Workspace or its directory
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)
     src = {**ws.spec["source"], **(source or {})}
     _remove_leftovers(ws.dir("snapshots"))
-    done, known = snapshots(ws), known_ids(ws)
+    done, known = snapshots(ws), np.sort(known_ids(ws))
     seen, hashes = {_file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}
     wm = watermarks(ws).get(_source_key(src)) if src["kind"] == "sql" and df is None else None
     results, parent = [], [done[-1]["id"]] if done else []
@@ -228,7 +243,7 @@ def ingest(workspace,  # a Workspace or its directory
             if m is None: continue
             results.append(m)
             if m["status"] == "stored":
-                known, parent = np.concatenate([known, np.load(ws.dir("snapshots") / m["id"] / "ids.npy")]), [m["id"]]
+                known, parent = _merge_sorted(known, np.load(ws.dir("snapshots") / m["id"] / "ids.npy")), [m["id"]]
                 hashes.add(m["content_hash"])
                 if m.get("watermark"): _set_watermark(ws, _source_key(src), m["watermark"])
             log.info("%s: %s", b.name, m["status"])

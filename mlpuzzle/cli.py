@@ -14,7 +14,7 @@ log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
 __all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_status', 'cmd_demo', 'simulate_into', 'cmd_simulate',
-           'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui', 'main']
+           'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui', 'cmd_serve', 'main']
 
 # %% ../nbs/08_cli.ipynb #c9edc627
 def read_sample(path, rows: int = 100_000) -> pd.DataFrame:
@@ -153,6 +153,13 @@ def cmd_ui(a):
     return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(a.port)])
 
 # %% ../nbs/08_cli.ipynb #fcc4b1ae
+def cmd_serve(a):
+    from mlpuzzle.serve import serve
+    ws = Workspace(a.workspace, check_imports=False)
+    print(f"serving {ws.spec['name']} on http://{a.host}:{a.port} (docs at /docs; Ctrl-C stops it)")
+    serve(ws, a.host, a.port, a.workers)
+
+# %% ../nbs/08_cli.ipynb #c6c2ec94
 def _ws_arg(p): p.add_argument("-w", "--workspace", required=True, metavar="DIR", help="the workspace directory")
 
 def _parser() -> argparse.ArgumentParser:
@@ -241,6 +248,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
     s.set_defaults(func=cmd_ui)
 
+    s = sub.add_parser("serve", help="the online prediction service", description="Serve the champion over HTTP (FastAPI + uvicorn); follows promotions without a restart.")
+    _ws_arg(s)
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    s.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    s.add_argument("--workers", type=int, default=1, help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")
+    s.set_defaults(func=cmd_serve)
+
     s = sub.add_parser("demo", help="run the demo on generated data",
                        description="Simulate the demo business with an incident, then run the check and ingest jobs on it.")
     s.add_argument("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace, replaced if it exists (default: ./demo)")
@@ -251,7 +265,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo)
     return p
 
-# %% ../nbs/08_cli.ipynb #179e1903
+# %% ../nbs/08_cli.ipynb #f2ff1bfd
 def _check_args(p, a):
     if a.command == "init" and a.from_data and not a.target: p.error("init --from-data needs --target COL (the column to predict)")
 
@@ -276,6 +290,6 @@ def main(argv: list[str] | None = None) -> int:
     print(" ".join(msg.split("\n")), file=sys.stderr)
     return code
 
-# %% ../nbs/08_cli.ipynb #c6c2ec94
+# %% ../nbs/08_cli.ipynb #1bf7de1b
 #| eval: false
 if __name__ == "__main__": sys.exit(main())

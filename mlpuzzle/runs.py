@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'RESERVED_PARAMS', 'DEFAULT_TIMEOUT', 'KILL_GRACE', 'VERSIONED', 'pipeline_dir', 'stages', 'stage_notebook',
            'stage_parameters', 'resolve_parameters', 'get_run', 'reap_interrupted', 'list_runs', 'log_artifacts',
-           'RunFailed', 'reports_dir', 'run_stage']
+           'RunFailed', 'reports_dir', 'IpcKernelManager', 'run_stage']
 
 # %% ../nbs/06_runs.ipynb #728b3fe2
 RESERVED_PARAMS = ("workspace", "run_id")
@@ -181,6 +181,17 @@ class _Watchdog(threading.Thread):
             except psutil.Error: pass
     def stop(self): self._stop_ev.set()
 
+# %% ../nbs/06_runs.ipynb #708663a8
+from jupyter_client.manager import AsyncKernelManager
+
+class IpcKernelManager(AsyncKernelManager):
+    "A kernel manager whose kernel listens on Unix sockets in the temporary directory."
+    def __init__(self, *args, **kwargs):
+        import tempfile, uuid
+        super().__init__(*args, **kwargs)
+        self.transport, self.ip = "ipc", str(Path(tempfile.gettempdir()) / f"mlpuzzle-kernel-{uuid.uuid4().hex[:12]}")
+
+# %% ../nbs/06_runs.ipynb #4695a674
 def _failure(e: Exception, timed_out: bool, timeout) -> tuple:
     "(error summary, failing cell) of the exception that ended a run."
     if timed_out or type(e).__name__ == "CellTimeoutError":
@@ -219,7 +230,7 @@ def _header(run_id, stage, ws, params, status, secs, error) -> str:
     return (f"**{stage}** run `{run_id}` on `{ws.path}` ({p}): **{status}** in {secs:.1f} s"
             + (f"<br>**Error:** {error}" if error else "") + "<br>*The executed notebook beside this page has the code.*")
 
-# %% ../nbs/06_runs.ipynb #708663a8
+# %% ../nbs/06_runs.ipynb #02cb0b39
 def _attach_to_mlflow(ws, outputs, files):
     "Log `files` (the executed notebook and HTML) to each MLflow run named in `outputs`."
     runs = [o.split(":", 1)[1] for o in outputs or [] if o.startswith("mlflow:")]
@@ -231,7 +242,7 @@ def _attach_to_mlflow(ws, outputs, files):
             try: c.log_artifact(r, f, "notebook")
             except Exception as e: log.warning("could not attach %s to MLflow run %s: %s", f, r, e)
 
-# %% ../nbs/06_runs.ipynb #4695a674
+# %% ../nbs/06_runs.ipynb #ff390701
 def _start_record(ws, run_id, stage, params, report):
     me = psutil.Process()
     rec = dict(id=run_id, stage=stage, parameters=params, status="running", started=_now(), inputs=[], outputs=[],
@@ -249,12 +260,13 @@ def _execute(ws, stage, params, run_id, out_nb, timeout, progress):
     try:
         pm.execute_notebook(stage_notebook(stage), out_nb, parameters={**params, "workspace": str(ws.path), "run_id": run_id},
                             cwd=str(ws.path), progress_bar=progress, start_timeout=60,
+                            kernel_manager_class="mlpuzzle.runs.IpcKernelManager",
                             timeout_func=lambda cell: max(1, int(deadline - time.monotonic()) + 1))
         return "succeeded", None, None
     except Exception as e: return ("failed", *_failure(e, dog.fired, timeout))
     finally: dog.stop()
 
-# %% ../nbs/06_runs.ipynb #bc617a12
+# %% ../nbs/06_runs.ipynb #73a3a8bc
 def run_stage(workspace,  # a Workspace or its directory
               stage: str,  # name of a notebook in the pipeline directory
               parameters: dict | None = None,  # parameter values; text is converted to each parameter's type

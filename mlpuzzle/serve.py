@@ -21,14 +21,14 @@ from .registry import champion, load_version
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'LATENCY_BUCKETS', 'predictions_frame', 'score', 'request_model', 'records_frame', 'Champion',
-           'TrafficProfiler', 'ServiceMetrics', 'create_app', 'serve']
+__all__ = ['log', 'LATENCY_BUCKETS', 'FAST_MAX_RECORDS', 'scores_frame', 'predictions_frame', 'score', 'request_model',
+           'records_frame', 'FastPath', 'compile_fast_path', 'Champion', 'TrafficProfiler', 'ServiceMetrics',
+           'create_app', 'serve']
 
 # %% ../nbs/04_serve.ipynb #86d0ca92
-def predictions_frame(model, info: dict, df: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    "Predictions for the rows of `df` (typed as snapshots store them) by `model` (its registry `info`)."
-    cols, s = spec["columns"], predict_scores(model, df, spec)
-    out = pd.DataFrame({c: df[c].to_numpy() for c in (cols["id"], cols["timestamp"]) if c and c in df})
+def scores_frame(s: np.ndarray, model, info: dict, spec: dict, out: pd.DataFrame | None = None) -> pd.DataFrame:
+    "Add the model version, prediction and class probabilities of scores `s` (as `predict_scores` gives) to `out`."
+    out = pd.DataFrame(index=range(len(s))) if out is None else out
     out["model_version"] = info["version"]
     if spec["problem"] == "binary":
         out["prediction"] = (s >= info.get("threshold", 0.5)).astype(int)
@@ -39,6 +39,12 @@ def predictions_frame(model, info: dict, df: pd.DataFrame, spec: dict) -> pd.Dat
         for i, c in enumerate(classes): out[f"p_{c}"] = s[:, i]
     else: out["prediction"] = s
     return out
+
+def predictions_frame(model, info: dict, df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    "Predictions for the rows of `df` (typed as snapshots store them) by `model` (its registry `info`)."
+    cols = spec["columns"]
+    out = pd.DataFrame({c: df[c].to_numpy() for c in (cols["id"], cols["timestamp"]) if c and c in df})
+    return scores_frame(predict_scores(model, df, spec), model, info, spec, out)
 
 # %% ../nbs/04_serve.ipynb #15deacd9
 def _in_range(df, ts, since, until):
@@ -118,9 +124,8 @@ def request_model(spec: dict):
     return create_model("Record", __config__=ConfigDict(extra="forbid", populate_by_name=False), **fields)
 
 # %% ../nbs/04_serve.ipynb #1b573416
-def records_frame(records: list, spec: dict) -> pd.DataFrame:
-    "A DataFrame of validated request records, with the dtypes snapshots store."
-    rows = [r.model_dump(by_alias=True) for r in records]
+def records_frame(rows: list[dict], spec: dict) -> pd.DataFrame:
+    "A DataFrame of validated request records (as dicts by feature name), with the dtypes snapshots store."
     df = pd.DataFrame(rows, columns=list(spec["features"]) + [c for c in (spec["columns"]["id"], spec["columns"]["timestamp"]) if c])
     for f, c in spec["features"].items():
         df[f] = _as(df[f], c["type"])
@@ -133,6 +138,67 @@ def _as(s: pd.Series, kind: str) -> pd.Series:
     return pd.to_datetime(s, utc=True).astype("datetime64[us, UTC]")
 
 # %% ../nbs/04_serve.ipynb #158102db
+class _NumericBlock:
+    "Imputer (+ missing indicators) and optional scaler of numeric (or boolean) columns."
+    def __init__(self, cols, imputer, scaler=None, to_float=None):
+        self.cols, self.stats, self.scaler, self.to_float = cols, imputer.statistics_.astype(float), scaler, to_float
+        self.ind = imputer.indicator_.features_ if imputer.indicator_ is not None else None
+    def __call__(self, rows) -> np.ndarray:
+        x = np.array([[np.nan if r[c] is None else float(r[c]) for c in self.cols] for r in rows], dtype=float)
+        miss = np.isnan(x)
+        out = np.where(miss, self.stats, x)
+        if self.ind is not None: out = np.hstack([out, miss[:, self.ind].astype(float)])
+        if self.scaler is not None:
+            out -= self.scaler.mean_
+            out /= self.scaler.scale_
+        return out
+
+class _OneHotBlock:
+    "Constant imputation and one-hot encoding, as lookup tables asked of the fitted encoder."
+    def __init__(self, cols, imputer, encoder):
+        self.cols, self.fill = cols, imputer.statistics_[0]
+        widths, first = encoder._n_features_outs, [cats[0] for cats in encoder.categories_]
+        starts = np.cumsum([0] + list(widths))
+        def vec(j, v):
+            row = np.array([[v if k == j else first[k] for k in range(len(cols))]], dtype=object)  # as the imputer hands it on
+            return encoder.transform(row)[0, starts[j]:starts[j + 1]].astype(float)
+        self.tables = [{str(v): vec(j, v) for v in cats} for j, cats in enumerate(encoder.categories_)]
+        self.unknown = [vec(j, "\x00unseen") for j in range(len(cols))]
+    def __call__(self, rows) -> np.ndarray:
+        return np.array([np.concatenate([self.tables[j].get(self.fill if r[c] is None else str(r[c]), self.unknown[j])
+                                         for j, c in enumerate(self.cols)]) for r in rows])
+
+class FastPath:
+    "The fitted preprocessing of a `build_pipeline` model compiled to numpy, for a few records at a time."
+    def __init__(self, model, spec):
+        self.model, self.spec, self.est = model, spec, model[-1]
+        self.blocks = [_compile_block(t, list(cols)) for name, t, cols in model[0].transformers_ if not isinstance(t, str)]
+    def scores(self, rows: list[dict]) -> np.ndarray:
+        "`predict_scores` of records given as dicts by feature name."
+        X = np.hstack([b(rows) for b in self.blocks])
+        if self.spec["problem"] == "regression": return self.est.predict(X)
+        p = self.est.predict_proba(X)
+        return p[:, 1] if self.spec["problem"] == "binary" else p
+
+def _compile_block(pipe, cols):
+    "The fast version of one sub-pipeline of the ColumnTransformer (ValueError if it has another shape)."
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+    from mlpuzzle.model import bool_to_float
+    steps = [s for _, s in pipe.steps]
+    kinds = [type(s) for s in steps]
+    if kinds == [SimpleImputer, StandardScaler]: return _NumericBlock(cols, *steps)
+    if kinds == [SimpleImputer, OneHotEncoder]: return _OneHotBlock(cols, *steps)
+    if kinds == [FunctionTransformer, SimpleImputer] and steps[0].func is bool_to_float: return _NumericBlock(cols, steps[1])
+    raise ValueError(f"no fast path for a block of {[k.__name__ for k in kinds]}")
+
+def compile_fast_path(model, spec) -> FastPath | None:
+    "A `FastPath` for `model`, or None when its pipeline has a shape the fast path does not know."
+    try: return FastPath(model, spec)
+    except (ValueError, AttributeError, TypeError, KeyError) as e:
+        log.info("no fast path for this model (%s): single records take the DataFrame path", e); return None
+
+# %% ../nbs/04_serve.ipynb #d1765614
 class Champion:
     "The model being served, kept in step with the registry's champion alias."
     def __init__(self, ws: Workspace, poll_seconds: float = 2.0):
@@ -151,7 +217,8 @@ class Champion:
             self._failed = v
             self.error = f"version {v} failed to load ({e}); still serving version {self.current[1]['version'] if self.current else 'none'}"
             log.error(self.error); return False
-        self.current, self.error = (model, {**info, "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}), None
+        info = {**info, "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self.current, self.error = (model, info, compile_fast_path(model, self.ws.spec)), None  # one assignment: the switch
         log.info("serving version %s", v)
         return True
 
@@ -163,24 +230,27 @@ class Champion:
 
     def stop(self): self._stop.set()
 
-# %% ../nbs/04_serve.ipynb #d1765614
+# %% ../nbs/04_serve.ipynb #f815a26d
 class TrafficProfiler:
     "Buffers served rows and profiles them per monitoring window, off the request path."
     def __init__(self, ws: Workspace, flush_seconds: float = 5.0):
         self.dir = ws.dir("profiles") / "online"; self.dir.mkdir(exist_ok=True)
+        self.skip = [c for c in (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]) if c]
         self.window = parse_duration(ws.spec["monitoring"]["window"])
         self.flush_seconds, self.buffer, self.lock, self._stop = flush_seconds, [], threading.Lock(), threading.Event()
         self.views = {}  # window start -> merged profile view
 
-    def add(self, frame: pd.DataFrame): 
-        with self.lock: self.buffer.append(frame)
+    def add(self, rows: list[dict], pred: pd.DataFrame):
+        "Keep served `rows` (dicts by feature) and their predictions for the next flush: a list append."
+        with self.lock: self.buffer.append((rows, pred))
 
     def flush(self):
         "Profile what the buffer holds and merge it into its window's profile file."
         with self.lock: parts, self.buffer = self.buffer, []
         if not parts: return
         from mlpuzzle.compat import profile_frame
-        df = pd.concat(parts, ignore_index=True)
+        rows = pd.DataFrame([r for p in parts for r in p[0]]).drop(columns=self.skip, errors="ignore")
+        df = pd.concat([rows, pd.concat([p[1] for p in parts], ignore_index=True)], axis=1)
         start = pd.Timestamp(datetime.now(timezone.utc)).floor(self.window)
         key = start.strftime("%Y-%m-%dT%H%M%S")
         v = profile_frame(df)
@@ -196,7 +266,7 @@ class TrafficProfiler:
 
     def stop(self): self._stop.set(); self.flush()
 
-# %% ../nbs/04_serve.ipynb #f815a26d
+# %% ../nbs/04_serve.ipynb #af9cebfa
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 class ServiceMetrics:
@@ -222,7 +292,7 @@ class ServiceMetrics:
                   f"mlpuzzle_serving_version {version if version is not None else 'NaN'}"]
         return "\n".join(lines) + "\n"
 
-# %% ../nbs/04_serve.ipynb #af9cebfa
+# %% ../nbs/04_serve.ipynb #ccbc4e71
 def _problems(errors: list, index: int | None) -> list:
     "pydantic errors of one record as the service reports them: where, what is wrong, what is allowed."
     out = []
@@ -253,7 +323,7 @@ def _parse(body: bytes, Record, max_records: int):
         except ValidationError as e: problems += _problems(e.errors(include_url=False), None if single else i)
     return (None, (422, problems)) if problems else ((recs, single), None)
 
-# %% ../nbs/04_serve.ipynb #704e8126
+# %% ../nbs/04_serve.ipynb #c1de5ead
 def _openapi_body(Record) -> dict:
     "The OpenAPI description of /predict's body: one record or a list of records."
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -268,7 +338,9 @@ def _predict_response(pred: pd.DataFrame, spec: dict, request_id: str, single: b
     head = {"request_id": request_id, "model_version": int(pred["model_version"].iloc[0])}
     return {**head, **items[0]} if single else {**head, "predictions": items}
 
-# %% ../nbs/04_serve.ipynb #ccbc4e71
+# %% ../nbs/04_serve.ipynb #82ffa7f8
+FAST_MAX_RECORDS = 32  # requests with more records take the DataFrame path (vectorized, faster per row)
+
 def create_app(workspace,  # a Workspace or its directory
                token: str | None = None,  # bearer token guarding /predict (default: $MLPUZZLE_TOKEN; none: open)
                max_body_bytes: int = 1_000_000,  # larger bodies get 413
@@ -298,10 +370,12 @@ def create_app(workspace,  # a Workspace or its directory
     app.state.champion, app.state.profiler, app.state.metrics = champ, prof, metrics
 
     def predict(recs) -> pd.DataFrame:
-        model, info = champ.current  # one read: the whole request uses one version
-        df = records_frame(recs, spec)
-        pred = predictions_frame(model, info, df, spec)
-        prof.add(pd.concat([df[list(spec["features"])], pred.drop(columns=[c for c in pred.columns if c in df.columns])], axis=1))
+        model, info, fast = champ.current  # one read: the whole request uses one version
+        rows = [r.model_dump(by_alias=True) for r in recs]
+        s = fast.scores(rows) if fast and len(rows) <= FAST_MAX_RECORDS else predict_scores(model, records_frame(rows, spec), spec)
+        pred = scores_frame(s, model, info, spec)
+        if spec["columns"]["id"]: pred.insert(0, spec["columns"]["id"], [r.get(spec["columns"]["id"]) for r in rows])
+        prof.add(rows, pred.drop(columns=[spec["columns"]["id"]], errors="ignore"))
         return pred
 
     @app.post("/predict", openapi_extra=_openapi_body(Record), summary="Predict one record or a list of records")
@@ -360,7 +434,7 @@ def _document_record(app, Record):
         return s
     app.openapi = openapi
 
-# %% ../nbs/04_serve.ipynb #c1de5ead
+# %% ../nbs/04_serve.ipynb #af9f13eb
 def serve(workspace, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, **kw):
     "Run the service with uvicorn (blocks). One worker keeps TCP_NODELAY (encode/uvicorn#3149)."
     import uvicorn

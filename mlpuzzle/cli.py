@@ -68,7 +68,7 @@ def cmd_demo(a):
     if (d / SPEC_FILE).exists(): shutil.rmtree(d)  # the demo starts afresh each time
     r = simulate_into(d, days=60, scenario="unit_change", seed=a.seed, rows_per_day=a.rows_per_day)
     print(f"simulated 60 days ({r['rows']:,} events) of the demo business in {d}; {r['truth']['description']} from day {r['truth']['onset_day']}")
-    for stage in ("check", "ingest"):
+    for stage in ("check", "ingest", "train", "score"):
         cmd_run(argparse.Namespace(workspace=a.dir, stage=stage, param=[], reports=a.reports, timeout=600, quiet=a.quiet))
     print(f"next: `mlpuzzle status -w {a.dir}`, `mlpuzzle quarantine -w {a.dir}`, and the reports above")
 
@@ -256,7 +256,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("demo", help="run the demo on generated data",
-                       description="Simulate the demo business with an incident, then run the check and ingest jobs on it.")
+                       description="Simulate the demo business with an incident, then run the check, ingest, train and score jobs on it.")
     s.add_argument("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace, replaced if it exists (default: ./demo)")
     s.add_argument("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -121,7 +121,7 @@ Check = tuple  # (mask: np.ndarray[bool], column: str, what is wrong: str)
 def _blank_to_na(s: pd.Series) -> pd.Series:
     "Text stripped of surrounding blanks; blank text becomes null. Other dtypes pass through."
     if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)): return s
-    t = s.where(s.isna(), s.astype(str).str.strip())
+    t = s.str.strip() if isinstance(s.dtype, pd.StringDtype) else s.where(s.isna(), s.astype(str).str.strip())
     return t.where(t != "", None)
 
 def _nulls(v: pd.Series, s: pd.Series, col: str, c: dict) -> list:
@@ -142,7 +142,7 @@ def _numeric(s: pd.Series, col: str, c: dict) -> tuple:
     return v, checks
 
 def _categorical(s: pd.Series, col: str, c: dict) -> tuple:
-    v = s.where(s.isna(), s.astype(str)).astype("str")
+    v = s if s.dtype == "str" else s.where(s.isna(), s.astype(str)).astype("str")
     checks = _nulls(v, s, col, c)
     unknown = np.zeros(len(v), bool) if c["open"] else (v.notna() & ~v.isin([str(x) for x in c["values"]])).to_numpy()
     if c["unknown"] == "reject" and not c["open"]: checks.append((unknown, col, f"is not an allowed value ({', '.join(map(str, c['values'][:10]))}{' ...' if len(c['values']) > 10 else ''})"))

@@ -371,9 +371,20 @@ def tracking_uri(workspace) -> str:
     ws = _ws(workspace)
     return ws.spec["model"]["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI") or _local_uri(ws)
 
+_READY_STORES = set()  # tracking URIs whose store this process has seen initialised
+
 def mlflow_client(workspace):
-    "An `mlflow.MlflowClient` of the workspace's tracking store (and model registry)."
-    return _mlflow().MlflowClient(tracking_uri(workspace))
+    "An `mlflow.MlflowClient` of the workspace's tracking store (and model registry); a new local store is created under a file lock."
+    ws = _ws(workspace); uri = tracking_uri(ws)
+    client = _mlflow().MlflowClient(uri)
+    if uri not in _READY_STORES:
+        import fcntl
+        with open(ws.dir("mlflow") / ".store.lock", "a") as f:  # two processes creating one sqlite store interleave their migrations
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try: client.search_experiments(max_results=1)
+            finally: fcntl.flock(f, fcntl.LOCK_UN)
+        _READY_STORES.add(uri)
+    return client
 
 def experiment_id(workspace, client=None) -> str:
     "The id of the workspace's experiment (named after the spec); created on first use."

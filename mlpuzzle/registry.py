@@ -17,12 +17,23 @@ from .core import METRICS, ModelError, Workspace
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'TRUSTED_MODULES', 'save_model', 'load_model_file', 'registry_lock', 'register', 'version_info', 'load_version',
+__all__ = ['log', 'SAFE_TYPES', 'save_model', 'load_model_file', 'registry_lock', 'register', 'version_info', 'load_version',
            'champion', 'history', 'champion_at', 'promote', 'rollback', 'retire', 'apply_retention', 'versions',
            'Decision', 'gate', 'recent_labeled', 'propose']
 
 # %% ../nbs/03_registry.ipynb #70b496d5
-TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "mlpuzzle.model.")  # types a model file may contain
+SAFE_TYPES = {"numpy.dtype", "numpy.ndarray", "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
+              "numpy.random._pcg64.PCG64", "numpy.random._mt19937.MT19937", "numpy.random.bit_generator.SeedSequence"}
+
+def _trusted(name: str) -> bool:
+    "May a model file hold type `name`? The exact types above, mlpuzzle's pipeline functions, and scikit-learn classes (not functions)."
+    from mlpuzzle.model import PIPELINE_FUNCTIONS
+    if name in SAFE_TYPES or name in PIPELINE_FUNCTIONS: return True
+    if not name.startswith("sklearn."): return False
+    import importlib, inspect
+    mod, _, attr = name.rpartition(".")
+    try: return inspect.isclass(getattr(importlib.import_module(mod), attr))
+    except (ImportError, AttributeError): return False
 
 def save_model(model, path) -> Path:
     "Save `model` with skops (no pickle) at `path`."
@@ -32,11 +43,11 @@ def save_model(model, path) -> Path:
     return path
 
 def load_model_file(path):
-    "Load a skops model file, refusing any type outside `TRUSTED_MODULES` before anything is built."
+    "Load a skops model file, refusing it if it holds any type `_trusted` does not allow, before anything is built."
     import skops.io as sio
     try: types = sio.get_untrusted_types(file=path)
     except Exception as e: raise ModelError(f"{path}: not a skops model file ({type(e).__name__}: {e}); refusing to load it") from None
-    bad = [t for t in types if not t.startswith(TRUSTED_MODULES)]
+    bad = [t for t in types if not _trusted(t)]
     if bad: raise ModelError(f"{path}: contains untrusted types {', '.join(bad)}; refusing to load it")
     return sio.load(path, trusted=types)
 
@@ -138,6 +149,7 @@ def promote(ws: Workspace, version: int, reason: str = "promoted by hand", trigg
     with registry_lock(ws):
         info = version_info(ws, version)
         if info.get("retired_at"): raise ModelError(f"model version {version} is retired ({info['retired_at']}); it cannot be promoted")
+        load_version(ws, info["version"])  # a champion must load: a tampered or broken artifact is refused here
         prev = champion(ws)
         if prev == info["version"]: raise ModelError(f"model version {version} is already the champion")
         client.set_registered_model_alias(name, "champion", str(info["version"]))
@@ -237,7 +249,8 @@ def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
     metrics = {"challenger": mc, "champion": mo, "rows": len(data)}
     gain = (mc[m] - mo[m]) * (1 if hib else -1)
     vs = f"{m} {mc[m]:.4f} against the champion's (v{cur}) {mo[m]:.4f} on {len(data):,} recent labeled rows"
-    if gain < p["min_improvement"]: return Decision(False, f"{vs}: a gain of {gain:+.4f}, less than the required {p['min_improvement']}", metrics)
+    if gain <= 0 or gain < p["min_improvement"]:
+        return Decision(False, f"{vs}: a gain of {gain:+.4f}; it must beat the champion" + (f" by at least {p['min_improvement']}" if p["min_improvement"] else ""), metrics)
     slices = _slice_drops(ch_model, ch, cm_model, cm, data, spec)
     worst = max(slices, key=lambda s: s["drop"], default=None)
     if worst and worst["drop"] > p["max_slice_regression"]:
@@ -260,5 +273,7 @@ def propose(ws: Workspace, version: int, data: pd.DataFrame, trigger: str = "man
         client.set_registered_model_alias(name, "challenger", str(version))
         d = gate(ws, version, data)
         if d.promote: promote(ws, version, d.reason, trigger, d.metrics)
-        else: _append(ws, "refused", version, d.reason, champion(ws), d.metrics, trigger)
+        else:
+            _append(ws, "refused", version, d.reason, champion(ws), d.metrics, trigger)
+            client.delete_registered_model_alias(name, "challenger")  # refused: no longer a candidate
     return d

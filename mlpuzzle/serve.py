@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_serve.ipynb #fba9efcb
 from __future__ import annotations
-import json, logging, os, threading, time, uuid
+import hmac, json, logging, os, threading, time, uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,7 +43,7 @@ def scores_frame(s: np.ndarray, model, info: dict, spec: dict, out: pd.DataFrame
 def predictions_frame(model, info: dict, df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     "Predictions for the rows of `df` (typed as snapshots store them) by `model` (its registry `info`)."
     cols = spec["columns"]
-    out = pd.DataFrame({c: df[c].to_numpy() for c in (cols["id"], cols["timestamp"]) if c and c in df})
+    out = df[[c for c in (cols["id"], cols["timestamp"]) if c and c in df]].reset_index(drop=True)
     return scores_frame(predict_scores(model, df, spec), model, info, spec, out)
 
 # %% ../nbs/04_serve.ipynb #15deacd9
@@ -103,25 +103,47 @@ def _profile_predictions(ws, m, path, tag):
 def _field(c: dict, name: str):
     "The pydantic type and Field of feature `name`'s contract."
     from typing import Literal, Optional
-    from pydantic import Field
+    from pydantic import Field, StrictBool, StrictFloat, StrictStr
     kind = c["type"]
-    if kind == "numeric": t, kw = (int if c["integer"] else float), {"ge": c["min"], "le": c["max"], "allow_inf_nan": False}
-    elif kind == "categorical": t, kw = (str if c["open"] or c["unknown"] == "flag" else Literal[tuple(str(v) for v in c["values"])]), {}
-    elif kind == "boolean": t, kw = bool, {}
-    else: t, kw = datetime, {}
-    if kind == "numeric" and c["integer"]: kw.pop("allow_inf_nan")
+    if kind == "numeric" and c["integer"]: t, kw = _whole_number(c), {}
+    elif kind == "numeric": t, kw = StrictFloat, {"ge": c["min"], "le": c["max"], "allow_inf_nan": False}
+    elif kind == "categorical": t, kw = (StrictStr if c["open"] or c["unknown"] == "flag" else Literal[tuple(str(v) for v in c["values"])]), {}
+    elif kind == "boolean": t, kw = StrictBool, {}
+    else: t, kw = _IsoTime, {}
     kw = {k: v for k, v in kw.items() if v is not None}
     return (Optional[t], Field(None, alias=name, **kw)) if c["nullable"] else (t, Field(..., alias=name, **kw))
 
+def _whole(v: float) -> float:
+    if not float(v).is_integer(): raise ValueError("Input should be a whole number (an integer)")
+    return v
+
+def _whole_number(c: dict):
+    "An integer feature: a JSON number with no fraction (3 or 3.0), within the contract's range; documented as integer."
+    from pydantic import AfterValidator, Field, StrictFloat, WithJsonSchema
+    rng = {k: v for k, v in (("ge", c["min"]), ("le", c["max"])) if v is not None}
+    doc = {"type": "integer", **{("minimum" if k == "ge" else "maximum"): int(v) if float(v).is_integer() else v for k, v in rng.items()}}
+    return Annotated[StrictFloat, Field(allow_inf_nan=False, **rng), AfterValidator(_whole), WithJsonSchema(doc)]
+
+def _iso_text(v):
+    "Times arrive as ISO-8601 text; a number or anything else is not a time here."
+    if not isinstance(v, str): raise ValueError("expected a datetime as ISO-8601 text, e.g. 2024-03-01T12:00:00Z")
+    return v
+
+from typing import Annotated
+from pydantic import BeforeValidator
+_IsoTime = Annotated[datetime, BeforeValidator(_iso_text)]
+
 def request_model(spec: dict):
-    "The pydantic model of one prediction request record, generated from the spec's contract."
+    "The pydantic model of one prediction request record, generated from the spec's contract (types strict: \"3\" is not a number)."
     from typing import Optional, Union
-    from pydantic import ConfigDict, Field, create_model
+    from pydantic import ConfigDict, Field, StrictInt, StrictStr, create_model
     fields = {f"f{i}": _field(c, name) for i, (name, c) in enumerate(spec["features"].items())}  # names may not be identifiers
     cols = spec["columns"]
-    if cols["id"]: fields["row_id"] = (Optional[Union[str, int]], Field(None, alias=cols["id"]))
-    if cols["timestamp"]: fields["row_time"] = (Optional[datetime], Field(None, alias=cols["timestamp"]))
-    return create_model("Record", __config__=ConfigDict(extra="forbid", populate_by_name=False), **fields)
+    if cols["id"]: fields["row_id"] = (Optional[Union[StrictStr, StrictInt]], Field(None, alias=cols["id"]))
+    if cols["timestamp"]: fields["row_time"] = (Optional[_IsoTime], Field(None, alias=cols["timestamp"]))
+    model = create_model("Record", __config__=ConfigDict(extra="forbid", populate_by_name=False), **fields)
+    model.integers = frozenset(f for f, c in spec["features"].items() if c["type"] == "numeric" and c["integer"])
+    return model
 
 # %% ../nbs/04_serve.ipynb #1b573416
 def records_frame(rows: list[dict], spec: dict) -> pd.DataFrame:
@@ -211,7 +233,8 @@ class Champion:
         try: v = champion(self.ws)
         except Exception as e: self.error = f"registry unreachable: {e}"; return False
         if v is None: self.error = "no champion yet: train and promote a model first"; return False
-        if (self.current and self.current[1]["version"] == v) or v == self._failed: return False
+        if self.current and self.current[1]["version"] == v: self.error = self._failed = None; return False  # back in step
+        if v == self._failed: return False
         try: model, info = load_version(self.ws, v)
         except Exception as e:
             self._failed = v
@@ -293,13 +316,17 @@ class ServiceMetrics:
         return "\n".join(lines) + "\n"
 
 # %% ../nbs/04_serve.ipynb #ccbc4e71
-def _problems(errors: list, index: int | None) -> list:
+def _num(v): return int(v) if isinstance(v, float) and v.is_integer() else v
+
+def _problems(errors: list, index: int | None, integers=frozenset()) -> list:
     "pydantic errors of one record as the service reports them: where, what is wrong, what is allowed."
     out = []
     for e in errors:
         loc = ["body", *([index] if index is not None else []), *e["loc"]]
-        allowed = {k: v for k, v in (e.get("ctx") or {}).items() if k in ("ge", "le", "gt", "lt", "expected")}
-        out.append({"loc": loc, "field": str(e["loc"][0]) if e["loc"] else None, "msg": e["msg"], "type": e["type"],
+        allowed = {k: _num(v) for k, v in (e.get("ctx") or {}).items() if k in ("ge", "le", "gt", "lt", "expected")}
+        field = str(e["loc"][0]) if e["loc"] else None
+        msg = "Input should be a valid integer" if field in integers and e["type"] == "float_type" else e["msg"].removeprefix("Value error, ")
+        out.append({"loc": loc, "field": field, "msg": msg, "type": e["type"],
                     **({"allowed": allowed} if allowed else {})})
     return out
 
@@ -307,11 +334,20 @@ def _json_error(status: int, detail, headers=None):
     from fastapi.responses import JSONResponse
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
+def _bad_text(it: dict, index) -> list:
+    "Problems for text values that are not valid Unicode (a lone surrogate escape such as \\udc00)."
+    bad = [k for k, v in it.items() if isinstance(v, str) and not _encodes(v)]
+    return [{"loc": ["body", *([] if index is None else [index]), k], "field": k, "msg": "text must be valid Unicode (it holds a lone surrogate escape)", "type": "unicode_error"} for k in bad]
+
+def _encodes(v: str) -> bool:
+    try: v.encode("utf-8"); return True
+    except UnicodeEncodeError: return False
+
 def _parse(body: bytes, Record, max_records: int):
     "(records, single?) from a request body, or (None, (status, detail)) when it is not acceptable."
     from pydantic import ValidationError
     try: data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e: return None, (400, f"the body is not valid JSON: {e}")
+    except (ValueError, UnicodeDecodeError, RecursionError) as e: return None, (400, f"the body is not valid JSON: {str(e)[:200]}")
     single = isinstance(data, dict)
     items = [data] if single else data
     if not isinstance(items, list) or not items: return None, (422, [{"loc": ["body"], "msg": "expected a record (a JSON object of features) or a non-empty list of records", "type": "type_error"}])
@@ -319,8 +355,11 @@ def _parse(body: bytes, Record, max_records: int):
     recs, problems = [], []
     for i, it in enumerate(items):
         if not isinstance(it, dict): problems.append({"loc": ["body", *([] if single else [i])], "msg": "expected a JSON object of features", "type": "type_error"}); continue
-        try: recs.append(Record.model_validate(it))
-        except ValidationError as e: problems += _problems(e.errors(include_url=False), None if single else i)
+        idx = None if single else i
+        try: rec = Record.model_validate(it)
+        except ValidationError as e: problems += _problems(e.errors(include_url=False), idx, Record.integers); continue
+        if text := _bad_text(it, idx): problems += text
+        else: recs.append(rec)
     return (None, (422, problems)) if problems else ((recs, single), None)
 
 # %% ../nbs/04_serve.ipynb #c1de5ead
@@ -361,6 +400,8 @@ def create_app(workspace,  # a Workspace or its directory
 
     @asynccontextmanager
     async def lifespan(app):
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)  # one request, one thread: OpenMP threads cost more than they give on one row
         champ.follow(); prof.start()
         yield
         champ.stop(); prof.stop()
@@ -381,14 +422,19 @@ def create_app(workspace,  # a Workspace or its directory
     @app.post("/predict", openapi_extra=_openapi_body(Record), summary="Predict one record or a list of records")
     async def predict_endpoint(request: Request):
         t0, rid = time.perf_counter(), uuid.uuid4().hex
-        resp = await _handle(request, rid)
+        try: resp = await _handle(request, rid)
+        except Exception as e:  # a bug: counted, logged, answered without a traceback
+            log.exception("request %s failed", rid)
+            resp = _json_error(500, f"internal error ({type(e).__name__}); request id {rid}")
         resp.headers["X-Request-ID"] = rid
         metrics.observe(resp.status_code, time.perf_counter() - t0)
         return resp
 
     async def _handle(request, rid):
-        if token and request.headers.get("authorization") != f"Bearer {token}":
+        if token and not hmac.compare_digest(request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()):
             return _json_error(401, "missing or wrong bearer token: send `Authorization: Bearer <token>`", {"WWW-Authenticate": "Bearer"})
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json" and not ctype.endswith("+json"): return _json_error(415, f"send the records as JSON (Content-Type: application/json), not {ctype or 'no content type'}")
         if int(request.headers.get("content-length") or 0) > max_body_bytes: return _json_error(413, f"the body is larger than {max_body_bytes} bytes")
         body = await request.body()
         if len(body) > max_body_bytes: return _json_error(413, f"the body is larger than {max_body_bytes} bytes")

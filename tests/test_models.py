@@ -1,0 +1,296 @@
+"""Models end to end on a real MLflow sqlite store: the lifecycle of the demo business through a concept
+drift (train, gate, refuse, roll back, retire), the three problem types, hostile model files, two trains at
+once, and reproducible training."""
+import json, os, pickle, shutil, subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import MLPUZZLE
+from mlpuzzle.core import METRICS, ModelError, Workspace, init_workspace
+from mlpuzzle.model import evaluate, experiment_id, mlflow_client, model_card, predict_scores, track, train
+from mlpuzzle.registry import (champion, champion_at, history, load_version, promote, propose, recent_labeled, register,
+                               version_info, versions)
+from mlpuzzle.simulate import (churn_spec, multiclass_spec, regression_spec, simulate, simulate_multiclass,
+                               simulate_regression)
+from mlpuzzle.store import ingest, training_set
+
+START = pd.Timestamp("2024-01-01")  # day 0 of the simulation
+ONSET = 60  # the day the churn rule flips (concept_drift)
+
+
+def day(n: int) -> str:
+    "The date of day `n` of the simulation, as the train stage's parameters take it."
+    return (START + pd.Timedelta(days=n)).strftime("%Y-%m-%d")
+
+
+def now() -> datetime: return datetime.now(timezone.utc)
+
+
+def last(ws) -> dict: return history(ws).iloc[-1].to_dict()
+
+
+def one_line(r) -> bool: return r.stderr.strip() != "" and len(r.stderr.strip().splitlines()) == 1
+
+
+def run_train(cli, ws, *params):
+    "`mlpuzzle run train -w ws -p NAME VALUE ...`, checked to succeed."
+    args = [a for i in range(0, len(params), 2) for a in ("-p", params[i], params[i + 1])]
+    r = cli("run", "train", "-w", ws, "-q", *args)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def register_trained(w, df) -> int:
+    "Train on `df` as the train stage does (its last 14 days held out), track and register; return the version."
+    fit = df[df["event_time"] < df["event_time"].max() - pd.Timedelta(days=14)]
+    r = train(fit, w.spec)
+    return register(w, r.model, track(w, r), {"threshold": r.threshold, "beats_baseline": bool(r.beats_baseline),
+                                              "test_metrics": r.metrics["test"], "spec_hash": r.spec_hash})
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """One OpenMP thread per fit, here and in the commands run: on a 2-core machine the spinning OpenMP threads of
+    fits running at once (two trains, or other work) slow each other down 5-100x; results do not depend on it."""
+    from threadpoolctl import threadpool_limits
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with threadpool_limits(1): yield
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory):
+    """A workspace of 120 simulated days (300 rows a day) whose churn rule flips on day 60, ingested with
+    `mlpuzzle run ingest` (events and every label: labels arrive 30 days after their event). Tests copy it."""
+    d = tmp_path_factory.mktemp("drifted")
+    ws, env = d / "ws", {**os.environ, "MLPUZZLE_REPORTS": str(d / "reports")}
+    for args in (["simulate", "-w", ws, "--days", "120", "--scenario", "concept_drift", "--onset", str(ONSET), "--rows-per-day", "300"],
+                 ["run", "ingest", "-w", ws, "-q"]):
+        r = subprocess.run([str(MLPUZZLE), *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr
+    return ws
+
+
+@pytest.fixture
+def ws(drifted, tmp_path):
+    "A copy of the ingested drifted workspace, with no model yet."
+    return shutil.copytree(drifted, tmp_path / "ws")
+
+
+## a. The lifecycle through a concept drift
+
+def test_lifecycle_through_a_concept_drift(cli, ws):
+    w = Workspace(ws)
+    df = training_set(w)
+    assert len(df) == 120 * 300 and df["event_time"].min() >= pd.Timestamp(day(0), tz="UTC")  # every event has its label
+    assert len(training_set(w, until=day(55), as_of=day(60))) == 30 * 300  # labels known on day 60: events of days 0-29
+    t = {"start": now()}
+
+    # 1. The first model, trained before the drift, beats the baseline and becomes the champion.
+    run_train(cli, ws, "until", day(55), "as_of", day(60))
+    assert champion(w) == 1
+    v = versions(w).set_index("version")
+    assert v.loc[1, "beats_baseline"] and v.loc[1, "test_roc_auc"] > 0.6 and v.loc[1, "status"] == "champion"
+    h = last(w)
+    assert (h["action"], h["to_version"], h["from_version"]) == ("promote", 1, None) and h["reason"].startswith("first model")
+    t["v1"] = now()
+
+    # 2. A challenger trained after the onset wins the gate on recent post-onset labeled data.
+    run_train(cli, ws, "since", day(ONSET + 2), "as_of", day(118))
+    h = last(w)
+    assert (h["action"], h["from_version"], h["to_version"]) == ("promote", 1, 2), h["reason"]
+    m = json.loads(h["metrics"])
+    assert m["rows"] > 3000 and m["challenger"]["roc_auc"] > m["champion"]["roc_auc"] + 0.03
+    assert champion(w) == 2 and "gain of +" in h["reason"]
+    t["v2"] = now()
+
+    # 3. A challenger trained before the onset only (registered with the Python API), then proposed: the gate
+    #    judges it on the most recent labeled data, where the old rule no longer holds, and refuses it.
+    assert register_trained(w, training_set(w, until=day(55), as_of=day(118))) == 3
+    assert champion(w) == 2 and last(w)["to_version"] == 2  # registered, not judged
+    r = cli("promote", "3", "-w", ws)
+    assert r.returncode == 1 and r.stdout.startswith("refused: "), r.stdout + r.stderr
+    h = last(w)
+    assert (h["action"], h["from_version"], h["to_version"]) == ("refused", 2, 3)
+    assert "less than the required" in h["reason"] and h["reason"] in r.stdout
+    m = json.loads(h["metrics"])
+    assert m["challenger"]["roc_auc"] < m["champion"]["roc_auc"] and champion(w) == 2
+    t["refused"] = now()
+
+    # 4. Roll back: the champion before version 2 is back.
+    r = cli("rollback", "-w", ws)
+    assert r.returncode == 0 and "version 1 is the champion again (was 2)" in r.stdout, r.stderr
+    h = last(w)
+    assert (h["action"], h["from_version"], h["to_version"]) == ("rollback", 2, 1) and champion(w) == 1
+    t["rollback"] = now()
+
+    # 5. A retired version cannot be promoted, through the gate or by force; nothing is recorded for the refusals.
+    assert cli("retire", "2", "-w", ws).returncode == 0
+    assert versions(w).set_index("version").loc[2, "status"] == "retired"
+    n = len(history(w))
+    r = cli("promote", "2", "-w", ws)
+    assert r.returncode != 0 and one_line(r) and "version 2 is retired" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    with pytest.raises(ModelError, match="retired"): promote(w, 2)  # what `promote --force` calls
+    assert champion(w) == 1 and len(history(w)) == n and last(w)["action"] == "retire"
+    t["retired"] = now()
+
+    # champion_at answers for any time: between the steps, at each event and just before it.
+    want = {"start": None, "v1": 1, "v2": 2, "refused": 2, "rollback": 1, "retired": 1}
+    assert {k: champion_at(w, t[k]) for k in want} == want
+    assert champion_at(w, t["v2"].replace(tzinfo=None)) == 2  # a naive time is UTC
+    moves = history(w).query("action in ['promote', 'rollback']")
+    assert moves.to_version.tolist() == [1, 2, 1]
+    before = None
+    for time, to in zip(moves.time, moves.to_version):
+        assert champion_at(w, time) == to and champion_at(w, pd.Timestamp(time) - pd.Timedelta(milliseconds=1)) == before
+        before = to
+
+
+def test_a_stale_challenger_from_the_train_stage_is_judged_on_recent_data(cli, ws):
+    """A challenger trained on pre-onset data only (`-p until` before the onset) must not replace a champion
+    that learnt the new rule: on the recent labeled data it is worse. The train stage must judge it there."""
+    w = Workspace(ws)
+    assert register_trained(w, training_set(w, since=day(ONSET + 2), as_of=day(118))) == 1
+    assert propose(w, 1, recent_labeled(w, 14, as_of=day(118))).promote and champion(w) == 1
+    run_train(cli, ws, "until", day(55), "as_of", day(118))  # the gate runs (promote defaults to true)
+    recent = recent_labeled(w, 14, as_of=day(118))
+    assert recent["event_time"].min() > pd.Timestamp(day(ONSET), tz="UTC")
+    (m1, _), (m2, _) = load_version(w, 1), load_version(w, 2)
+    auc1, auc2 = evaluate(m1, recent, w.spec)["roc_auc"], evaluate(m2, recent, w.spec)["roc_auc"]
+    assert auc2 < auc1 - 0.02  # the expectation holds: on recent data the stale model is clearly worse
+    h = last(w)
+    assert (h["action"], champion(w)) == ("refused", 1), f"the stale version 2 was {h['action']}d: {h['reason']}"
+
+
+## b. The three problem types
+
+def churn_rows(n: int, seed: int) -> pd.DataFrame:
+    "`n` events of the demo churn business (300 a day) with their target, as one batch."
+    return simulate(n // 300, seed=seed, rows_per_day=300).labelled().drop(columns="label_time")
+
+
+@pytest.mark.parametrize("spec_of, sample, n_classes", [(churn_spec, churn_rows, 2), (multiclass_spec, simulate_multiclass, 4),
+                                                          (regression_spec, simulate_regression, None)],
+                         ids=["binary", "multiclass", "regression"])
+def test_each_problem_type_trains_evaluates_and_registers(tmp_path, spec_of, sample, n_classes):
+    w = init_workspace(tmp_path / "ws", spec_of({"kind": "dataframe"}))
+    spec, target = w.spec, w.spec["columns"]["target"]
+    data = sample(1500, seed=1)
+    assert ingest(w, df=data, profile=False)[0]["rows"]["accepted"] == 1500
+    df = training_set(w)  # no label batches: the target comes with the events
+    assert len(df) == 1500 and (df.set_index("customer_id")[target] == data.set_index("customer_id")[target]).all()
+
+    r = train(df, spec)
+    metric = spec["promotion"]["metric"]
+    assert metric in METRICS[spec["problem"]] and r.beats_baseline, r.metrics
+    assert {s: r.data[s]["rows"] for s in ("train", "valid", "test")} == {"train": 1050, "valid": 225, "test": 225}
+    assert r.data["train"]["to"] <= r.data["test"]["from"]  # split by time
+    if n_classes: assert len(r.model.classes_) == n_classes
+    run = track(w, r, snapshot_ids=["s"])
+    assert mlflow_client(w).get_run(run).data.metrics[f"test_{metric}"] == pytest.approx(r.metrics["test"][metric])
+    v = register(w, r.model, run, {"threshold": r.threshold, "beats_baseline": bool(r.beats_baseline),
+                                   "test_metrics": r.metrics["test"], "spec_hash": r.spec_hash})
+    d = propose(w, v, recent_labeled(w))
+    assert v == 1 and d.promote and d.reason.startswith("first model")
+    row = versions(w).iloc[0]
+    assert (row.version, row.status, row.aliases) == (1, "champion", "champion")
+    assert row[f"test_{metric}"] == pytest.approx(r.metrics["test"][metric]) and bool(row.beats_baseline)
+    loaded, info = load_version(w)
+    assert info["version"] == 1 and np.array_equal(predict_scores(loaded, df, spec), predict_scores(r.model, df, spec))
+    card = model_card(r, version=v)
+    assert f"Model card: {spec['name']} version 1" in card and f"{metric} (gate)" in card
+
+
+## c. Model files that run code are refused
+
+class _Touch:
+    "Unpickling it opens (creates) a file."
+    def __init__(self, path): self.path = path
+    def __reduce__(self): return (open, (self.path, "w"))
+
+
+def _pickle_bomb(path, marker):
+    path.write_bytes(pickle.dumps(_Touch(str(marker))))
+
+
+def _skops_gadget(path, marker):
+    """A skops file built only of types under the trusted module prefixes (sklearn., numpy.) whose pipeline
+    executes a string when it predicts: numpy.full_like makes the string, numpy.testing's runstring execs it."""
+    import skops.io as sio
+    from numpy.testing._private.utils import runstring
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    m = Pipeline([("a", FunctionTransformer()), ("b", FunctionTransformer()), ("model", DummyClassifier())]).fit(np.zeros((4, 1)), [0, 1, 0, 1])
+    m.steps[0][1].set_params(func=np.full_like, kw_args={"fill_value": f"open({str(marker)!r}, 'w')", "dtype": "U300", "shape": (1,)})
+    m.steps[1][1].set_params(func=np.vectorize(runstring, excluded={"dict"}), kw_args={"dict": {}})
+    sio.dump(m, path)
+
+
+@pytest.mark.parametrize("plant", [_pickle_bomb, _skops_gadget], ids=["pickle", "skops-gadget"])
+def test_a_model_file_that_runs_code_is_refused(cli, tmp_path, plant):
+    w = init_workspace(tmp_path / "ws", churn_spec({"kind": "dataframe"}))
+    ingest(w, df=churn_rows(1500, seed=2), profile=False)
+    df = training_set(w)
+    r = train(df, w.spec)
+    info = {"threshold": r.threshold, "beats_baseline": bool(r.beats_baseline), "test_metrics": r.metrics["test"]}
+    for v in (1, 2): assert register(w, r.model, track(w, r), info) == v
+    assert propose(w, 1, recent_labeled(w)).promote
+    src = unquote(urlparse(version_info(w, 2)["source"]).path)
+    artifact, marker = os.path.join(src, "model.skops"), tmp_path / "code-ran"
+    assert os.path.isfile(artifact)
+    plant(Path(artifact), marker)
+    n = len(history(w))
+
+    r = cli("promote", "2", "-w", tmp_path / "ws")  # the gate loads the challenger
+    assert not marker.exists(), "the model file ran code during `mlpuzzle promote`"
+    assert r.returncode == 2 and one_line(r) and "refusing to load" in r.stderr, r.stderr
+    assert champion(w) == 1 and len(history(w)) == n
+    with pytest.raises(ModelError, match="refusing to load"): load_version(w, 2)
+    assert not marker.exists()
+    assert load_version(w, 1)[1]["version"] == 1  # the other versions still load
+
+
+## d. Two trains at once
+
+@pytest.mark.parametrize("store", ["fresh", "existing"])
+def test_two_trains_at_once_keep_the_registry_consistent(ws, reports, store):
+    """Both runs finish; the registry has two new versions, one champion and a well-formed history.
+    fresh: the MLflow store does not exist yet (both create it); existing: it was created before."""
+    w = Workspace(ws)
+    if store == "existing": experiment_id(w)
+    assert (ws / "mlflow" / "mlflow.db").exists() == (store == "existing")
+    cmd = [str(MLPUZZLE), "run", "train", "-w", str(ws), "-q", "-p", "until", day(55), "-p", "as_of", day(60)]
+    ps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=400) for p in ps]
+    for p, (out, err) in zip(ps, outs):
+        assert "database is locked" not in err
+        assert p.returncode == 0, err
+    vs = versions(w)
+    assert vs.version.tolist() == [1, 2] and vs.aliases.str.split(",").explode().eq("champion").sum() == 1
+    assert str(mlflow_client(w).get_registered_model(w.spec["name"]).aliases["champion"]) == str(champion(w))
+    h = history(w)
+    assert len(h) == 2 and h.action.isin(["promote", "refused"]).all() and h.action.iloc[0] == "promote"
+    assert h.trigger.eq("manual").all() and h.reason.str.len().gt(0).all() and pd.to_datetime(h.time, utc=True).is_monotonic_increasing
+    prev = None
+    for e in h[h.action == "promote"].itertuples():
+        assert (None if pd.isna(e.from_version) else int(e.from_version)) == prev and e.to_version in (1, 2)
+        prev = int(e.to_version)
+    assert champion(w) == prev and set(h.to_version) == {1, 2}
+
+
+## e. Reproducible training through the stage
+
+def test_two_trains_of_the_same_data_predict_identically(cli, ws):
+    for _ in range(2): run_train(cli, ws, "until", day(55), "as_of", day(60), "promote", "false")
+    w = Workspace(ws)
+    (m1, i1), (m2, i2) = load_version(w, 1), load_version(w, 2)
+    assert i1["run_id"] != i2["run_id"] and i1["source"] != i2["source"] and i1["spec_hash"] == i2["spec_hash"]
+    rows = training_set(w, since=day(20), until=day(40))[list(w.spec["features"])]
+    p1, p2 = m1.predict_proba(rows), m2.predict_proba(rows)
+    assert len(rows) > 5000 and np.array_equal(p1, p2) and i1["threshold"] == i2["threshold"]
+    assert i1["test_metrics"] == i2["test_metrics"] and champion(w) is None  # promote false: the gate did not run

@@ -1,0 +1,435 @@
+"""The online service as clients meet it: `mlpuzzle serve` on 127.0.0.1 in a subprocess, spoken to over HTTP.
+
+Valid requests get predictions in the documented shape; every kind of bad request gets a 4xx naming the
+field and what it allows (never a 5xx); the operational endpoints answer; a promotion under load fails no
+request; a broken new version leaves the old one serving; online predictions equal batch scoring; and
+schemathesis, fuzzing the service's own OpenAPI document, meets no server error."""
+import collections, ctypes, json, os, pickle, re, signal, socket, subprocess, sys, threading, time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from mlpuzzle.core import init_workspace
+from mlpuzzle.model import train, track
+from mlpuzzle.registry import load_version, promote, propose, register, rollback, version_info
+from mlpuzzle.serve import score
+from mlpuzzle.simulate import churn_spec, simulate
+from mlpuzzle.store import ingest, ingest_labels, training_set
+
+from conftest import MLPUZZLE
+
+TOKEN = "s3cret-token-for-tests"
+POLL = 2.0  # the service's default registry poll interval
+
+
+# --- a workspace with a champion, and the real server on it ---
+
+def new_version(ws, data, seed: int = 0) -> int:
+    "Train, track and register a model on `data`; return its version (not promoted)."
+    with threadpool_limits(1): r = train(data, ws.spec, seed=seed)  # OpenMP threads crawl on a busy 2-core machine
+    return register(ws, r.model, track(ws, r), {"threshold": r.threshold, "beats_baseline": True, "test_metrics": r.metrics["test"]})
+
+
+def build_workspace(d: Path, seed: int = 2):
+    "A workspace of 40 simulated days whose first model (version 1) is the champion: (ws, simulation)."
+    sim = simulate(40, "none", seed=seed, rows_per_day=150)
+    ws = init_workspace(d, churn_spec({"kind": "dataframe"}))
+    ingest(ws, df=sim.events, profile=False)
+    ingest_labels(ws, df=sim.labels)
+    data = training_set(ws)
+    v = new_version(ws, data)
+    assert v == 1 and propose(ws, v, data.tail(1000)).promote
+    return ws, sim, data
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    "Rows of simulated events as a client sends them (NaN as null, times in ISO 8601)."
+    return json.loads(df.to_json(orient="records", date_format="iso"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent():
+    "In the child: get SIGTERM when the test process dies, so no server outlives a killed pytest."
+    try: ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError: pass
+
+
+def _stop(p: subprocess.Popen):
+    "Stop the server's process group: SIGTERM, then SIGKILL if it lingers."
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+        try: os.killpg(p.pid, sig)
+        except ProcessLookupError: return
+        try: p.wait(wait); return
+        except subprocess.TimeoutExpired: continue
+
+
+@contextmanager
+def running_server(ws_dir: Path, env: dict | None = None, lifetime: int = 900):
+    "Run `mlpuzzle serve -w ws_dir` on a free port (own session; ends after `lifetime` s at most); yield its URL."
+    port, logf = _free_port(), Path(ws_dir).parent / f"serve-{time.time_ns()}.log"
+    with open(logf, "w") as out:
+        p = subprocess.Popen(["timeout", "-k", "5", str(lifetime), str(MLPUZZLE), "serve", "-w", str(ws_dir), "--port", str(port)],
+                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+                             env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if p.poll() is not None: pytest.fail(f"the server exited ({p.returncode}):\n{logf.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200: break
+            except httpx.TransportError: pass
+            if time.monotonic() > deadline: pytest.fail(f"the server was not ready in 90 s:\n{logf.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        _stop(p)
+
+
+def wait_for(check, timeout: float = 5 * POLL + 10, every: float = 0.25):
+    "Call `check()` until it returns a truthy value (returned) or `timeout` passes (AssertionError)."
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        last = check()
+        if last: return last
+        time.sleep(every)
+    raise AssertionError(f"still not true after {timeout:.0f} s (last: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build_workspace(tmp_path_factory.mktemp("serve") / "ws")
+
+
+@pytest.fixture(scope="module")
+def url(built):
+    with running_server(built[0].path) as u: yield u
+
+
+@pytest.fixture(scope="module")
+def token_url(built):
+    "A second server on the same workspace that wants `Authorization: Bearer TOKEN` on /predict."
+    with running_server(built[0].path, env={"MLPUZZLE_TOKEN": TOKEN}) as u: yield u
+
+
+@pytest.fixture
+def client(url):
+    with httpx.Client(base_url=url, timeout=30) as c: yield c
+
+
+@pytest.fixture(scope="module")
+def good(built) -> dict:
+    "A valid record (no id, no time)."
+    return {k: v for k, v in records(built[1].events.head(1))[0].items() if k not in ("customer_id", "event_time")}
+
+
+# --- a. valid requests ---
+
+def test_single_record(client, good, built):
+    r = client.post("/predict", json=good)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"request_id", "model_version", "prediction", "probabilities"}
+    assert body["model_version"] == 1 and body["prediction"] in (0, 1)
+    assert set(body["probabilities"]) == {"1"} and 0 <= body["probabilities"]["1"] <= 1
+    assert r.headers["x-request-id"] == body["request_id"]
+    with_id = client.post("/predict", json=records(built[1].events.head(1))[0]).json()
+    assert with_id["id"] == built[1].events.customer_id.iloc[0] and with_id["probabilities"] == body["probabilities"]
+    assert with_id["request_id"] != body["request_id"]
+
+
+@pytest.mark.parametrize("n", [2, 40])  # below and above the service's few-records path
+def test_batch_keeps_order(client, built, n):
+    rows = records(built[1].events.iloc[100:100 + n])[::-1]
+    r = client.post("/predict", json=rows)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"request_id", "model_version", "predictions"} and body["model_version"] == 1
+    assert [p["id"] for p in body["predictions"]] == [x["customer_id"] for x in rows]
+    assert all(set(p) == {"id", "prediction", "probabilities"} for p in body["predictions"])
+    singles = [client.post("/predict", json=x).json()["probabilities"] for x in rows[:3]]
+    assert [p["probabilities"] for p in body["predictions"][:3]] == singles
+
+
+# --- b. invalid requests: a 4xx naming the field and what it allows, never a 5xx ---
+
+def _json(obj) -> dict: return {"content": json.dumps(obj).encode(), "headers": {"content-type": "application/json"}}
+def _raw(b: bytes, ct="application/json") -> dict: return {"content": b, "headers": {"content-type": ct}}
+def _with(**kw): return lambda g: _json({**g, **kw})
+def _without(k): return lambda g: _json({f: v for f, v in g.items() if f != k})
+def _literal(key, text: str, enc="ascii"):
+    "A record whose `key` holds `text` verbatim in the JSON (for what json.dumps will not write)."
+    return lambda g: _raw(json.dumps({**g, key: "@@"}).replace('"@@"', text).encode(enc))
+def _chunks(b: bytes, n=64_000):
+    for i in range(0, len(b), n): yield b[i:i + n]
+
+# id: (request from a valid record, status, field named, text the problem must contain: what is allowed or expected)
+BAD = {
+    "missing field": (_without("plan"), 422, "plan", "Field required"),
+    "unknown field": (_with(colour="red"), 422, "colour", "not permitted"),
+    "string for integer": (_with(seats="lots"), 422, "seats", "integer"),
+    "string for number": (_with(usage_hours="lots"), 422, "usage_hours", "number"),
+    "numeric string for integer": (_with(seats="3"), 422, "seats", "integer"),
+    "numeric string for number": (_with(usage_hours="15.5"), 422, "usage_hours", "number"),
+    "number for categorical": (_with(plan=3), 422, "plan", "'basic', 'plus' or 'pro'"),
+    "string for boolean": (_with(autopay="maybe"), 422, "autopay", "boolean"),
+    "yes-string for boolean": (_with(autopay="yes"), 422, "autopay", "boolean"),
+    "number for boolean": (_with(autopay=1), 422, "autopay", "boolean"),
+    "boolean for integer": (_with(seats=True), 422, "seats", "integer"),
+    "below min": (_with(seats=0), 422, "seats", '"allowed": {"ge": 1}'),
+    "above max": (_with(days_since_login=366), 422, "days_since_login", '"allowed": {"le": 365}'),
+    "non-integer for integer": (_with(tenure_days=2.5), 422, "tenure_days", "integer"),
+    "unknown category": (_with(region="mars"), 422, "region", "'north', 'south', 'east' or 'west'"),
+    "null for non-nullable": (_with(tenure_days=None), 422, "tenure_days", "integer"),
+    "NaN literal": (_with(usage_hours=float("nan")), 422, "usage_hours", "finite"),
+    "Infinity literal": (_with(monthly_fee=float("inf")), 422, "monthly_fee", "finite"),
+    "-Infinity literal in integer": (_with(seats=float("-inf")), 422, "seats", "finite"),
+    "huge number 1e400": (_literal("usage_hours", "1e400"), 422, "usage_hours", "finite"),
+    "integer of 5000 digits": (_literal("seats", "9" * 5000), 400, None, "not valid JSON"),
+    "nested object as value": (_with(plan={"name": "basic"}), 422, "plan", "'basic', 'plus' or 'pro'"),
+    "list as value": (_with(usage_hours=[1.0, 2.0]), 422, "usage_hours", "number"),
+    "bad datetime": (_with(event_time="2024-13-45T25:00:00"), 422, "event_time", "datetime"),
+    "number for datetime": (_with(event_time=0), 422, "event_time", "datetime"),
+    "float for id": (_with(customer_id=1.5), 422, "customer_id", "string"),
+    "unicode garbage in categorical": (_with(plan="pr\u00f6\u202e\U0001f4a5\x00"), 422, "plan", "'basic', 'plus' or 'pro'"),
+    "lone surrogate in categorical": (_literal("plan", '"\\ud800"'), 422, "plan", None),
+    "lone surrogate in id": (_literal("customer_id", '"\\udc00"'), 422, "customer_id", None),
+    "invalid UTF-8": (_literal("plan", '"\xff"', "latin-1"), 400, None, "not valid JSON"),
+    "empty object": (lambda g: _json({}), 422, "tenure_days", "Field required"),
+    "empty list": (lambda g: _json([]), 422, None, "non-empty list of records"),
+    "list of non-objects": (lambda g: _json([1, "two", None]), 422, None, "JSON object"),
+    "JSON scalar": (lambda g: _json(42), 422, None, "a record"),
+    "JSON null": (lambda g: _json(None), 422, None, "a record"),
+    "invalid JSON": (lambda g: _raw(b'{"plan": "basic",'), 400, None, "not valid JSON"),
+    "deeply nested JSON": (lambda g: _raw(b"[" * 100_000 + b"]" * 100_000), 400, None, None),
+    "one bad record in a batch": (lambda g: _json([g, {**g, "seats": 0}, g]), 422, "seats", '"loc": ["body", 1, "seats"]'),
+    "body over the size limit": (lambda g: _raw(json.dumps(g).encode() + b" " * 1_000_001), 413, None, "larger than"),
+    "body over the size limit, chunked": (lambda g: {"content": _chunks(json.dumps(g).encode() + b" " * 1_000_001), "headers": {"content-type": "application/json"}}, 413, None, "larger than"),
+    "too many records": (lambda g: _json([g] * 1001), 413, None, "at most 1000"),
+    "wrong content type": (lambda g: _raw(json.dumps(g).encode(), "text/plain"), 415, None, None),
+    "form-encoded body": (lambda g: _raw(b"plan=basic&seats=3", "application/x-www-form-urlencoded"), None, None, None),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_bad_request(url, good, kind):
+    make, status, field, text = BAD[kind]
+    with httpx.Client(base_url=url, timeout=30) as c:  # a fresh connection: the server may close one after an error
+        r = c.post("/predict", **make({**good, "customer_id": "c1", "event_time": "2024-02-01T10:00:00Z"}))
+    assert 400 <= r.status_code < 500, f"{kind}: {r.status_code} {r.text[:500]}"
+    if status: assert r.status_code == status, f"{kind}: {r.status_code} {r.text[:500]}"
+    detail = r.json()["detail"]
+    problems = [p for p in detail if p.get("field") == field] if field else detail
+    if field: assert problems, f"{kind}: no problem names {field!r}: {detail}"
+    if text: assert text in json.dumps(problems), f"{kind}: {text!r} not in {problems}"
+
+
+def test_get_predict_is_method_not_allowed(client):
+    assert client.get("/predict").status_code == 405
+
+
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer wrong"}, {"authorization": f"Basic {TOKEN}"},
+                                     {"authorization": TOKEN}], ids=["missing", "wrong", "basic scheme", "no scheme"])
+def test_token_required_when_set(token_url, good, headers):
+    r = httpx.post(f"{token_url}/predict", json=good, headers=headers, timeout=30)
+    assert r.status_code == 401, r.text
+    assert r.headers["www-authenticate"] == "Bearer" and "bearer token" in r.json()["detail"]
+
+
+def test_token_accepted(token_url, good):
+    r = httpx.post(f"{token_url}/predict", json=good, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert r.status_code == 200 and r.json()["model_version"] == 1
+    assert httpx.get(f"{token_url}/health").status_code == 200  # only /predict is guarded
+
+
+# --- c. operational endpoints ---
+
+def _metric(text: str, name: str) -> float:
+    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_health_ready_model(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"ready": True, "version": 1}
+    m = client.get("/model").json()
+    assert m["name"] == "churn-demo" and m["version"] == 1 and m["problem"] == "binary"
+    assert 0 < m["threshold"] < 1 and "roc_auc" in m["test_metrics"] and m["trained_at"] and m["loaded_at"]
+
+
+def test_metrics(client, good):
+    before = client.get("/metrics").text
+    assert client.post("/predict", json=good).status_code == 200
+    assert client.post("/predict", json={**good, "seats": 0}).status_code == 422
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    for line in text.splitlines():  # the Prometheus text format: comments, or `name{labels} value`
+        assert line.startswith("# ") or re.fullmatch(r'[a-z_]+(\{[a-z]+="[^"]*"\})? \S+', line), line
+    assert "# TYPE mlpuzzle_requests_total counter" in text and "# TYPE mlpuzzle_serving_version gauge" in text
+    for s in ("200", "422"):
+        name = f'mlpuzzle_requests_total{{status="{s}"}}'
+        assert _metric(text, name) == _metric(before, name) + 1
+    assert _metric(text, "mlpuzzle_serving_version") == 1
+    buckets = [float(v) for v in re.findall(r'^mlpuzzle_request_seconds_bucket\{le="[^"]+"\} (\S+)$', text, re.M)]
+    assert buckets == sorted(buckets) and buckets[-1] == _metric(text, "mlpuzzle_request_seconds_count") > 0
+
+
+def test_every_request_is_counted(url, good):
+    "Whatever its outcome, each /predict request adds one to mlpuzzle_requests_total (the error-rate alert reads it)."
+    total = lambda: sum(float(v) for v in re.findall(r'^mlpuzzle_requests_total\{status="\d+"\} (\S+)$', httpx.get(f"{url}/metrics").text, re.M))
+    before, statuses = total(), []
+    for make, *_ in BAD.values():
+        with httpx.Client(base_url=url, timeout=30) as c:
+            statuses.append(c.post("/predict", **make({**good, "customer_id": "c1"})).status_code)
+    assert total() - before == len(BAD), f"{len(BAD)} requests (statuses {sorted(set(statuses))}), {total() - before:.0f} counted"
+
+
+def test_docs_and_openapi(client, built):
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    doc = client.get("/openapi.json").json()
+    rec = doc["components"]["schemas"]["Record"]
+    spec = built[0].spec
+    assert set(spec["features"]) <= set(rec["properties"]) and rec["additionalProperties"] is False
+    assert set(rec["required"]) == {f for f, c in spec["features"].items() if not c["nullable"]}
+    assert rec["properties"]["plan"]["enum"] == ["basic", "plus", "pro"]
+    assert rec["properties"]["seats"] == {"type": "integer", "minimum": 1, "maximum": 100, "title": "Seats"}
+    body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/Record"} in body["oneOf"]
+
+
+# --- f. online predictions equal batch scoring ---
+
+def test_online_equals_batch(url, built):
+    ws, sim, _ = built
+    batch = pd.concat([pd.read_parquet(s["path"]) for s in score(ws, profile=False)]).set_index("customer_id")
+    rows = records(sim.events)
+    online = {}
+    with httpx.Client(base_url=url, timeout=60) as c:
+        for size in (1000, 32):  # the vectorized path and the few-records path
+            got = []
+            for i in range(0, len(rows), size):
+                r = c.post("/predict", json=rows[i:i + size])
+                assert r.status_code == 200, r.text
+                got += r.json()["predictions"]
+            online[size] = got
+        nulls = [x for x in rows if x["monthly_fee"] is None][:50]
+        online[1] = [{"id": x["customer_id"], **{k: v for k, v in c.post("/predict", json=x).json().items() if k in ("prediction", "probabilities")}}
+                     for x in rows[:100] + nulls]
+    assert nulls, "the simulation should have rows without a monthly fee"
+    for size, got in online.items():
+        o = pd.DataFrame({"id": [p["id"] for p in got], "p": [p["probabilities"]["1"] for p in got],
+                          "prediction": [p["prediction"] for p in got]}).set_index("id")
+        b = batch.loc[o.index]
+        assert (o.prediction.to_numpy() == b.prediction.to_numpy()).all(), f"{size} records a request: other classes than batch scoring"
+        diff = np.abs(o.p.to_numpy() - b.p_1.to_numpy()).max()
+        assert diff <= 1e-12, f"{size} records a request: probabilities differ from batch scoring by up to {diff}"
+    assert len(online[1000]) == len(online[32]) == len(sim.events)
+
+
+# --- d. a promotion under load ---
+
+def test_promotion_under_load_fails_no_request(tmp_path):
+    ws, sim, data = build_workspace(tmp_path / "ws", seed=5)
+    v2 = new_version(ws, data, seed=1)
+    rows = records(sim.events.head(40))
+    with running_server(ws.path) as url:
+        log, stop = [], threading.Event()
+
+        def stream(name, body):
+            with httpx.Client(base_url=url, timeout=30) as c:  # keep-alive
+                while not stop.is_set():
+                    try:
+                        r = c.post("/predict", json=body)
+                        log.append((name, time.monotonic(), r.status_code, r.json().get("model_version")))
+                    except Exception as e: log.append((name, time.monotonic(), repr(e), None))
+
+        threads = [threading.Thread(target=stream, args=a) for a in (("single", rows[0]), ("batch", rows))]
+        for t in threads: t.start()
+        try:
+            time.sleep(2.5)
+            t_promote = time.monotonic()
+            promote(ws, v2, reason="test: promotion under load")
+            time.sleep(3 * POLL + 2)
+        finally:
+            stop.set()
+            for t in threads: t.join(30)
+        assert not [x for x in log if x[2] != 200], f"failed requests: {[x for x in log if x[2] != 200][:5]}"
+        for name in ("single", "batch"):
+            versions = [v for n, _, _, v in log if n == name]
+            assert len(versions) > 10 and versions == sorted(versions) and set(versions) == {1, v2}, (name, versions)
+            first_new = min(t for n, t, _, v in log if n == name and v == v2)
+            assert first_new - t_promote < 2 * POLL + 3
+        assert httpx.get(f"{url}/ready").json() == {"ready": True, "version": v2}
+
+
+# --- e. a broken new version leaves the old one serving ---
+
+def _break_garbage(path: Path, model): path.write_bytes(b"\x00garbage, not a model" * 10)
+def _break_pickle(path: Path, model): path.write_bytes(pickle.dumps(model))
+def _break_untrusted(path: Path, model):
+    import skops.io as sio
+    sio.dump({"model": collections.Counter(a=1)}, path)  # a valid skops file holding a type outside the trusted modules
+
+
+def _model_file(ws, v) -> Path:
+    return Path(urlparse(version_info(ws, v)["source"]).path) / "model.skops"
+
+
+def _ready(url): return httpx.get(f"{url}/ready", timeout=10).json()
+
+
+def test_broken_version_leaves_the_old_one_serving(tmp_path, good):
+    ws, sim, data = build_workspace(tmp_path / "ws", seed=6)
+    with running_server(ws.path) as url, httpx.Client(base_url=url, timeout=30) as c:
+        for breaker in (_break_garbage, _break_pickle, _break_untrusted):
+            v = new_version(ws, data)
+            breaker(_model_file(ws, v), load_version(ws, 1)[0])
+            promote(ws, v, reason=f"test: {breaker.__name__}")  # promote does not load the model
+            r = wait_for(lambda: (lambda j: j if f"version {v}" in j.get("warning", "") else None)(_ready(url)))
+            assert r["ready"] is True and r["version"] == 1 and "still serving version 1" in r["warning"], r
+            for _ in range(3):
+                p = c.post("/predict", json=good)
+                assert p.status_code == 200 and p.json()["model_version"] == 1, p.text
+            assert c.get("/model").json()["version"] == 1
+            assert _metric(c.get("/metrics").text, "mlpuzzle_serving_version") == 1
+        ok = new_version(ws, data)
+        promote(ws, ok, reason="test: a good version again")
+        assert wait_for(lambda: _ready(url) == {"ready": True, "version": ok})
+        assert c.post("/predict", json=good).json()["model_version"] == ok
+
+
+def test_ready_warning_clears_when_the_served_version_is_champion_again(tmp_path, good):
+    ws, sim, data = build_workspace(tmp_path / "ws", seed=7)
+    with running_server(ws.path) as url:
+        v = new_version(ws, data)
+        _break_garbage(_model_file(ws, v), None)
+        promote(ws, v, reason="test: broken")
+        wait_for(lambda: "warning" in _ready(url))
+        rollback(ws, reason="test: back to version 1")
+        time.sleep(3 * POLL)
+        assert _ready(url) == {"ready": True, "version": 1}, "a warning about a version no longer champion stays"
+
+
+# --- g. schemathesis on the service's OpenAPI document ---
+
+def test_schemathesis_finds_no_server_error(url, tmp_path):
+    st = Path(sys.executable).parent / "st"
+    p = subprocess.run([str(st), "run", f"{url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", "100",
+                        "--seed", "42", "--workers", "2", "--request-timeout", "30", "--output-truncate", "false",
+                        "--phases", "examples,coverage,fuzzing"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"})
+    assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-2000:]
+    assert re.search(r"\d+ generated, \d+ passed", p.stdout), p.stdout[-2000:]

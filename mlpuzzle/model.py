@@ -376,14 +376,15 @@ _READY_STORES = set()  # tracking URIs whose store this process has seen initial
 def mlflow_client(workspace):
     "An `mlflow.MlflowClient` of the workspace's tracking store (and model registry); a new local store is created under a file lock."
     ws = _ws(workspace); uri = tracking_uri(ws)
-    client = _mlflow().MlflowClient(uri)
-    if uri not in _READY_STORES:
-        import fcntl
-        with open(ws.dir("mlflow") / ".store.lock", "a") as f:  # two processes creating one sqlite store interleave their migrations
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try: client.search_experiments(max_results=1)
-            finally: fcntl.flock(f, fcntl.LOCK_UN)
-        _READY_STORES.add(uri)
+    if uri in _READY_STORES: return _mlflow().MlflowClient(uri)
+    import fcntl
+    with open(ws.dir("mlflow") / ".store.lock", "a") as f:  # two processes creating one sqlite store interleave their migrations
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            client = _mlflow().MlflowClient(uri)  # opening the stores creates and migrates their tables
+            client.search_experiments(max_results=1); client.search_registered_models(max_results=1)
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+    _READY_STORES.add(uri)
     return client
 
 def experiment_id(workspace, client=None) -> str:

@@ -116,7 +116,7 @@ def test_lifecycle_through_a_concept_drift(cli, ws):
     assert r.returncode == 1 and r.stdout.startswith("refused: "), r.stdout + r.stderr
     h = last(w)
     assert (h["action"], h["from_version"], h["to_version"]) == ("refused", 2, 3)
-    assert "less than the required" in h["reason"] and h["reason"] in r.stdout
+    assert "it must beat the champion" in h["reason"] and h["reason"] in r.stdout
     m = json.loads(h["metrics"])
     assert m["challenger"]["roc_auc"] < m["champion"]["roc_auc"] and champion(w) == 2
     t["refused"] = now()

@@ -35,14 +35,7 @@ CHUNK_ROWS = 200_000
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
 
 
-def log(msg: str): print(msg, file=sys.stderr, flush=True)
-
-
-def timed(fn, *args, **kw) -> tuple:
-    "(seconds, result) of `fn(*args, **kw)`."
-    t0 = time.perf_counter()
-    out = fn(*args, **kw)
-    return time.perf_counter() - t0, out
+from common import log, timed
 
 
 ## Data

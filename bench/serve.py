@@ -43,14 +43,7 @@ DAYS = 40
 OMP1 = {"OMP_NUM_THREADS": "1"}
 
 
-def log(msg: str): print(msg, file=sys.stderr, flush=True)
-
-
-def timed(fn, *args, **kw) -> tuple:
-    "(seconds, result) of `fn(*args, **kw)`."
-    t0 = time.perf_counter()
-    out = fn(*args, **kw)
-    return time.perf_counter() - t0, out
+from common import log, timed
 
 
 ## The demo champion

@@ -32,14 +32,7 @@ RESULTS = Path(__file__).parent / "results" / "train.json"
 BIN = Path(sys.executable).parent
 
 
-def log(msg: str): print(msg, file=sys.stderr, flush=True)
-
-
-def timed(fn, *args, **kw) -> tuple:
-    "(seconds, result) of `fn(*args, **kw)`."
-    t0 = time.perf_counter()
-    out = fn(*args, **kw)
-    return time.perf_counter() - t0, out
+from common import log, timed
 
 
 def labeled_workspace(d: Path, rows: int):

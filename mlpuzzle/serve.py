@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_serve.ipynb #fba9efcb
 from __future__ import annotations
-import hmac, json, logging, os, threading, time, uuid
+import asyncio, hmac, json, logging, os, threading, time, uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -380,6 +380,15 @@ def _predict_response(pred: pd.DataFrame, spec: dict, request_id: str, single: b
 # %% ../nbs/04_serve.ipynb #82ffa7f8
 FAST_MAX_RECORDS = 32  # requests with more records take the DataFrame path (vectorized, faster per row)
 
+def _one_openmp_thread():
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)  # OpenMP's thread count is per calling thread: set it in each prediction thread
+
+def _prediction_pool(threads: int = 4):
+    "The threads that run predictions, each limited to one OpenMP thread (on one row, more threads cost more than they give)."
+    from concurrent.futures import ThreadPoolExecutor
+    return ThreadPoolExecutor(threads, thread_name_prefix="predict", initializer=_one_openmp_thread)
+
 def create_app(workspace,  # a Workspace or its directory
                token: str | None = None,  # bearer token guarding /predict (default: $MLPUZZLE_TOKEN; none: open)
                max_body_bytes: int = 1_000_000,  # larger bodies get 413
@@ -392,19 +401,17 @@ def create_app(workspace,  # a Workspace or its directory
     from contextlib import asynccontextmanager
     from fastapi import FastAPI
     from fastapi.responses import PlainTextResponse
-    from starlette.concurrency import run_in_threadpool
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)
     spec, Record = ws.spec, request_model(ws.spec)
     champ, prof, metrics = Champion(ws, poll_seconds), TrafficProfiler(ws, flush_seconds), ServiceMetrics()
     slots, token = threading.BoundedSemaphore(max_inflight), token if token is not None else os.environ.get("MLPUZZLE_TOKEN")
+    pool = _prediction_pool()
 
     @asynccontextmanager
     async def lifespan(app):
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)  # one request, one thread: OpenMP threads cost more than they give on one row
         champ.follow(); prof.start()
         yield
-        champ.stop(); prof.stop()
+        champ.stop(); prof.stop(); pool.shutdown(wait=False)
 
     app = FastAPI(title=f"mlpuzzle: {spec['name']}", version="1", lifespan=lifespan,
                   description=f"Predictions of the {spec['problem']} model `{spec['name']}` (the registry's champion), validated against its contract.")
@@ -442,7 +449,7 @@ def create_app(workspace,  # a Workspace or its directory
         if err: return _json_error(*err)
         if champ.current is None: return _json_error(503, f"not ready: {champ.error}", {"Retry-After": "5"})
         if not slots.acquire(blocking=False): return _json_error(503, f"overloaded: {max_inflight} requests in flight; retry shortly", {"Retry-After": "1"})
-        try: pred = await run_in_threadpool(predict, parsed[0])
+        try: pred = await asyncio.get_running_loop().run_in_executor(pool, predict, parsed[0])
         finally: slots.release()
         from fastapi.responses import JSONResponse
         return JSONResponse(_predict_response(pred, spec, rid, parsed[1]))

@@ -422,7 +422,7 @@ def track(workspace,  # a Workspace or its directory
          ) -> str:
     "Record `result` as a finished MLflow run of the workspace's experiment; return the run id."
     ws = _ws(workspace); _mlflow()
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
     client = mlflow_client(ws)
     tags = {"spec_hash": result.spec_hash, "snapshot_ids": ",".join(snapshot_ids), "beats_baseline": str(result.beats_baseline)}
     run = client.create_run(experiment_id(ws, client), run_name=run_name, tags=tags)

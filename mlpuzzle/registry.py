@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_registry.ipynb #bb49f622
 from __future__ import annotations
-import fcntl, json, logging, shutil, sqlite3, tempfile, time
+import fcntl, json, logging, shutil, sqlite3, tempfile
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from .core import MlpuzzleError, RunError, Workspace, atomic_write
+from .core import RunError, Workspace, atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi import Request  # at module level: FastAPI resolves the endpoint's annotations from here
 
-from .core import ModelError, Workspace, atomic_path, parse_duration
-from .model import feature_columns, predict_scores
+from .core import Workspace, atomic_path, parse_duration
+from .model import predict_scores
 from .registry import champion, load_version
 
 log = logging.getLogger(__name__)

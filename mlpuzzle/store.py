@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .core import DataError, Workspace, atomic_path, atomic_write, spec_hash
-from .data import Batch, Checked, batches, id_hashes, is_member, validate_batch, _as_text, _datetime, _blank_to_na, _show
+from .data import Batch, Checked, batches, is_member, validate_batch, _as_text, _datetime, _blank_to_na, _show
 
 log = logging.getLogger(__name__)
 

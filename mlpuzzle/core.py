@@ -15,8 +15,8 @@ import yaml
 __all__ = ['REQUIRED', 'PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'NUM', 'INT', 'STR', 'BOOL',
            'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'SPEC_SCHEMA', 'DEFAULT_ALERTS', 'SPEC_FILE', 'STATE_DIRS',
            'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError', 'atomic_path',
-           'atomic_write', 'parse_duration', 'import_estimator', 'validate_spec', 'load_spec', 'dump_spec', 'spec_hash',
-           'spec_reference', 'Workspace', 'init_workspace']
+           'atomic_write', 'parse_duration', 'window_key', 'import_estimator', 'validate_spec', 'load_spec',
+           'dump_spec', 'spec_hash', 'spec_reference', 'Workspace', 'init_workspace']
 
 # %% ../nbs/00_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -92,6 +92,13 @@ def parse_duration(text: str) -> timedelta:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|min|h|d|w)\s*", str(text))
     if not m or float(m.group(1)) <= 0: raise ValueError(f"expected a positive duration such as 1d, 12h or 90min, got {text!r}")
     return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+def window_key(t, window: timedelta) -> str:
+    "The name of the monitoring window of length `window` holding time `t`: its start, `YYYY-MM-DDTHHMMSS` (UTC)."
+    import pandas as pd
+    t = pd.Timestamp(t)
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return t.floor(pd.Timedelta(window)).strftime("%Y-%m-%dT%H%M%S")
 
 def _duration(v):
     try: parse_duration(v)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_serve.ipynb #fba9efcb
 from __future__ import annotations
-import asyncio, hmac, json, logging, os, threading, time, uuid
+import asyncio, hmac, json, logging, os, signal, threading, time, uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi import Request  # at module level: FastAPI resolves the endpoint's annotations from here
 
-from .core import Workspace, atomic_path, parse_duration
+from .core import Workspace, atomic_path, parse_duration, window_key
 from .model import predict_scores
 from .registry import champion, load_version
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'LATENCY_BUCKETS', 'FAST_MAX_RECORDS', 'scores_frame', 'predictions_frame', 'score', 'request_model',
            'records_frame', 'FastPath', 'compile_fast_path', 'Champion', 'TrafficProfiler', 'ServiceMetrics',
-           'create_app', 'serve']
+           'prediction_items', 'create_app', 'serve']
 
 # %% ../nbs/04_serve.ipynb #86d0ca92
 def scores_frame(s: np.ndarray, model, info: dict, spec: dict, out: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -254,40 +254,70 @@ class Champion:
     def stop(self): self._stop.set()
 
 # %% ../nbs/04_serve.ipynb #f815a26d
+def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, skip: list, name: str):
+    "The profiling process: take (time, rows, predictions) from `q`, profile them per window every `flush_seconds`."
+    import queue, signal
+    from mlpuzzle.compat import profile_frame
+    for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)  # the service says when to stop (it flushes first)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # blocked by `start` until now
+    parent, window, buf, views, last = os.getppid(), pd.Timedelta(seconds=window_seconds), [], {}, time.monotonic()
+    def flush():
+        by_key = {}
+        for t, rows, preds in buf: by_key.setdefault(window_key(pd.Timestamp(t, unit="s"), window), []).append((rows, preds))
+        buf.clear()
+        for key, parts in by_key.items():
+            df = pd.concat([pd.DataFrame([r for p in parts for r in p[0]]).drop(columns=skip, errors="ignore"),
+                            pd.DataFrame([r for p in parts for r in p[1]])], axis=1)
+            v = profile_frame(df)
+            views[key] = v if key not in views else views[key].merge(v)
+            (Path(out) / key).mkdir(parents=True, exist_ok=True)
+            with atomic_path(Path(out) / key / f"{name}.bin") as tmp: views[key].write(str(tmp))
+        for key in sorted(views)[:-2]: del views[key]  # earlier windows are finished
+    while True:
+        try: item = q.get(timeout=0.5)
+        except queue.Empty: item = ()
+        if item: buf.append(item)
+        orphan = os.getppid() != parent  # the service died without saying so
+        if item is None or orphan or time.monotonic() - last >= flush_seconds:
+            try: flush()
+            except Exception as e: print(f"mlpuzzle: profiling served rows failed: {e}", flush=True)
+            last = time.monotonic()
+        if item is None or orphan: return
+
 class TrafficProfiler:
-    "Buffers served rows and profiles them per monitoring window, off the request path."
+    "Sends served rows to a profiling process that profiles them per monitoring window, off the request path."
     def __init__(self, ws: Workspace, flush_seconds: float = 5.0):
-        self.dir = ws.dir("profiles") / "online"; self.dir.mkdir(exist_ok=True)
+        self.dir = ws.dir("profiles") / "online"
         self.skip = [c for c in (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]) if c]
-        self.window = parse_duration(ws.spec["monitoring"]["window"])
-        self.flush_seconds, self.buffer, self.lock, self._stop = flush_seconds, [], threading.Lock(), threading.Event()
-        self.views = {}  # window start -> merged profile view
+        self.window, self.flush_seconds = parse_duration(ws.spec["monitoring"]["window"]), flush_seconds
+        self.name = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.q = self.proc = None
 
-    def add(self, rows: list[dict], pred: pd.DataFrame):
-        "Keep served `rows` (dicts by feature) and their predictions for the next flush: a list append."
-        with self.lock: self.buffer.append((rows, pred))
-
-    def flush(self):
-        "Profile what the buffer holds and merge it into its window's profile file."
-        with self.lock: parts, self.buffer = self.buffer, []
-        if not parts: return
-        from mlpuzzle.compat import profile_frame
-        rows = pd.DataFrame([r for p in parts for r in p[0]]).drop(columns=self.skip, errors="ignore")
-        df = pd.concat([rows, pd.concat([p[1] for p in parts], ignore_index=True)], axis=1)
-        start = pd.Timestamp(datetime.now(timezone.utc)).floor(self.window)
-        key = start.strftime("%Y-%m-%dT%H%M%S")
-        v = profile_frame(df)
-        self.views[key] = v if key not in self.views else self.views[key].merge(v)
-        with atomic_path(self.dir / f"{key}.bin") as tmp: self.views[key].write(str(tmp))
+    def add(self, rows: list[dict], preds: list[dict]):
+        "Queue served `rows` (dicts by feature) and their `preds` (dicts: prediction, p_<class>) for profiling."
+        if self.q is not None: self.q.put((time.time(), rows, preds))
 
     def start(self):
-        def loop():
-            while not self._stop.wait(self.flush_seconds):
-                try: self.flush()
-                except Exception as e: log.error("profiling served rows failed: %s", e)
-        threading.Thread(target=loop, daemon=True, name="profile-traffic").start()
+        "Start the profiling process (spawned: forking a process that runs threads is unsafe)."
+        import importlib, multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        self.q = ctx.Queue()
+        target = importlib.import_module("mlpuzzle.serve")._profile_traffic  # by its module's name, also from a notebook
+        self.proc = ctx.Process(target=target, name="mlpuzzle-profile-traffic", daemon=True,
+                                args=(self.q, str(self.dir), self.window.total_seconds(), self.flush_seconds, self.skip, self.name))
+        # A Ctrl-C or SIGTERM to the process group must not kill the profiler while it starts (it would lose
+        # what is queued): the child inherits these signals blocked, and ignores them once it runs.
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try: self.proc.start()
+        finally: signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    def stop(self): self._stop.set(); self.flush()
+    def stop(self, timeout: float = 30):
+        "Profile what is queued, write it, and end the profiling process."
+        if self.q is None: return
+        self.q.put(None); self.proc.join(timeout)
+        if self.proc.is_alive(): log.error("the profiling process did not finish in %s s; stopped it", timeout); self.proc.terminate()
+        self.q.close(); self.q = None
 
 # %% ../nbs/04_serve.ipynb #af9cebfa
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -368,13 +398,24 @@ def _openapi_body(Record) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
         "oneOf": [{"$ref": "#/components/schemas/Record"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Record"}}]}}}}}
 
-def _predict_response(pred: pd.DataFrame, spec: dict, request_id: str, single: bool) -> dict:
-    probs = [c for c in pred.columns if c.startswith("p_")]
-    idc = spec["columns"]["id"]
-    items = [{**({"id": r[idc]} if idc and idc in pred and r[idc] is not None else {}), "prediction": r["prediction"],
-              **({"probabilities": {c[2:]: r[c] for c in probs}} if probs else {})}
-             for r in pred.astype(object).where(pred.notna(), None).to_dict("records")]
-    head = {"request_id": request_id, "model_version": int(pred["model_version"].iloc[0])}
+def _plain(v):
+    "A JSON value for number `v` (NaN: null)."
+    return None if v != v else v
+
+def prediction_items(s: np.ndarray, model, info: dict, spec: dict) -> list[dict]:
+    """For each row of scores `s`: its prediction and class probabilities as plain Python values (what
+    `scores_frame` computes, without a DataFrame: the service answers single records with it)."""
+    if spec["problem"] == "binary":
+        t = info.get("threshold", 0.5)
+        return [{"prediction": int(v >= t), "probabilities": {"1": _plain(v)}} for v in s.tolist()]
+    if spec["problem"] == "multiclass":
+        classes = np.asarray(model.classes_).astype(str).tolist()
+        return [{"prediction": classes[int(np.argmax(r))], "probabilities": dict(zip(classes, map(_plain, r)))} for r in s.tolist()]
+    return [{"prediction": _plain(v)} for v in s.tolist()]
+
+def _predict_response(items: list[dict], version: int, request_id: str, single: bool, ids: list | None) -> dict:
+    if ids is not None: items = [{"id": i, **it} if i is not None else it for i, it in zip(ids, items)]
+    head = {"request_id": request_id, "model_version": int(version)}
     return {**head, **items[0]} if single else {**head, "predictions": items}
 
 # %% ../nbs/04_serve.ipynb #82ffa7f8
@@ -417,14 +458,16 @@ def create_app(workspace,  # a Workspace or its directory
                   description=f"Predictions of the {spec['problem']} model `{spec['name']}` (the registry's champion), validated against its contract.")
     app.state.champion, app.state.profiler, app.state.metrics = champ, prof, metrics
 
-    def predict(recs) -> pd.DataFrame:
+    idc = spec["columns"]["id"]
+
+    def predict(recs) -> tuple:
+        "(prediction items, version, ids) of validated records."
         model, info, fast = champ.current  # one read: the whole request uses one version
         rows = [r.model_dump(by_alias=True) for r in recs]
         s = fast.scores(rows) if fast and len(rows) <= FAST_MAX_RECORDS else predict_scores(model, records_frame(rows, spec), spec)
-        pred = scores_frame(s, model, info, spec)
-        if spec["columns"]["id"]: pred.insert(0, spec["columns"]["id"], [r.get(spec["columns"]["id"]) for r in rows])
-        prof.add(rows, pred.drop(columns=[spec["columns"]["id"]], errors="ignore"))
-        return pred
+        items = prediction_items(s, model, info, spec)
+        prof.add(rows, [{"prediction": it["prediction"], **{f"p_{c}": p for c, p in it.get("probabilities", {}).items()}} for it in items])
+        return items, info["version"], [r.get(idc) for r in rows] if idc else None
 
     @app.post("/predict", openapi_extra=_openapi_body(Record), summary="Predict one record or a list of records")
     async def predict_endpoint(request: Request):
@@ -449,10 +492,10 @@ def create_app(workspace,  # a Workspace or its directory
         if err: return _json_error(*err)
         if champ.current is None: return _json_error(503, f"not ready: {champ.error}", {"Retry-After": "5"})
         if not slots.acquire(blocking=False): return _json_error(503, f"overloaded: {max_inflight} requests in flight; retry shortly", {"Retry-After": "1"})
-        try: pred = await asyncio.get_running_loop().run_in_executor(pool, predict, parsed[0])
+        try: items, version, ids = await asyncio.get_running_loop().run_in_executor(pool, predict, parsed[0])
         finally: slots.release()
         from fastapi.responses import JSONResponse
-        return JSONResponse(_predict_response(pred, spec, rid, parsed[1]))
+        return JSONResponse(_predict_response(items, version, rid, parsed[1], ids))
 
     @app.get("/health", summary="The process is alive")
     def health(): return {"status": "ok"}

@@ -441,3 +441,22 @@ def test_schemathesis_finds_no_server_error(url, tmp_path):
                        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"})
     assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-2000:]
     assert re.search(r"\d+ generated, \d+ passed", p.stdout), p.stdout[-2000:]
+
+
+# --- g. served rows are profiled, off the request path, and survive a shutdown ---
+
+def test_served_rows_reach_the_window_profile(built, good):
+    from mlpuzzle.compat import read_profile
+    online = built[0].path / "profiles" / "online"
+    before = set(online.glob("*/*.bin"))
+    rows = records(built[1].events.head(40))
+    with running_server(built[0].path) as url, httpx.Client(base_url=url, timeout=30) as c:
+        for _ in range(25): assert c.post("/predict", json=good).status_code == 200
+        assert c.post("/predict", json=rows).status_code == 200
+        assert c.post("/predict", json={**good, "seats": -1}).status_code == 422  # rejected: not profiled
+    mine = sorted(set(online.glob("*/*.bin")) - before)  # SIGTERM: the service flushed its profile on the way out
+    assert len(mine) == 1, mine
+    view = read_profile(mine[0])
+    assert view.get_column("p_1").get_metric("counts").n.value == 25 + 40
+    assert view.get_column("seats").get_metric("counts").n.value == 25 + 40
+    assert "customer_id" not in view.get_columns() and "event_time" not in view.get_columns()

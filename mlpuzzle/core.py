@@ -13,10 +13,10 @@ import yaml
 
 # %% auto #0
 __all__ = ['REQUIRED', 'PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'NUM', 'INT', 'STR', 'BOOL',
-           'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'SPEC_SCHEMA', 'DEFAULT_ALERTS', 'SPEC_FILE', 'STATE_DIRS',
-           'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError', 'atomic_path',
-           'atomic_write', 'parse_duration', 'window_key', 'import_estimator', 'validate_spec', 'load_spec',
-           'dump_spec', 'spec_hash', 'spec_reference', 'Workspace', 'init_workspace']
+           'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'DEFAULT_SEVERITY', 'SPEC_SCHEMA', 'DEFAULT_ALERTS', 'SPEC_FILE',
+           'STATE_DIRS', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError',
+           'atomic_path', 'atomic_write', 'parse_duration', 'window_key', 'import_estimator', 'validate_spec',
+           'load_spec', 'dump_spec', 'spec_hash', 'spec_reference', 'Workspace', 'init_workspace']
 
 # %% ../nbs/00_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -126,10 +126,15 @@ ALERT_SCHEMAS = {  # each rule also takes `severity` (warning | critical) and `r
     "drift": {"min_features": _Key(INT, 2, "alert when at least this many features drift...", _between(1, 10**6)),
               "consecutive": _Key(INT, 2, "...for this many consecutive windows", _between(1, 10**6))},
     "null_rate": {"above": _Key(NUM, 0.1, "alert when a feature's null rate in a window is above this", _between(0, 1))},
-    "quarantine_rate": {"above": _Key(NUM, 0.05, "alert when the share of rows quarantined at ingestion is above this", _between(0, 1))},
-    "performance": {"below": _Key(NUM, None, "alert when the realized gate metric is below this (default: monitoring.performance_floor)", nullable=True)},
-    "no_data": {},
+    "quarantine_rate": {"above": _Key(NUM, 0.02, "alert when the share of rows quarantined at ingestion is above this", _between(0, 1))},
+    "schema": {},  # a batch of the window lacks a feature or brings a column the spec does not know
+    "performance": {"below": _Key(NUM, None, "alert when the realized gate metric is below this (default: monitoring.performance_floor, "
+                                             "else the serving model's test metric less 0.05; for error metrics: above, x1.25)", nullable=True),
+                    "min_labels": _Key(INT, 50, "windows with fewer labeled predictions are not judged", _between(1, 10**9))},
+    "no_data": {"below": _Key(NUM, 0.1, "alert when a window has fewer rows than this share of the expected rows (0: only when empty)", _between(0, 1))},
     "error_rate": {"above": _Key(NUM, 0.05, "alert when the share of failed serving requests is above this", _between(0, 1))}}
+DEFAULT_SEVERITY = {"drift": "warning", "null_rate": "warning", "quarantine_rate": "critical", "schema": "critical",
+                    "performance": "critical", "no_data": "critical", "error_rate": "critical"}
 
 SPEC_SCHEMA = {
     "version": _Key(INT, 1, "version of the spec format", _one_of(1)),
@@ -235,7 +240,7 @@ def _alerts(v, path, problems):
         p, kind = f"{path}[{i}]", r.get("kind") if isinstance(r, dict) else None
         if kind not in ALERT_SCHEMAS:
             problems.append((_join(p, "kind"), f"expected one of {', '.join(ALERT_SCHEMAS)}, got {kind!r}")); continue
-        schema = {"kind": _Key(STR, REQUIRED, "the rule"), "severity": _Key(STR, "warning", "warning or critical", _one_of("warning", "critical")),
+        schema = {"kind": _Key(STR, REQUIRED, "the rule"), "severity": _Key(STR, None, "warning or critical (default: DEFAULT_SEVERITY of the kind)", _one_of("warning", "critical"), nullable=True),
                   "retrain": _Key(BOOL, None, "start `run train` (default: kind in monitoring.retrain_on)", nullable=True), **ALERT_SCHEMAS[kind]}
         out.append(_section(r, schema, p, problems, {}))
     return out

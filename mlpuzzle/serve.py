@@ -93,11 +93,16 @@ def _engine(url):
     return create_engine(url)
 
 def _profile_predictions(ws, m, path, tag):
-    "Profile the predictions of snapshot `m` beside its inputs' profile, for monitoring."
+    "Profile the predictions of snapshot `m`, one profile per monitoring window: `profiles/predictions/<window>/<tag>.bin`."
     from mlpuzzle.compat import profile_frame
-    p = ws.dir("profiles") / "predictions" / f"{tag}.bin"
-    p.parent.mkdir(exist_ok=True)
-    with atomic_path(p) as tmp: profile_frame(pd.read_parquet(path).drop(columns=[c for c in ws.spec["columns"].values() if c], errors="ignore")).write(str(tmp))
+    from mlpuzzle.store import _window_keys
+    df, ts = pd.read_parquet(path), ws.spec["columns"]["timestamp"]
+    keys = _window_keys(df[ts], parse_duration(ws.spec["monitoring"]["window"])) if ts else pd.Series("all", index=df.index)
+    df = df.drop(columns=[*(c for c in ws.spec["columns"].values() if c), "model_version"], errors="ignore")
+    for k, part in df.groupby(keys.to_numpy(), sort=False):
+        p = ws.dir("profiles") / "predictions" / k / f"{tag.replace(':', '')}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(p) as tmp: profile_frame(part).write(str(tmp))
 
 # %% ../nbs/04_serve.ipynb #bdcd4911
 def _field(c: dict, name: str):

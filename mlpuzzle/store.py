@@ -13,15 +13,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .core import DataError, Workspace, atomic_path, atomic_write, spec_hash
+from .core import DataError, Workspace, atomic_path, atomic_write, parse_duration, spec_hash, window_key
 from .data import Batch, Checked, batches, is_member, validate_batch, _as_text, _datetime, _blank_to_na, _show
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'snapshots', 'known_ids', 'load_snapshots', 'ingest_batch', 'watermarks', 'ingest', 'label_spec',
-           'ingest_labels', 'label_batches', 'load_labels', 'training_set', 'quarantined', 'export_quarantine',
-           'readmit', 'reason_counts']
+__all__ = ['log', 'REASON_KINDS', 'snapshots', 'known_ids', 'load_snapshots', 'reason_kinds', 'ingest_batch', 'watermarks',
+           'ingest', 'label_spec', 'ingest_labels', 'label_batches', 'load_labels', 'training_set', 'quarantined',
+           'export_quarantine', 'readmit', 'reason_counts']
 
 # %% ../nbs/01_store.ipynb #84f337d0
 def snapshots(ws: Workspace) -> list[dict]:
@@ -56,11 +56,30 @@ def _overlaps(m, since, until) -> bool:
     return (until is None or pd.Timestamp(lo) < _utc(until)) and (since is None or pd.Timestamp(hi) >= _utc(since))
 
 # %% ../nbs/01_store.ipynb #9d77acd7
+_KNOWN = "was already ingested in an earlier batch"
+_REPEAT = "repeats an id earlier in this batch"
+
+REASON_KINDS = {  # kind of quarantine reason: a pattern of the reason's words
+    "type": r"is not an? (?:numeric|boolean|datetime|categorical) value", "range": r"below the minimum|above the maximum|is not finite|not a whole number",
+    "category": r"is not an allowed value", "null": r"is null", "duplicate_id": f"{_KNOWN}|{_REPEAT}", "time": r"in the future"}
+
+def reason_kinds(reasons: pd.Series) -> pd.DataFrame:
+    "For each quarantined row's `_reasons`, whether it has each kind of `REASON_KINDS` (columns; `other`: none of them)."
+    out = pd.DataFrame({k: reasons.str.contains(p, regex=True).to_numpy() for k, p in REASON_KINDS.items()}, index=reasons.index)
+    return out.assign(other=~out.any(axis=1))
+
+def _window_keys(t: pd.Series, window) -> pd.Series:
+    "The monitoring window (`window_key`) of each time in `t` (null where the time is unknown)."
+    t = pd.to_datetime(t, errors="coerce", utc=True, format="mixed") if not pd.api.types.is_datetime64_any_dtype(t) else t
+    t = t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")
+    return t.dt.floor(pd.Timedelta(window)).dt.strftime("%Y-%m-%dT%H%M%S")
+
 class _SnapshotWriter:
     "Accumulates the checked chunks of one batch in a temporary directory."
-    def __init__(self, tmp: Path, profile: bool):
+    def __init__(self, tmp: Path, profile: bool, window=None):
         from concurrent.futures import ThreadPoolExecutor
-        self.tmp, self.profile, self.writer, self.view = tmp, profile, None, None
+        self.tmp, self.profile, self.writer, self.window = tmp, profile, None, window
+        self.views, self.windows = {}, {}  # window start -> profile view; -> rows accepted / quarantined (by kind)
         self.pool, self.pending = ThreadPoolExecutor(1), None
         self.hashes, self.rejected, self.ids, self.flagged = [], [], [], {}
         self.read = self.accepted = 0
@@ -72,11 +91,27 @@ class _SnapshotWriter:
         self.missing |= set(chk.missing_columns); self.extra |= set(chk.extra_columns)
         for f, k in chk.flagged.items(): self.flagged[f] = self.flagged.get(f, 0) + k
         if len(chk.rejected): self.rejected.append(chk.rejected.assign(_row=chk.rejected["_row"] + offset))
-        self._write(chk.accepted)
+        self._count(chk, ts_col)
+        self._write(chk.accepted, ts_col)
         if id_col: self.ids.append(chk.id_hashes)
         if ts_col and len(chk.accepted): self._span(chk.accepted[ts_col])
 
-    def _write(self, acc: pd.DataFrame):
+    def _count(self, chk: Checked, ts_col):
+        "Add the chunk's rows accepted and quarantined (by kind of reason) to their monitoring windows."
+        if not (ts_col and self.window): return
+        if len(chk.accepted):
+            for k, n in _window_keys(chk.accepted[ts_col], self.window).value_counts().items():
+                self.windows.setdefault(k, {"accepted": 0, "quarantined": 0})["accepted"] += int(n)
+        if len(chk.rejected):
+            keys = _window_keys(chk.rejected[ts_col], self.window) if ts_col in chk.rejected else pd.Series("unknown", index=chk.rejected.index)
+            kinds = reason_kinds(chk.rejected["_reasons"]).assign(_key=keys.fillna("unknown").to_numpy())
+            for k, g in kinds.groupby("_key"):
+                w = self.windows.setdefault(k, {"accepted": 0, "quarantined": 0})
+                w["quarantined"] += len(g)
+                for kind, n in g.drop(columns="_key").sum().items():
+                    if n: w[kind] = w.get(kind, 0) + int(n)
+
+    def _write(self, acc: pd.DataFrame, ts_col=None):
         "Append `acc` to the snapshot's Parquet file, in a background thread (pyarrow releases the GIL)."
         table = pa.Table.from_pandas(acc, schema=self.schema, preserve_index=False)
         if self.writer is None:
@@ -86,8 +121,10 @@ class _SnapshotWriter:
         self.pending = self.pool.submit(self.writer.write_table, table)
         if self.profile and len(acc):
             from mlpuzzle.compat import profile_frame
-            v = profile_frame(acc)
-            self.view = v if self.view is None else self.view.merge(v)
+            keys = _window_keys(acc[ts_col], self.window) if ts_col and self.window else pd.Series("all", index=acc.index)
+            for k, part in acc.groupby(keys.to_numpy(), sort=False):
+                v = profile_frame(part)
+                self.views[k] = v if k not in self.views else self.views[k].merge(v)
 
     def _span(self, ts: pd.Series):
         lo, hi = ts.min(), ts.max()
@@ -121,10 +158,12 @@ def _finish(ws: Workspace, w: _SnapshotWriter, batch: Batch, bh: str, parents: l
     m = {"id": sid, "created": _now_iso(), "source": {"name": batch.name, **batch.key}, "content_hash": bh,
          "rows": {"read": w.read, "accepted": w.accepted, "quarantined": len(rejected)},
          "flagged": w.flagged, "missing_columns": sorted(w.missing), "extra_columns": sorted(w.extra),
+         "windows": dict(sorted(w.windows.items())),
          "time_range": [str(w.tmin), str(w.tmax)] if w.tmin is not None else None, "columns": columns,
          "spec_hash": spec_hash(ws.spec), "parents": parents, **extra}
     np.save(w.tmp / "ids.npy", np.concatenate(w.ids) if w.ids else np.empty(0, np.uint64))
-    if w.view is not None: w.view.write(str(w.tmp / "profile.bin"))
+    if w.views: (w.tmp / "profiles").mkdir()
+    for k, v in w.views.items(): v.write(str(w.tmp / "profiles" / f"{k}.bin"))
     if len(rejected):
         rejected = rejected.assign(_source=batch.name, _qid=[f"{sid}:{r}" for r in rejected["_row"]])
         with atomic_path(ws.dir("quarantine") / f"{sid}.parquet") as p: rejected.to_parquet(p, index=False)
@@ -135,17 +174,16 @@ def _finish(ws: Workspace, w: _SnapshotWriter, batch: Batch, bh: str, parents: l
 
 def _commit(tmp: Path, final: Path):
     "fsync the snapshot's files, then rename its directory into place (atomic)."
-    for p in tmp.iterdir():
-        with open(p, "rb") as f: os.fsync(f.fileno())
+    for p in tmp.rglob("*"):
+        fd = os.open(p, os.O_RDONLY)  # a file or a directory (profiles/)
+        try: os.fsync(fd)
+        finally: os.close(fd)
     os.rename(tmp, final)
     fd = os.open(final.parent, os.O_RDONLY)
     try: os.fsync(fd)
     finally: os.close(fd)
 
 # %% ../nbs/01_store.ipynb #b1c44b42
-_KNOWN = "was already ingested in an earlier batch"
-_REPEAT = "repeats an id earlier in this batch"
-
 def _reject_ids(chk: Checked, chunk: pd.DataFrame, dup: np.ndarray, id_col: str, why: str) -> Checked:
     "Move the accepted rows marked by `dup` (their id was seen before) to the rejected rows, saying `why`."
     rows = chk.accepted_rows[dup]
@@ -177,7 +215,7 @@ def ingest_batch(ws: Workspace, batch: Batch, known: np.ndarray, now=None, profi
     spec, (id_col, ts_col) = ws.spec, (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"])
     tmp = Path(tempfile.mkdtemp(dir=ws.dir("snapshots"), prefix=f".tmp-{os.getpid()}-"))
     try:
-        w, offset, wm, seen, known = _SnapshotWriter(tmp, profile), 0, None, np.empty(0, np.uint64), np.sort(known)
+        w, offset, wm, seen, known = _SnapshotWriter(tmp, profile, parse_duration(spec["monitoring"]["window"])), 0, None, np.empty(0, np.uint64), np.sort(known)
         for chunk in batch.chunks:
             chunk = _in_window(chunk, ts_col, since, until).reset_index(drop=True)
             chk = validate_batch(chunk, spec, batch.name, now=now)

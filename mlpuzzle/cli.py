@@ -13,7 +13,7 @@ from .core import DataError, MlpuzzleError, Workspace, init_workspace
 log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
-__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_status', 'cmd_demo', 'simulate_into', 'cmd_simulate',
+__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_alerts', 'cmd_status', 'cmd_demo', 'simulate_into', 'cmd_simulate',
            'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui', 'cmd_serve', 'main']
 
 # %% ../nbs/08_cli.ipynb #c9edc627
@@ -46,7 +46,29 @@ def cmd_run(a):
     params = dict(a.param or [])
     rec = run_stage(a.workspace, a.stage, params, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
     print(f"run {rec['id']} ({a.stage}) succeeded in {rec['duration_s']:.1f} s; report: {rec['report']}")
+    if a.stage == "monitor" and not getattr(a, "no_retrain", False): _retrain(a)
     return rec
+
+def _retrain(a):
+    "The retraining trigger: alerts that ask for it start `run train` (the promotion gate decides)."
+    from mlpuzzle.monitor import retrain_requests, trigger_retraining
+    ws = Workspace(a.workspace, check_imports=False)
+    req = retrain_requests(ws)
+    if not len(req): return
+    print(f"{len(req)} alert(s) ask for retraining ({', '.join(sorted(set(req.kind)))}): starting `run train`")
+    rec = trigger_retraining(ws, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
+    print(f"run {rec['id']} (train) {rec['status']}; report: {rec['report']}")
+
+def cmd_alerts(a):
+    from mlpuzzle.monitor import alerts
+    df = alerts(a.workspace, open_only=a.open)
+    if not len(df): print("no alerts" + (" open" if a.open else f" yet; `mlpuzzle run monitor -w {a.workspace}` looks for them")); return df
+    if a.json: print(df.to_json(orient="records", indent=1)); return df
+    print(f"{'id':>4} {'kind':<16} {'subject':<14} {'severity':<9} {'state':<9} {'window':<11} {'resolved':<11} message")
+    for r in df.astype(object).where(df.notna(), None).itertuples():
+        print(f"{r.id:>4} {r.kind:<16} {_short(r.subject, 14):<14} {r.severity:<9} {r.state:<9} {r.opened_window[:10]:<11} "
+              f"{(r.resolved_window or '')[:10]:<11} {_short(r.message, 80)}")
+    return df
 
 def _short(s, n): return "" if s is None else (s if len(s) <= n else s[:n - 1] + "…")
 
@@ -68,8 +90,9 @@ def cmd_demo(a):
     if (d / SPEC_FILE).exists(): shutil.rmtree(d)  # the demo starts afresh each time
     r = simulate_into(d, days=60, scenario="unit_change", seed=a.seed, rows_per_day=a.rows_per_day)
     print(f"simulated 60 days ({r['rows']:,} events) of the demo business in {d}; {r['truth']['description']} from day {r['truth']['onset_day']}")
-    for stage in ("check", "ingest", "train", "score"):
-        cmd_run(argparse.Namespace(workspace=a.dir, stage=stage, param=[], reports=a.reports, timeout=600, quiet=a.quiet))
+    for stage in ("check", "ingest", "train", "score", "monitor"):
+        params = [("as_of", r["end"])] if stage == "monitor" else []  # the simulated business's "now"
+        cmd_run(argparse.Namespace(workspace=a.dir, stage=stage, param=params, reports=a.reports, timeout=600, quiet=a.quiet))
     print(f"next: `mlpuzzle status -w {a.dir}`, `mlpuzzle quarantine -w {a.dir}`, and the reports above")
 
 # %% ../nbs/08_cli.ipynb #2ebe469f
@@ -83,7 +106,7 @@ def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, ro
     paths = write_simulation(sim, d / "source")
     if not (d / SPEC_FILE).exists():
         init_workspace(d, churn_spec({"kind": "csv", "path": "source/csv/events-*.csv", "labels": "source/labels/labels-*.csv"}))
-    return {"truth": sim.truth, "paths": paths, "rows": len(sim.events)}
+    return {"truth": sim.truth, "paths": paths, "rows": len(sim.events), "end": str(sim.events["event_time"].max().ceil("D"))}
 
 def cmd_simulate(a):
     r = simulate_into(a.workspace, a.days, a.scenario, a.seed, a.rows_per_day, a.onset)
@@ -190,7 +213,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=3600, metavar="SECONDS", help="stop and fail the run after this long (default: 3600)")
     s.add_argument("--reports", metavar="DIR", help="reports directory (default: $MLPUZZLE_REPORTS or ./reports)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--no-retrain", action="store_true", help="monitor: do not start `run train` for alerts that ask for it")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("alerts", help="the alert log", description="List the alerts monitoring raised, oldest first: kind, severity, open or resolved, window, message.")
+    _ws_arg(s)
+    s.add_argument("--open", action="store_true", help="only the open alerts")
+    s.add_argument("--json", action="store_true", help="as JSON records (with evidence and delivery counts)")
+    s.set_defaults(func=cmd_alerts)
 
     s = sub.add_parser("status", help="list recent runs", description="List the recent runs of a workspace, newest first.")
     _ws_arg(s)

@@ -113,7 +113,7 @@ def _items(col) -> dict:
 def _n(col) -> float:
     "Rows with a value (not null, not NaN) in a column view."
     c = col.get_metric("counts")
-    return float(c.n.value - c.null.value - (c.nan.value if hasattr(c, "nan") else 0))
+    return float(c.n.value - c.null.value)  # null counts NaN too
 
 def categorical_drift(target, reference) -> dict | None:
     "Two-sample chi-square test and Hellinger distance of the category counts of two column views."
@@ -197,7 +197,7 @@ def quality(view, counts: dict, spec: dict, expected_rows: float | None = None) 
         col = cols.get(f)
         if col is None: nulls[f] = 1.0 if counts["accepted"] and f in counts["missing_columns"] else np.nan; continue
         n = col.get_metric("counts")
-        nulls[f] = float((n.null.value + (n.nan.value if hasattr(n, "nan") else 0)) / n.n.value) if n.n.value else np.nan
+        nulls[f] = float(n.null.value / n.n.value) if n.n.value else np.nan  # whylogs counts NaN as null too
         if c["type"] == "categorical" and not c["open"] and c["values"]:
             extra = sorted(set(_items(col)) - {str(v) for v in c["values"]})
             if extra: new[f] = extra
@@ -394,6 +394,8 @@ def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str
         for i, key in enumerate(keys):
             if key <= cursors.get(name, ""): continue
             d, q = results[key]
+            if not q["rows"] and name != "no_data":  # an empty window says nothing of drift or quality: alerts stay as they are
+                con.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (name, key)); continue
             history = [results[k][0] for k in reversed(keys[:i])] or _stored_drift(con, key, rule.get("consecutive", 1))
             holds = _conditions(rule, key, d, q, history)
             subjects = set(holds) | {s for (s,) in con.execute("SELECT subject FROM alerts WHERE kind=? AND state='open'", (name,))}

@@ -287,9 +287,8 @@ def wait_for_quiet(limit: float = 120, level: float = 0.5) -> dict:
     "Wait up to `limit` s for the 1-minute load average to drop to `level`."
     first = [round(x, 2) for x in os.getloadavg()]
     t0 = time.perf_counter()
-    while os.getloadavg()[0] > level and time.perf_counter() - t0 < limit:
-        if time.perf_counter() - t0 < 1: log(f"load average {first[0]} > {level}: waiting up to {limit:.0f} s for it to drop")
-        time.sleep(5)
+    if first[0] > level: log(f"load average {first[0]} > {level}: waiting up to {limit:.0f} s for it to drop")
+    while os.getloadavg()[0] > level and time.perf_counter() - t0 < limit: time.sleep(5)
     return {"load_initial": first, "waited_s": round(time.perf_counter() - t0, 1), "load_before": [round(x, 2) for x in os.getloadavg()]}
 
 
@@ -349,9 +348,10 @@ def main(a):
         other = [c for c in df if c not in numeric]
         col_types = {c: kind(df[c].dtype) for c in df}
         profile_frame(df.head(1000))  # warm-up (first-call costs), for the bare call and the forked workers alike
-        bare_s, variants, bare = [], {name: [] for name in VARIANTS}, None
+        bare_s, variants, bare, load_rounds = [], {name: [] for name in VARIANTS}, None, []
         for r in range(a.repeat):
             log(f"round {r + 1}/{a.repeat}: bare why.log")
+            load_rounds.append([round(x, 2) for x in os.getloadavg()])
             s, bare = timed(profile_frame, df)
             bare_s.append(s)
             log(f"  {s:.2f} s ({a.rows / s:,.0f} rows/s)")
@@ -389,7 +389,7 @@ def main(a):
                         "timed_region": "pool start-up, Parquet reads in the workers, profiling, serialization, deserialize + merge, pool shut-down"},
            "fork_vs_spawn": f"fork {f['best_s']:.2f} s, spawn {s['best_s']:.2f} s: {'fork' if f['best_s'] <= s['best_s'] else 'spawn'} is faster "
                             f"(spawned workers import pandas, pyarrow and whylogs again: {s['details']['worker_import_s_max']:.2f} s)",
-           "sizes": size, "windows": win, "load": load, "load_after": [round(x, 2) for x in os.getloadavg()], "machine": machine(),
+           "sizes": size, "windows": win, "load": {**load, "at_each_round": load_rounds}, "load_after": [round(x, 2) for x in os.getloadavg()], "machine": machine(),
            "targets": {"ratio_min": TARGET, "ratio_stretch": STRETCH}}
     res["verdicts"] = {f"parallel_ge_{TARGET}x_bare": out[head]["ratio"] >= TARGET, f"stretch_ge_{STRETCH}x_bare": out[head]["ratio"] >= STRETCH}
     res["total_bench_s"] = time.perf_counter() - t_start

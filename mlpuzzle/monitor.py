@@ -412,7 +412,7 @@ def _stored_drift(con, key: str, n: int) -> list:
 # %% ../nbs/05_monitor.ipynb #e6986cad
 def _queue(con, events: list[dict]):
     for e in events:
-        payload = {"id": f"{e['id']}-{e['event']}", **e}
+        payload = {**e, "alert_id": e["id"], "id": f"{e['id']}-{e['event']}"}  # id: one per event, for the receiver to spot a repeat
         con.execute("INSERT INTO outbox (alert_id, event, payload) VALUES (?, ?, ?)", (e["id"], e["event"], _json(payload)))
     con.commit()
 

@@ -31,9 +31,9 @@ whylogs is imported only through `mlpuzzle.compat`. The 1-minute load average is
 after; if it is above 0.5 at the start, the run waits up to 2 minutes for it to drop. Results are
 printed as a table and written to bench/results/profile.json.
 
-    .venv/bin/python bench/profile.py [--rows 1000000] [--workers 2] [--repeat 2]
+    .venv/bin/python bench/profile.py [--rows 1000000] [--workers 2] [--repeat 3]
 """
-import argparse, concurrent.futures, json, multiprocessing, os, platform, sys, tempfile, time
+import argparse, concurrent.futures, json, multiprocessing, os, platform, resource, sys, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -109,7 +109,7 @@ def profile_part(path: str, row_groups: list, columns: list | None = None) -> tu
     import pyarrow.parquet as pq
     from mlpuzzle.compat import profile_frame  # whylogs, through its one door (already imported in a forked worker)
     t1 = time.perf_counter()
-    df = pq.ParquetFile(path).read_row_groups(row_groups, columns=columns).to_pandas()
+    df = pq.ParquetFile(path).read_row_groups(row_groups, columns=columns, use_threads=False).to_pandas()  # the cores are busy anyway
     t2 = time.perf_counter()
     view = profile_frame(df)
     t3 = time.perf_counter()
@@ -209,7 +209,7 @@ def windows_and_drift(root: Path, a) -> dict:
     from mlpuzzle.monitor import drift, merge_views
     from whylogs.core import DatasetProfileView
     t0 = time.perf_counter()
-    views = [profile_frame(with_p1(generate(a.window_rows, seed=100 + i, shift=0.25 if i >= WINDOWS - 20 else 0.0), 100 + i))
+    views = [profile_frame(with_p1(generate(a.window_rows, seed=100 + i, shift=0.5 if i >= WINDOWS - 20 else 0.0), 100 + i))
              for i in range(WINDOWS)]
     profile_windows_s = time.perf_counter() - t0
     blobs = [v.serialize() for v in views]
@@ -275,6 +275,21 @@ def windows_and_drift(root: Path, a) -> dict:
 
 ## Report
 
+class OtherCPU:
+    "CPU used by other processes of the machine (busy CPU time in /proc/stat less this process's and its reaped children's) and steal time, from creation to `stop()`."
+    @staticmethod
+    def _mark() -> tuple:
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, open("/proc/stat").readline().split()[1:9])
+        hz, me, kids = os.sysconf("SC_CLK_TCK"), resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (user + nice + system + irq + softirq) / hz, steal / hz, me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime, time.perf_counter()
+
+    def __init__(self): self.start = self._mark()
+
+    def stop(self) -> dict:
+        d = [b - a for a, b in zip(self.start, self._mark())]
+        return {"other_cpu_s": round(max(d[0] - d[2], 0.0), 2), "steal_s": round(d[1], 2), "share_of_one_core": round(max(d[0] - d[2], 0.0) / d[3], 3)}
+
+
 def machine() -> dict:
     import pyarrow, whylogs
     return {"nproc": len(os.sched_getaffinity(0)), "cpu_count": os.cpu_count(), "platform": platform.platform(),
@@ -295,14 +310,16 @@ def wait_for_quiet(limit: float = 120, level: float = 0.5) -> dict:
 def table(res: dict) -> str:
     b, a, h = res["bare"], res["args"], res["headline"]
     lines = [f"{res['rows']:,} rows x {res['columns']} columns, {res['row_groups']} row groups, {a['workers']} workers, best of {a['repeat']}",
-             "", f"{'profiling':52} {'seconds':>8} {'rows/s':>10} {'vs bare':>8} {'merge s':>8}",
-             f"{'bare why.log(pandas=df).view() (data in memory)':52} {b['best_s']:8.2f} {b['rows_per_s']:10,.0f} {'1.00x':>8} {'':>8}"]
+             "", f"{'profiling':52} {'seconds':>8} {'rows/s':>10} {'vs bare':>8} {'merge s':>8} {'other CPU':>10}",
+             f"{'bare why.log(pandas=df).view() (data in memory)':52} {b['best_s']:8.2f} {b['rows_per_s']:10,.0f} {'1.00x':>8} {'':>8} {b['other_cpu']['other_cpu_s']:9.1f}s"]
     for name, v in res["variants"].items():
         mark = " *" if name == h["variant"] else ""
-        lines.append(f"{(name + mark):52} {v['best_s']:8.2f} {v['rows_per_s']:10,.0f} {v['ratio']:7.2f}x {v['details']['deserialize_merge_s']:8.3f}")
-    lines += ["(* headline: fastest correct variant with the pool started inside the timed region; every variant reads its own",
-              " row groups from Parquet, the bare call profiles a DataFrame already in memory; every merged profile checked:",
-              f" counts/types exact, max median rank error {max(v['check']['max_median_rank_error']['merged'] for v in res['variants'].values()):.4f})",
+        lines.append(f"{(name + mark):52} {v['best_s']:8.2f} {v['rows_per_s']:10,.0f} {v['ratio']:7.2f}x {v['details']['deserialize_merge_s']:8.3f} {v['other_cpu']['other_cpu_s']:9.1f}s")
+    lines += ["(* headline: fastest correct variant; timed end to end: pool start-up (inside the timed region except the",
+              " pre-started row), Parquet reads of each task's own row groups, profiling, deserialize + merge, pool shut-down;",
+              " the bare call profiles a DataFrame already in memory. Every merged profile checked: counts/types exact,",
+              f" max median rank error {max(v['check']['max_median_rank_error']['merged'] for v in res['variants'].values()):.4f}.",
+              " other CPU: CPU seconds other processes of the machine used during the best sample)",
               f"fork vs spawn (one row partition per worker): {res['fork_vs_spawn']}",
               "", f"serialized profile of {res['rows']:,} rows: {res['sizes']['total_bytes']:,} bytes; per column by type:"]
     for k, s in res["sizes"]["by_type"].items():
@@ -313,7 +330,7 @@ def table(res: dict) -> str:
               f"  deserialize + merge 60 profiles       {w['deserialize_merge_60_s'] * 1000:8.1f} ms",
               f"  drift, {d['features']} features + p_1 x 60 windows  {d['total_s']:8.2f} s  ({d['per_window_ms']:.0f} ms/window: "
               f"read {d['read_s']:.2f} s, drift() {d['drift_s']:.2f} s; reference {w['reference_rows']:,} rows)",
-              f"  drift flagged in windows 0-39: {d['drifted_columns_first_40'] or 'none'}; in the shifted 40-59: {d['drifted_columns_last_20']}",
+              f"  status 'drift' in windows 0-39: {d['drifted_columns_first_40'] or 'none'}; in the shifted 40-59: {d['drifted_columns_last_20']}",
               "", "targets: " + ", ".join(f"{k} {'MET' if ok else 'MISSED'}" for k, ok in res["verdicts"].items()),
               f"load average (1, 5, 15 min) at start {res['load']['load_initial']}, after waiting {res['load']['waited_s']} s "
               f"{res['load']['load_before']}, at the end {res['load_after']}; {res['machine']['nproc']} cores"]
@@ -348,23 +365,27 @@ def main(a):
         other = [c for c in df if c not in numeric]
         col_types = {c: kind(df[c].dtype) for c in df}
         profile_frame(df.head(1000))  # warm-up (first-call costs), for the bare call and the forked workers alike
-        bare_s, variants, bare, load_rounds = [], {name: [] for name in VARIANTS}, None, []
+        bare_s, bare_other, variants, bare, load_rounds = [], [], {name: [] for name in VARIANTS}, None, []
         for r in range(a.repeat):
             log(f"round {r + 1}/{a.repeat}: bare why.log")
             load_rounds.append([round(x, 2) for x in os.getloadavg()])
+            cpu = OtherCPU()
             s, bare = timed(profile_frame, df)
             bare_s.append(s)
+            bare_other.append(cpu.stop())
             log(f"  {s:.2f} s ({a.rows / s:,.0f} rows/s)")
             for name, v in VARIANTS.items():
                 tasks = tasks_for(v, n_groups, a.workers, numeric, other)
+                cpu = OtherCPU()  # (for a pre-started pool, also around its start and warm-up: its workers are reaped at shut-down)
                 if v.get("prestarted"):
                     with concurrent.futures.ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context(v["method"])) as pool:
                         list(pool.map(warm, range(a.workers)))
                         s, view, det = run_parallel(path, tasks, a.workers, v["method"], pool)
                 else:
                     s, view, det = run_parallel(path, tasks, a.workers, v["method"])
+                other_cpu = cpu.stop()
                 chk = check(view, bare, df, numeric)
-                variants[name].append({"s": s, "details": det, "check": chk})
+                variants[name].append({"s": s, "details": det, "check": chk, "other_cpu": other_cpu})
                 log(f"  {name}: {s:.2f} s ({a.rows / s:,.0f} rows/s, {bare_s[-1] / s:.2f}x this round's bare), "
                     f"{det['tasks']} tasks in {det['processes']} processes, merge {det['deserialize_merge_s']:.3f} s")
         best_bare = min(bare_s)
@@ -372,7 +393,8 @@ def main(a):
         for name, runs in variants.items():
             best = min(runs, key=lambda x: x["s"])
             out[name] = {**VARIANTS[name], "best_s": best["s"], "samples_s": [x["s"] for x in runs], "rows_per_s": a.rows / best["s"],
-                         "ratio": best_bare / best["s"], "details": best["details"], "check": best["check"]}
+                         "ratio": best_bare / best["s"], "details": best["details"], "check": best["check"],
+                         "other_cpu": best["other_cpu"], "other_cpu_samples": [x["other_cpu"] for x in runs]}
         log("profile sizes")
         size = sizes(bare, df)
         del df, bare
@@ -383,7 +405,8 @@ def main(a):
     f, s = out["rows, 1 partition/worker, fork"], out["rows, 1 partition/worker, spawn"]
     res = {"args": vars(a), "rows": a.rows, "columns": 20, "row_groups": n_groups, "generate_s": gen_s,
            "column_types": col_types,
-           "bare": {"best_s": best_bare, "samples_s": bare_s, "rows_per_s": a.rows / best_bare, "what": "why.log(pandas=df).view(), df in memory"},
+           "bare": {"best_s": best_bare, "samples_s": bare_s, "rows_per_s": a.rows / best_bare, "what": "why.log(pandas=df).view(), df in memory",
+                    "other_cpu": bare_other[bare_s.index(best_bare)], "other_cpu_samples": bare_other},
            "variants": out,
            "headline": {"variant": head, "seconds": out[head]["best_s"], "rows_per_s": out[head]["rows_per_s"], "ratio": out[head]["ratio"],
                         "timed_region": "pool start-up, Parquet reads in the workers, profiling, serialization, deserialize + merge, pool shut-down"},
@@ -404,7 +427,7 @@ if __name__ == "__main__":
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the generated table (default: 1000000)")
     ap.add_argument("--workers", type=int, default=2, help="worker processes (default: 2, the cores here)")
     ap.add_argument("--row-groups", type=int, default=16, help="row groups of the Parquet file (default: 16)")
-    ap.add_argument("--repeat", type=int, default=2, help="runs of the bare call and of each variant, interleaved; best counts (default: 2)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the bare call and of each variant, interleaved; best counts (default: 3)")
     ap.add_argument("--window-rows", type=int, default=10_000, help="rows of each of the 60 windows (default: 10000)")
     ap.add_argument("--reference-rows", type=int, default=100_000, help="rows of the reference profile (default: 100000)")
     main(ap.parse_args())

@@ -84,16 +84,11 @@ def cmd_status(a):
 
 # %% ../nbs/08_cli.ipynb #169e5920
 def cmd_demo(a):
-    import shutil
-    from mlpuzzle.core import SPEC_FILE
-    d = Path(a.dir)
-    if (d / SPEC_FILE).exists(): shutil.rmtree(d)  # the demo starts afresh each time
-    r = simulate_into(d, days=60, scenario="unit_change", seed=a.seed, rows_per_day=a.rows_per_day)
-    print(f"simulated 60 days ({r['rows']:,} events) of the demo business in {d}; {r['truth']['description']} from day {r['truth']['onset_day']}")
-    for stage in ("check", "ingest", "train", "score", "monitor"):
-        params = [("as_of", r["end"])] if stage == "monitor" else []  # the simulated business's "now"
-        cmd_run(argparse.Namespace(workspace=a.dir, stage=stage, param=params, reports=a.reports, timeout=600, quiet=a.quiet))
-    print(f"next: `mlpuzzle status -w {a.dir}`, `mlpuzzle quarantine -w {a.dir}`, and the reports above")
+    from mlpuzzle.demo import run_demo
+    from mlpuzzle.runs import reports_dir
+    out = run_demo(a.dir, reports_dir(a.reports), seed=a.seed, rows_per_day=a.rows_per_day, weeks=a.weeks, quiet=a.quiet)
+    if not a.quiet: print(f"next: open {out['dashboard']}; `mlpuzzle alerts -w {a.dir}`, `mlpuzzle models -w {a.dir}`, `mlpuzzle status -w {a.dir}`")
+    return out
 
 # %% ../nbs/08_cli.ipynb #2ebe469f
 def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, rows_per_day: int = 1000, onset=None) -> dict:
@@ -285,13 +280,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("demo", help="run the demo on generated data",
-                       description="Simulate the demo business with an incident, then run the check, ingest, train and score jobs on it.")
+    s = sub.add_parser("demo", help="the closed loop on a simulated business",
+                       description="Simulate 130 days of a subscription business with two incidents; train the first champion on the history, "
+                                   "then go through production a week at a time: ingest, score, monitor, alert, retrain, promote or refuse, retire. "
+                                   "Every stage is a papermill run; reports/index.html is the dashboard.")
     s.add_argument("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace, replaced if it exists (default: ./demo)")
     s.add_argument("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    s.add_argument("--weeks", type=int, help="production weeks (default: all 10)")
     s.add_argument("--reports", metavar="DIR", help="reports directory (default: $MLPUZZLE_REPORTS or ./reports)")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     s.set_defaults(func=cmd_demo)
     return p
 

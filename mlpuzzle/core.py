@@ -169,6 +169,8 @@ SPEC_SCHEMA = {
                    "performance_floor": _Key(NUM, None, "the realized gate metric must stay at or above this", nullable=True),
                    "webhook": _Key(STR, None, "URL that receives alerts as JSON POSTs", nullable=True),
                    "retrain_on": _Key((list,), ["drift", "performance"], "alert kinds that start `run train`"),
+                   "retrain_window": _Key(STR, "90d", "a retraining started by an alert learns from the labeled events of this long before the latest label", _duration),
+                   "retrain_again_after": _Key(STR, "14d", "while such an alert stays open, ask for another retraining after this long", _duration),
                    "drift": {"p_value": _Key(NUM, 0.05, "significance level, after correction for multiple testing", _between(0, 1, True, True)),
                              "distance": _Key(NUM, 0.1, "smallest distance (Hellinger or KS statistic) that counts as drift", _between(0, 1)),
                              "features": None},  # validated by _drift_features: {feature: {p_value, distance}}

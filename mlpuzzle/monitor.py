@@ -18,10 +18,10 @@ from .core import ALERT_SCHEMAS, DEFAULT_SEVERITY, METRICS, Workspace, atomic_pa
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'reference_path', 'prediction_columns', 'save_reference', 'load_reference', 'window_files', 'merge_views',
-           'window_view', 'known_windows', 'window_range', 'rollup', 'categorical_drift', 'numeric_drift', 'holm',
-           'drift', 'quality', 'default_floor', 'performance', 'below_floor', 'window_results', 'evaluate_alerts',
-           'deliver', 'MonitorReport', 'monitor', 'alerts', 'retrain_requests', 'trigger_retraining']
+__all__ = ['log', 'CLEAR_AFTER', 'reference_path', 'prediction_columns', 'save_reference', 'load_reference', 'window_files',
+           'merge_views', 'window_view', 'known_windows', 'window_range', 'rollup', 'categorical_drift',
+           'numeric_drift', 'holm', 'drift', 'quality', 'default_floor', 'performance', 'below_floor', 'window_results',
+           'evaluate_alerts', 'deliver', 'MonitorReport', 'monitor', 'alerts', 'retrain_requests', 'trigger_retraining']
 
 # %% ../nbs/05_monitor.ipynb #c3891561
 def reference_path(ws: Workspace, version: int) -> Path: return ws.dir("profiles") / "reference" / f"v{int(version)}.bin"
@@ -188,7 +188,14 @@ def _window_counts(manifests: list[dict], key: str) -> dict:
         missing |= set(m.get("missing_columns", [])); extra |= set(m.get("extra_columns", []))
     return {**out, "missing_columns": sorted(missing), "extra_columns": sorted(extra)}
 
-def quality(view, counts: dict, spec: dict, expected_rows: float | None = None) -> dict:
+def _requests(ws: Workspace, key: str) -> dict:
+    "Online requests of window `key` by HTTP status, summed over the serving processes."
+    out = {}
+    for p in (ws.dir("profiles") / "online" / key).glob("*.json"):
+        for st, n in json.loads(p.read_text())["by_status"].items(): out[st] = out.get(st, 0) + n
+    return out
+
+def quality(view, counts: dict, spec: dict, expected_rows: float | None = None, requests: dict | None = None) -> dict:
     "The data quality of one window from its profile `view` and ingestion `counts` (see `_window_counts`)."
     rows = counts["accepted"] + counts["quarantined"]
     cols = view.get_columns() if view is not None else {}
@@ -207,7 +214,9 @@ def quality(view, counts: dict, spec: dict, expected_rows: float | None = None) 
             "quarantine_rate": share("quarantined"), "type_rate": share("type"), "range_rate": share("range"),
             "category_rate": share("category"), "null_reject_rate": share("null"), "duplicate_rate": share("duplicate_id"),
             "null_rates": nulls, "max_null_rate": worst[1], "max_null_feature": worst[0], "new_categories": new,
-            "missing_columns": counts["missing_columns"], "extra_columns": counts["extra_columns"]}
+            "missing_columns": counts["missing_columns"], "extra_columns": counts["extra_columns"],
+            "requests": sum((requests or {}).values()), "server_errors": sum(n for st, n in (requests or {}).items() if st.startswith("5")),
+            "invalid_requests": sum(n for st, n in (requests or {}).items() if st.startswith("4"))}
 
 # %% ../nbs/05_monitor.ipynb #d6bcadda
 def _predictions(ws: Workspace) -> pd.DataFrame:
@@ -278,7 +287,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, signature TEXT, computed_at TEXT, drift TEXT, quality TEXT);
 CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT, subject TEXT, severity TEXT, state TEXT,
     opened_window TEXT, raised_at TEXT, resolved_window TEXT, resolved_at TEXT, message TEXT, evidence TEXT,
-    retrain INTEGER, retrain_run TEXT);
+    retrain INTEGER, retrain_run TEXT, retrain_at TEXT, retrain_result TEXT, clear INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS cursors (rule TEXT PRIMARY KEY, window TEXT);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER, event TEXT, payload TEXT,
     attempts INTEGER DEFAULT 0, next_try REAL DEFAULT 0, delivered_at TEXT, last_error TEXT);
@@ -306,7 +316,7 @@ def window_results(ws: Workspace, keys: list[str], ref_version: int | None, con=
     try:
         stored = {k: (s, d, q) for k, s, d, q in con.execute("SELECT key, signature, drift, quality FROM windows")}
         for key in keys:
-            files, counts = window_files(ws, key), _window_counts(manifests, key)
+            files, counts = window_files(ws, key), {**_window_counts(manifests, key), "requests": _requests(ws, key)}
             expected = spec["monitoring"]["expected_rows"] or (float(np.median(rows_seen[-28:])) if rows_seen else None)
             sig = _signature(ws, files, counts, ref_version) + json.dumps(expected)
             if key in stored and stored[key][0] == sig:
@@ -314,7 +324,7 @@ def window_results(ws: Workspace, keys: list[str], ref_version: int | None, con=
             else:
                 view = merge_views([read_profile(p) for p in files])
                 d = drift(view, reference, spec) if reference is not None and view is not None else pd.DataFrame()
-                q = quality(view, counts, spec, expected)
+                q = quality(view, counts, spec, expected, counts["requests"])
                 con.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?)",
                             (key, sig, datetime.now(timezone.utc).isoformat(timespec="seconds"), _json(d.to_dict("records")), _json(q)))
                 con.commit()
@@ -348,16 +358,24 @@ def _conditions(rule: dict, key: str, d: pd.DataFrame, q: dict, history: list) -
         msg = "; ".join(x for x in (q["missing_columns"] and f"missing: {', '.join(q['missing_columns'])}",
                                     q["extra_columns"] and f"unknown columns: {', '.join(q['extra_columns'])}") if x)
         return {"": (f"schema changed ({msg})", {"missing": q["missing_columns"], "extra": q["extra_columns"]})}
+    if kind == "error_rate" and q.get("requests") and q["server_errors"] / q["requests"] > rule["above"]:
+        rate = q["server_errors"] / q["requests"]
+        return {"": (f"{_pct(rate)} of {q['requests']:,} requests failed on the server (above {_pct(rule['above'])})",
+                     {"requests": q["requests"], "server_errors": q["server_errors"]})}
     if kind == "no_data":
         exp = q["expected_rows"]
         if q["rows"] == 0 or (exp and q["rows"] < rule["below"] * exp):
             return {"": (f"{q['rows']:,} rows" + (f" (expected about {exp:,.0f})" if exp else ""), {"rows": q["rows"], "expected": exp})}
     return {}
 
+CLEAR_AFTER = {"performance": 3}  # windows without the condition before an alert resolves (default 1): a noisy metric must not flap
+
 def _transition(con, rule, subject, holds, key, as_of, msg=None, evidence=None) -> dict | None:
     "Open or resolve the alert of (`rule`, `subject`) for window `key`; return the event, if any."
     kind = rule["kind"]
-    row = con.execute("SELECT id FROM alerts WHERE kind=? AND subject=? AND state='open'", (kind, subject)).fetchone()
+    row = con.execute("SELECT id, clear FROM alerts WHERE kind=? AND subject=? AND state='open'", (kind, subject)).fetchone()
+    if row is not None and (holds or row[1] + 1 < CLEAR_AFTER.get(kind, 1)):  # still open: count the windows it has been clear
+        con.execute("UPDATE alerts SET clear=? WHERE id=?", (0 if holds else row[1] + 1, row[0])); return None
     if holds and row is None:
         sev = rule.get("severity") or DEFAULT_SEVERITY[kind]
         cur = con.execute("INSERT INTO alerts (kind, subject, severity, state, opened_window, raised_at, message, evidence, retrain) "
@@ -373,16 +391,16 @@ def _rules(spec: dict) -> list[dict]:
     retrain_on = spec["monitoring"]["retrain_on"] or []
     return [{**r, "_retrain": r.get("retrain") if r.get("retrain") is not None else r["kind"] in retrain_on} for r in spec["monitoring"]["alerts"]]
 
-def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str, con) -> list[dict]:
-    "Apply the spec's rules to the windows of `results` not yet evaluated and to newly judged `perf` windows; return the events."
+def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str, con, serving: int | None = None) -> list[dict]:
+    """Apply the spec's rules to the windows of `results` not yet evaluated and to newly judged `perf` windows
+    (only those the `serving` version predicted: a replaced model's late labels say nothing of its successor); return the events."""
     spec, events = ws.spec, []
     keys = sorted(results)
     cursors = dict(con.execute("SELECT rule, window FROM cursors"))
     for rule in _rules(spec):
         name = rule["kind"]
-        if name == "error_rate": continue  # the service's own counters (/metrics) carry it; see the closing notes
         if name == "performance":
-            judged = perf[perf["value"].notna()] if len(perf) else perf
+            judged = perf[perf["value"].notna() & ((perf["version"] == serving) if serving is not None else True)] if len(perf) else perf
             bad = below_floor(judged, spec["promotion"]["metric"], spec["problem"]) if len(judged) else pd.Series(dtype=bool)
             if rule.get("below") is not None and len(judged): bad = judged["value"] < rule["below"]
             for (_, p), b in zip(judged.iterrows(), bad):
@@ -394,7 +412,7 @@ def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str
         for i, key in enumerate(keys):
             if key <= cursors.get(name, ""): continue
             d, q = results[key]
-            if not q["rows"] and name != "no_data":  # an empty window says nothing of drift or quality: alerts stay as they are
+            if not q["rows"] and name not in ("no_data", "error_rate"):  # an empty window says nothing of drift or quality: alerts stay as they are
                 con.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (name, key)); continue
             history = [results[k][0] for k in reversed(keys[:i])] or _stored_drift(con, key, rule.get("consecutive", 1))
             holds = _conditions(rule, key, d, q, history)
@@ -504,7 +522,8 @@ def monitor(workspace,  # a Workspace or its directory
         results = window_results(ws, keys, ref, con)
         perf = performance(ws, t, perf_rule.get("min_labels", 50))
         if len(perf): perf = perf[perf.window < end.strftime("%Y-%m-%dT%H%M%S")]
-        events = evaluate_alerts(ws, results, perf, at, con)
+        events = evaluate_alerts(ws, results, perf, at, con, ref)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
         if spec["monitoring"]["webhook"]: _queue(con, events)
         log_df = pd.read_sql("SELECT * FROM alerts ORDER BY id", con)
     for e in events:
@@ -531,22 +550,43 @@ def alerts(workspace, open_only: bool = False) -> pd.DataFrame:
         out = pd.read_sql("SELECT alert_id, COUNT(*) AS events, SUM(delivered_at IS NOT NULL) AS delivered FROM outbox GROUP BY alert_id", con)
     return df.merge(out, left_on="id", right_on="alert_id", how="left").drop(columns="alert_id") if len(df) else df
 
+def _last_as_of(con) -> str | None:
+    "The `as_of` of the latest monitoring run (simulated or real time)."
+    r = con.execute("SELECT MAX(t) FROM (SELECT MAX(raised_at) AS t FROM alerts UNION SELECT MAX(resolved_at) FROM alerts UNION SELECT value FROM meta WHERE key='as_of')").fetchone()
+    return r[0]
+
 def retrain_requests(ws: Workspace) -> pd.DataFrame:
-    "Alerts that ask for a retraining not yet started."
+    """Alerts that ask for a retraining: raised and not yet answered, or still open `monitoring.retrain_again_after`
+    after a retraining whose challenger the gate refused (e.g. too few new labels then)."""
+    again = parse_duration(ws.spec["monitoring"]["retrain_again_after"])
     with closing(_db(ws)) as con:
-        return pd.read_sql("SELECT * FROM alerts WHERE retrain=1 AND retrain_run IS NULL ORDER BY id", con)
+        df = pd.read_sql("SELECT * FROM alerts WHERE retrain=1 AND (retrain_run IS NULL OR state='open' AND retrain_result='refused') ORDER BY id", con)
+        now = _last_as_of(con)
+    if not len(df): return df
+    due = df.retrain_at.isna() | (df.state == "open") & (pd.to_datetime(df.retrain_at, utc=True, format="ISO8601") + again <= pd.Timestamp(now))
+    return df[due & (df.retrain_run.isna() | (df.state == "open"))].reset_index(drop=True)
 
 def trigger_retraining(ws: Workspace, parameters: dict | None = None, reports=None, **kw) -> dict | None:
-    "Answer the pending retraining requests with one `run train` (returns its run record; None when nothing is asked)."
+    """Answer the pending retraining requests with one `run train` on the labeled events of the last
+    `monitoring.retrain_window` (returns its run record; None when nothing is asked)."""
     from mlpuzzle.runs import RunFailed, run_stage
+    from mlpuzzle.store import training_set
     req = retrain_requests(ws)
     if not len(req): return None
     kinds = sorted(set(req.kind))
-    params = {"trigger": f"alert:{'+'.join(kinds)}", "retire_replaced": True, **(parameters or {})}
+    from mlpuzzle.registry import history
+    with closing(_db(ws)) as con: now = _last_as_of(con)
+    seen = len(history(ws))
+    labeled = training_set(ws, as_of=now)
+    ts = ws.spec["columns"]["timestamp"]
+    since = str(labeled[ts].max() - pd.Timedelta(parse_duration(ws.spec["monitoring"]["retrain_window"]))) if len(labeled) and ts else ""
+    params = {"trigger": f"alert:{'+'.join(kinds)}", "retire_replaced": True, "since": since, "as_of": now or "", **(parameters or {})}
     with closing(_db(ws)) as con:  # marked first: a failed retraining is not retried in a loop
-        con.executemany("UPDATE alerts SET retrain_run='starting' WHERE id=?", [(int(i),) for i in req.id]); con.commit()
+        con.executemany("UPDATE alerts SET retrain_run='starting', retrain_at=? WHERE id=?", [(now, int(i)) for i in req.id]); con.commit()
     try: rec = run_stage(ws, "train", params, reports=reports, **kw)
     except RunFailed as e: rec = e.record
+    acts = set(history(ws).iloc[seen:].action)
+    result = "promoted" if "promote" in acts else "refused" if "refused" in acts or rec["status"] == "succeeded" else "failed"
     with closing(_db(ws)) as con:
-        con.executemany("UPDATE alerts SET retrain_run=? WHERE id=?", [(rec["id"], int(i)) for i in req.id]); con.commit()
+        con.executemany("UPDATE alerts SET retrain_run=?, retrain_result=? WHERE id=?", [(rec["id"], result, int(i)) for i in req.id]); con.commit()
     return rec

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'RESERVED_PARAMS', 'DEFAULT_TIMEOUT', 'KILL_GRACE', 'VERSIONED', 'pipeline_dir', 'stages', 'stage_notebook',
            'stage_parameters', 'resolve_parameters', 'get_run', 'reap_interrupted', 'list_runs', 'log_artifacts',
-           'RunFailed', 'reports_dir', 'IpcKernelManager', 'run_stage']
+           'RunFailed', 'reports_dir', 'IpcKernelManager', 'run_stage', 'rebuild_dashboard']
 
 # %% ../nbs/06_runs.ipynb #728b3fe2
 RESERVED_PARAMS = ("workspace", "run_id")
@@ -273,6 +273,7 @@ def run_stage(workspace,  # a Workspace or its directory
               reports=None,  # reports directory (default: $MLPUZZLE_REPORTS or ./reports)
               timeout: float = DEFAULT_TIMEOUT,  # seconds before the run is stopped and fails
               progress: bool = False,  # show a progress bar of the notebook's cells
+              dashboard: bool = True,  # rebuild reports/index.html afterwards (in the background)
              ) -> dict:
     "Execute pipeline `stage` on `workspace`; return its run record, or raise `RunFailed` carrying it."
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)  # the notebook checks them
@@ -298,6 +299,14 @@ def run_stage(workspace,  # a Workspace or its directory
     _update(ws, run_id, status=status, ended=_now(), duration_s=round(secs, 3), error=error,
             failed_cell=cell, outputs=r["outputs"] + outs)
     rec = get_run(ws, run_id)
+    if dashboard: rebuild_dashboard(ws, reports_dir(reports))
     if status != "succeeded":
         raise RunFailed(f"run {run_id} ({stage}) failed{' at ' + cell if cell else ''}: {error}; executed notebook: {out_nb}", rec)
     return rec
+
+def rebuild_dashboard(ws: Workspace, reports: Path):
+    "Rebuild `reports/index.html` in a background process (it outlives this one; a failure only logs)."
+    import subprocess, sys
+    code = "import sys; from mlpuzzle.dashboard import main; main(sys.argv[1:])"
+    subprocess.Popen([sys.executable, "-c", code, str(ws.path), str(reports)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)

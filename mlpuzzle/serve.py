@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi import Request  # at module level: FastAPI resolves the endpoint's annotations from here
 
-from .core import Workspace, atomic_path, parse_duration, window_key
+from .core import Workspace, atomic_path, atomic_write, parse_duration, window_key
 from .model import predict_scores
 from .registry import champion, load_version
 
@@ -266,10 +266,18 @@ def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, s
     for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)  # the service says when to stop (it flushes first)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # blocked by `start` until now
     parent, window, buf, views, last = os.getppid(), pd.Timedelta(seconds=window_seconds), [], {}, time.monotonic()
+    statuses = {}  # window -> HTTP status -> requests
     def flush():
-        by_key = {}
-        for t, rows, preds in buf: by_key.setdefault(window_key(pd.Timestamp(t, unit="s"), window), []).append((rows, preds))
+        by_key, counted = {}, set()
+        for item in buf:
+            key = window_key(pd.Timestamp(item[0], unit="s"), window)
+            if len(item) == 2: statuses.setdefault(key, {}).setdefault(str(item[1]), 0); statuses[key][str(item[1])] += 1; counted.add(key)
+            else: by_key.setdefault(key, []).append(item[1:])
         buf.clear()
+        for key in counted:  # requests by status: monitoring's serving error rate
+            (Path(out) / key).mkdir(parents=True, exist_ok=True)
+            atomic_write(Path(out) / key / f"{name}.json", json.dumps({"by_status": statuses[key]}))
+        for key in sorted(statuses)[:-2]: del statuses[key]
         for key, parts in by_key.items():
             df = pd.concat([pd.DataFrame([r for p in parts for r in p[0]]).drop(columns=skip, errors="ignore"),
                             pd.DataFrame([r for p in parts for r in p[1]])], axis=1)
@@ -301,6 +309,10 @@ class TrafficProfiler:
     def add(self, rows: list[dict], preds: list[dict]):
         "Queue served `rows` (dicts by feature) and their `preds` (dicts: prediction, p_<class>) for profiling."
         if self.q is not None: self.q.put((time.time(), rows, preds))
+
+    def count(self, status: int):
+        "Count a /predict request answered with HTTP `status` in its window."
+        if self.q is not None: self.q.put((time.time(), status))
 
     def start(self):
         "Start the profiling process (spawned: forking a process that runs threads is unsafe)."
@@ -483,6 +495,7 @@ def create_app(workspace,  # a Workspace or its directory
             resp = _json_error(500, f"internal error ({type(e).__name__}); request id {rid}")
         resp.headers["X-Request-ID"] = rid
         metrics.observe(resp.status_code, time.perf_counter() - t0)
+        prof.count(resp.status_code)
         return resp
 
     async def _handle(request, rid):

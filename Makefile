@@ -5,12 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 
-.PHONY: demo test check-sync nbtest pytest bench lab clean-venv help
+.PHONY: demo test check-sync nbtest pytest bench lab docs clean-venv help
 help:
 	@echo "make demo    run the demo (creates $(VENV) on first use)"
 	@echo "make test    notebooks in sync and clean, notebook tests, pytest"
 	@echo "make bench   benchmarks (results in bench/results/)"
-	@echo "make lab     JupyterLab on nbs/"
+	@echo "make lab     JupyterLab on nbs/ (the project installed in its kernel)"
+	@echo "make docs    the documentation site in _docs/ (pipeline notebooks from the latest runs in reports/)"
 
 $(BIN)/.installed: settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +36,16 @@ pytest: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run_overhead.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/profiling.py
+	$(BIN)/python bench/scenarios.py
 
 lab: $(BIN)/.installed
 	$(BIN)/jupyter lab nbs/
+
+docs: $(BIN)/.installed
+	$(BIN)/mlpuzzle docs
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,12 +13,13 @@ from .core import DataError, MlpuzzleError, Workspace, init_workspace
 log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
-__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_alerts', 'cmd_status', 'cmd_demo', 'simulate_into', 'cmd_simulate',
-           'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui', 'cmd_serve', 'main']
+__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_docs', 'cmd_alerts', 'cmd_status', 'cmd_demo', 'simulate_into',
+           'cmd_simulate', 'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui',
+           'cmd_serve', 'main']
 
 # %% ../nbs/08_cli.ipynb #c9edc627
-def read_sample(path, rows: int = 100_000) -> pd.DataFrame:
-    "The first `rows` rows of CSV or Parquet file `path`, for drafting a spec."
+def read_sample(path, rows: int = 100_000):
+    "The first `rows` rows of CSV or Parquet file `path` (a DataFrame), for drafting a spec."
     import pandas as pd  # imported here: commands that need no data start faster
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: no such file")
@@ -58,6 +59,15 @@ def _retrain(a):
     print(f"{len(req)} alert(s) ask for retraining ({', '.join(sorted(set(req.kind)))}): starting `run train`")
     rec = trigger_retraining(ws, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
     print(f"run {rec['id']} (train) {rec['status']}; report: {rec['report']}")
+
+def cmd_docs(a):
+    from mlpuzzle.docs import build_docs, check_site
+    print("processing the notebooks (nbdev) and rendering the site (Sphinx + myst-nb) ...", flush=True)
+    home = build_docs(a.root, a.out, a.reports, proc=not a.no_proc)
+    broken = check_site(home.parent)
+    if broken: raise MlpuzzleError(f"{len(broken)} broken link(s) in the site, e.g. {broken[0]}")
+    print(f"site: {home} ({sum(1 for _ in home.parent.glob('*.html'))} pages; every internal link resolves)")
+    return home
 
 def cmd_alerts(a):
     from mlpuzzle.monitor import alerts
@@ -210,6 +220,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.add_argument("--no-retrain", action="store_true", help="monitor: do not start `run train` for alerts that ask for it")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("docs", help="build the documentation site", description="Build the documentation site from the notebooks (nbdev processing, "
+                       "Sphinx + myst-nb) into _docs/, the pipeline notebooks with the outputs of their latest run in reports/, and check its links.")
+    s.add_argument("--root", default=".", metavar="DIR", help="the project directory (default: .)")
+    s.add_argument("--out", default="_docs", metavar="DIR", help="where the site goes (default: _docs)")
+    s.add_argument("--reports", default="reports", metavar="DIR", help="reports directory with runs of the pipeline notebooks (default: reports)")
+    s.add_argument("--no-proc", action="store_true", help="reuse the processed notebooks in _proc/")
+    s.set_defaults(func=cmd_docs)
 
     s = sub.add_parser("alerts", help="the alert log", description="List the alerts monitoring raised, oldest first: kind, severity, open or resolved, window, message.")
     _ws_arg(s)

@@ -24,7 +24,9 @@ __all__ = ['log', 'CLEAR_AFTER', 'reference_path', 'prediction_columns', 'save_r
            'evaluate_alerts', 'deliver', 'MonitorReport', 'monitor', 'alerts', 'retrain_requests', 'trigger_retraining']
 
 # %% ../nbs/05_monitor.ipynb #c3891561
-def reference_path(ws: Workspace, version: int) -> Path: return ws.dir("profiles") / "reference" / f"v{int(version)}.bin"
+def reference_path(ws: Workspace, version: int) -> Path:
+    "Where the reference profile of model `version` is kept."
+    return ws.dir("profiles") / "reference" / f"v{int(version)}.bin"
 
 def prediction_columns(spec: dict, model=None) -> list[str]:
     "The columns of predictions that monitoring follows: the positive class's probability, or the prediction."

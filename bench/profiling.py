@@ -28,12 +28,13 @@ with `--row-groups` row groups in a temporary directory (generation and writing 
    to find.
 
 whylogs is imported only through `mlpuzzle.compat`. The 1-minute load average is recorded before and
-after; if it is above 0.5 at the start, the run waits up to 2 minutes for it to drop. Results are
+after; if it is above 0.5 at the start, the run waits up to 2 minutes for it to drop. The CPU time other
+processes used during each timed sample (from /proc/stat) is recorded too, so a busy machine shows. Results are
 printed as a table and written to bench/results/profile.json.
 
-    .venv/bin/python bench/profile.py [--rows 1000000] [--workers 2] [--repeat 3]
+    .venv/bin/python bench/profiling.py [--rows 1000000] [--workers 2] [--repeat 3]
 """
-import argparse, concurrent.futures, json, multiprocessing, os, platform, resource, sys, tempfile, time
+import argparse, concurrent.futures, json, multiprocessing, os, platform, resource, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
 

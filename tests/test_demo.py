@@ -1,0 +1,111 @@
+"""The README's first command, and what people look at afterwards, checked in a real headless Chromium:
+`mlpuzzle demo` goes around the closed loop (alert, retraining, promotion, refused challenger, retired
+model) and leaves a dashboard whose sections show and whose every link resolves; the documentation site
+built from the notebooks (with the demo's executed pipeline notebooks) loads page by page with no broken
+internal link and no console error."""
+import os, re, shutil, subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from conftest import MLPUZZLE
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_browser = pytest.mark.skipif(not CHROMIUM and not os.environ.get("CI"),
+                                   reason="no chromium here (apt-get install chromium); CI installs it")
+
+
+def browse(url: str, tmp: Path, screenshot: Path | None = None) -> tuple[str, list[str]]:
+    "(DOM after load, console messages) of `url` in headless Chromium."
+    assert CHROMIUM, "chromium is not installed: `apt-get install -y chromium`"
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", f"--user-data-dir={tmp / 'chromium'}",
+            "--enable-logging=stderr", "--v=0", "--hide-scrollbars", "--window-size=1280,2200", "--virtual-time-budget=3000"]
+    if screenshot:
+        subprocess.run(args + [f"--screenshot={screenshot}", url], capture_output=True, timeout=90)
+    r = subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=90)
+    return r.stdout, [l for l in r.stderr.splitlines() if "CONSOLE" in l]
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__(); self.hrefs, self.ids = [], set()
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id"): self.ids.add(a["id"])
+        if tag == "a" and a.get("href"): self.hrefs.append(a["href"])
+
+
+def local_links(page: Path, dom: str) -> list[Path]:
+    "The local files `page` links to (anchors on the page itself checked against its ids)."
+    p = Links(); p.feed(dom)
+    out = []
+    for h in p.hrefs:
+        u = urlparse(h)
+        if u.scheme in ("http", "https", "mailto"): continue
+        if not u.path:
+            assert not u.fragment or unquote(u.fragment) in p.ids, f"{page.name}: no element with id {u.fragment!r}"
+            continue
+        out.append(Path(unquote(u.path)) if u.scheme == "file" else (page.parent / unquote(u.path)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    "`mlpuzzle demo` as the README runs it (its own reports directory)."
+    d = tmp_path_factory.mktemp("demo")
+    r = subprocess.run([str(MLPUZZLE), "demo", str(d / "demo"), "--reports", str(d / "reports")], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return d, r.stdout
+
+
+def test_demo_goes_around_the_loop(demo):
+    d, out = demo
+    done = out.strip().splitlines()[-2]
+    n = {k: int(v) for v, k in re.findall(r"(\d+) (alerts|retrainings|promotions|refused|retired)", done)}
+    assert n["alerts"] >= 1 and n["retrainings"] >= 1 and n["promotions"] >= 2 and n["refused"] >= 1 and n["retired"] >= 1, done
+    assert re.search(r"done in (\d+) s", done)
+    runs = sorted((d / "reports" / "runs").glob("*/*.html"))
+    stages = {p.parent.name.split("-", 2)[-1] for p in runs}
+    assert {"check", "ingest", "train", "score", "monitor"} <= stages  # every stage ran as a papermill notebook with its report
+
+
+@needs_browser
+def test_dashboard_in_chromium(demo):
+    d, _ = demo
+    page = d / "reports" / "index.html"
+    dom, console = browse(page.as_uri(), d, screenshot=d / "dashboard.png")
+    assert not console, console
+    for section in ("health", "timeline", "trends", "alerts", "models", "runs"): assert f'id="{section}"' in dom
+    for words in ("ALERT", "refused", "retire", "promote", "alert:performance"): assert words in dom, words
+    assert dom.count("data:image/png;base64,") >= 2  # the timeline and the trends plots
+    targets = local_links(page, dom)
+    assert len(targets) >= 20
+    for t in targets: assert t.exists(), f"dashboard link to {t} does not resolve"
+    report = next(t for t in targets if t.suffix == ".html")
+    rdom, rconsole = browse(report.as_uri(), d)
+    assert "<table" in rdom or "<div" in rdom
+    assert (d / "dashboard.png").stat().st_size > 10_000
+
+
+@needs_browser
+def test_docs_site_in_chromium(demo, tmp_path):
+    d, _ = demo
+    out = tmp_path / "site"
+    r = subprocess.run([str(MLPUZZLE), "docs", "--root", str(ROOT), "--out", str(out), "--reports", str(d / "reports")],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    pages = sorted(out.glob("*.html"))
+    names = {p.stem for p in pages}
+    assert {"index", "core", "store", "model", "registry", "serve", "monitor", "runs", "cli", "search"} <= names, names
+    assert {"pipeline-train", "pipeline-monitor", "pipeline-score"} <= names
+    plots = re.findall(r'<img[^>]+src="(_images/[^"]+\.png)"', (out / "pipeline-monitor.html").read_text())
+    assert len(plots) >= 2 and all((out / p).exists() for p in plots)  # the demo's monitor run, with its plots
+    for p in pages:
+        if p.stem in ("search", "genindex"): continue
+        dom, console = browse(p.as_uri(), tmp_path)
+        assert not [c for c in console if re.search(r"error|uncaught|failed", c, re.I)], (p.name, console)
+        assert "<h1" in dom, p.name
+        for t in local_links(p, dom): assert t.exists(), f"{p.name}: link to {t} does not resolve"

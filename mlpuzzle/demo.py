@@ -12,7 +12,7 @@ import pandas as pd
 from .core import SPEC_FILE, init_workspace, validate_spec
 
 # %% auto #0
-__all__ = ['DEMO', 'demo_spec', 'write_feed', 'release', 'run_demo']
+__all__ = ['DEMO', 'demo_spec', 'write_feed', 'release', 'demo_workspace', 'run_demo']
 
 # %% ../nbs/10_demo.ipynb #2ecb91dc
 DEMO = {"days": 130, "history": 60, "step": 7, "concept_onset": 70, "unit_change_day": 80}
@@ -44,6 +44,14 @@ def release(d: Path, until: pd.Timestamp) -> int:
         for f in sorted((d / "feed" / kind).glob("*.csv")):
             if pd.Timestamp(f.stem.split("-", 1)[1]) < until: shutil.move(f, d / "source" / kind / f.name); n += 1
     return n
+
+# %% ../nbs/10_demo.ipynb #c589857e
+def demo_workspace(path=None):
+    "The workspace `make demo` leaves (`path`, else ./demo or ../demo from the notebooks), to explore the notebooks on."
+    from mlpuzzle.core import Workspace, WorkspaceError
+    for p in ([Path(path)] if path else [Path("demo"), Path("../demo"), Path("../../demo")]):
+        if (p / SPEC_FILE).exists(): return Workspace(p, check_imports=False)
+    raise WorkspaceError(f"no demo workspace at {path or './demo or ../demo'}: run `make demo` (about 4 minutes) first")
 
 # %% ../nbs/10_demo.ipynb #bae23333
 def _stage(ws, stage, params, reports, say):

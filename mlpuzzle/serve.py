@@ -504,8 +504,11 @@ def create_app(workspace,  # a Workspace or its directory
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json" and not ctype.endswith("+json"): return _json_error(415, f"send the records as JSON (Content-Type: application/json), not {ctype or 'no content type'}")
         if int(request.headers.get("content-length") or 0) > max_body_bytes: return _json_error(413, f"the body is larger than {max_body_bytes} bytes")
-        body = await request.body()
-        if len(body) > max_body_bytes: return _json_error(413, f"the body is larger than {max_body_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():  # a chunked body (no Content-Length) is cut off at the limit, not read whole
+            body += chunk
+            if len(body) > max_body_bytes: return _json_error(413, f"the body is larger than {max_body_bytes} bytes")
+        body = bytes(body)
         parsed, err = _parse(body, Record, max_records)
         if err: return _json_error(*err)
         if champ.current is None: return _json_error(503, f"not ready: {champ.error}", {"Retry-After": "5"})

@@ -21,9 +21,9 @@ from .registry import champion, load_version
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'LATENCY_BUCKETS', 'FAST_MAX_RECORDS', 'scores_frame', 'predictions_frame', 'score', 'request_model',
-           'records_frame', 'FastPath', 'compile_fast_path', 'Champion', 'TrafficProfiler', 'ServiceMetrics',
-           'prediction_items', 'create_app', 'serve']
+__all__ = ['log', 'LATENCY_BUCKETS', 'PREDICT_RESPONSES', 'FAST_MAX_RECORDS', 'scores_frame', 'predictions_frame', 'score',
+           'request_model', 'records_frame', 'FastPath', 'compile_fast_path', 'Champion', 'TrafficProfiler',
+           'ServiceMetrics', 'prediction_items', 'create_app', 'serve']
 
 # %% ../nbs/04_serve.ipynb #86d0ca92
 def scores_frame(s: np.ndarray, model, info: dict, spec: dict, out: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -410,6 +410,16 @@ def _parse(body: bytes, Record, max_records: int):
     return (None, (422, problems)) if problems else ((recs, single), None)
 
 # %% ../nbs/04_serve.ipynb #c1de5ead
+_DETAIL = {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}}
+PREDICT_RESPONSES = {  # what /predict answers besides 200, for the OpenAPI document
+    400: {"description": "the body is not valid JSON", "content": _DETAIL},
+    401: {"description": "missing or wrong bearer token (when MLPUZZLE_TOKEN is set)", "content": _DETAIL},
+    413: {"description": "the body is larger than the limit, or has too many records", "content": _DETAIL},
+    415: {"description": "the body is not sent as application/json", "content": _DETAIL},
+    422: {"description": "records that break the contract: `detail` lists each offending field (`loc`, `field`), what is wrong (`msg`) and what is allowed", "content": {
+        "application/json": {"example": {"detail": [{"loc": ["body", "plan"], "field": "plan", "msg": "Input should be 'basic', 'plus' or 'pro'", "type": "literal_error"}]}}}},
+    503: {"description": "not ready (no champion loaded) or overloaded; retry after `Retry-After` seconds", "content": _DETAIL}}
+
 def _openapi_body(Record) -> dict:
     "The OpenAPI description of /predict's body: one record or a list of records."
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -486,7 +496,7 @@ def create_app(workspace,  # a Workspace or its directory
         prof.add(rows, [{"prediction": it["prediction"], **{f"p_{c}": p for c, p in it.get("probabilities", {}).items()}} for it in items])
         return items, info["version"], [r.get(idc) for r in rows] if idc else None
 
-    @app.post("/predict", openapi_extra=_openapi_body(Record), summary="Predict one record or a list of records")
+    @app.post("/predict", openapi_extra=_openapi_body(Record), summary="Predict one record or a list of records", responses=PREDICT_RESPONSES)
     async def predict_endpoint(request: Request):
         t0, rid = time.perf_counter(), uuid.uuid4().hex
         try: resp = await _handle(request, rid)

@@ -222,8 +222,8 @@ def quality(view, counts: dict, spec: dict, expected_rows: float | None = None, 
 
 # %% ../nbs/05_monitor.ipynb #d6bcadda
 def _predictions(ws: Workspace) -> pd.DataFrame:
-    "Every batch prediction made, the first one of each id (what was served)."
-    files = sorted(ws.dir("predictions").glob("*.parquet"), key=lambda p: p.stat().st_mtime_ns)
+    "Every prediction made, batch and online (rows with an id), the first one of each id (what was served)."
+    files = sorted([*ws.dir("predictions").glob("*.parquet"), *ws.dir("predictions").glob("online/*/*.parquet")], key=lambda p: p.stat().st_mtime_ns)
     parts = [pd.read_parquet(p) for p in files]
     parts = [p for p in parts if len(p)]
     if not parts: return pd.DataFrame()

@@ -259,14 +259,26 @@ class Champion:
     def stop(self): self._stop.set()
 
 # %% ../nbs/04_serve.ipynb #f815a26d
-def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, skip: list, name: str):
-    "The profiling process: take (time, rows, predictions) from `q`, profile them per window every `flush_seconds`."
+def _log_predictions(parts: list, t: float, cols: tuple, path: Path):
+    "Write the served predictions of rows that carry an id (id, event time, model version, prediction, p_*) to Parquet `path`."
+    idc, tsc = cols
+    recs = [{idc: r.get(idc), **({tsc: r.get(tsc)} if tsc else {}), "model_version": v, **p}
+            for rows, preds, v in parts for r, p in zip(rows, preds) if r.get(idc) is not None]
+    if not recs: return
+    df = pd.DataFrame(recs)
+    if tsc: df[tsc] = pd.to_datetime(df[tsc], utc=True, errors="coerce", format="mixed").fillna(pd.Timestamp(t, unit="s", tz="UTC"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp: df.to_parquet(tmp, index=False)
+
+def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, skip: list, name: str, cols=(None, None), predictions: str | None = None):
+    """The profiling process: take (time, rows, predictions, version) from `q`, profile them per window every `flush_seconds`;
+    predictions of rows with an id also go to `predictions/online/<window>/` (monitoring joins them with the labels)."""
     import queue, signal
     from mlpuzzle.compat import profile_frame
     for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)  # the service says when to stop (it flushes first)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # blocked by `start` until now
     parent, window, buf, views, last = os.getppid(), pd.Timedelta(seconds=window_seconds), [], {}, time.monotonic()
-    statuses = {}  # window -> HTTP status -> requests
+    statuses, flushes = {}, 0  # window -> HTTP status -> requests
     def flush():
         by_key, counted = {}, set()
         for item in buf:
@@ -278,7 +290,10 @@ def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, s
             (Path(out) / key).mkdir(parents=True, exist_ok=True)
             atomic_write(Path(out) / key / f"{name}.json", json.dumps({"by_status": statuses[key]}))
         for key in sorted(statuses)[:-2]: del statuses[key]
+        nonlocal flushes
+        flushes += 1
         for key, parts in by_key.items():
+            if predictions and cols[0]: _log_predictions(parts, time.time(), cols, Path(predictions) / key / f"{name}-{flushes:06d}.parquet")
             df = pd.concat([pd.DataFrame([r for p in parts for r in p[0]]).drop(columns=skip, errors="ignore"),
                             pd.DataFrame([r for p in parts for r in p[1]])], axis=1)
             v = profile_frame(df)
@@ -302,13 +317,14 @@ class TrafficProfiler:
     def __init__(self, ws: Workspace, flush_seconds: float = 5.0):
         self.dir = ws.dir("profiles") / "online"
         self.skip = [c for c in (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]) if c]
+        self.cols, self.predictions = (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]), ws.dir("predictions") / "online"
         self.window, self.flush_seconds = parse_duration(ws.spec["monitoring"]["window"]), flush_seconds
         self.name = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.q = self.proc = None
 
-    def add(self, rows: list[dict], preds: list[dict]):
-        "Queue served `rows` (dicts by feature) and their `preds` (dicts: prediction, p_<class>) for profiling."
-        if self.q is not None: self.q.put((time.time(), rows, preds))
+    def add(self, rows: list[dict], preds: list[dict], version: int | None = None):
+        "Queue served `rows` (dicts by feature) and their `preds` (dicts: prediction, p_<class>) by model `version` for profiling."
+        if self.q is not None: self.q.put((time.time(), rows, preds, version))
 
     def count(self, status: int):
         "Count a /predict request answered with HTTP `status` in its window."
@@ -321,7 +337,8 @@ class TrafficProfiler:
         self.q = ctx.Queue()
         target = importlib.import_module("mlpuzzle.serve")._profile_traffic  # by its module's name, also from a notebook
         self.proc = ctx.Process(target=target, name="mlpuzzle-profile-traffic", daemon=True,
-                                args=(self.q, str(self.dir), self.window.total_seconds(), self.flush_seconds, self.skip, self.name))
+                                args=(self.q, str(self.dir), self.window.total_seconds(), self.flush_seconds, self.skip, self.name,
+                                      self.cols, str(self.predictions)))
         # A Ctrl-C or SIGTERM to the process group must not kill the profiler while it starts (it would lose
         # what is queued): the child inherits these signals blocked, and ignores them once it runs.
         stop_signals = {signal.SIGINT, signal.SIGTERM}
@@ -493,7 +510,7 @@ def create_app(workspace,  # a Workspace or its directory
         rows = [r.model_dump(by_alias=True) for r in recs]
         s = fast.scores(rows) if fast and len(rows) <= FAST_MAX_RECORDS else predict_scores(model, records_frame(rows, spec), spec)
         items = prediction_items(s, model, info, spec)
-        prof.add(rows, [{"prediction": it["prediction"], **{f"p_{c}": p for c, p in it.get("probabilities", {}).items()}} for it in items])
+        prof.add(rows, [{"prediction": it["prediction"], **{f"p_{c}": p for c, p in it.get("probabilities", {}).items()}} for it in items], info["version"])
         return items, info["version"], [r.get(idc) for r in rows] if idc else None
 
     @app.post("/predict", openapi_extra=_openapi_body(Record), summary="Predict one record or a list of records", responses=PREDICT_RESPONSES)

@@ -445,12 +445,15 @@ def test_schemathesis_finds_no_server_error(url, tmp_path):
 
 # --- g. served rows are profiled, off the request path, and survive a shutdown ---
 
-def test_served_rows_reach_the_window_profile(built, good):
+def test_served_rows_reach_the_window_profile(built, good, tmp_path):
+    import shutil
     from mlpuzzle.compat import read_profile
-    online = built[0].path / "profiles" / "online"
+    ws_dir = tmp_path / "ws"  # a copy: the module's other servers write their own profiles into the original
+    shutil.copytree(built[0].path, ws_dir, ignore=shutil.ignore_patterns("online"))
+    online = ws_dir / "profiles" / "online"
     before = set(online.glob("*/*.bin"))
     rows = records(built[1].events.head(40))
-    with running_server(built[0].path) as url, httpx.Client(base_url=url, timeout=30) as c:
+    with running_server(ws_dir) as url, httpx.Client(base_url=url, timeout=30) as c:
         for _ in range(25): assert c.post("/predict", json=good).status_code == 200
         assert c.post("/predict", json=rows).status_code == 200
         assert c.post("/predict", json={**good, "seats": -1}).status_code == 422  # rejected: not profiled
@@ -460,3 +463,9 @@ def test_served_rows_reach_the_window_profile(built, good):
     assert view.get_column("p_1").get_metric("counts").n.value == 25 + 40
     assert view.get_column("seats").get_metric("counts").n.value == 25 + 40
     assert "customer_id" not in view.get_columns() and "event_time" not in view.get_columns()
+    # the records that carried an id are logged with their predictions, for monitoring to join with the labels
+    logged = pd.concat(pd.read_parquet(p) for p in (ws_dir / "predictions" / "online").glob(f"*/{mine[0].stem}-*.parquet"))
+    assert sorted(logged.customer_id) == sorted(r["customer_id"] for r in rows)
+    assert set(logged.model_version) == {1} and logged.p_1.between(0, 1).all()
+    assert (logged.event_time.dt.strftime("%Y-%m-%d") == pd.to_datetime([r["event_time"] for r in rows], utc=True).strftime("%Y-%m-%d")).all() or \
+        set(logged.set_index("customer_id").event_time.dt.date) == set(pd.to_datetime([r["event_time"] for r in rows], utc=True).date)

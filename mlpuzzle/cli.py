@@ -47,7 +47,7 @@ def cmd_run(a):
     params = dict(a.param or [])
     rec = run_stage(a.workspace, a.stage, params, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
     print(f"run {rec['id']} ({a.stage}) succeeded in {rec['duration_s']:.1f} s; report: {rec['report']}")
-    if a.stage == "monitor" and not getattr(a, "no_retrain", False): _retrain(a)
+    if a.stage == "monitor" and not a.no_retrain: _retrain(a)
     return rec
 
 def _retrain(a):

@@ -35,11 +35,9 @@ def _windows(ws: Workspace) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 def _alert_log(ws: Workspace) -> pd.DataFrame:
-    db = ws.dir("alerts") / "monitor.db"
-    if not db.exists(): return pd.DataFrame()
-    with closing(sqlite3.connect(db)) as con:
-        try: return pd.read_sql("SELECT * FROM alerts ORDER BY id", con)
-        except Exception: return pd.DataFrame()
+    "Monitoring's alert log (empty before the first monitoring run)."
+    from mlpuzzle.monitor import alerts
+    return alerts(ws) if (ws.dir("alerts") / "monitor.db").exists() else pd.DataFrame()
 
 def _version_times(ws: Workspace, runs: list[dict]) -> dict:
     "Version -> the business time it came to be: the `as_of` of the run that trained it, if any."
@@ -138,7 +136,7 @@ def _table(df: pd.DataFrame, links: dict | None = None) -> str:
 
 def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
-    from mlpuzzle.monitor import performance
+    from mlpuzzle.monitor import performance, status_of
     from mlpuzzle.runs import list_runs
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)
     reports, spec = Path(reports), ws.spec
@@ -147,7 +145,7 @@ def build_dashboard(workspace, reports) -> Path:
     try: perf = performance(ws)
     except Exception as e: log.warning("dashboard: no performance (%s)", e); perf = pd.DataFrame()
     open_ = alerts[alerts.state == "open"] if len(alerts) else alerts
-    status = "alert" if len(open_) and (open_.severity == "critical").any() else "warning" if len(open_) else "healthy"
+    status = status_of(alerts)
     champ = hist[hist.action.isin(["promote", "rollback"])].to_version.iloc[-1] if len(hist) and hist.action.isin(["promote", "rollback"]).any() else None
     end = win.window.max() if len(win) else pd.Timestamp.now()
     counts = {a: int((hist.action == a).sum()) if len(hist) else 0 for a in ("promote", "refused", "retire")}

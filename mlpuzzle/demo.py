@@ -69,9 +69,8 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
              weeks: int | None = None,  # production weeks (default: to the end of the simulation)
              quiet: bool = False) -> dict:
     "Run the closed loop on the simulated business; return what happened (alerts, retrainings, promotions, refusals, retirements)."
-    from mlpuzzle.core import Workspace
     from mlpuzzle.dashboard import build_dashboard
-    from mlpuzzle.monitor import alerts, retrain_requests, trigger_retraining
+    from mlpuzzle.monitor import alerts, trigger_retraining
     from mlpuzzle.registry import history
     t0, d, reports = time.monotonic(), Path(dir), Path(reports)
     if (d / SPEC_FILE).exists(): shutil.rmtree(d)  # the demo starts afresh
@@ -97,11 +96,12 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
         for stage, p in (("score", {"since": str(a), "until": str(b)}),  # ingests the week's events and the labels due, then scores
                          ("monitor", {"since": str(day(h)), "as_of": str(b), "deliver": False})):
             _stage(ws, stage, p, reports, lambda m: say(m, end="; "))
-        raised = [r for r in alerts(ws).itertuples() if r.raised_at == b.tz_localize("UTC").isoformat()] if len(alerts(ws)) else []
-        if raised: say(f"ALERT {', '.join(sorted({r.kind for r in raised}))}; ", end="")
-        if len(retrain_requests(ws)):
-            before = len(history(ws))
-            rec = trigger_retraining(ws, reports=reports, dashboard=False); retrainings += 1
+        al = alerts(ws)
+        raised = sorted(set(al[al.raised_at == b.tz_localize("UTC").isoformat()].kind)) if len(al) else []
+        if raised: say(f"ALERT {', '.join(raised)}; ", end="")
+        before = len(history(ws))
+        if (rec := trigger_retraining(ws, reports=reports, dashboard=False)) is not None:  # when alerts ask for it
+            retrainings += 1
             new = history(ws).iloc[before:]
             acts = ", ".join(f"{x.action} v{x.to_version}" for x in new.itertuples()) or rec["status"]
             say(f"retrain ({rec['status']}): {acts}", end="")

@@ -113,13 +113,15 @@ def build_docs(root=".",  # the project (settings.ini, nbs/)
         nb = json.loads((runs.get(p.stem) or p).read_text())
         _write(for_sphinx(nb), src / f"pipeline-{p.stem}.ipynb"); pipeline.append(f"pipeline-{p.stem}")
     home = for_sphinx(json.loads((root / "_proc" / "index.ipynb").read_text()))
-    toc = (f"```{{toctree}}\n:maxdepth: 1\n:caption: Library\n\n" + "\n".join(pages) + "\n```\n\n"
+    toc = ("```{toctree}\n:maxdepth: 1\n:caption: Library\n\n" + "\n".join(pages) + "\n```\n\n"
            f"```{{toctree}}\n:maxdepth: 1\n:caption: Pipeline notebooks{' (outputs of the latest run)' if runs else ''}\n\n" + "\n".join(pipeline) + "\n```\n")
     home["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "## Contents\n\n" + toc})
     _write(home, src / "index.ipynb")
     (src / "conf.py").write_text(CONF)
-    r = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q" if quiet else "-v", str(src), str(out)], capture_output=True, text=True)
+    build = src / "_build" / "html"  # myst-nb writes its jupyter_execute/ beside the output: keep it inside _docs_src/
+    r = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q" if quiet else "-v", str(src), str(build)], capture_output=True, text=True)
     if r.returncode: raise RuntimeError(f"sphinx failed:\n{r.stderr[-3000:]}")
+    shutil.copytree(build, out, dirs_exist_ok=True)
     return out / "index.html"
 
 # %% ../nbs/11_docs.ipynb #37cf38d8

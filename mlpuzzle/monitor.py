@@ -7,13 +7,13 @@ from __future__ import annotations
 import json, logging, math, sqlite3, time
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import ALERT_SCHEMAS, DEFAULT_SEVERITY, METRICS, Workspace, atomic_path, parse_duration, window_key
+from .core import DEFAULT_SEVERITY, METRICS, Workspace, atomic_path, parse_duration, window_key
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +21,15 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'CLEAR_AFTER', 'reference_path', 'prediction_columns', 'save_reference', 'load_reference', 'window_files',
            'merge_views', 'window_view', 'known_windows', 'window_range', 'rollup', 'categorical_drift',
            'numeric_drift', 'holm', 'drift', 'quality', 'default_floor', 'performance', 'below_floor', 'window_results',
-           'evaluate_alerts', 'deliver', 'MonitorReport', 'monitor', 'alerts', 'retrain_requests', 'trigger_retraining']
+           'evaluate_alerts', 'deliver', 'MonitorReport', 'status_of', 'monitor', 'alerts', 'retrain_requests',
+           'trigger_retraining']
 
 # %% ../nbs/05_monitor.ipynb #c3891561
 def reference_path(ws: Workspace, version: int) -> Path:
     "Where the reference profile of model `version` is kept."
     return ws.dir("profiles") / "reference" / f"v{int(version)}.bin"
 
-def prediction_columns(spec: dict, model=None) -> list[str]:
+def prediction_columns(spec: dict) -> list[str]:
     "The columns of predictions that monitoring follows: the positive class's probability, or the prediction."
     return ["p_1"] if spec["problem"] == "binary" else ["prediction"]
 
@@ -197,8 +198,9 @@ def _requests(ws: Workspace, key: str) -> dict:
         for st, n in json.loads(p.read_text())["by_status"].items(): out[st] = out.get(st, 0) + n
     return out
 
-def quality(view, counts: dict, spec: dict, expected_rows: float | None = None, requests: dict | None = None) -> dict:
-    "The data quality of one window from its profile `view` and ingestion `counts` (see `_window_counts`)."
+def quality(view, counts: dict, spec: dict, expected_rows: float | None = None) -> dict:
+    "The data quality of one window from its profile `view`, ingestion `counts` (see `_window_counts`) and online `counts['requests']`."
+    requests = counts.get("requests") or {}
     rows = counts["accepted"] + counts["quarantined"]
     cols = view.get_columns() if view is not None else {}
     nulls, new = {}, {}
@@ -217,8 +219,8 @@ def quality(view, counts: dict, spec: dict, expected_rows: float | None = None, 
             "category_rate": share("category"), "null_reject_rate": share("null"), "duplicate_rate": share("duplicate_id"),
             "null_rates": nulls, "max_null_rate": worst[1], "max_null_feature": worst[0], "new_categories": new,
             "missing_columns": counts["missing_columns"], "extra_columns": counts["extra_columns"],
-            "requests": sum((requests or {}).values()), "server_errors": sum(n for st, n in (requests or {}).items() if st.startswith("5")),
-            "invalid_requests": sum(n for st, n in (requests or {}).items() if st.startswith("4"))}
+            "requests": sum(requests.values()), "server_errors": sum(n for st, n in requests.items() if st.startswith("5")),
+            "invalid_requests": sum(n for st, n in requests.items() if st.startswith("4"))}
 
 # %% ../nbs/05_monitor.ipynb #d6bcadda
 def _predictions(ws: Workspace) -> pd.DataFrame:
@@ -311,7 +313,7 @@ def window_results(ws: Workspace, keys: list[str], ref_version: int | None, con=
     "Drift (DataFrame) and quality (dict) of each window in `keys`, from the store or computed: `{key: (drift, quality)}`."
     from mlpuzzle.compat import read_profile
     spec, manifests = ws.spec, _manifests(ws)
-    reference = load_reference(ws, ref_version) if ref_version is not None else None
+    reference = None  # read when a window has to be computed, not when every window's result is stored
     own = con is None
     con = con or _db(ws)
     out, rows_seen = {}, []
@@ -325,8 +327,9 @@ def window_results(ws: Workspace, keys: list[str], ref_version: int | None, con=
                 d, q = pd.DataFrame(json.loads(stored[key][1])), json.loads(stored[key][2])
             else:
                 view = merge_views([read_profile(p) for p in files])
+                if reference is None and ref_version is not None and view is not None: reference = load_reference(ws, ref_version)
                 d = drift(view, reference, spec) if reference is not None and view is not None else pd.DataFrame()
-                q = quality(view, counts, spec, expected, counts["requests"])
+                q = quality(view, counts, spec, expected)
                 con.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?)",
                             (key, sig, datetime.now(timezone.utc).isoformat(timespec="seconds"), _json(d.to_dict("records")), _json(q)))
                 con.commit()
@@ -404,7 +407,6 @@ def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str
         if name == "performance":
             judged = perf[perf["value"].notna() & ((perf["version"] == serving) if serving is not None else True)] if len(perf) else perf
             bad = below_floor(judged, spec["promotion"]["metric"], spec["problem"]) if len(judged) else pd.Series(dtype=bool)
-            if rule.get("below") is not None and len(judged): bad = judged["value"] < rule["below"]
             for (_, p), b in zip(judged.iterrows(), bad):
                 if p["window"] <= cursors.get(name, ""): continue
                 msg = f"realized {spec['promotion']['metric']} {p['value']:.3f} on {p['labeled']:,} labeled rows, floor {p['floor']:.3f} (test: {p['test_value']:.3f})" if p["floor"] == p["floor"] and p["floor"] is not None else None
@@ -485,17 +487,19 @@ class MonitorReport:
     delivery: dict = field(default_factory=dict)
 
     @property
-    def status(self) -> str:
-        "healthy, warning (open warnings) or alert (an open critical alert)."
-        open_ = self.alerts[self.alerts.state == "open"] if len(self.alerts) else self.alerts
-        if len(open_) and (open_.severity == "critical").any(): return "alert"
-        return "warning" if len(open_) else "healthy"
+    def status(self) -> str: return status_of(self.alerts)
 
     def summary(self) -> str:
         "One line: the status and what is open."
         open_ = self.alerts[self.alerts.state == "open"] if len(self.alerts) else self.alerts
         what = "; ".join(f"{r.kind}{' ' + r.subject if r.subject else ''} ({r.severity})" for r in open_.itertuples())
         return f"{self.status.upper()}: {len(self.windows)} windows to {self.as_of[:16]}" + (f"; open alerts: {what}" if what else "; no open alert")
+
+def status_of(alerts: pd.DataFrame) -> str:
+    "healthy, warning (open warnings) or alert (an open critical alert), from an alert log."
+    open_ = alerts[alerts.state == "open"] if len(alerts) else alerts
+    if len(open_) and (open_.severity == "critical").any(): return "alert"
+    return "warning" if len(open_) else "healthy"
 
 def _as_of(as_of) -> pd.Timestamp:
     t = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
@@ -522,7 +526,7 @@ def monitor(workspace,  # a Workspace or its directory
     at = t.isoformat(timespec="seconds")
     with closing(_db(ws)) as con:
         results = window_results(ws, keys, ref, con)
-        perf = performance(ws, t, perf_rule.get("min_labels", 50))
+        perf = performance(ws, t, perf_rule.get("min_labels", 50), perf_rule.get("below"))
         if len(perf): perf = perf[perf.window < end.strftime("%Y-%m-%dT%H%M%S")]
         events = evaluate_alerts(ws, results, perf, at, con, ref)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
@@ -554,8 +558,8 @@ def alerts(workspace, open_only: bool = False) -> pd.DataFrame:
 
 def _last_as_of(con) -> str | None:
     "The `as_of` of the latest monitoring run (simulated or real time)."
-    r = con.execute("SELECT MAX(t) FROM (SELECT MAX(raised_at) AS t FROM alerts UNION SELECT MAX(resolved_at) FROM alerts UNION SELECT value FROM meta WHERE key='as_of')").fetchone()
-    return r[0]
+    r = con.execute("SELECT value FROM meta WHERE key='as_of'").fetchone()
+    return r[0] if r else None
 
 def retrain_requests(ws: Workspace) -> pd.DataFrame:
     """Alerts that ask for a retraining: raised and not yet answered, or still open `monitoring.retrain_again_after`
@@ -565,8 +569,8 @@ def retrain_requests(ws: Workspace) -> pd.DataFrame:
         df = pd.read_sql("SELECT * FROM alerts WHERE retrain=1 AND (retrain_run IS NULL OR state='open' AND retrain_result='refused') ORDER BY id", con)
         now = _last_as_of(con)
     if not len(df): return df
-    due = df.retrain_at.isna() | (df.state == "open") & (pd.to_datetime(df.retrain_at, utc=True, format="ISO8601") + again <= pd.Timestamp(now))
-    return df[due & (df.retrain_run.isna() | (df.state == "open"))].reset_index(drop=True)
+    due = df.retrain_at.isna() | (pd.to_datetime(df.retrain_at, utc=True, format="ISO8601") + again <= pd.Timestamp(now))  # unanswered, or refused long enough ago
+    return df[due].reset_index(drop=True)
 
 def trigger_retraining(ws: Workspace, parameters: dict | None = None, reports=None, **kw) -> dict | None:
     """Answer the pending retraining requests with one `run train` on the labeled events of the last

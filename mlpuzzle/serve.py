@@ -270,21 +270,22 @@ def _log_predictions(parts: list, t: float, cols: tuple, path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp: df.to_parquet(tmp, index=False)
 
-def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, skip: list, name: str, cols=(None, None), predictions: str | None = None):
+def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, name: str, cols=(None, None), predictions: str | None = None):
     """The profiling process: take (time, rows, predictions, version) from `q`, profile them per window every `flush_seconds`;
     predictions of rows with an id also go to `predictions/online/<window>/` (monitoring joins them with the labels)."""
     import queue, signal
     from mlpuzzle.compat import profile_frame
     for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)  # the service says when to stop (it flushes first)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # blocked by `start` until now
+    from collections import Counter
     parent, window, buf, views, last = os.getppid(), pd.Timedelta(seconds=window_seconds), [], {}, time.monotonic()
-    statuses, flushes = {}, 0  # window -> HTTP status -> requests
+    statuses, flushes, skip = {}, 0, [c for c in cols if c]  # window -> HTTP status -> requests; id and time are not profiled
     def flush():
         by_key, counted = {}, set()
         for item in buf:
             key = window_key(pd.Timestamp(item[0], unit="s"), window)
-            if len(item) == 2: statuses.setdefault(key, {}).setdefault(str(item[1]), 0); statuses[key][str(item[1])] += 1; counted.add(key)
-            else: by_key.setdefault(key, []).append(item[1:])
+            if len(item) == 2: statuses.setdefault(key, Counter())[str(item[1])] += 1; counted.add(key)  # (time, status)
+            else: by_key.setdefault(key, []).append(item[1:])  # (time, rows, predictions, version)
         buf.clear()
         for key in counted:  # requests by status: monitoring's serving error rate
             (Path(out) / key).mkdir(parents=True, exist_ok=True)
@@ -316,7 +317,6 @@ class TrafficProfiler:
     "Sends served rows to a profiling process that profiles them per monitoring window, off the request path."
     def __init__(self, ws: Workspace, flush_seconds: float = 5.0):
         self.dir = ws.dir("profiles") / "online"
-        self.skip = [c for c in (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]) if c]
         self.cols, self.predictions = (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]), ws.dir("predictions") / "online"
         self.window, self.flush_seconds = parse_duration(ws.spec["monitoring"]["window"]), flush_seconds
         self.name = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -337,7 +337,7 @@ class TrafficProfiler:
         self.q = ctx.Queue()
         target = importlib.import_module("mlpuzzle.serve")._profile_traffic  # by its module's name, also from a notebook
         self.proc = ctx.Process(target=target, name="mlpuzzle-profile-traffic", daemon=True,
-                                args=(self.q, str(self.dir), self.window.total_seconds(), self.flush_seconds, self.skip, self.name,
+                                args=(self.q, str(self.dir), self.window.total_seconds(), self.flush_seconds, self.name,
                                       self.cols, str(self.predictions)))
         # A Ctrl-C or SIGTERM to the process group must not kill the profiler while it starts (it would lose
         # what is queued): the child inherits these signals blocked, and ignores them once it runs.

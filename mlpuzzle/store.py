@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .core import DataError, Workspace, atomic_path, atomic_write, parse_duration, spec_hash, window_key
+from .core import DataError, Workspace, atomic_path, atomic_write, parse_duration, spec_hash
 from .data import Batch, Checked, batches, is_member, validate_batch, _as_text, _datetime, _blank_to_na, _show
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ def _window_keys(t: pd.Series, window) -> pd.Series:
     "The monitoring window (`window_key`) of each time in `t` (null where the time is unknown)."
     t = pd.to_datetime(t, errors="coerce", utc=True, format="mixed") if not pd.api.types.is_datetime64_any_dtype(t) else t
     t = t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")
-    return t.dt.floor(pd.Timedelta(window)).dt.strftime("%Y-%m-%dT%H%M%S")
+    codes, starts = pd.factorize(t.dt.floor(pd.Timedelta(window)))  # name each window once, not each row
+    names = np.append(np.asarray(starts.strftime("%Y-%m-%dT%H%M%S"), dtype=object), None)
+    return pd.Series(names[codes], index=t.index)  # code -1 (no time) -> None
 
 class _SnapshotWriter:
     "Accumulates the checked chunks of one batch in a temporary directory."
@@ -91,16 +93,17 @@ class _SnapshotWriter:
         self.missing |= set(chk.missing_columns); self.extra |= set(chk.extra_columns)
         for f, k in chk.flagged.items(): self.flagged[f] = self.flagged.get(f, 0) + k
         if len(chk.rejected): self.rejected.append(chk.rejected.assign(_row=chk.rejected["_row"] + offset))
-        self._count(chk, ts_col)
-        self._write(chk.accepted, ts_col)
+        keys = _window_keys(chk.accepted[ts_col], self.window) if ts_col and self.window and len(chk.accepted) else None
+        self._count(chk, ts_col, keys)
+        self._write(chk.accepted, keys)
         if id_col: self.ids.append(chk.id_hashes)
         if ts_col and len(chk.accepted): self._span(chk.accepted[ts_col])
 
-    def _count(self, chk: Checked, ts_col):
-        "Add the chunk's rows accepted and quarantined (by kind of reason) to their monitoring windows."
+    def _count(self, chk: Checked, ts_col, keys):
+        "Add the chunk's rows accepted (`keys`: their windows) and quarantined (by kind of reason) to their monitoring windows."
         if not (ts_col and self.window): return
-        if len(chk.accepted):
-            for k, n in _window_keys(chk.accepted[ts_col], self.window).value_counts().items():
+        if keys is not None:
+            for k, n in keys.value_counts().items():
                 self.windows.setdefault(k, {"accepted": 0, "quarantined": 0})["accepted"] += int(n)
         if len(chk.rejected):
             keys = _window_keys(chk.rejected[ts_col], self.window) if ts_col in chk.rejected else pd.Series("unknown", index=chk.rejected.index)
@@ -111,7 +114,7 @@ class _SnapshotWriter:
                 for kind, n in g.drop(columns="_key").sum().items():
                     if n: w[kind] = w.get(kind, 0) + int(n)
 
-    def _write(self, acc: pd.DataFrame, ts_col=None):
+    def _write(self, acc: pd.DataFrame, keys=None):
         "Append `acc` to the snapshot's Parquet file, in a background thread (pyarrow releases the GIL)."
         table = pa.Table.from_pandas(acc, schema=self.schema, preserve_index=False)
         if self.writer is None:
@@ -121,7 +124,7 @@ class _SnapshotWriter:
         self.pending = self.pool.submit(self.writer.write_table, table)
         if self.profile and len(acc):
             from mlpuzzle.compat import profile_frame
-            keys = _window_keys(acc[ts_col], self.window) if ts_col and self.window else pd.Series("all", index=acc.index)
+            keys = keys if keys is not None else pd.Series("all", index=acc.index)
             for k, part in acc.groupby(keys.to_numpy(), sort=False):
                 v = profile_frame(part)
                 self.views[k] = v if k not in self.views else self.views[k].merge(v)

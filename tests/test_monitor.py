@@ -1,8 +1,7 @@
 """Monitoring as it runs for real: profiles merged across windows, drift that keeps quiet under no shift at
 any size, alerts raised once and delivered to a flaky webhook on 127.0.0.1, the monitor pipeline through
 papermill and `mlpuzzle alerts`, and the retraining its alert starts."""
-import http.server, json, subprocess, threading, time
-from pathlib import Path
+import http.server, json, threading, time
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,6 @@ from mlpuzzle.serve import score
 from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.store import ingest, ingest_labels, training_set
 
-from conftest import MLPUZZLE
 
 FEATURES = list(churn_spec({"kind": "dataframe"})["features"])
 

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import MLPUZZLE
 
 BIN = Path(sys.executable).parent
 

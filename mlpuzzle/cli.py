@@ -44,7 +44,7 @@ def cmd_init(a):
 # %% ../nbs/08_cli.ipynb #1ec4f144
 def cmd_run(a):
     from mlpuzzle.runs import run_stage
-    params = dict(a.param or [])
+    params = {**dict(a.param or []), **{k: v for k, v in (("engine", a.engine), ("scheduler", a.scheduler)) if v}}
     rec = run_stage(a.workspace, a.stage, params, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
     print(f"run {rec['id']} ({a.stage}) succeeded in {rec['duration_s']:.1f} s; report: {rec['report']}")
     if a.stage == "monitor" and not a.no_retrain: _retrain(a)
@@ -219,6 +219,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--reports", metavar="DIR", help="reports directory (default: $MLPUZZLE_REPORTS or ./reports)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.add_argument("--no-retrain", action="store_true", help="monitor: do not start `run train` for alerts that ask for it")
+    s.add_argument("--engine", choices=("pandas", "dask"), help="ingest, score: the engine (default: the spec's engine.kind)")
+    s.add_argument("--scheduler", metavar="ADDRESS", help="ingest, score with --engine dask: the dask scheduler, e.g. tcp://10.0.0.5:8786, "
+                   "or local (default: the spec's engine.scheduler)")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("docs", help="build the documentation site", description="Build the documentation site from the notebooks (nbdev processing, "

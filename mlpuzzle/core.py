@@ -174,7 +174,12 @@ SPEC_SCHEMA = {
                    "drift": {"p_value": _Key(NUM, 0.05, "significance level, after correction for multiple testing", _between(0, 1, True, True)),
                              "distance": _Key(NUM, 0.1, "smallest distance (Hellinger or KS statistic) that counts as drift", _between(0, 1)),
                              "features": None},  # validated by _drift_features: {feature: {p_value, distance}}
-                   "alerts": None}}  # validated by _alerts: [{kind, severity, retrain, ...}]
+                   "alerts": None},  # validated by _alerts: [{kind, severity, retrain, ...}]
+    "engine": {"kind": _Key(STR, "pandas", "pandas (one process) or dask (ingestion, batch scoring and profiling per partition on a dask.distributed cluster)",
+                            _one_of("pandas", "dask")),
+               "scheduler": _Key(STR, None, "dask: the scheduler's address, e.g. tcp://10.0.0.5:8786 (null or local: a cluster of local processes for the run)", nullable=True),
+               "workers": _Key(INT, None, "dask, local cluster: worker processes (default: the CPU count)", _between(1, 1024), nullable=True),
+               "partition_rows": _Key(INT, 1_000_000, "dask: rows per partition (whole chunks of source.chunk_rows, or Parquet row groups)", _between(1, 10**10))}}
 
 # %% ../nbs/00_core.ipynb #a1d719a9
 def _join(path, k): return f"{path}.{k}" if path else str(k)

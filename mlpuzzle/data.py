@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 from .core import DataError, Workspace
 
 # %% auto #0
-__all__ = ['Check', 'Batch', 'source_files', 'batches', 'id_hashes', 'is_member', 'check_columns', 'Checked', 'validate_batch']
+__all__ = ['Check', 'Batch', 'csv_blocks', 'csv_header', 'read_csv_block', 'source_files', 'batches', 'id_hashes', 'is_member',
+           'check_columns', 'Checked', 'validate_batch']
 
 # %% ../nbs/01_data.ipynb #644206a2
 @dataclass
@@ -26,21 +27,66 @@ class Batch:
     chunks: Iterator[pd.DataFrame]  # the rows as read
     key: dict = field(default_factory=dict)  # what identifies the source cheaply (path, size, mtime)
 
-def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    "Read CSV `path` in chunks; a file that cannot be read as CSV raises a DataError naming it."
-    if path.stat().st_size == 0: raise DataError(f"{path}: empty file (no header, no rows); fix the source and re-run")
-    try:
-        yield from pd.read_csv(path, chunksize=chunk_rows, encoding="utf-8", encoding_errors="strict")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); re-save it as UTF-8 and re-run") from None
-    except pd.errors.EmptyDataError: raise DataError(f"{path}: no header line; a CSV batch needs a header naming its columns") from None
-    except pd.errors.ParserError as e: raise DataError(f"{path}: not a readable CSV ({' '.join(str(e).split())})") from None
+def _record(f) -> bytes:
+    "The next CSV record of binary file `f`: a line, extended while a quoted field is open (an odd number of quotes)."
+    out = f.readline()
+    while out.count(b'"') % 2 and (more := f.readline()): out += more
+    return out
 
-def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    "Read Parquet `path` in row batches."
-    try: f = pq.ParquetFile(path)
+def csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple]:
+    """The chunks of CSV `path` as (start byte, end byte, bytes, lines before): about `chunk_rows` rows each, cut only
+    at a line end outside quotes. The cuts depend on the file alone, so every engine reads the same chunks."""
+    with open(path, "rb") as f:
+        _record(f)  # the header
+        start, lines = f.tell(), 1
+        sample = f.read(1 << 16)
+        block = max(int(chunk_rows * len(sample) / max(sample.count(b"\n"), 1)), 1)
+        f.seek(start)
+        while data := f.read(block):
+            odd = data.count(b'"') % 2
+            while (odd or not data.endswith(b"\n")) and (more := f.readline()):
+                data += more; odd ^= more.count(b'"') % 2
+            yield start, start + len(data), data, lines
+            start, lines = start + len(data), lines + data.count(b"\n")
+
+def csv_header(path: Path) -> bytes:
+    "The header record of CSV `path`, as bytes; an empty file, or a header that is not UTF-8 text, raises a DataError."
+    if path.stat().st_size == 0: raise DataError(f"{path}: empty file (no header, no rows); fix the source and re-run")
+    with open(path, "rb") as f: header = _record(f)
+    try: header.decode("utf-8")
+    except UnicodeDecodeError as e: raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); re-save it as UTF-8 and re-run") from None
+    if not header.strip(): raise DataError(f"{path}: no header line; a CSV batch needs a header naming its columns")
+    return header
+
+def read_csv_block(path: Path, header: bytes, data: bytes, start: int = 0, lines: int = 0) -> pd.DataFrame:
+    "Parse one block of CSV `path` (`data`, from byte `start`, after `lines` lines) under its `header`; errors name the file."
+    import io
+    try: return pd.read_csv(io.BytesIO(header + data), encoding="utf-8", encoding_errors="strict")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start - len(header) + start if e.start >= len(header) else e.start}: {e.reason}); "
+                        "re-save it as UTF-8 and re-run") from None
+    except pd.errors.EmptyDataError: raise DataError(f"{path}: no header line; a CSV batch needs a header naming its columns") from None
+    except pd.errors.ParserError as e:
+        what = re.sub(r"line (\d+)", lambda m: f"line {int(m.group(1)) + lines - 1}", " ".join(str(e).split()))
+        raise DataError(f"{path}: not a readable CSV ({what})") from None
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    "Read CSV `path` in the chunks of `csv_blocks`; a file that cannot be read as CSV raises a DataError naming it."
+    header, n = csv_header(path), 0
+    for start, _, data, lines in csv_blocks(path, chunk_rows):
+        n += 1
+        yield read_csv_block(path, header, data, start, lines)
+    if not n: yield read_csv_block(path, header, b"")  # a header alone: no rows, but the columns are still checked
+
+def _parquet_file(path: Path):
+    try: return pq.ParquetFile(path)
     except Exception as e: raise DataError(f"{path}: not a readable Parquet file ({e})") from None
-    for b in f.iter_batches(batch_size=chunk_rows): yield b.to_pandas()
+
+def _parquet_chunks(path: Path, chunk_rows: int, row_groups=None) -> Iterator[pd.DataFrame]:
+    "Read Parquet `path` in row batches, row group by row group (`row_groups`: only these), so chunks never straddle one."
+    f = _parquet_file(path)
+    for g in range(f.num_row_groups) if row_groups is None else row_groups:
+        for b in f.iter_batches(batch_size=chunk_rows, row_groups=[g]): yield b.to_pandas()
 
 # %% ../nbs/01_data.ipynb #6ff32654
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
@@ -177,10 +223,16 @@ def is_member(h: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 def _id_checks(ids: pd.Series, col: str, known: np.ndarray | None, h: np.ndarray) -> list:
     missing = ids.isna().to_numpy()
-    dup = pd.Series(h).duplicated().to_numpy() & ~missing
-    checks = [(missing, col, "is missing (every row needs an id)"), (dup, col, "repeats an id earlier in this batch")]
+    checks = [(missing, col, "is missing (every row needs an id)")]
     if known is not None and len(known): checks.append((is_member(h, np.sort(known)) & ~missing, col, "was already ingested in an earlier batch"))
     return checks
+
+def _repeats(h: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Rows whose id an earlier row already has, counting only earlier rows that pass every other check (`~bad`): the
+    same rule across chunks, where only accepted ids are remembered, so how a batch is cut into chunks does not matter."""
+    pos, ok = np.arange(len(h)), ~bad
+    first = pd.Series(pos[ok]).groupby(h[ok]).min()  # the first passing row of each id
+    return pd.Series(h).map(first).to_numpy(dtype=float, na_value=np.inf) < pos
 
 def _target(s: pd.Series, col: str, problem: str) -> tuple:
     "The target, when a batch carries it: numbers for binary and regression, text for multiclass; null is unlabeled."
@@ -270,6 +322,9 @@ def validate_batch(df: pd.DataFrame,  # one chunk of a batch, as read
     out, checks, flagged, h = _coerce(df, spec, known_ids, now)
     bad = np.zeros(len(df), bool)
     for m, _, _ in checks: bad |= m
+    if h is not None:
+        checks.append((dup := _repeats(h, bad), spec["columns"]["id"], "repeats an id earlier in this batch"))
+        bad |= dup
     rejected = _as_text(df[bad]).assign(_row=np.flatnonzero(bad), _reasons=_reasons(df, checks, bad))
     assert len(df) == (~bad).sum() + len(rejected), "rows read != accepted + quarantined"
     flagged = {f: int((m & ~bad).sum()) for f, m in flagged.items() if (m & ~bad).any()}

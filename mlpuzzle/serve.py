@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'LATENCY_BUCKETS', 'PREDICT_RESPONSES', 'FAST_MAX_RECORDS', 'scores_frame', 'predictions_frame', 'score',
-           'request_model', 'records_frame', 'FastPath', 'compile_fast_path', 'Champion', 'TrafficProfiler',
-           'ServiceMetrics', 'prediction_items', 'create_app', 'serve']
+           'prediction_views', 'write_prediction_profiles', 'request_model', 'records_frame', 'FastPath',
+           'compile_fast_path', 'Champion', 'TrafficProfiler', 'ServiceMetrics', 'prediction_items', 'create_app',
+           'serve']
 
 # %% ../nbs/04_serve.ipynb #86d0ca92
 def scores_frame(s: np.ndarray, model, info: dict, spec: dict, out: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -54,9 +55,11 @@ def _in_range(df, ts, since, until):
 
 def _score_snapshot(ws, m, model, info, since, until, out: Path, chunk_rows: int) -> int:
     "Score snapshot `m` in row batches into Parquet `out`; return the rows scored."
+    from mlpuzzle.store import snapshot_files
     spec, ts, rows, writer = ws.spec, ws.spec["columns"]["timestamp"], 0, None
+    batches = (b for f in snapshot_files(ws, m) for b in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows))
     with atomic_path(out) as tmp:
-        for b in pq.ParquetFile(ws.dir("snapshots") / m["id"] / "data.parquet").iter_batches(batch_size=chunk_rows):
+        for b in batches:
             df = _in_range(b.to_pandas(), ts, since, until)
             if not len(df): continue
             t = pa.Table.from_pandas(predictions_frame(model, info, df, spec), preserve_index=False)
@@ -71,38 +74,52 @@ def score(workspace,  # a Workspace or its directory
           version="champion",  # a version number, or an alias
           sql_url: str | None = None, sql_table: str | None = None,  # also append the predictions to this SQL table
           profile: bool = True,  # write a whylogs profile of each batch's predictions
+          engine: str | None = None, scheduler: str | None = None,  # override the spec's engine (pandas or dask) and dask scheduler
          ) -> list[dict]:
     "Score the snapshots of a time range; return one summary per snapshot (status scored or unchanged)."
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)
+    from mlpuzzle.scale import open_engine, score_snapshot
     from mlpuzzle.store import snapshots, _overlaps
     model, info = load_version(ws, version)
-    out = []
+    out, todo = [], []
     for m in snapshots(ws):
         if not m["rows"]["accepted"] or not _overlaps(m, since, until): continue
-        tag = f"{m['id']}-v{info['version']}" + (f"-{since}-{until}" if since or until else "")
-        path = ws.dir("predictions") / f"{tag.replace(':', '')}.parquet"
-        if path.exists(): out.append({"snapshot": m["id"], "status": "unchanged", "path": str(path)}); continue
-        n = _score_snapshot(ws, m, model, info, since, until, path, ws.spec["source"]["chunk_rows"])
-        if sql_url and n: pd.read_parquet(path).to_sql(sql_table or "predictions", _engine(sql_url), if_exists="append", index=False)
-        if profile and n: _profile_predictions(ws, m, path, tag)
-        out.append({"snapshot": m["id"], "status": "scored", "rows": n, "path": str(path), "version": info["version"]})
+        tag = (f"{m['id']}-v{info['version']}" + (f"-{since}-{until}" if since or until else "")).replace(":", "")
+        path = ws.dir("predictions") / f"{tag}.parquet"
+        out.append({"snapshot": m["id"], "status": "unchanged", "path": str(path)})
+        if not path.exists(): todo.append((out[-1], m, tag, path))
+    with open_engine(ws.spec, engine, scheduler, needed=bool(todo)) as dask:
+        for res, m, tag, path in todo:
+            if dask: n = score_snapshot(dask, ws, m, info, since, until, path, tag, profile)
+            else:
+                n = _score_snapshot(ws, m, model, info, since, until, path, ws.spec["source"]["chunk_rows"])
+                if profile and n: write_prediction_profiles(ws, prediction_views(pd.read_parquet(path), ws.spec), tag)
+            if sql_url and n: pd.read_parquet(path).to_sql(sql_table or "predictions", _engine(sql_url), if_exists="append", index=False)
+            res.update(status="scored", rows=n, version=info["version"])
     return out
 
 def _engine(url):
     from sqlalchemy import create_engine
     return create_engine(url)
 
-def _profile_predictions(ws, m, path, tag):
-    "Profile the predictions of snapshot `m`, one profile per monitoring window: `profiles/predictions/<window>/<tag>.bin`."
+def prediction_views(df: pd.DataFrame, spec: dict, views: dict | None = None) -> dict:
+    "Profile predictions `df` per monitoring window (prediction and probabilities only), merged into `views`: window -> view."
     from mlpuzzle.compat import profile_frame
     from mlpuzzle.store import _window_keys
-    df, ts = pd.read_parquet(path), ws.spec["columns"]["timestamp"]
-    keys = _window_keys(df[ts], parse_duration(ws.spec["monitoring"]["window"])) if ts else pd.Series("all", index=df.index)
-    df = df.drop(columns=[*(c for c in ws.spec["columns"].values() if c), "model_version"], errors="ignore")
+    views, ts = {} if views is None else views, spec["columns"]["timestamp"]
+    keys = _window_keys(df[ts], parse_duration(spec["monitoring"]["window"])) if ts else pd.Series("all", index=df.index)
+    df = df.drop(columns=[*(c for c in spec["columns"].values() if c), "model_version"], errors="ignore")
     for k, part in df.groupby(keys.to_numpy(), sort=False):
-        p = ws.dir("profiles") / "predictions" / k / f"{tag.replace(':', '')}.bin"
+        v = profile_frame(part)
+        views[k] = v if k not in views else views[k].merge(v)
+    return views
+
+def write_prediction_profiles(ws: Workspace, views: dict, tag: str):
+    "Write the per-window profiles of one scoring of a snapshot: `profiles/predictions/<window>/<tag>.bin`."
+    for k, v in views.items():
+        p = ws.dir("profiles") / "predictions" / k / f"{tag}.bin"
         p.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(p) as tmp: profile_frame(part).write(str(tmp))
+        with atomic_path(p) as tmp: v.write(str(tmp))
 
 # %% ../nbs/04_serve.ipynb #bdcd4911
 def _field(c: dict, name: str):

@@ -19,9 +19,9 @@ from .data import Batch, Checked, batches, is_member, validate_batch, _as_text, 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'REASON_KINDS', 'snapshots', 'known_ids', 'load_snapshots', 'reason_kinds', 'ingest_batch', 'watermarks',
-           'ingest', 'label_spec', 'ingest_labels', 'label_batches', 'load_labels', 'training_set', 'quarantined',
-           'export_quarantine', 'readmit', 'reason_counts']
+__all__ = ['log', 'REASON_KINDS', 'snapshots', 'known_ids', 'snapshot_files', 'load_snapshots', 'reason_kinds', 'check_chunks',
+           'store_batch', 'ingest_batch', 'watermarks', 'ingest', 'label_spec', 'ingest_labels', 'label_batches',
+           'load_labels', 'training_set', 'quarantined', 'export_quarantine', 'readmit', 'reason_counts']
 
 # %% ../nbs/01_store.ipynb #84f337d0
 def snapshots(ws: Workspace) -> list[dict]:
@@ -33,6 +33,11 @@ def known_ids(ws: Workspace) -> np.ndarray:
     "The `id_hashes` of every id stored in a snapshot."
     arrs = [np.load(p) for p in ws.dir("snapshots").glob("[!.]*/ids.npy")]
     return np.concatenate(arrs) if arrs else np.empty(0, np.uint64)
+
+def snapshot_files(ws: Workspace, m: dict) -> list[Path]:
+    "The Parquet files of snapshot `m`: `data.parquet`, or the parts in it when an engine wrote it partitioned."
+    p = ws.dir("snapshots") / m["id"] / "data.parquet"
+    return sorted(p.glob("part-*.parquet")) if p.is_dir() else [p]
 
 def load_snapshots(ws: Workspace, since=None, until=None, ids: list | None = None) -> pd.DataFrame:
     "The accepted rows of the snapshots `ids` (default: all), with event time in [since, until)."
@@ -78,9 +83,9 @@ def _window_keys(t: pd.Series, window) -> pd.Series:
 
 class _SnapshotWriter:
     "Accumulates the checked chunks of one batch in a temporary directory."
-    def __init__(self, tmp: Path, profile: bool, window=None):
+    def __init__(self, tmp: Path, profile: bool, window=None, file: str = "data.parquet"):
         from concurrent.futures import ThreadPoolExecutor
-        self.tmp, self.profile, self.writer, self.window = tmp, profile, None, window
+        self.tmp, self.profile, self.writer, self.window, self.file = tmp, profile, None, window, tmp / file
         self.views, self.windows = {}, {}  # window start -> profile view; -> rows accepted / quarantined (by kind)
         self.pool, self.pending = ThreadPoolExecutor(1), None
         self.hashes, self.rejected, self.ids, self.flagged = [], [], [], {}
@@ -119,7 +124,8 @@ class _SnapshotWriter:
         table = pa.Table.from_pandas(acc, schema=self.schema, preserve_index=False)
         if self.writer is None:
             self.schema = table.schema
-            self.writer = pq.ParquetWriter(self.tmp / "data.parquet", self.schema)
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.file, self.schema)
         if self.pending is not None: self.pending.result()  # one write in flight at a time, in order
         self.pending = self.pool.submit(self.writer.write_table, table)
         if self.profile and len(acc):
@@ -137,15 +143,16 @@ class _SnapshotWriter:
     def close(self):
         "Finish the Parquet file (after its last write)."
         if self.pending is not None: self.pending.result()
-        self.pool.shutdown(); self.writer.close()
+        self.pool.shutdown()
+        if self.writer is not None: self.writer.close(); self.writer = None
 
     def batch_hash(self, columns: dict) -> str:
         "The content hash: columns and types, the hashes of the rows the contract accepts, and of the rejected rows as read."
         h = hashlib.sha256(json.dumps(columns, sort_keys=True).encode())
         h.update(np.sort(np.concatenate(self.hashes) if self.hashes else np.empty(0, np.uint64)).tobytes())
-        for r in self.rejected:
-            r = r[~r["_reasons"].str.contains(_KNOWN, regex=False)].drop(columns=["_row", "_reasons"])
-            h.update(np.sort(pd.util.hash_pandas_object(r, index=False).to_numpy()).tobytes())
+        rejected = [r[~r["_reasons"].str.contains(_KNOWN, regex=False)].drop(columns=["_row", "_reasons"]) for r in self.rejected]
+        rejected = [pd.util.hash_pandas_object(r, index=False).to_numpy() for r in rejected if len(r)]
+        if rejected: h.update(np.sort(np.concatenate(rejected)).tobytes())  # all together: how the rows fell into chunks does not matter
         return h.hexdigest()
 
 # %% ../nbs/01_store.ipynb #37a7146d
@@ -212,29 +219,43 @@ def _max_time(chunk, ts):
     return _datetime(_blank_to_na(chunk[ts]), ts, {"type": "datetime", "nullable": True})[0].max()
 
 # %% ../nbs/01_store.ipynb #d3f6d35e
+def check_chunks(w: _SnapshotWriter, chunks, spec: dict, name: str, now=None, since=None, until=None,
+                 known: np.ndarray = None, seen: np.ndarray = None, bar=None, watermark: bool = False) -> tuple:
+    """Check `chunks` (a batch, or a run of its chunks) into writer `w`. `known`: sorted id hashes already stored;
+    `seen`: sorted id hashes accepted earlier in the batch. Return (`seen` with this run's ids added, watermark)."""
+    id_col, ts_col = spec["columns"]["id"], spec["columns"]["timestamp"]
+    known = np.empty(0, np.uint64) if known is None else known
+    seen, wm = np.empty(0, np.uint64) if seen is None else seen, None
+    for chunk in chunks:
+        chunk = _in_window(chunk, ts_col, since, until).reset_index(drop=True)
+        chk = validate_batch(chunk, spec, name, now=now)
+        if id_col and (dup := is_member(chk.id_hashes, seen)).any(): chk = _reject_ids(chk, chunk, dup, id_col, _REPEAT)
+        identity = pd.util.hash_pandas_object(chk.accepted, index=False).to_numpy()
+        if id_col: seen = _merge_sorted(seen, chk.id_hashes)
+        if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, chunk, dup, id_col, _KNOWN)
+        w.add(chk, identity, len(chunk), w.read, id_col, ts_col)
+        if watermark: wm = max(filter(pd.notna, [wm, _max_time(chunk, ts_col)]), default=None)
+        if bar is not None: bar.update(len(chunk))
+    return seen, wm
+
+def store_batch(ws: Workspace, w: _SnapshotWriter, batch: Batch, parents=(), hashes=frozenset(), extra=None) -> dict | None:
+    "Store the batch checked into `w` as a snapshot (status stored), unless a snapshot has its content hash (unchanged)."
+    if w.read == 0: w.close(); return None
+    bh = w.batch_hash({f.name: str(f.type) for f in w.schema})
+    if bh in hashes: w.close(); return {"status": "unchanged", "id": bh[:16], "source": {"name": batch.name}}
+    return {**_finish(ws, w, batch, bh, list(parents), extra or {}), "status": "stored"}
+
+def _tmp_snapshot(ws: Workspace) -> Path:
+    return Path(tempfile.mkdtemp(dir=ws.dir("snapshots"), prefix=f".tmp-{os.getpid()}-"))
+
 def ingest_batch(ws: Workspace, batch: Batch, known: np.ndarray, now=None, profile=True, since=None, until=None,
                  parents=(), hashes=frozenset(), extra=None, bar=None) -> dict | None:
     "Check and store one batch; return its manifest (status stored or unchanged), or None if it had no rows."
-    spec, (id_col, ts_col) = ws.spec, (ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"])
-    tmp = Path(tempfile.mkdtemp(dir=ws.dir("snapshots"), prefix=f".tmp-{os.getpid()}-"))
+    tmp = _tmp_snapshot(ws)
     try:
-        w, offset, wm, seen, known = _SnapshotWriter(tmp, profile, parse_duration(spec["monitoring"]["window"])), 0, None, np.empty(0, np.uint64), np.sort(known)
-        for chunk in batch.chunks:
-            chunk = _in_window(chunk, ts_col, since, until).reset_index(drop=True)
-            chk = validate_batch(chunk, spec, batch.name, now=now)
-            if id_col and (dup := is_member(chk.id_hashes, seen)).any(): chk = _reject_ids(chk, chunk, dup, id_col, _REPEAT)
-            identity = pd.util.hash_pandas_object(chk.accepted, index=False).to_numpy()
-            if id_col: seen = _merge_sorted(seen, chk.id_hashes)
-            if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, chunk, dup, id_col, _KNOWN)
-            w.add(chk, identity, len(chunk), offset, id_col, ts_col)
-            if "watermark" in batch.key: wm = max(filter(pd.notna, [wm, _max_time(chunk, ts_col)]), default=None)
-            offset += len(chunk)
-            if bar is not None: bar.update(len(chunk))
-        if w.read == 0: return None
-        bh = w.batch_hash({f.name: str(f.type) for f in w.schema})
-        if bh in hashes: w.close(); return {"status": "unchanged", "id": bh[:16], "source": {"name": batch.name}}
-        m = _finish(ws, w, batch, bh, list(parents), {**(extra or {}), **({"watermark": str(wm)} if wm is not None else {})})
-        return {**m, "status": "stored"}
+        w = _SnapshotWriter(tmp, profile, parse_duration(ws.spec["monitoring"]["window"]))
+        _, wm = check_chunks(w, batch.chunks, ws.spec, batch.name, now, since, until, np.sort(known), bar=bar, watermark="watermark" in batch.key)
+        return store_batch(ws, w, batch, parents, hashes, {**(extra or {}), **({"watermark": str(wm)} if wm is not None else {})})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -266,21 +287,27 @@ def ingest(workspace,  # a Workspace or its directory
            profile: bool = True,  # profile accepted rows with whylogs
            now=None,  # timestamps after this are "in the future" (default: the clock)
            progress: bool = False,  # show a progress bar of rows
+           engine: str | None = None, scheduler: str | None = None,  # override the spec's engine (pandas or dask) and dask scheduler
           ) -> list[dict]:
     "Ingest the workspace's source into snapshots; return one manifest per batch (status stored or unchanged)."
     from tqdm import tqdm
+    from contextlib import nullcontext
+    from mlpuzzle.scale import open_engine, submit_batches
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)
     src = {**ws.spec["source"], **(source or {})}
     _remove_leftovers(ws.dir("snapshots"))
     done, known = snapshots(ws), np.sort(known_ids(ws))
     seen, hashes = {_file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}
     wm = watermarks(ws).get(_source_key(src)) if src["kind"] == "sql" and df is None else None
-    results, parent = [], [done[-1]["id"]] if done else []
-    with tqdm(desc="rows", unit="row", disable=not progress) as bar:
-        for b in batches(ws, source, since, until, df, wm):
-            if b.key.get("path") and _file_key(b.key) in seen:
-                results.append({"status": "unchanged", "source": {"name": b.name}}); continue
-            m = ingest_batch(ws, b, known, now, profile, since, until, parent, hashes, bar=bar)
+    results, parent, todo = [], [done[-1]["id"]] if done else [], []
+    for b in batches(ws, source, since, until, df, wm):
+        if b.key.get("path") and _file_key(b.key) in seen: results.append({"status": "unchanged", "source": {"name": b.name}})
+        else: todo.append(b)
+    files = df is None and src["kind"] in ("csv", "parquet")  # the dask engine partitions files; other sources stay in pandas
+    with (open_engine(ws.spec, engine, scheduler, needed=files and bool(todo)) as dask, tqdm(desc="rows", unit="row", disable=not progress) as bar,
+          submit_batches(dask, ws, todo, src["kind"], known, now, profile, since, until, src["chunk_rows"]) if dask else nullcontext() as pending):
+        for b in todo:
+            m = (pending.store(b, known, parent, hashes, bar) if dask else ingest_batch(ws, b, known, now, profile, since, until, parent, hashes, bar=bar))
             if m is None: continue
             results.append(m)
             if m["status"] == "stored":

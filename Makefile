@@ -40,6 +40,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/profiling.py
 	$(BIN)/python bench/scenarios.py
+	$(BIN)/python bench/scale.py
 
 lab: $(BIN)/.installed
 	$(BIN)/jupyter lab nbs/

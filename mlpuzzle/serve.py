@@ -79,8 +79,9 @@ def score(workspace,  # a Workspace or its directory
     "Score the snapshots of a time range; return one summary per snapshot (status scored or unchanged)."
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)
     from mlpuzzle.scale import open_engine, score_snapshot
-    from mlpuzzle.store import snapshots, _overlaps
+    from mlpuzzle.store import snapshots, _overlaps, _remove_leftovers
     model, info = load_version(ws, version)
+    _remove_leftovers(ws.dir("predictions"))  # the parts of a dask scoring whose process died
     out, todo = [], []
     for m in snapshots(ws):
         if not m["rows"]["accepted"] or not _overlaps(m, since, until): continue

@@ -154,3 +154,15 @@ def test_same_drift(scored):
     qa, qb = (r.quality.set_index("window").sort_index() for r in (rp, rd))
     pd.testing.assert_frame_equal(qa, qb)
     assert [e["kind"] for e in rp.events] == [e["kind"] for e in rd.events]
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_and_stores_nothing(tmp_path, cli):
+    from mlpuzzle.cli import simulate_into
+    from mlpuzzle.scale import EngineError
+    from mlpuzzle.store import ingest
+    simulate_into(tmp_path / "ws", days=2, rows_per_day=50)
+    with pytest.raises(EngineError, match="no scheduler answers at tcp://127.0.0.1:9 .*start one"):
+        ingest(tmp_path / "ws", engine="dask", scheduler="tcp://127.0.0.1:9")
+    assert not [p for p in (tmp_path / "ws" / "snapshots").iterdir()]
+    out = cli("run", "train", "-w", tmp_path / "ws", "--engine", "dask", "-q")
+    assert out.returncode != 0 and "stage train has no parameter 'engine'" in out.stderr, out.stderr

@@ -12,7 +12,8 @@
    workers), to show whether the job fits in one worker's memory.
 
 Each job runs in a child process started for it, so peak memory is the job's own: the peak RSS
-(`ru_maxrss`) of the pandas process, and of each dask worker process and of the client. Cluster start-up
+(VmHWM) of the pandas process, and of each dask worker process and of the client (which also runs the
+local cluster's scheduler). Cluster start-up
 is not counted in the times. Results are printed as a table and written to bench/results/scale.json.
 
     .venv/bin/python bench/scale.py [--rows 10000000] [--workers 2] [--worker-memory 1GiB]
@@ -33,7 +34,10 @@ NOW = "2025-06-01"
 
 
 def _peak_rss() -> int:
-    "Peak resident memory of this process so far, in bytes."
+    """Peak resident memory of this process so far, in bytes: VmHWM, the high-water mark of this program's own memory.
+    (Not `ru_maxrss`: Linux carries the parent's RSS at fork over into the child's `ru_maxrss` across exec.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"): return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

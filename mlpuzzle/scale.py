@@ -18,8 +18,8 @@ from .store import _SnapshotWriter, _merge_sorted, _tmp_snapshot, check_chunks, 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'EngineError', 'open_engine', 'partitions', 'partition_chunks', 'check_partition', 'PendingBatches',
-           'submit_batches', 'score_partition', 'score_snapshot']
+__all__ = ['log', 'EngineError', 'open_engine', 'partitions', 'partition_chunks', 'check_partition', 'merge_serialized',
+           'PendingBatches', 'submit_batches', 'score_partition', 'score_snapshot']
 
 # %% ../nbs/12_scale.ipynb #1b5b8b73
 class EngineError(MlpuzzleError): "The compute engine cannot be reached or used."
@@ -100,7 +100,6 @@ def check_partition(spec: dict, name: str, part: dict, tmp: str, i: int, now, si
 
 def _combine(w: _SnapshotWriter, results: list) -> _SnapshotWriter:
     "Add the partitions' `results` (in order) to the batch's writer `w`, as if its chunks had been checked one by one."
-    from mlpuzzle.compat import DatasetProfileView
     for r in results:
         if r["rejected"] is not None: w.rejected.append(r["rejected"].assign(_row=r["rejected"]["_row"] + w.read))
         w.read += r["read"]; w.accepted += r["accepted"]
@@ -111,20 +110,28 @@ def _combine(w: _SnapshotWriter, results: list) -> _SnapshotWriter:
             into = w.windows.setdefault(k, {"accepted": 0, "quarantined": 0})
             for c, n in counts.items(): into[c] = into.get(c, 0) + n
         if r["tmin"] is not None: w._span(pd.Series([r["tmin"], r["tmax"]]))
-        for k, b in r["views"].items():
-            v = DatasetProfileView.deserialize(b)
-            w.views[k] = v if k not in w.views else w.views[k].merge(v)
+        merge_serialized(w.views, r["views"])
     return w
+
+def merge_serialized(views: dict, serialized: dict) -> dict:
+    "Merge the serialized profile views `serialized` (window -> bytes, as a worker returns them) into `views` (window -> view)."
+    from mlpuzzle.compat import DatasetProfileView
+    for k, b in serialized.items():
+        v = DatasetProfileView.deserialize(b)
+        views[k] = v if k not in views else views[k].merge(v)
+    return views
 
 class PendingBatches:
     "Batches whose partitions are being checked on the cluster; `store` finishes them one by one, in order."
-    def __init__(self, client, ws: Workspace, args: tuple):
+    def __init__(self, client, ws: Workspace, known: np.ndarray, args: tuple):
+        "`known`: the id hashes stored before this run (sent once to every worker); `args`: (now, since, until, profile)."
         self.client, self.ws, self.args, self.jobs = client, ws, args, {}
+        self.known = client.scatter(np.sort(known), broadcast=True)
 
-    def submit(self, b: Batch, kind: str, chunk_rows: int, known):
+    def submit(self, b: Batch, kind: str, chunk_rows: int):
         parts = partitions(Path(b.key["path"]), kind, chunk_rows, self.ws.spec["engine"]["partition_rows"])
         tmp = _tmp_snapshot(self.ws)
-        futures = [self.client.submit(check_partition, self.ws.spec, b.name, p, str(tmp), i, *self.args, known, pure=False)
+        futures = [self.client.submit(check_partition, self.ws.spec, b.name, p, str(tmp), i, *self.args, self.known, pure=False)
                    for i, p in enumerate(parts)]
         self.jobs[b.name] = (parts, tmp, futures)
 
@@ -156,9 +163,8 @@ class PendingBatches:
 def submit_batches(client, ws: Workspace, batches: list, kind: str, known: np.ndarray, now, profile, since, until,
                    chunk_rows: int | None = None) -> PendingBatches:
     "Send the partitions of file `batches` (of `kind` csv or parquet) to the cluster; finish each with `.store`, in order."
-    pending = PendingBatches(client, ws, (now, since, until, profile))
-    pending.known = client.scatter(np.sort(known), broadcast=True)
-    for b in batches: pending.submit(b, kind, chunk_rows or ws.spec["source"]["chunk_rows"], pending.known)
+    pending = PendingBatches(client, ws, known, (now, since, until, profile))
+    for b in batches: pending.submit(b, kind, chunk_rows or ws.spec["source"]["chunk_rows"])
     return pending
 
 # %% ../nbs/12_scale.ipynb #41019b6f
@@ -188,7 +194,6 @@ def score_partition(ws_path: str, spec: dict, version: int, file: str, row_group
 
 def score_snapshot(client, ws: Workspace, m: dict, info: dict, since, until, path: Path, tag: str, profile: bool) -> int:
     "Score snapshot `m` on the cluster, a task per partition, into the directory `path` (one part each); return the rows scored."
-    from mlpuzzle.compat import DatasetProfileView
     from mlpuzzle.serve import write_prediction_profiles
     from mlpuzzle.store import _commit
     parts = [(str(f), p["row_groups"]) for f in snapshot_files(ws, m)
@@ -202,10 +207,7 @@ def score_snapshot(client, ws: Workspace, m: dict, info: dict, since, until, pat
         if not rows: pd.DataFrame().to_parquet(tmp / "empty.parquet"); os.replace(tmp / "empty.parquet", path); return 0
         _commit(tmp, path)
         views = {}
-        for r in res:
-            for k, b in r["views"].items():
-                v = DatasetProfileView.deserialize(b)
-                views[k] = v if k not in views else views[k].merge(v)
+        for r in res: merge_serialized(views, r["views"])
         write_prediction_profiles(ws, views, tag)
         return rows
     finally:

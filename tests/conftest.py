@@ -1,5 +1,5 @@
 """Shared fixtures: the real `mlpuzzle` command in a subprocess, and throwaway pipeline stages."""
-import os, subprocess, sys
+import ctypes, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 
 import nbformat
@@ -7,6 +7,46 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MLPUZZLE = Path(sys.executable).parent / "mlpuzzle"
+
+
+def free_port() -> int:
+    "A TCP port free on 127.0.0.1."
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def die_with_parent(sig=signal.SIGTERM):
+    "In a child (`preexec_fn`): get `sig` when the test process dies, so no server outlives a killed pytest."
+    try: ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+    except OSError: pass
+
+
+def stop_group(p: subprocess.Popen, sigs=(signal.SIGTERM, signal.SIGKILL), wait: float = 15):
+    "Stop `p`'s process group: each signal in turn, waiting up to `wait` s after each."
+    for sig in sigs:
+        try: os.killpg(p.pid, sig)
+        except ProcessLookupError: return
+        try: p.wait(wait); return
+        except subprocess.TimeoutExpired: continue
+
+
+def wait_ready(p: subprocess.Popen, url: str, log: Path, timeout: float, every: float = 0.5, what: str = "the server"):
+    "Poll `url` until it answers 200; fail (with the end of `log`) if `p` exits or `timeout` s pass first."
+    import httpx
+    deadline = time.monotonic() + timeout
+    while True:
+        if p.poll() is not None: pytest.fail(f"{what} exited ({p.returncode}):\n{Path(log).read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200: return
+        except httpx.TransportError: pass
+        if time.monotonic() > deadline: pytest.fail(f"{what} was not ready in {timeout:.0f} s:\n{Path(log).read_text()[-3000:]}")
+        time.sleep(every)
+
+
+def run_mlpuzzle(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    "Run `mlpuzzle ARGS...` as a user would; the CompletedProcess (text output)."
+    return subprocess.run([str(MLPUZZLE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture
@@ -20,10 +60,7 @@ def reports(tmp_path, monkeypatch):
 @pytest.fixture
 def cli(reports):
     "Run `mlpuzzle ARGS...` as a user would; return the CompletedProcess (text output)."
-    def run(*args, env=None, timeout=300):
-        return subprocess.run([str(MLPUZZLE), *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})})
-    return run
+    return run_mlpuzzle
 
 
 def write_stage(d: Path, name: str, code: str, params: str = "") -> Path:

@@ -3,7 +3,7 @@ and stopped here. Two copies of one workspace (60 days of the demo business, mon
 from day 40, plus dirty rows) go through the same stages, `mlpuzzle run ingest | train | score`, one with
 `--engine dask --scheduler ADDRESS`; every file is cut into several partitions. They must give the same
 snapshots (manifests, content hashes, rows, quarantine), the same predictions, and the same drift results."""
-import json, shutil
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -72,10 +72,9 @@ def ingested(pair, cluster, cli_module):
 @pytest.fixture(scope="module")
 def cli_module(tmp_path_factory):
     "The `cli` fixture for module-scoped fixtures (reports in a directory of their own)."
-    import os, subprocess
-    from conftest import MLPUZZLE
-    env = {**os.environ, "MLPUZZLE_REPORTS": str(tmp_path_factory.mktemp("reports"))}
-    return lambda *args, timeout=300: subprocess.run([str(MLPUZZLE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+    from conftest import run_mlpuzzle
+    reports = str(tmp_path_factory.mktemp("reports"))
+    return lambda *args, timeout=300: run_mlpuzzle(*args, env={"MLPUZZLE_REPORTS": reports}, timeout=timeout)
 
 
 def test_same_snapshots(ingested):

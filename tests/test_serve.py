@@ -4,7 +4,7 @@ Valid requests get predictions in the documented shape; every kind of bad reques
 field and what it allows (never a 5xx); the operational endpoints answer; a promotion under load fails no
 request; a broken new version leaves the old one serving; online predictions equal batch scoring; and
 schemathesis, fuzzing the service's own OpenAPI document, meets no server error."""
-import collections, ctypes, json, os, pickle, re, signal, socket, subprocess, sys, threading, time
+import collections, json, os, pickle, re, subprocess, sys, threading, time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,7 +22,7 @@ from mlpuzzle.serve import score
 from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.store import ingest, ingest_labels, training_set
 
-from conftest import MLPUZZLE
+from conftest import MLPUZZLE, die_with_parent, free_port, stop_group, wait_ready
 
 TOKEN = "s3cret-token-for-tests"
 POLL = 2.0  # the service's default registry poll interval
@@ -53,48 +53,20 @@ def records(df: pd.DataFrame) -> list[dict]:
     return json.loads(df.to_json(orient="records", date_format="iso"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent():
-    "In the child: get SIGTERM when the test process dies, so no server outlives a killed pytest."
-    try: ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError: pass
-
-
-def _stop(p: subprocess.Popen):
-    "Stop the server's process group: SIGTERM, then SIGKILL if it lingers."
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
-        try: os.killpg(p.pid, sig)
-        except ProcessLookupError: return
-        try: p.wait(wait); return
-        except subprocess.TimeoutExpired: continue
-
-
 @contextmanager
 def running_server(ws_dir: Path, env: dict | None = None, lifetime: int = 900):
     "Run `mlpuzzle serve -w ws_dir` on a free port (own session; ends after `lifetime` s at most); yield its URL."
-    port, logf = _free_port(), Path(ws_dir).parent / f"serve-{time.time_ns()}.log"
+    port, logf = free_port(), Path(ws_dir).parent / f"serve-{time.time_ns()}.log"
     with open(logf, "w") as out:
         p = subprocess.Popen(["timeout", "-k", "5", str(lifetime), str(MLPUZZLE), "serve", "-w", str(ws_dir), "--port", str(port)],
-                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
                              env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if p.poll() is not None: pytest.fail(f"the server exited ({p.returncode}):\n{logf.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200: break
-            except httpx.TransportError: pass
-            if time.monotonic() > deadline: pytest.fail(f"the server was not ready in 90 s:\n{logf.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_ready(p, f"{url}/ready", logf, 90, every=0.2)
         yield url
     finally:
-        _stop(p)
+        stop_group(p)
 
 
 def wait_for(check, timeout: float = 5 * POLL + 10, every: float = 0.25):

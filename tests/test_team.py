@@ -13,27 +13,17 @@ MLflow's tables in PostgreSQL directly, to prove the registry really lives there
 On a machine without PostgreSQL's binaries (or without psycopg2) the server falls back to its SQLite
 backend (same client path: REST calls and artifact proxying) and the test says so with a warning;
 CI (`.ci/run`) installs Debian's `postgresql` so that it always uses PostgreSQL."""
-import ctypes, glob, os, pwd, shutil, signal, socket, subprocess, sys, tempfile, time, warnings
+import glob, os, pwd, shutil, signal, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 import yaml
 
+from conftest import die_with_parent, free_port, stop_group, wait_ready
+
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent(sig=signal.SIGTERM):
-    try: ctypes.CDLL("libc.so.6").prctl(1, sig)
-    except OSError: pass
 
 
 def _pg_bindir() -> Path | None:
@@ -46,14 +36,6 @@ def _pg_bindir() -> Path | None:
     for c in cands:
         if c and (Path(c) / "initdb").is_file() and (Path(c) / "postgres").is_file(): return Path(c)
     return None
-
-
-def _stop(p: subprocess.Popen, sigs=(signal.SIGTERM, signal.SIGKILL)):
-    "Stop `p` and its process group: each signal in turn, waiting up to 15 s after each."
-    for sig in sigs:
-        try: os.killpg(p.pid, sig); p.wait(15); break
-        except ProcessLookupError: break
-        except subprocess.TimeoutExpired: continue
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +57,7 @@ def backend():
     p = None
     try:
         if run_as: os.chown(d, run_as["user"], run_as["group"])
-        data, port = d / "data", _free_port()
+        data, port = d / "data", free_port()
         env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
         init = subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                                "--locale=C", "--no-sync"], capture_output=True, text=True, timeout=120, cwd=d, env=env, **run_as)
@@ -86,7 +68,7 @@ def backend():
         p = subprocess.Popen([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(d),
                               "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"],
                              stdout=log, stderr=subprocess.STDOUT, cwd=d, env=env, start_new_session=True,
-                             preexec_fn=lambda: _die_with_parent(signal.SIGINT), **run_as)
+                             preexec_fn=lambda: die_with_parent(signal.SIGINT), **run_as)
         deadline = time.monotonic() + 60
         while True:
             if p.poll() is not None: pytest.fail(f"postgres exited: {(d / 'postgres.log').read_text()[-2000:]}")
@@ -99,7 +81,7 @@ def backend():
         conn.close()
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlflow", "postgresql"
     finally:
-        if p is not None: _stop(p, (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL))  # fast, then immediate shutdown
+        if p is not None: stop_group(p, (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL))  # fast, then immediate shutdown
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -111,25 +93,18 @@ def server(tmp_path_factory, backend):
     if uri is None:
         warnings.warn(f"tracking server test falls back to the SQLite backend store: {why}")
         uri = f"sqlite:///{d / 'mlflow.db'}"
-    port, log = _free_port(), open(d / "server.log", "w")
+    port, log = free_port(), open(d / "server.log", "w")
     p = subprocess.Popen(["timeout", "-k", "5", "900", str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
                           "--backend-store-uri", uri, "--artifacts-destination", str(d / "artifacts"),
                           "--serve-artifacts", "--workers", "1"],
-                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
                          env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if p.poll() is not None: pytest.fail(f"mlflow server exited: {(d / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200: break
-            except httpx.TransportError: pass
-            if time.monotonic() > deadline: pytest.fail(f"mlflow server not ready in 120 s: {(d / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_ready(p, f"{url}/health", d / "server.log", 120, what="mlflow server")
         yield url, d, uri
     finally:
-        _stop(p)
+        stop_group(p)
 
 
 def test_stages_run_unchanged_against_a_tracking_server(server, cli, tmp_path):

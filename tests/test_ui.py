@@ -1,12 +1,7 @@
 """`mlpuzzle ui` serves the MLflow UI of the workspace's store on 127.0.0.1, and stops when told."""
 import json, os, signal, socket, subprocess, time, urllib.request
 
-from conftest import MLPUZZLE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+from conftest import MLPUZZLE, free_port
 
 
 def test_ui_serves_the_workspace_store(cli, tmp_path):

@@ -15,8 +15,9 @@ import yaml
 __all__ = ['REQUIRED', 'PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'NUM', 'INT', 'STR', 'BOOL',
            'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'DEFAULT_SEVERITY', 'SPEC_SCHEMA', 'DEFAULT_ALERTS', 'SPEC_FILE',
            'STATE_DIRS', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError',
-           'atomic_path', 'atomic_write', 'parse_duration', 'window_key', 'import_estimator', 'validate_spec',
-           'load_spec', 'dump_spec', 'spec_hash', 'spec_reference', 'Workspace', 'init_workspace']
+           'atomic_path', 'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'parse_duration', 'window_key',
+           'import_estimator', 'validate_spec', 'load_spec', 'dump_spec', 'spec_hash', 'spec_reference', 'Workspace',
+           'open_workspace', 'init_workspace']
 
 # %% ../nbs/00_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -60,6 +61,27 @@ def atomic_write(path, data: bytes | str) -> Path:
     with atomic_path(path) as tmp: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #71c0a002
+def to_utc(t,  # a time (text, datetime, Timestamp) or a Series of times; None stays None
+           errors: str = "raise"):  # for a Series of text: "coerce" makes unreadable times NaT
+    "`t` in UTC: naive times are taken as UTC, aware ones converted."
+    import pandas as pd
+    if t is None: return None
+    if isinstance(t, pd.Series):
+        s = t if pd.api.types.is_datetime64_any_dtype(t) else pd.to_datetime(t, utc=True, errors=errors, format="mixed")
+        return s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+    t = pd.Timestamp(t)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+def utc_now():
+    "The wall clock, as a UTC Timestamp."
+    import pandas as pd
+    return pd.Timestamp.now(tz="UTC")
+
+def now_iso(timespec: str = "milliseconds") -> str:
+    "The wall clock as ISO text, e.g. `2026-11-30T04:00:00.000+00:00`."
+    return utc_now().isoformat(timespec=timespec)
+
 # %% ../nbs/00_core.ipynb #d7039233
 REQUIRED = "(required)"
 PROBLEMS = ("binary", "multiclass", "regression")
@@ -96,9 +118,7 @@ def parse_duration(text: str) -> timedelta:
 def window_key(t, window: timedelta) -> str:
     "The name of the monitoring window of length `window` holding time `t`: its start, `YYYY-MM-DDTHHMMSS` (UTC)."
     import pandas as pd
-    t = pd.Timestamp(t)
-    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    return t.floor(pd.Timedelta(window)).strftime("%Y-%m-%dT%H%M%S")
+    return to_utc(t).floor(pd.Timedelta(window)).strftime("%Y-%m-%dT%H%M%S")
 
 def _duration(v):
     try: parse_duration(v)
@@ -373,6 +393,12 @@ class Workspace:
         p = Path(p).expanduser()
         return p if p.is_absolute() else self.path / p
     def __repr__(self): return f"Workspace({str(self.path)!r}, name={self.spec['name']!r})"
+
+def open_workspace(workspace,  # a Workspace, or the path of one
+                   check_imports: bool = False,  # import the spec's estimator to check it
+                  ) -> Workspace:
+    "`workspace` itself if it is a Workspace, else the workspace at that path."
+    return workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=check_imports)
 
 # %% ../nbs/00_core.ipynb #a185809b
 def init_workspace(path,  # directory to create (or reuse, with force)

@@ -15,7 +15,7 @@ import yaml
 __all__ = ['REQUIRED', 'PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'NUM', 'INT', 'STR', 'BOOL',
            'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'DEFAULT_SEVERITY', 'SPEC_SCHEMA', 'DEFAULT_ALERTS', 'SPEC_FILE',
            'STATE_DIRS', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError',
-           'atomic_path', 'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'parse_duration', 'window_key',
+           'atomic_path', 'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'parse_duration', 'window_key', 'window_keys',
            'import_estimator', 'validate_spec', 'load_spec', 'dump_spec', 'spec_hash', 'spec_reference', 'Workspace',
            'open_workspace', 'init_workspace']
 
@@ -120,6 +120,14 @@ def window_key(t, window: timedelta) -> str:
     import pandas as pd
     return to_utc(t).floor(pd.Timedelta(window)).strftime("%Y-%m-%dT%H%M%S")
 
+def window_keys(t, window):  # t: a Series of times (text is parsed; unreadable: no window)
+    "The monitoring window (`window_key`) of each time in `t`, null where the time is unknown."
+    import numpy as np, pandas as pd
+    t = to_utc(t, errors="coerce")
+    codes, starts = pd.factorize(t.dt.floor(pd.Timedelta(window)))  # name each window once, not each row
+    names = np.append(np.asarray(starts.strftime("%Y-%m-%dT%H%M%S"), dtype=object), None)
+    return pd.Series(names[codes], index=t.index)  # code -1 (no time) -> None
+
 def _duration(v):
     try: parse_duration(v)
     except ValueError as e: return str(e)
@@ -176,6 +184,7 @@ SPEC_SCHEMA = {
     "model": {"estimator": _Key(STR, None, "import path of an sklearn-compatible estimator (default: by problem)", nullable=True),
               "params": _Key((dict,), {}, "keyword arguments of the estimator"),
               "seed": _Key(INT, 0, "random seed for splits and the estimator"),
+              "trusted_types": _Key((list,), [], "exact type names (module.Class) a model file may hold beyond mlpuzzle's own list, for an estimator from outside scikit-learn"),
               "tracking_uri": _Key(STR, None, "MLflow tracking URI of a team server (default: $MLFLOW_TRACKING_URI, else a sqlite store in mlflow/)", nullable=True)},
     "business": {o: _Key(NUM, 0, f"value of one {o.upper()} (a cost is negative); all 0: no business value")
                  for o in ("tp", "fp", "tn", "fn")},

@@ -12,44 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import METRICS, ModelError, Workspace
+from .core import METRICS, ModelError, Workspace, now_iso, to_utc, utc_now
+from .modelfile import allowed_types, load_model_file, save_model, type_name
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SAFE_TYPES', 'save_model', 'load_model_file', 'registry_lock', 'register', 'version_info', 'load_version',
-           'champion', 'history', 'champion_at', 'promote', 'rollback', 'retire', 'apply_retention', 'versions',
-           'Decision', 'gate', 'recent_labeled', 'propose']
-
-# %% ../nbs/03_registry.ipynb #70b496d5
-SAFE_TYPES = {"numpy.dtype", "numpy.ndarray", "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
-              "numpy.random._pcg64.PCG64", "numpy.random._mt19937.MT19937", "numpy.random.bit_generator.SeedSequence"}
-
-def _trusted(name: str) -> bool:
-    "May a model file hold type `name`? The exact types above, mlpuzzle's pipeline functions, and scikit-learn classes (not functions)."
-    from mlpuzzle.model import PIPELINE_FUNCTIONS
-    if name in SAFE_TYPES or name in PIPELINE_FUNCTIONS: return True
-    if not name.startswith("sklearn."): return False
-    import importlib, inspect
-    mod, _, attr = name.rpartition(".")
-    try: return inspect.isclass(getattr(importlib.import_module(mod), attr))
-    except (ImportError, AttributeError): return False
-
-def save_model(model, path) -> Path:
-    "Save `model` with skops (no pickle) at `path`."
-    import skops.io as sio
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(model, path)
-    return path
-
-def load_model_file(path):
-    "Load a skops model file, refusing it if it holds any type `_trusted` does not allow, before anything is built."
-    import skops.io as sio
-    try: types = sio.get_untrusted_types(file=path)
-    except Exception as e: raise ModelError(f"{path}: not a skops model file ({type(e).__name__}: {e}); refusing to load it") from None
-    bad = [t for t in types if not _trusted(t)]
-    if bad: raise ModelError(f"{path}: contains untrusted types {', '.join(bad)}; refusing to load it")
-    return sio.load(path, trusted=types)
+__all__ = ['log', 'registry_lock', 'spec_types', 'register', 'version_info', 'recorded_digest', 'load_version', 'champion',
+           'history', 'champion_at', 'promote', 'rollback', 'retire', 'apply_retention', 'versions', 'Decision', 'gate',
+           'recent_labeled', 'propose']
 
 # %% ../nbs/03_registry.ipynb #c9c0258d
 def _client(ws: Workspace):
@@ -72,23 +43,36 @@ def registry_lock(ws: Workspace):
         try: yield
         finally: _held[p] = 0; fcntl.flock(f, fcntl.LOCK_UN)
 
-def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
 # %% ../nbs/03_registry.ipynb #0a22b03a
+def spec_types(spec: dict, recorded_estimator: str | None = None) -> set:
+    "The exact types a model file of this use case may hold: the spec's estimator (and a version's recorded one)."
+    m = spec["model"]
+    return allowed_types([m["estimator"], recorded_estimator], m.get("trusted_types") or [])
+
 def register(ws: Workspace,  # the workspace
              model,  # the fitted pipeline
              run_id: str,  # the MLflow run that trained it
              info: dict,  # threshold, beats_baseline, test metrics, snapshot_ids, spec_hash, trained_at
+             trigger: str = "manual",  # what started the training (e.g. alert:drift), for the history
             ) -> int:
-    "Register `model` as a new version of the use case's model; return its version number."
+    "Register `model` as a new version of the use case's model, with its file's SHA-256 and types; return its version."
     from mlflow.exceptions import MlflowException
     client, name = _client(ws), ws.spec["name"]
-    with tempfile.TemporaryDirectory() as d: client.log_artifact(run_id, str(save_model(model, Path(d) / "model.skops")), "model")
-    tags = {k: json.dumps(v) for k, v in {**info, "trained_at": info.get("trained_at") or _now()}.items()}
+    estimator = type_name(type(model.steps[-1][1])) if hasattr(model, "steps") else type_name(type(model))
+    with tempfile.TemporaryDirectory() as d:
+        rec = save_model(model, Path(d) / "model.skops")
+        if bad := sorted(set(rec["types"]) - spec_types(ws.spec)):
+            raise ModelError(f"the trained model ({estimator}) holds types mlpuzzle does not load: {', '.join(bad)}; "
+                             f"if you trust them, list them under model.trusted_types in {ws.spec_file}")
+        client.log_artifact(run_id, str(rec["path"]), "model")
+    artifact = {"estimator": estimator, "artifact_sha256": rec["sha256"], "artifact_types": rec["types"]}
+    tags = {k: json.dumps(v) for k, v in {**info, "trained_at": info.get("trained_at") or now_iso(), **artifact}.items()}
     with registry_lock(ws):
         try: client.get_registered_model(name)
         except MlflowException: client.create_registered_model(name, description=f"mlpuzzle use case {name}")
         mv = client.create_model_version(name, f"{client.get_run(run_id).info.artifact_uri}/model", run_id=run_id, tags=tags)
+        _append(ws, "register", int(mv.version), f"model file SHA-256 {rec['sha256']}", None,
+                {"sha256": rec["sha256"], "types": rec["types"]}, trigger)
     log.info("registered %s version %s", name, mv.version)
     return int(mv.version)
 
@@ -102,14 +86,29 @@ def version_info(ws: Workspace, version) -> dict:
             "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(timespec="seconds"),
             **{k: json.loads(v) for k, v in mv.tags.items()}}
 
+def recorded_digest(ws: Workspace, info: dict) -> str | None:
+    "The SHA-256 recorded for version `info` at registration; MLflow's tag and the history must agree."
+    h = history(ws)
+    rows = h[(h.action == "register") & (h.to_version == info["version"])]
+    kept = json.loads(rows.metrics.iloc[-1])["sha256"] if len(rows) else None
+    tag = info.get("artifact_sha256")
+    if tag and kept and tag != kept:
+        raise ModelError(f"model version {info['version']} of {ws.spec['name']}: MLflow records SHA-256 {tag[:16]} but the history "
+                         f"{kept[:16]}; one of them was changed, refusing to load it")
+    return tag or kept
+
 def load_version(ws: Workspace, version="champion"):
-    "(model, info) of `version` (default: the champion); a retired version is refused."
+    "(model, info) of `version` (default: the champion); a retired, changed or foreign-typed file is refused."
     import mlflow.artifacts
     from mlpuzzle.model import tracking_uri
     info = version_info(ws, version)
+    what = f"model version {info['version']} of {ws.spec['name']}"
     if info.get("retired_at"): raise ModelError(f"model version {info['version']} is retired ({info['retired_at']}); it cannot be served or promoted")
+    digest = recorded_digest(ws, info)
+    if digest is None: log.warning("%s has no recorded SHA-256 (registered before mlpuzzle recorded one); its types are checked", what)
     d = mlflow.artifacts.download_artifacts(artifact_uri=info["source"], tracking_uri=tracking_uri(ws))
-    return load_model_file(Path(d) / "model.skops"), info
+    allowed = spec_types(ws.spec, info.get("estimator"))
+    return load_model_file(Path(d) / "model.skops", allowed, digest, what), info
 
 def champion(ws: Workspace) -> int | None:
     "The champion's version number, or None before the first promotion."
@@ -126,7 +125,7 @@ def _hist_db(ws: Workspace) -> sqlite3.Connection:
     return con
 
 def _append(ws, action, to_version, reason, from_version=None, metrics=None, trigger="manual") -> dict:
-    rec = dict(time=_now(), action=action, from_version=from_version, to_version=to_version, reason=reason,
+    rec = dict(time=now_iso(), action=action, from_version=from_version, to_version=to_version, reason=reason,
                metrics=json.dumps(metrics, default=float) if metrics else None, trigger=trigger)
     with closing(_hist_db(ws)) as con: con.execute(f"INSERT INTO history ({', '.join(_HIST)}) VALUES ({', '.join('?' * len(_HIST))})", list(rec.values()))
     return rec
@@ -138,7 +137,7 @@ def history(ws: Workspace) -> pd.DataFrame:
 def champion_at(ws: Workspace, t) -> int | None:
     "The version that was champion at time `t` (None if none was yet)."
     h = history(ws)
-    h = h[h.action.isin(["promote", "rollback"]) & (pd.to_datetime(h.time, utc=True) <= pd.Timestamp(t, tz="UTC") if pd.Timestamp(t).tzinfo is None else pd.to_datetime(h.time, utc=True) <= pd.Timestamp(t))]
+    h = h[h.action.isin(["promote", "rollback"]) & (to_utc(h.time) <= to_utc(t))]
     return int(h.to_version.iloc[-1]) if len(h) else None
 
 # %% ../nbs/03_registry.ipynb #d0b09f10
@@ -178,14 +177,14 @@ def retire(ws: Workspace, version: int, reason: str = "retired by hand", trigger
         info = version_info(ws, version)
         if info.get("retired_at"): raise ModelError(f"model version {version} is already retired")
         if "champion" in info["aliases"]: raise ModelError(f"model version {version} is the champion; promote another version or roll back first")
-        client.set_model_version_tag(name, str(info["version"]), "retired_at", json.dumps(_now()))
+        client.set_model_version_tag(name, str(info["version"]), "retired_at", json.dumps(now_iso()))
         if "challenger" in info["aliases"]: client.delete_registered_model_alias(name, "challenger")
         return _append(ws, "retire", info["version"], reason, None, None, trigger)
 
 def apply_retention(ws: Workspace, days: float, now=None) -> list[int]:
     "Delete the artifacts of versions retired more than `days` ago (the registry entry and history stay)."
     from urllib.parse import urlparse
-    now = pd.Timestamp(now or _now()); now = now if now.tzinfo else now.tz_localize("UTC")
+    now = utc_now() if now is None else to_utc(now)
     client, name, done = _client(ws), ws.spec["name"], []
     with registry_lock(ws):
         for v in versions(ws).itertuples():

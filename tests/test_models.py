@@ -31,7 +31,10 @@ def day(n: int) -> str:
 def now() -> datetime: return datetime.now(timezone.utc)
 
 
-def last(ws) -> dict: return history(ws).iloc[-1].to_dict()
+def last(ws) -> dict:
+    "The latest entry of the promotion history, registrations left out."
+    h = history(ws)
+    return h[h.action != "register"].iloc[-1].to_dict()
 
 
 def one_line(r) -> bool: return r.stderr.strip() != "" and len(r.stderr.strip().splitlines()) == 1
@@ -231,7 +234,34 @@ def _skops_gadget(path, marker):
     sio.dump(m, path)
 
 
-@pytest.mark.parametrize("plant", [_pickle_bomb, _skops_gadget], ids=["pickle", "skops-gadget"])
+def _memmap_gadget(path, marker):
+    """The attack run's file: a valid model whose schema gained a numpy.memmap named through scikit-learn's
+    re-export (sklearn.externals.array_api_compat.numpy), built by skops with arguments from the file: it creates
+    (or overwrites) `marker` when the file is loaded."""
+    import skops.io as sio, zipfile
+    with zipfile.ZipFile(path) as z: files = {n: z.read(n) for n in z.namelist()}
+    sio.dump((str(marker), "uint8", "w+", 0, (1,)), path.with_suffix(".args"))
+    with zipfile.ZipFile(path.with_suffix(".args")) as z: args = json.loads(z.read("schema.json"))
+    path.with_suffix(".args").unlink()
+    schema = json.loads(files["schema.json"])
+    schema["content"]["content"]["memory"] = {"__class__": "memmap", "__module__": "sklearn.externals.array_api_compat.numpy",
+                                              "__loader__": "ConstructorFromReduceNode", "content": args}
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in {**files, "schema.json": json.dumps(schema).encode()}.items(): z.writestr(n, b)
+
+
+def _changed_byte(path, marker):
+    "One byte of a stored array changed: still a valid skops file of trusted types, but not the registered one."
+    import zipfile
+    with zipfile.ZipFile(path) as z: files = {n: z.read(n) for n in z.namelist()}
+    name = next(n for n in files if n.endswith(".npy"))
+    files[name] = files[name][:-1] + bytes([files[name][-1] ^ 1])
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in files.items(): z.writestr(n, b)
+
+
+@pytest.mark.parametrize("plant", [_pickle_bomb, _skops_gadget, _memmap_gadget, _changed_byte],
+                         ids=["pickle", "skops-gadget", "memmap", "changed-byte"])
 def test_a_model_file_that_runs_code_is_refused(cli, tmp_path, plant):
     w = init_workspace(tmp_path / "ws", churn_spec({"kind": "dataframe"}))
     ingest(w, df=churn_rows(1500, seed=2), profile=False)
@@ -249,10 +279,53 @@ def test_a_model_file_that_runs_code_is_refused(cli, tmp_path, plant):
     r = cli("promote", "2", "-w", tmp_path / "ws")  # the gate loads the challenger
     assert not marker.exists(), "the model file ran code during `mlpuzzle promote`"
     assert r.returncode == 2 and one_line(r) and "refusing to load" in r.stderr, r.stderr
+    assert f"model version 2 of {w.spec['name']}" in r.stderr and "recorded at registration" in r.stderr, r.stderr
     assert champion(w) == 1 and len(history(w)) == n
     with pytest.raises(ModelError, match="refusing to load"): load_version(w, 2)
     assert not marker.exists()
     assert load_version(w, 1)[1]["version"] == 1  # the other versions still load
+
+
+def test_a_foreign_type_is_refused_even_with_its_digest_recorded(tmp_path):
+    """Defence in depth: an attacker who can also rewrite MLflow's tag and append to the history (so the digest
+    matches) still meets the type check: the memmap is named and never built, in `load_version`, `run score`
+    and the service's start."""
+    import sqlite3
+    from mlpuzzle.modelfile import file_digest
+    w = init_workspace(tmp_path / "ws", churn_spec({"kind": "dataframe"}))
+    ingest(w, df=churn_rows(1500, seed=2), profile=False)
+    r = train(training_set(w), w.spec)
+    v = register(w, r.model, track(w, r), {"threshold": r.threshold, "beats_baseline": True, "test_metrics": r.metrics["test"]})
+    artifact, marker = Path(unquote(urlparse(version_info(w, v)["source"]).path)) / "model.skops", tmp_path / "created"
+    _memmap_gadget(artifact, marker)
+    digest = file_digest(artifact)
+    mlflow_client(w).set_model_version_tag(w.spec["name"], str(v), "artifact_sha256", json.dumps(digest))
+    with sqlite3.connect(w.dir("mlflow") / "history.db") as con:
+        con.execute("INSERT INTO history (time, action, to_version, reason, metrics, trigger) VALUES (?, 'register', ?, 'forged', ?, 'manual')",
+                    (now().isoformat(), v, json.dumps({"sha256": digest, "types": []})))
+    with pytest.raises(ModelError, match=f"model version {v} of .* holds types mlpuzzle does not load: sklearn.externals.array_api_compat.numpy.memmap"):
+        load_version(w, v)
+    assert not marker.exists()
+
+
+def test_an_estimator_holding_unknown_types_is_refused_at_registration_unless_trusted(tmp_path):
+    "A fitted model holding a type outside the exact list is refused when registered (naming it), not when served."
+    from mlpuzzle.modelfile import type_name
+    from sklearn.feature_selection import SelectKBest
+    from sklearn.pipeline import Pipeline
+    w = init_workspace(tmp_path / "ws", churn_spec({"kind": "dataframe"}))
+    ingest(w, df=churn_rows(1500, seed=2), profile=False)
+    r = train(training_set(w), w.spec)
+    odd = Pipeline([*r.model.steps[:-1], ("pick", SelectKBest(k="all")), r.model.steps[-1]]).fit(
+        training_set(w)[list(w.spec["features"])], training_set(w)[w.spec["columns"]["target"]].astype(int))
+    info = {"threshold": 0.5, "beats_baseline": True, "test_metrics": r.metrics["test"]}
+    with pytest.raises(ModelError, match="holds types mlpuzzle does not load: sklearn.feature_selection._univariate_selection.SelectKBest"):
+        register(w, odd, track(w, r), info)
+    assert versions(w).empty
+    spec = {**w.spec, "model": {**w.spec["model"], "trusted_types": [type_name(SelectKBest), "sklearn.feature_selection._univariate_selection.f_classif"]}}
+    w2 = init_workspace(tmp_path / "ws", spec, force=True)
+    v = register(w2, odd, track(w2, r), info)
+    assert load_version(w2, v)[1]["artifact_types"] == sorted(load_version(w2, v)[1]["artifact_types"])
 
 
 ## d. Two trains at once
@@ -273,7 +346,9 @@ def test_two_trains_at_once_keep_the_registry_consistent(ws, reports, store):
     vs = versions(w)
     assert vs.version.tolist() == [1, 2] and vs.aliases.str.split(",").explode().eq("champion").sum() == 1
     assert str(mlflow_client(w).get_registered_model(w.spec["name"]).aliases["champion"]) == str(champion(w))
-    h = history(w)
+    h, registered = history(w), history(w).query("action == 'register'")
+    assert sorted(registered.to_version) == [1, 2] and registered.metrics.map(lambda m: len(json.loads(m)["sha256"])).eq(64).all()
+    h = h[h.action != "register"]
     assert len(h) == 2 and h.action.isin(["promote", "refused"]).all() and h.action.iloc[0] == "promote"
     assert h.trigger.eq("manual").all() and h.reason.str.len().gt(0).all() and pd.to_datetime(h.time, utc=True).is_monotonic_increasing
     prev = None

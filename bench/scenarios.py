@@ -43,7 +43,8 @@ def replay(scenario: str, root: Path, rows: int = 1000, days: int = 120, onset: 
     from mlpuzzle.registry import propose, register
     from mlpuzzle.serve import score
     from mlpuzzle.simulate import churn_spec, simulate
-    from mlpuzzle.store import ingest, ingest_labels, training_set
+    from mlpuzzle.labels import ingest_labels, training_set
+    from mlpuzzle.store import ingest
     sim = simulate(days, scenario, seed=seed, rows_per_day=rows, onset=onset)
     t0 = pd.Timestamp(sim.batches[0][1]["event_time"].min()).floor("D")
     day = lambda d: t0 + pd.Timedelta(days=d)

@@ -54,7 +54,8 @@ def build(root: Path, rows: int, train_rows: int):
     from mlpuzzle.model import train, track
     from mlpuzzle.registry import propose, register
     from mlpuzzle.simulate import churn_spec, simulate
-    from mlpuzzle.store import ingest, ingest_labels, training_set
+    from mlpuzzle.labels import ingest_labels, training_set
+    from mlpuzzle.store import ingest
     sim = simulate(DAYS, "none", seed=11, rows_per_day=rows // DAYS)
     ws = init_workspace(root / "ws", churn_spec({"kind": "dataframe"}))
     ingest(ws, df=sim.events, profile=False)

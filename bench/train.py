@@ -39,7 +39,8 @@ def labeled_workspace(d: Path, rows: int):
     "A workspace holding `rows` simulated events with their labels; (workspace, training_set)."
     from mlpuzzle.core import init_workspace
     from mlpuzzle.simulate import churn_spec, simulate
-    from mlpuzzle.store import ingest, training_set
+    from mlpuzzle.labels import training_set
+    from mlpuzzle.store import ingest
     sim = simulate(rows // 1000, seed=0, rows_per_day=1000)
     ws = init_workspace(d / "data", churn_spec({"kind": "dataframe"}))
     ingest(ws, df=sim.labelled().drop(columns="label_time"), profile=False)

@@ -122,7 +122,7 @@ def cmd_simulate(a):
 
 # %% ../nbs/08_cli.ipynb #e0776bfa
 def cmd_quarantine(a):
-    from mlpuzzle.store import export_quarantine, quarantined, readmit, reason_counts
+    from mlpuzzle.quarantine import export_quarantine, quarantined, readmit, reason_counts
     if a.export:
         p = export_quarantine(a.workspace, a.export)
         print(f"wrote the quarantined rows to {p}; fix them (keep the _qid column), then `mlpuzzle quarantine -w {a.workspace} --readmit {p}`")

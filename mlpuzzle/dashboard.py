@@ -6,12 +6,11 @@
 from __future__ import annotations
 import base64, html, io, json, logging, sqlite3
 from contextlib import closing
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from .core import Workspace, atomic_write
+from .core import Workspace, atomic_write, open_workspace, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
     from mlpuzzle.monitor import performance, status_of
     from mlpuzzle.runs import list_runs
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)
+    ws = open_workspace(workspace)
     reports, spec = Path(reports), ws.spec
     runs = list_runs(ws, limit=10_000)
     hist, alerts, win = _history(ws), _alert_log(ws), _windows(ws)
@@ -158,7 +157,7 @@ def build_dashboard(workspace, reports) -> Path:
     hist_rows = hist[["time", "action", "to_version", "from_version", "trigger", "reason"]] if len(hist) else hist
     what = "; ".join(f"{r.kind}{' ' + r.subject if r.subject else ''} ({r.severity})" for r in open_.itertuples()) if len(open_) else "no open alert"
     body = f"""<h1>{html.escape(spec['name'])}</h1>
-<p class="muted">{html.escape(spec['problem'])} model of <code>{html.escape(str(ws.path))}</code>; dashboard built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>
+<p class="muted">{html.escape(spec['problem'])} model of <code>{html.escape(str(ws.path))}</code>; dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
 <nav><a href="#health">Health</a><a href="#timeline">Timeline</a><a href="#trends">Drift and performance</a><a href="#alerts">Alerts</a><a href="#models">Models</a><a href="#runs">Runs</a></nav>
 <section id="health"><h2>Health</h2><div class="status {status}">{status.upper()}: {html.escape(what)}</div>
 <p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>. {len(alerts)} alert(s), {len(open_)} open;

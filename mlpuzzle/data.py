@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .core import DataError, Workspace
+from .core import DataError, Workspace, to_utc, utc_now
 
 # %% auto #0
-__all__ = ['Check', 'Batch', 'csv_blocks', 'csv_header', 'read_csv_block', 'source_files', 'batches', 'id_hashes', 'is_member',
-           'check_columns', 'Checked', 'validate_batch']
+__all__ = ['Check', 'Batch', 'csv_blocks', 'csv_header', 'read_csv_block', 'csv_chunks', 'parquet_file', 'parquet_chunks',
+           'source_files', 'batches', 'event_times', 'id_hashes', 'is_member', 'check_columns', 'Checked', 'show_value',
+           'as_text', 'validate_batch']
 
 # %% ../nbs/01_data.ipynb #644206a2
 @dataclass
@@ -70,7 +71,7 @@ def read_csv_block(path: Path, header: bytes, data: bytes, start: int = 0, lines
         what = re.sub(r"line (\d+)", lambda m: f"line {int(m.group(1)) + lines - 1}", " ".join(str(e).split()))
         raise DataError(f"{path}: not a readable CSV ({what})") from None
 
-def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     "Read CSV `path` in the chunks of `csv_blocks`; a file that cannot be read as CSV raises a DataError naming it."
     header, n = csv_header(path), 0
     for start, _, data, lines in csv_blocks(path, chunk_rows):
@@ -78,13 +79,13 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         yield read_csv_block(path, header, data, start, lines)
     if not n: yield read_csv_block(path, header, b"")  # a header alone: no rows, but the columns are still checked
 
-def _parquet_file(path: Path):
+def parquet_file(path: Path):
     try: return pq.ParquetFile(path)
     except Exception as e: raise DataError(f"{path}: not a readable Parquet file ({e})") from None
 
-def _parquet_chunks(path: Path, chunk_rows: int, row_groups=None) -> Iterator[pd.DataFrame]:
+def parquet_chunks(path: Path, chunk_rows: int, row_groups=None) -> Iterator[pd.DataFrame]:
     "Read Parquet `path` in row batches, row group by row group (`row_groups`: only these), so chunks never straddle one."
-    f = _parquet_file(path)
+    f = parquet_file(path)
     for g in range(f.num_row_groups) if row_groups is None else row_groups:
         for b in f.iter_batches(batch_size=chunk_rows, row_groups=[g]): yield b.to_pandas()
 
@@ -105,7 +106,7 @@ def source_files(ws: Workspace, src: dict, since=None, until=None) -> list[Path]
     return [Path(f) for f in files if _in_range(f, since, until)]
 
 def _file_batches(ws, src, since, until, chunk_rows):
-    read = _csv_chunks if src["kind"] == "csv" else _parquet_chunks
+    read = csv_chunks if src["kind"] == "csv" else parquet_chunks
     for f in source_files(ws, src, since, until):
         st = f.stat()
         yield Batch(str(f), read(f, chunk_rows), {"path": str(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
@@ -113,8 +114,7 @@ def _file_batches(ws, src, since, until, chunk_rows):
 # %% ../nbs/01_data.ipynb #7b96d5b8
 def _sql_time(v, sample):
     "Timestamp `v` in the form the database stores: text laid out like `sample`, else a naive UTC datetime."
-    t = pd.Timestamp(v)
-    t = (t.tz_convert("UTC") if t.tzinfo else t).tz_localize(None)
+    t = to_utc(v).tz_localize(None)
     if not isinstance(sample, str): return t.to_pydatetime()
     m = re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ])\d{2}:\d{2}:\d{2}(\.\d+)?(.*)", sample.strip())
     if not m: return t.isoformat(sep=" ")
@@ -201,9 +201,13 @@ def _boolean(s: pd.Series, col: str, c: dict) -> tuple:
     return v, _nulls(v, s, col, c)
 
 def _datetime(s: pd.Series, col: str, c: dict) -> tuple:
-    if pd.api.types.is_datetime64_any_dtype(s): v = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(s): v = to_utc(s)
     else: v = pd.to_datetime(s.where(s.isna(), s.astype(str)), errors="coerce", utc=True, format="ISO8601")
     return v.astype("datetime64[us, UTC]"), _nulls(v, s, col, c)
+
+def event_times(chunk: pd.DataFrame, col: str) -> pd.Series:
+    "The times in column `col` of `chunk` as read and checked: UTC, null where blank or unreadable."
+    return _datetime(_blank_to_na(chunk[col]), col, {"type": "datetime", "nullable": True})[0]
 
 # %% ../nbs/01_data.ipynb #92725df9
 def _ids(s: pd.Series) -> pd.Series:
@@ -297,15 +301,15 @@ def _reasons(df: pd.DataFrame, checks: list, rejected: np.ndarray) -> list[str]:
     out = [[] for _ in idx]
     for mask, col, what in checks:
         for i in np.flatnonzero(mask):
-            out[pos[i]].append(f"{col} {_show(df[col].iat[i]) if col in df.columns else '(no such column)'}: {what}")
+            out[pos[i]].append(f"{col} {show_value(df[col].iat[i]) if col in df.columns else '(no such column)'}: {what}")
     return ["; ".join(r) for r in out]
 
-def _show(v) -> str:
+def show_value(v) -> str:
     "A value as read, for a reason: text quoted, null as (null)."
     if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT: return "(null)"
     return repr(v) if isinstance(v, str) else str(v.item() if hasattr(v, "item") else v)
 
-def _as_text(df: pd.DataFrame) -> pd.DataFrame:
+def as_text(df: pd.DataFrame) -> pd.DataFrame:
     "Values as read, as text (null stays null), so rows of any type can be kept in one Parquet file."
     return pd.DataFrame({str(c): df[c].where(df[c].isna(), df[c].astype(str)).astype("str") for c in df.columns}, index=df.index)
 
@@ -317,7 +321,7 @@ def validate_batch(df: pd.DataFrame,  # one chunk of a batch, as read
                   ) -> Checked:
     "Check `df` against the spec's contract: coerced accepted rows, and rejected rows with their reasons."
     missing, extra = check_columns(df, spec, name)
-    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now, tz="UTC") if pd.Timestamp(now).tzinfo is None else pd.Timestamp(now)
+    now = utc_now() if now is None else to_utc(now)
     df = df.reset_index(drop=True)
     out, checks, flagged, h = _coerce(df, spec, known_ids, now)
     bad = np.zeros(len(df), bool)
@@ -325,7 +329,7 @@ def validate_batch(df: pd.DataFrame,  # one chunk of a batch, as read
     if h is not None:
         checks.append((dup := _repeats(h, bad), spec["columns"]["id"], "repeats an id earlier in this batch"))
         bad |= dup
-    rejected = _as_text(df[bad]).assign(_row=np.flatnonzero(bad), _reasons=_reasons(df, checks, bad))
+    rejected = as_text(df[bad]).assign(_row=np.flatnonzero(bad), _reasons=_reasons(df, checks, bad))
     assert len(df) == (~bad).sum() + len(rejected), "rows read != accepted + quarantined"
     flagged = {f: int((m & ~bad).sum()) for f, m in flagged.items() if (m & ~bad).any()}
     return Checked(out[~bad].reset_index(drop=True), rejected.reset_index(drop=True), flagged, missing, extra,

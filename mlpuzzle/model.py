@@ -15,7 +15,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from .core import METRICS, ModelError, Workspace, dump_spec, import_estimator, spec_hash, validate_spec
+from .core import METRICS, ModelError, Workspace, dump_spec, import_estimator, open_workspace, spec_hash, validate_spec
 
 log = logging.getLogger(__name__)
 
@@ -363,19 +363,18 @@ def _mlflow():
     import mlflow
     return mlflow
 
-def _ws(workspace) -> Workspace: return workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)
 def _local_uri(ws: Workspace) -> str: return f"sqlite:///{ws.dir('mlflow') / 'mlflow.db'}"
 
 def tracking_uri(workspace) -> str:
     "The MLflow tracking URI: the spec's model.tracking_uri, else $MLFLOW_TRACKING_URI, else the workspace's sqlite store."
-    ws = _ws(workspace)
+    ws = open_workspace(workspace)
     return ws.spec["model"]["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI") or _local_uri(ws)
 
 _READY_STORES = set()  # tracking URIs whose store this process has seen initialised
 
 def mlflow_client(workspace):
     "An `mlflow.MlflowClient` of the workspace's tracking store (and model registry); a new local store is created under a file lock."
-    ws = _ws(workspace); uri = tracking_uri(ws)
+    ws = open_workspace(workspace); uri = tracking_uri(ws)
     if uri in _READY_STORES: return _mlflow().MlflowClient(uri)
     import fcntl
     with open(ws.dir("mlflow") / ".store.lock", "a") as f:  # two processes creating one sqlite store interleave their migrations
@@ -389,7 +388,7 @@ def mlflow_client(workspace):
 
 def experiment_id(workspace, client=None) -> str:
     "The id of the workspace's experiment (named after the spec); created on first use."
-    ws = _ws(workspace); client = client or mlflow_client(ws)
+    ws = open_workspace(workspace); client = client or mlflow_client(ws)
     e = client.get_experiment_by_name(ws.spec["name"])
     if e is None:
         art = (ws.dir("mlflow") / "artifacts").as_uri() if tracking_uri(ws) == _local_uri(ws) else None
@@ -421,7 +420,7 @@ def track(workspace,  # a Workspace or its directory
           extra_artifacts=(),  # more files to log
          ) -> str:
     "Record `result` as a finished MLflow run of the workspace's experiment; return the run id."
-    ws = _ws(workspace); _mlflow()
+    ws = open_workspace(workspace); _mlflow()
     from mlflow.entities import Metric, Param
     client = mlflow_client(ws)
     tags = {"spec_hash": result.spec_hash, "snapshot_ids": ",".join(snapshot_ids), "beats_baseline": str(result.beats_baseline)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import fcntl, json, logging, shutil, sqlite3, tempfile
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -258,7 +258,7 @@ def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
 
 def recent_labeled(ws: Workspace, days: float = 14, as_of=None) -> pd.DataFrame:
     "The labeled events of the last `days` days before the latest labeled event (labels known at `as_of`)."
-    from mlpuzzle.store import training_set
+    from mlpuzzle.labels import training_set
     df = training_set(ws, as_of=as_of)
     ts = ws.spec["columns"]["timestamp"]
     if not len(df): raise ModelError("no labeled data yet: ingest events and their labels first (`mlpuzzle run ingest`)")

@@ -6,14 +6,13 @@
 from __future__ import annotations
 import ast, json, logging, os, platform, secrets, sqlite3, subprocess, threading, time
 from contextlib import closing
-from datetime import datetime, timezone
 from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 
 import psutil
 import yaml
 
-from .core import RunError, Workspace, atomic_write
+from .core import RunError, Workspace, atomic_write, now_iso, open_workspace, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,6 @@ def _db(ws: Workspace) -> sqlite3.Connection:
     con.execute(f"CREATE TABLE IF NOT EXISTS runs ({', '.join(c + (' PRIMARY KEY' if c == 'id' else '') for c in _COLUMNS)})")
     return con
 
-def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 def _update(ws, run_id, only_running=False, **fields):
     "Set `fields` of run `run_id` (only while it is still running, if `only_running`)."
@@ -121,7 +119,7 @@ def reap_interrupted(ws: Workspace) -> list[str]:
         rows = con.execute("SELECT id, pid, pid_started FROM runs WHERE status = 'running' AND host = ?", [platform.node()]).fetchall()
     dead = [i for i, pid, started in rows if not _alive(pid, started)]
     for i in dead:
-        _update(ws, i, only_running=True, status="interrupted", ended=_now(),
+        _update(ws, i, only_running=True, status="interrupted", ended=now_iso(),
                 error="the run's process ended without recording a result (killed, or the machine stopped)")
     return dead
 
@@ -165,7 +163,7 @@ def _versions() -> dict:
         except PackageNotFoundError: return None
     return {"python": platform.python_version(), **{p: v(p) for p in VERSIONED}}
 
-def _new_run_id() -> str: return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+def _new_run_id() -> str: return utc_now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 # %% ../nbs/06_runs.ipynb #50e54bf6
 class _Watchdog(threading.Thread):
@@ -245,7 +243,7 @@ def _attach_to_mlflow(ws, outputs, files):
 # %% ../nbs/06_runs.ipynb #ff390701
 def _start_record(ws, run_id, stage, params, report):
     me = psutil.Process()
-    rec = dict(id=run_id, stage=stage, parameters=params, status="running", started=_now(), inputs=[], outputs=[],
+    rec = dict(id=run_id, stage=stage, parameters=params, status="running", started=now_iso(), inputs=[], outputs=[],
                report=str(report), git_commit=_git_commit(), versions=_versions(), pid=me.pid,
                pid_started=me.create_time(), host=platform.node())
     with closing(_db(ws)) as con:
@@ -276,7 +274,7 @@ def run_stage(workspace,  # a Workspace or its directory
               dashboard: bool = True,  # rebuild reports/index.html afterwards (in the background)
              ) -> dict:
     "Execute pipeline `stage` on `workspace`; return its run record, or raise `RunFailed` carrying it."
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace, check_imports=False)  # the notebook checks them
+    ws = open_workspace(workspace)  # the notebook checks the estimator
     html = _HtmlRenderer()
     params = resolve_parameters(stage, parameters or {})
     reap_interrupted(ws)
@@ -289,14 +287,14 @@ def run_stage(workspace,  # a Workspace or its directory
     t0 = time.monotonic()
     try: status, error, cell = _execute(ws, stage, params, run_id, out_nb, timeout, progress)
     except BaseException:  # Ctrl-C, SystemExit: the record must not stay "running"
-        _update(ws, run_id, status="interrupted", ended=_now(), duration_s=time.monotonic() - t0, error="interrupted by the user")
+        _update(ws, run_id, status="interrupted", ended=now_iso(), duration_s=time.monotonic() - t0, error="interrupted by the user")
         raise
     secs = time.monotonic() - t0
     outs = [str(p) for p in (out_nb if out_nb.exists() else None,
                              out_nb.exists() and html.render(out_nb, _header(run_id, stage, ws, params, status, secs, error))) if p]
     r = get_run(ws, run_id)
     _attach_to_mlflow(ws, r["outputs"], outs)
-    _update(ws, run_id, status=status, ended=_now(), duration_s=round(secs, 3), error=error,
+    _update(ws, run_id, status=status, ended=now_iso(), duration_s=round(secs, 3), error=error,
             failed_cell=cell, outputs=r["outputs"] + outs)
     rec = get_run(ws, run_id)
     if dashboard: rebuild_dashboard(ws, reports_dir(reports))

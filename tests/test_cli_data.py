@@ -4,7 +4,8 @@ import json
 import pandas as pd
 
 from mlpuzzle.core import Workspace
-from mlpuzzle.store import load_snapshots, quarantined
+from mlpuzzle.quarantine import quarantined
+from mlpuzzle.store import load_snapshots
 
 
 def test_simulate_ingest_quarantine_readmit(cli, tmp_path, reports):

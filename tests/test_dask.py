@@ -100,7 +100,7 @@ def test_same_snapshots(ingested):
 
 
 def test_dirty_rows_are_quarantined_for_the_right_reason(ingested):
-    from mlpuzzle.store import quarantined
+    from mlpuzzle.quarantine import quarantined
     _, d, _ = ingested
     q = quarantined(d)
     reasons = q["_reasons"].str.replace(r"^\S+ .*?: ", "", regex=True)
@@ -157,7 +157,7 @@ def test_same_drift(scored):
 
 def test_an_unreachable_scheduler_is_a_clear_error_and_stores_nothing(tmp_path, cli):
     from mlpuzzle.cli import simulate_into
-    from mlpuzzle.scale import EngineError
+    from mlpuzzle.engine import EngineError
     from mlpuzzle.store import ingest
     simulate_into(tmp_path / "ws", days=2, rows_per_day=50)
     with pytest.raises(EngineError, match="no scheduler answers at tcp://127.0.0.1:9 .*start one"):

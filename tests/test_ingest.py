@@ -9,7 +9,9 @@ import pytest
 
 from mlpuzzle.core import DataError, init_workspace
 from mlpuzzle.simulate import churn_spec, simulate, write_simulation
-from mlpuzzle.store import ingest, ingest_labels, load_snapshots, quarantined, snapshots, training_set, watermarks
+from mlpuzzle.labels import ingest_labels, training_set
+from mlpuzzle.quarantine import quarantined
+from mlpuzzle.store import ingest, load_snapshots, snapshots, watermarks
 
 from conftest import MLPUZZLE
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mlpuzzle.core import DataError, init_workspace, validate_spec
 from mlpuzzle.data import validate_batch
-from mlpuzzle.store import ingest, load_snapshots, quarantined, snapshots
+from mlpuzzle.quarantine import quarantined
+from mlpuzzle.store import ingest, load_snapshots, snapshots
 
 SPEC = validate_spec({
     "name": "fuzz", "problem": "binary", "source": {"kind": "dataframe"},

@@ -13,7 +13,10 @@ LAYERS = [
     ["core"],
     ["compat", "infer", "simulate"],
     ["data"],
+    ["engine"],
+    ["snapshot"],
     ["store"],
+    ["labels", "quarantine"],
     ["scale"],
     ["model"],
     ["modelfile"],
@@ -35,14 +38,10 @@ LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 # What the redesign (issue 13) has not removed yet, without line numbers: the tests fail on anything else,
 # and on an entry here that no longer happens (remove it then). Empty is the goal.
 KNOWN = {
-    "monitor imports runs", "scale imports registry", "scale imports serve", "store imports scale",
-    "monitor imports _window_keys from store", "scale imports _parquet_chunks, _parquet_file from data",
-    "scale imports _SnapshotWriter, _merge_sorted, _tmp_snapshot from store", "scale imports _in_range from serve",
-    "scale imports _commit from store", "serve imports _between from store", "serve imports _overlaps, _remove_leftovers from store",
-    "serve imports _window_keys from store", "store imports _as_text, _datetime, _blank_to_na, _show from data",
-    "store imports _csv_chunks, _parquet_chunks from data",
-    "registry -> store -> scale -> registry", "registry -> store -> scale -> serve -> registry", "scale -> serve -> scale",
-    "store -> scale -> serve -> store", "store -> scale -> store",
+    "monitor imports runs", "scale imports registry", "scale imports serve", "scale imports _in_range from serve",
+    "monitor imports _window_keys from store", "serve imports _between from store",
+    "serve imports _overlaps, _remove_leftovers from store", "serve imports _window_keys from store",
+    "serve -> scale -> serve",
 }
 
 
@@ -140,5 +139,5 @@ def test_the_check_sees_late_and_function_level_imports(tmp_path, monkeypatch, s
     for m in ("store", "serve", "cli"): (fake / f"{m}.py").write_text("")
     (fake / "store.py").write_text(source)
     monkeypatch.setattr(__import__(__name__), "PKG", fake)
-    with pytest.raises(AssertionError, match=f"store.py:\\d+: store \\(layer 3\\) {message}"):
+    with pytest.raises(AssertionError, match=f"store.py:\\d+: store \\(layer \\d+\\) {message}"):
         test_imports_follow_the_layers()

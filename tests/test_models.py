@@ -17,7 +17,8 @@ from mlpuzzle.registry import (champion, champion_at, history, load_version, pro
                                version_info, versions)
 from mlpuzzle.simulate import (churn_spec, multiclass_spec, regression_spec, simulate, simulate_multiclass,
                                simulate_regression)
-from mlpuzzle.store import ingest, training_set
+from mlpuzzle.labels import training_set
+from mlpuzzle.store import ingest
 
 START = pd.Timestamp("2024-01-01")  # day 0 of the simulation
 ONSET = 60  # the day the churn rule flips (concept_drift)

@@ -15,7 +15,8 @@ from mlpuzzle.monitor import alerts, drift, monitor, rollup, save_reference
 from mlpuzzle.registry import propose, register
 from mlpuzzle.serve import score
 from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.store import ingest, ingest_labels, training_set
+from mlpuzzle.labels import ingest_labels, training_set
+from mlpuzzle.store import ingest
 
 
 FEATURES = list(churn_spec({"kind": "dataframe"})["features"])

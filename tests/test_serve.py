@@ -20,7 +20,8 @@ from mlpuzzle.model import train, track
 from mlpuzzle.registry import load_version, promote, propose, register, rollback, version_info
 from mlpuzzle.serve import score
 from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.store import ingest, ingest_labels, training_set
+from mlpuzzle.labels import ingest_labels, training_set
+from mlpuzzle.store import ingest
 
 from conftest import MLPUZZLE, die_with_parent, free_port, stop_group, wait_ready
 

@@ -13,9 +13,10 @@ from .core import DataError, MlpuzzleError, Workspace, init_workspace
 log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
-__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_docs', 'cmd_alerts', 'cmd_status', 'cmd_demo', 'simulate_into',
-           'cmd_simulate', 'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui',
-           'cmd_serve', 'main']
+__all__ = ['log', 'WORKSPACE', 'REASON', 'VERSION', 'REPORTS', 'VERBS', 'TIME_PARAMETERS', 'read_sample', 'cmd_init', 'cmd_run',
+           'cmd_docs', 'cmd_alerts', 'cmd_status', 'cmd_demo', 'simulate_into', 'cmd_simulate', 'cmd_quarantine',
+           'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui', 'cmd_serve', 'arg', 'group', 'port',
+           'positive', 'main']
 
 # %% ../nbs/08_cli.ipynb #c9edc627
 def read_sample(path, rows: int = 100_000):
@@ -188,135 +189,140 @@ def cmd_serve(a):
     serve(ws, a.host, a.port, a.workers)
 
 # %% ../nbs/08_cli.ipynb #c6c2ec94
-def _ws_arg(p): p.add_argument("-w", "--workspace", required=True, metavar="DIR", help="the workspace directory")
+def arg(*flags, **kw) -> tuple: return ("arg", flags, kw)
+def group(*args, required: bool = False) -> tuple: return ("group", required, args)
+WORKSPACE = arg("-w", "--workspace", required=True, metavar="DIR", help="the workspace directory")
+REASON = arg("--reason", help="why, for the history")
+VERSION = arg("version", type=int, metavar="VERSION", help="the model version")
+REPORTS = arg("--reports", metavar="DIR", help="reports directory (default: $MLPUZZLE_REPORTS or ./reports)")
+
+def port(text: str) -> int:
+    "A TCP port number, 1-65535."
+    if not (text.isdigit() and 1 <= int(text) <= 65535): raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
+    return int(text)
+
+def positive(text: str) -> float:
+    "A number above 0."
+    try: v = float(text)
+    except ValueError: v = -1.0
+    if not v > 0: raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return v
+
+# %% ../nbs/08_cli.ipynb #a7c31f02
+VERBS = {  # command -> (function, help, description, arguments)
+    "init": ("cmd_init", "create a workspace from a spec file or drafted from data",
+             "Create a workspace: a directory holding the spec and all state of one use case.",
+             [arg("dir", metavar="DIR", help="the workspace directory to create"),
+              group(arg("--spec", metavar="FILE", help="an existing spec file (YAML)"),
+                    arg("--from-data", metavar="FILE", help="a CSV or Parquet sample to draft the spec from"), required=True),
+              arg("--target", metavar="COL", help="with --from-data: the column to predict"),
+              arg("--id", metavar="COL", help="with --from-data: the row id column (guessed if omitted)"),
+              arg("--timestamp", metavar="COL", help="with --from-data: the event time column (guessed if omitted)"),
+              arg("--name", help="with --from-data: the use case's name (default: DIR's name)"),
+              arg("--force", action="store_true", help="replace the spec of an existing workspace (its state is kept)")]),
+    "run": ("cmd_run", "run a pipeline stage (a papermill notebook)",
+            "Execute nbs/pipeline/STAGE.ipynb with papermill; the report goes to reports/runs/.",
+            [arg("stage", metavar="STAGE", help="the stage, e.g. check"), WORKSPACE,
+             arg("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="set a parameter of the stage (repeatable)"),
+             arg("--timeout", type=positive, default=3600, metavar="SECONDS", help="stop and fail the run after this long (default: 3600)"),
+             REPORTS, arg("-q", "--quiet", action="store_true", help="no progress bar"),
+             arg("--no-retrain", action="store_true", help="monitor: do not start `run train` for alerts that ask for it"),
+             arg("--engine", choices=("pandas", "dask"), help="ingest, score: the engine (default: the spec's engine.kind)"),
+             arg("--scheduler", metavar="ADDRESS", help="ingest, score with --engine dask: the dask scheduler, e.g. "
+                 "tcp://10.0.0.5:8786, or local (default: the spec's engine.scheduler)")]),
+    "docs": ("cmd_docs", "build the documentation site",
+             "Build the documentation site from the notebooks (nbdev processing, Sphinx + myst-nb) into _docs/, the pipeline "
+             "notebooks with the outputs of their latest run in reports/, and check its links.",
+             [arg("--root", default=".", metavar="DIR", help="the project directory (default: .)"),
+              arg("--out", default="_docs", metavar="DIR", help="where the site goes (default: _docs)"),
+              arg("--reports", default="reports", metavar="DIR", help="reports directory with runs of the pipeline notebooks (default: reports)"),
+              arg("--no-proc", action="store_true", help="reuse the processed notebooks in _proc/")]),
+    "alerts": ("cmd_alerts", "the alert log",
+               "List the alerts monitoring raised, oldest first: kind, severity, open or resolved, window, message.",
+               [WORKSPACE, arg("--open", action="store_true", help="only the open alerts"),
+                arg("--json", action="store_true", help="as JSON records (with evidence and delivery counts)")]),
+    "status": ("cmd_status", "list recent runs", "List the recent runs of a workspace, newest first.",
+               [WORKSPACE, arg("-n", "--limit", type=int, default=20, help="how many runs (default: 20)")]),
+    "simulate": ("cmd_simulate", "write days of the demo business into a workspace's source",
+                 "Simulate the demo business (a subscription service whose customers churn) into DIR/source/; "
+                 "DIR becomes a workspace if it is not one.",
+                 [WORKSPACE, arg("--days", type=int, default=60, help="days to simulate (default: 60)"),
+                  arg("--scenario", default="none", help="what happens to the business: none, seasonality, covariate_drift, "
+                      "new_category, unit_change, null_column, missing_column, duplicate_ids, numbers_as_strings, concept_drift (default: none)"),
+                  arg("--seed", type=int, default=0, help="random seed (default: 0)"),
+                  arg("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)"),
+                  arg("--onset", type=int, help="day the scenario starts (default: half way)")]),
+    "quarantine": ("cmd_quarantine", "list, export and re-admit quarantined rows",
+                   "List the rows the contract rejected, export them to fix, and re-admit them after the fix.",
+                   [WORKSPACE, group(arg("--export", metavar="FILE", help="write the quarantined event rows to this CSV"),
+                                     arg("--readmit", nargs="?", const="", metavar="FILE",
+                                         help="check rows again: from the fixed CSV FILE, or as stored (after a spec fix)"))]),
+    "models": ("cmd_models", "model versions, aliases and the promotion history",
+               "List the model versions (champion, challenger, retired) and the recent promotion history.",
+               [WORKSPACE, arg("--history", type=int, default=10, help="history entries to show (default: 10)")]),
+    "promote": ("cmd_promote", "promote a version through the gate (or --force)",
+                "Make VERSION the challenger and let the gate judge it against the champion on recent labeled data.",
+                [VERSION, WORKSPACE, arg("--gate-days", type=float, default=14, help="days of recent labeled data the gate judges on (default: 14)"),
+                 arg("--force", action="store_true", help="skip the gate (recorded in the history)"), REASON]),
+    "rollback": ("cmd_rollback", "make the previous champion the champion again", "Roll back to the previous champion.", [WORKSPACE, REASON]),
+    "retire": ("cmd_retire", "retire a model version", "Retire VERSION: it can no longer be promoted or served; its history stays.",
+               [VERSION, WORKSPACE, REASON]),
+    "ui": ("cmd_ui", "the MLflow UI on the workspace's store", "Start the MLflow UI on 127.0.0.1 for the workspace's tracking store.",
+           [WORKSPACE, arg("--port", type=port, default=5000, help="port (default: 5000)")]),
+    "serve": ("cmd_serve", "the online prediction service",
+              "Serve the champion over HTTP (FastAPI + uvicorn); follows promotions without a restart.",
+              [WORKSPACE, arg("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"),
+               arg("--port", type=port, default=8000, help="port (default: 8000)"),
+               arg("--workers", type=int, default=1, help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")]),
+    "demo": ("cmd_demo", "the closed loop on a simulated business",
+             "Simulate 130 days of a subscription business with two incidents; train the first champion on the history, then go "
+             "through production a week at a time: ingest, score, monitor, alert, retrain, promote or refuse, retire. "
+             "Every stage is a papermill run; reports/index.html is the dashboard.",
+             [arg("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace, replaced if it exists (default: ./demo)"),
+              arg("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)"),
+              arg("--seed", type=int, default=0, help="random seed (default: 0)"),
+              arg("--weeks", type=int, help="production weeks (default: all 10)"), REPORTS,
+              arg("-q", "--quiet", action="store_true", help="print nothing")]),
+}
+
+# %% ../nbs/08_cli.ipynb #b3e9d410
+def _add(p, item):
+    "Add `arg(...)` or `group(...)` `item` to parser (or group) `p`."
+    if item[0] == "arg": return p.add_argument(*item[1], **item[2])
+    g = p.add_mutually_exclusive_group(required=item[1])
+    for a in item[2]: _add(g, a)
+
+class _Parser(argparse.ArgumentParser):
+    "An argument parser whose mistakes are one line: what is wrong, and where the help is."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlpuzzle", description="Notebook-first production ML for tabular data.")
+    p = _Parser(prog="mlpuzzle", description="Notebook-first production ML for tabular data.")
     p.add_argument("--version", action="version", version=f"mlpuzzle {__version__}")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    s = sub.add_parser("init", help="create a workspace from a spec file or drafted from data",
-                       description="Create a workspace: a directory holding the spec and all state of one use case.")
-    s.add_argument("dir", metavar="DIR", help="the workspace directory to create")
-    src = s.add_mutually_exclusive_group(required=True)
-    src.add_argument("--spec", metavar="FILE", help="an existing spec file (YAML)")
-    src.add_argument("--from-data", metavar="FILE", help="a CSV or Parquet sample to draft the spec from")
-    s.add_argument("--target", metavar="COL", help="with --from-data: the column to predict")
-    s.add_argument("--id", metavar="COL", help="with --from-data: the row id column (guessed if omitted)")
-    s.add_argument("--timestamp", metavar="COL", help="with --from-data: the event time column (guessed if omitted)")
-    s.add_argument("--name", help="with --from-data: the use case's name (default: DIR's name)")
-    s.add_argument("--force", action="store_true", help="replace the spec of an existing workspace (its state is kept)")
-    s.set_defaults(func=cmd_init)
-
-    s = sub.add_parser("run", help="run a pipeline stage (a papermill notebook)",
-                       description="Execute nbs/pipeline/STAGE.ipynb with papermill; the report goes to reports/runs/.")
-    s.add_argument("stage", metavar="STAGE", help="the stage, e.g. check")
-    _ws_arg(s)
-    s.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="set a parameter of the stage (repeatable)")
-    s.add_argument("--timeout", type=float, default=3600, metavar="SECONDS", help="stop and fail the run after this long (default: 3600)")
-    s.add_argument("--reports", metavar="DIR", help="reports directory (default: $MLPUZZLE_REPORTS or ./reports)")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    s.add_argument("--no-retrain", action="store_true", help="monitor: do not start `run train` for alerts that ask for it")
-    s.add_argument("--engine", choices=("pandas", "dask"), help="ingest, score: the engine (default: the spec's engine.kind)")
-    s.add_argument("--scheduler", metavar="ADDRESS", help="ingest, score with --engine dask: the dask scheduler, e.g. tcp://10.0.0.5:8786, "
-                   "or local (default: the spec's engine.scheduler)")
-    s.set_defaults(func=cmd_run)
-
-    s = sub.add_parser("docs", help="build the documentation site", description="Build the documentation site from the notebooks (nbdev processing, "
-                       "Sphinx + myst-nb) into _docs/, the pipeline notebooks with the outputs of their latest run in reports/, and check its links.")
-    s.add_argument("--root", default=".", metavar="DIR", help="the project directory (default: .)")
-    s.add_argument("--out", default="_docs", metavar="DIR", help="where the site goes (default: _docs)")
-    s.add_argument("--reports", default="reports", metavar="DIR", help="reports directory with runs of the pipeline notebooks (default: reports)")
-    s.add_argument("--no-proc", action="store_true", help="reuse the processed notebooks in _proc/")
-    s.set_defaults(func=cmd_docs)
-
-    s = sub.add_parser("alerts", help="the alert log", description="List the alerts monitoring raised, oldest first: kind, severity, open or resolved, window, message.")
-    _ws_arg(s)
-    s.add_argument("--open", action="store_true", help="only the open alerts")
-    s.add_argument("--json", action="store_true", help="as JSON records (with evidence and delivery counts)")
-    s.set_defaults(func=cmd_alerts)
-
-    s = sub.add_parser("status", help="list recent runs", description="List the recent runs of a workspace, newest first.")
-    _ws_arg(s)
-    s.add_argument("-n", "--limit", type=int, default=20, help="how many runs (default: 20)")
-    s.set_defaults(func=cmd_status)
-
-    s = sub.add_parser("simulate", help="write days of the demo business into a workspace's source",
-                       description="Simulate the demo business (a subscription service whose customers churn) into DIR/source/; "
-                                   "DIR becomes a workspace if it is not one.")
-    _ws_arg(s)
-    s.add_argument("--days", type=int, default=60, help="days to simulate (default: 60)")
-    s.add_argument("--scenario", default="none", help="what happens to the business: none, seasonality, covariate_drift, new_category, "
-                   "unit_change, null_column, missing_column, duplicate_ids, numbers_as_strings, concept_drift (default: none)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    s.add_argument("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)")
-    s.add_argument("--onset", type=int, help="day the scenario starts (default: half way)")
-    s.set_defaults(func=cmd_simulate)
-
-    s = sub.add_parser("quarantine", help="list, export and re-admit quarantined rows",
-                       description="List the rows the contract rejected, export them to fix, and re-admit them after the fix.")
-    _ws_arg(s)
-    g = s.add_mutually_exclusive_group()
-    g.add_argument("--export", metavar="FILE", help="write the quarantined event rows to this CSV")
-    g.add_argument("--readmit", nargs="?", const="", metavar="FILE", help="check rows again: from the fixed CSV FILE, or as stored (after a spec fix)")
-    s.set_defaults(func=cmd_quarantine)
-
-    s = sub.add_parser("models", help="model versions, aliases and the promotion history",
-                       description="List the model versions (champion, challenger, retired) and the recent promotion history.")
-    _ws_arg(s)
-    s.add_argument("--history", type=int, default=10, help="history entries to show (default: 10)")
-    s.set_defaults(func=cmd_models)
-
-    s = sub.add_parser("promote", help="promote a version through the gate (or --force)",
-                       description="Make VERSION the challenger and let the gate judge it against the champion on recent labeled data.")
-    s.add_argument("version", type=int, metavar="VERSION", help="the model version")
-    _ws_arg(s)
-    s.add_argument("--gate-days", type=float, default=14, help="days of recent labeled data the gate judges on (default: 14)")
-    s.add_argument("--force", action="store_true", help="skip the gate (recorded in the history)")
-    s.add_argument("--reason", help="why, for the history")
-    s.set_defaults(func=cmd_promote)
-
-    s = sub.add_parser("rollback", help="make the previous champion the champion again", description="Roll back to the previous champion.")
-    _ws_arg(s)
-    s.add_argument("--reason", help="why, for the history")
-    s.set_defaults(func=cmd_rollback)
-
-    s = sub.add_parser("retire", help="retire a model version", description="Retire VERSION: it can no longer be promoted or served; its history stays.")
-    s.add_argument("version", type=int, metavar="VERSION", help="the model version")
-    _ws_arg(s)
-    s.add_argument("--reason", help="why, for the history")
-    s.set_defaults(func=cmd_retire)
-
-    s = sub.add_parser("ui", help="the MLflow UI on the workspace's store", description="Start the MLflow UI on 127.0.0.1 for the workspace's tracking store.")
-    _ws_arg(s)
-    s.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
-    s.set_defaults(func=cmd_ui)
-
-    s = sub.add_parser("serve", help="the online prediction service", description="Serve the champion over HTTP (FastAPI + uvicorn); follows promotions without a restart.")
-    _ws_arg(s)
-    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    s.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    s.add_argument("--workers", type=int, default=1, help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")
-    s.set_defaults(func=cmd_serve)
-
-    s = sub.add_parser("demo", help="the closed loop on a simulated business",
-                       description="Simulate 130 days of a subscription business with two incidents; train the first champion on the history, "
-                                   "then go through production a week at a time: ingest, score, monitor, alert, retrain, promote or refuse, retire. "
-                                   "Every stage is a papermill run; reports/index.html is the dashboard.")
-    s.add_argument("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace, replaced if it exists (default: ./demo)")
-    s.add_argument("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    s.add_argument("--weeks", type=int, help="production weeks (default: all 10)")
-    s.add_argument("--reports", metavar="DIR", help="reports directory (default: $MLPUZZLE_REPORTS or ./reports)")
-    s.add_argument("-q", "--quiet", action="store_true", help="print nothing")
-    s.set_defaults(func=cmd_demo)
+    for name, (func, help, description, args) in VERBS.items():
+        s = sub.add_parser(name, help=help, description=description)
+        for a in args: _add(s, a)
+        s.set_defaults(func=globals()[func])
     return p
 
 # %% ../nbs/08_cli.ipynb #f2ff1bfd
+TIME_PARAMETERS = ("since", "until", "as_of")  # stage parameters that must read as times
+
 def _check_args(p, a):
+    "Refuse, before anything runs, what argparse alone cannot see."
     if a.command == "init" and a.from_data and not a.target: p.error("init --from-data needs --target COL (the column to predict)")
+    for name, value in (a.param or []) if a.command == "run" else []:
+        if name in TIME_PARAMETERS and value and not _is_time(value):
+            p.error(f"-p {name} {value}: expected a time such as 2024-03-01 or 2024-03-01T12:00")
+
+def _is_time(text: str) -> bool:
+    import pandas as pd
+    try: pd.Timestamp(text); return True
+    except (ValueError, TypeError): return False
 
 def _exit_code(e: BaseException) -> tuple:
     "(exit code, one-line message) for exception `e` that ended a command."
@@ -326,13 +332,21 @@ def _exit_code(e: BaseException) -> tuple:
     if isinstance(e, KeyboardInterrupt): return 130, "mlpuzzle: interrupted"
     return 3, f"mlpuzzle: unexpected error: {type(e).__name__}: {e}; rerun with --debug for the traceback"
 
+def _reader_gone() -> int:
+    "The reader of our output went away (`mlpuzzle status | head`): not an error; stop writing, quietly."
+    import os
+    try: os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError): pass  # stdout is not a real file (a test's StringIO)
+    return 0
+
 def main(argv: list[str] | None = None) -> int:
     "Run the `mlpuzzle` command with `argv`; return the exit code."
     p = _parser()
     a = p.parse_args(argv)
     _check_args(p, a)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try: a.func(a); return 0
+    try: a.func(a); sys.stdout.flush(); return 0  # flushed here: a reader gone is seen here
+    except BrokenPipeError: return _reader_gone()
     except (Exception, KeyboardInterrupt) as e:
         if a.debug: raise
         code, msg = _exit_code(e)

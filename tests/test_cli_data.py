@@ -50,3 +50,36 @@ def test_every_command_has_help(cli):
     for verb in ("init", "run", "status", "simulate", "quarantine", "demo"):
         r = cli(verb, "--help")
         assert r.returncode == 0 and "usage: mlpuzzle" in r.stdout, verb
+
+
+def test_every_verb_has_help_and_says_what_it_does(cli):
+    from mlpuzzle.cli import VERBS
+    for verb, (_, _, description, _) in VERBS.items():
+        r = cli(verb, "--help")
+        assert r.returncode == 0 and f"usage: mlpuzzle {verb}" in r.stdout, verb
+        assert " ".join(description.split()[:4]) in " ".join(r.stdout.split()), verb
+
+
+def test_a_reader_that_goes_away_is_not_an_error(cli, tmp_path):
+    "`mlpuzzle status | head -1`: the pipe closes before the command writes; it ends quietly, with 0."
+    import subprocess
+    from conftest import MLPUZZLE
+    ws = tmp_path / "ws"
+    assert cli("simulate", "-w", ws, "--days", "2", "--rows-per-day", "10").returncode == 0
+    for verb in ("status", "models", "alerts"):
+        p = subprocess.Popen([str(MLPUZZLE), verb, "-w", str(ws)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p.stdout.close()  # the reader is gone before the first line is written
+        err = p.stderr.read()
+        assert p.wait(60) == 0 and "BrokenPipe" not in err and "error" not in err.lower(), (verb, err)
+
+
+def test_values_that_cannot_work_are_refused_before_anything_runs(cli, tmp_path):
+    ws = tmp_path / "ws"
+    assert cli("simulate", "-w", ws, "--days", "2", "--rows-per-day", "10").returncode == 0
+    for args, says in ((["run", "check", "-w", ws, "--timeout", "-5"], "argument --timeout: expected a number of seconds above 0"),
+                       (["serve", "-w", ws, "--port", "99999"], "argument --port: expected a port number 1-65535, got '99999'"),
+                       (["run", "ingest", "-w", ws, "-p", "since", "notadate"], "-p since notadate: expected a time"),
+                       (["quarantine", "-w", ws, "--readmit", tmp_path / "missing.csv"], "missing.csv: no such file")):
+        r = cli(*args)
+        assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    assert not (tmp_path / "reports" / "runs").exists() or not any((tmp_path / "reports" / "runs").iterdir())  # nothing ran

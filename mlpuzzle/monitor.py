@@ -66,7 +66,8 @@ def load_reference(ws: Workspace, version: int):
 # %% ../nbs/05_monitor.ipynb #07a5bce7
 def window_files(ws: Workspace, key: str) -> list[Path]:
     "Every profile file of window `key`: ingested snapshots, batch predictions, online traffic."
-    snaps = [d / "profiles" / f"{key}.bin" for d in sorted(ws.dir("snapshots").iterdir()) if not d.name.startswith(".")]
+    dirs = [d for d in sorted(ws.dir("snapshots").iterdir()) if not d.name.startswith(".")]
+    snaps = [d / "profiles" / f"{key}.bin" for d in dirs]
     profiles = ws.dir("profiles")
     return ([p for p in snaps if p.exists()] + sorted((profiles / "predictions" / key).glob("*.bin"))
             + sorted((profiles / "online" / key).glob("*.bin")))
@@ -134,8 +135,9 @@ def _compute(ws: Workspace, con, key: str, files: list, counts: dict, expected, 
     view = merge_views([read_profile(p) for p in files])
     d = drift(view, reference, ws.spec) if reference is not None and view is not None else pd.DataFrame()
     q = quality(view, counts, ws.spec, expected)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     con.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?)",
-                (key, sig, datetime.now(timezone.utc).isoformat(timespec="seconds"), as_json(d.to_dict("records")), as_json(q)))
+                (key, sig, now, as_json(d.to_dict("records")), as_json(q)))
     con.commit()
     return d, q
 
@@ -145,7 +147,8 @@ def _stored(row: tuple) -> tuple:
 
 def _results(ws: Workspace, con, keys: list[str], ref_version: int | None) -> dict:
     "`window_results` on the open connection `con`."
-    manifests, stored = _manifests(ws), {k: (s, d, q) for k, s, d, q in con.execute("SELECT key, signature, drift, quality FROM windows")}
+    rows = con.execute("SELECT key, signature, drift, quality FROM windows")
+    manifests, stored = _manifests(ws), {k: (s, d, q) for k, s, d, q in rows}
     out, rows_seen, reference = {}, [], None  # the reference is read only when a window has to be computed
     for key in keys:
         files = window_files(ws, key)
@@ -204,7 +207,7 @@ def last_as_of(con) -> str | None:
     r = con.execute("SELECT value FROM meta WHERE key='as_of'").fetchone()
     return r[0] if r else None
 
-# %% ../nbs/05_monitor.ipynb #043251f2
+# %% ../nbs/05_monitor.ipynb #eaf0d8ae
 def _judge(ws: Workspace, keys: list[str], ref, t: pd.Timestamp, end: pd.Timestamp) -> tuple:
     "(window results, performance, events, alert log) of the windows `keys` at time `t`; the state updated."
     spec, at = ws.spec, t.isoformat(timespec="seconds")
@@ -221,7 +224,8 @@ def _judge(ws: Workspace, keys: list[str], ref, t: pd.Timestamp, end: pd.Timesta
 def _event_line(e: dict) -> str:
     "One printed line of a raised or resolved alert."
     what = "ALERT" if e["event"] == "raised" else "resolved"
-    return f"{what} [{e['severity']}] {_subject(e['kind'], e['subject'])} window {e['window'][:10]}: {e.get('message') or ''}"
+    subject, msg = _subject(e["kind"], e["subject"]), e.get("message") or ""
+    return f"{what} [{e['severity']}] {subject} window {e['window'][:10]}: {msg}"
 
 def _drift_table(results: dict) -> pd.DataFrame:
     "The drift tables of `results`, one row per window and column."
@@ -235,7 +239,8 @@ def _windows_table(qual: pd.DataFrame, drift_df: pd.DataFrame) -> pd.DataFrame:
     if not len(drift_df): return win
     feats = drift_df[drift_df.role == "feature"].groupby("window")
     per = feats.agg(drifted=("status", lambda s: int((s == "drift").sum())), max_distance=("distance", "max")).reset_index()
-    preds = drift_df[drift_df.role == "prediction"][["window", "distance"]].rename(columns={"distance": "prediction_distance"})
+    preds = drift_df[drift_df.role == "prediction"][["window", "distance"]]
+    preds = preds.rename(columns={"distance": "prediction_distance"})
     return win.merge(per, on="window", how="left").merge(preds, on="window", how="left")
 
 def _utc(t) -> pd.Timestamp:
@@ -264,6 +269,7 @@ def monitor(workspace,  # a Workspace or its directory
     webhook = deliver_alerts and ws.spec["monitoring"]["webhook"]
     delivery = deliver(ws, budget=budget) if webhook else {}
     drift_df = _drift_table(results)
-    qual = pd.DataFrame([{"window": k, **{c: v for c, v in q.items() if c != "null_rates"}} for k, (_, q) in results.items()])
+    qual = pd.DataFrame([{"window": k, **{c: v for c, v in q.items() if c != "null_rates"}}
+                         for k, (_, q) in results.items()])
     return MonitorReport(t.isoformat(timespec="seconds"), ref, _windows_table(qual, drift_df), drift_df, qual, perf, log_df,
                          events, delivery)

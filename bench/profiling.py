@@ -23,7 +23,7 @@ with `--row-groups` row groups in a temporary directory (generation and writing 
    views in memory (`mlpuzzle.monitor.merge_views`), and deserializing + merging the 60 byte strings.
 5. Drift of 20 features (+ the prediction `p_1`) x 60 windows from stored profiles: the 60 window
    profiles and a reference profile (`--reference-rows` rows) written to disk, then timed: reading them
-   (`mlpuzzle.compat.read_profile`) and `mlpuzzle.monitor.drift(view, reference, spec)` for each window.
+   (`mlpuzzle.compat.read_profile`) and `mlpuzzle.drift.drift(view, reference, spec)` for each window.
    The last 20 windows carry a shift in two numeric and one categorical feature, so drift has something
    to find.
 
@@ -207,7 +207,8 @@ def with_p1(df: pd.DataFrame, seed: int) -> pd.DataFrame:
 def windows_and_drift(root: Path, a) -> dict:
     "Profile 60 windows and a reference; time merging the 60; write them to disk; time reading them and drift."
     from mlpuzzle.compat import profile_frame, read_profile
-    from mlpuzzle.monitor import drift, merge_views
+    from mlpuzzle.drift import drift
+    from mlpuzzle.monitor import merge_views
     from whylogs.core import DatasetProfileView
     t0 = time.perf_counter()
     views = [profile_frame(with_p1(generate(a.window_rows, seed=100 + i, shift=0.5 if i >= WINDOWS - 20 else 0.0), 100 + i))

@@ -53,7 +53,7 @@ def cmd_run(a):
 
 def _retrain(a):
     "The retraining trigger: alerts that ask for it start `run train` (the promotion gate decides)."
-    from mlpuzzle.monitor import retrain_requests, trigger_retraining
+    from mlpuzzle.retrain import retrain_requests, trigger_retraining
     ws = Workspace(a.workspace, check_imports=False)
     req = retrain_requests(ws)
     if not len(req): return
@@ -71,7 +71,7 @@ def cmd_docs(a):
     return home
 
 def cmd_alerts(a):
-    from mlpuzzle.monitor import alerts
+    from mlpuzzle.alerts import alerts
     df = alerts(a.workspace, open_only=a.open)
     if not len(df): print("no alerts" + (" open" if a.open else f" yet; `mlpuzzle run monitor -w {a.workspace}` looks for them")); return df
     if a.json: print(df.to_json(orient="records", indent=1)); return df

@@ -35,7 +35,7 @@ def _windows(ws: Workspace) -> pd.DataFrame:
 
 def _alert_log(ws: Workspace) -> pd.DataFrame:
     "Monitoring's alert log (empty before the first monitoring run)."
-    from mlpuzzle.monitor import alerts
+    from mlpuzzle.alerts import alerts
     return alerts(ws) if (ws.dir("alerts") / "monitor.db").exists() else pd.DataFrame()
 
 def _version_times(ws: Workspace, runs: list[dict]) -> dict:
@@ -135,7 +135,8 @@ def _table(df: pd.DataFrame, links: dict | None = None) -> str:
 
 def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
-    from mlpuzzle.monitor import performance, status_of
+    from mlpuzzle.monitor import status_of
+    from mlpuzzle.performance import performance
     from mlpuzzle.runs import list_runs
     ws = open_workspace(workspace)
     reports, spec = Path(reports), ws.spec

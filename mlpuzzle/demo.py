@@ -70,7 +70,8 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
              quiet: bool = False) -> dict:
     "Run the closed loop on the simulated business; return what happened (alerts, retrainings, promotions, refusals, retirements)."
     from mlpuzzle.dashboard import build_dashboard
-    from mlpuzzle.monitor import alerts, trigger_retraining
+    from mlpuzzle.alerts import alerts
+    from mlpuzzle.retrain import trigger_retraining
     from mlpuzzle.registry import history
     t0, d, reports = time.monotonic(), Path(dir), Path(reports)
     if (d / SPEC_FILE).exists(): shutil.rmtree(d)  # the demo starts afresh

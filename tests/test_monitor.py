@@ -11,7 +11,9 @@ from threadpoolctl import threadpool_limits
 from mlpuzzle.compat import profile_frame
 from mlpuzzle.core import init_workspace
 from mlpuzzle.model import train, track
-from mlpuzzle.monitor import alerts, drift, monitor, rollup, save_reference
+from mlpuzzle.alerts import alerts
+from mlpuzzle.drift import drift
+from mlpuzzle.monitor import monitor, rollup, save_reference
 from mlpuzzle.registry import propose, register
 from mlpuzzle.serve import score
 from mlpuzzle.simulate import churn_spec, simulate

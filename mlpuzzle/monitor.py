@@ -36,7 +36,7 @@ def prediction_columns(spec: dict) -> list[str]:
 def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict) -> Path:
     "Profile the training rows `data` of `version` (its features and `model`'s predictions on them): its reference."
     from mlpuzzle.compat import profile_frame
-    from mlpuzzle.serve import predictions_frame
+    from mlpuzzle.score import predictions_frame
     feats = [f for f in ws.spec["features"] if f in data]
     pred = predictions_frame(model, info, data, ws.spec)
     df = pd.concat([data[feats].reset_index(drop=True), pred.drop(columns=[c for c in pred if c not in ("prediction",) and not c.startswith("p_")])], axis=1)

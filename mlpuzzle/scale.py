@@ -178,11 +178,11 @@ def _model(ws_path: str, version: int):
 def score_partition(ws_path: str, spec: dict, version: int, file: str, row_groups: list, since, until, out: str, profile: bool) -> dict:
     "On a worker: score row groups `row_groups` of snapshot file `file` with model `version` into Parquet `out`; profile them per window."
     import pyarrow as pa, pyarrow.parquet as pq
-    from mlpuzzle.serve import _in_range, predictions_frame, prediction_views
+    from mlpuzzle.score import rows_in_range, predictions_frame, prediction_views
     model, info = _model(ws_path, version)
     rows, writer, views = 0, None, {}
     for df in _parquet_chunks(Path(file), spec["source"]["chunk_rows"], row_groups):
-        df = _in_range(df, spec["columns"]["timestamp"], since, until)
+        df = rows_in_range(df, spec["columns"]["timestamp"], since, until)
         if not len(df): continue
         pred = predictions_frame(model, info, df, spec)
         t = pa.Table.from_pandas(pred, preserve_index=False)
@@ -194,7 +194,7 @@ def score_partition(ws_path: str, spec: dict, version: int, file: str, row_group
 
 def score_snapshot(client, ws: Workspace, m: dict, info: dict, since, until, path: Path, tag: str, profile: bool) -> int:
     "Score snapshot `m` on the cluster, a task per partition, into the directory `path` (one part each); return the rows scored."
-    from mlpuzzle.serve import write_prediction_profiles
+    from mlpuzzle.score import write_prediction_profiles
     from mlpuzzle.store import _commit
     parts = [(str(f), p["row_groups"]) for f in snapshot_files(ws, m)
              for p in partitions(f, "parquet", ws.spec["source"]["chunk_rows"], ws.spec["engine"]["partition_rows"])]

@@ -13,7 +13,7 @@ from mlpuzzle.core import init_workspace
 from mlpuzzle.model import train, track
 from mlpuzzle.monitor import alerts, drift, monitor, rollup, save_reference
 from mlpuzzle.registry import propose, register
-from mlpuzzle.serve import score
+from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.store import ingest, ingest_labels, training_set
 

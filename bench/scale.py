@@ -47,7 +47,7 @@ def job(what: str, ws: str, engine: str, workers: int, memory: str | None) -> di
     "Run `what` (ingest or score) on workspace `ws` with `engine`; with engine pandas and `memory`: as one task on a worker of that limit."
     import dask
     from functools import partial
-    from mlpuzzle.serve import score
+    from mlpuzzle.score import score
     from mlpuzzle.store import ingest
     fn = partial(ingest, ws, profile=True, now=NOW) if what == "ingest" else partial(score, ws, profile=True)
     dask.config.set({"distributed.scheduler.allowed-failures": 0})  # a worker killed for memory fails the job at once

@@ -41,7 +41,7 @@ def replay(scenario: str, root: Path, rows: int = 1000, days: int = 120, onset: 
     from mlpuzzle.model import train, track
     from mlpuzzle.monitor import monitor, save_reference
     from mlpuzzle.registry import propose, register
-    from mlpuzzle.serve import score
+    from mlpuzzle.score import score
     from mlpuzzle.simulate import churn_spec, simulate
     from mlpuzzle.labels import ingest_labels, training_set
     from mlpuzzle.store import ingest

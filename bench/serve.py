@@ -17,7 +17,7 @@ registered and promoted):
    The load generator runs in a separate process (threads, one `httpx.Client` each), started after
    a warm-up of 2 s. Every response must be 200, and one record is checked to get the same
    probability from both servers (so both serve the same model).
-2. Batch: `mlpuzzle.serve.score(ws, profile=False)` over the workspace's snapshots (read the
+2. Batch: `mlpuzzle.score.score(ws, profile=False)` over the workspace's snapshots (read the
    Parquet snapshot in chunks, predict, write the predictions Parquet) against a bare
    `pipeline.predict_proba` on the same rows already in memory; then `score` with the default
    profile=True (whylogs profile of the predictions) once, for information.
@@ -217,7 +217,7 @@ def batch(ws) -> dict:
     "score(profile=False) against a bare predict_proba on the same rows; then score with its default profile=True."
     import shutil
     from mlpuzzle.registry import load_version
-    from mlpuzzle.serve import score
+    from mlpuzzle.score import score
     from mlpuzzle.store import snapshots
     model, info = load_version(ws, "champion")
     features = list(ws.spec["features"])

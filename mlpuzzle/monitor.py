@@ -33,7 +33,7 @@ def reference_path(ws: Workspace, version: int) -> Path:
 
 def _reference_frame(ws: Workspace, data: pd.DataFrame, model, info: dict) -> pd.DataFrame:
     "The features of `data` beside `model`'s predictions on them (the prediction and each class's probability)."
-    from mlpuzzle.serve import predictions_frame  # -> mlpuzzle.score after the serve split
+    from mlpuzzle.score import predictions_frame
     feats = [f for f in ws.spec["features"] if f in data]
     pred = predictions_frame(model, info, data, ws.spec)
     pred = pred[[c for c in pred if c == "prediction" or c.startswith("p_")]]

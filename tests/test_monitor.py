@@ -15,7 +15,7 @@ from mlpuzzle.alerts import alerts
 from mlpuzzle.drift import drift
 from mlpuzzle.monitor import monitor, rollup, save_reference
 from mlpuzzle.registry import propose, register
-from mlpuzzle.serve import score
+from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.store import ingest

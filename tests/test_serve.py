@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from mlpuzzle.core import ModelError, init_workspace
 from mlpuzzle.model import train, track
 from mlpuzzle.registry import load_version, promote, propose, register, rollback, version_info
-from mlpuzzle.serve import score
+from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.store import ingest

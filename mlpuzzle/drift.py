@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .compat import frequent_items, non_null_count
+from .compat import frequent_items, ks_test, non_null_count, profile_columns
 
 # %% auto #0
 __all__ = ['categorical_drift', 'numeric_drift', 'holm', 'prediction_columns', 'drift_columns', 'drift']
@@ -36,19 +36,11 @@ def categorical_drift(target, reference) -> dict | None:
     return {"test": "chi-square", "p_value": p, "distance": _hellinger(a), "measure": "hellinger"}
 
 # %% ../nbs/05_drift.ipynb #cf36b1e0
-def _sketch_empty(col) -> bool:
-    "A column view without a distribution sketch, or with an empty one."
-    dist = col.get_metric("distribution")
-    return dist is None or dist.kll.value.is_empty()
-
 def numeric_drift(target, reference) -> dict | None:
-    "whylogs' Kolmogorov-Smirnov test of two column views; the distance is the KS statistic."
-    from mlpuzzle.compat import why  # noqa: F401 (whylogs, through its one door)
-    from whylogs.viz.drift.column_drift_algorithms import KS
-    if _sketch_empty(target) or _sketch_empty(reference): return None
-    s = KS().calculate(target, reference)
-    if s is None: return None
-    return {"test": "ks", "p_value": float(s.pvalue), "distance": float(s.statistic), "measure": "ks"}
+    "The Kolmogorov-Smirnov test of two column views' sketches; the distance is the KS statistic."
+    res = ks_test(target, reference)
+    if res is None: return None
+    return {"test": "ks", "p_value": res[1], "distance": res[0], "measure": "ks"}
 
 # %% ../nbs/05_drift.ipynb #6cbb42a8
 def holm(p: np.ndarray) -> np.ndarray:
@@ -101,7 +93,7 @@ def _status(df: pd.DataFrame) -> np.ndarray:
 def drift(view, reference, spec: dict) -> pd.DataFrame:
     """Drift of each feature (and of the predictions) of profile `view` against `reference`: test, p-value,
     Holm-corrected p-value over the features, distance, and status (drift, possible, none, no data)."""
-    have, ref = view.get_columns() if view is not None else {}, reference.get_columns()
+    have, ref = profile_columns(view), profile_columns(reference)
     df = pd.DataFrame([_column_drift(spec, c, have.get(c), ref.get(c)) for c in drift_columns(spec)])
     feat = df.role == "feature"
     df["p_adjusted"] = np.nan

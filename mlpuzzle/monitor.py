@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .alerts import as_json, deliver, evaluate_alerts, monitor_db, queue_events
+from .compat import merge_into, merge_profiles
 from .core import Workspace, atomic_path, open_workspace, parse_duration, to_utc, window_key
 from .drift import drift
 from .performance import performance
@@ -48,10 +49,10 @@ def _attach(ws: Workspace, run_id: str, p: Path):
 
 def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict) -> Path:
     "Profile the training rows `data` of `version` (its features and `model`'s predictions on them): its reference."
-    from mlpuzzle.compat import profile_frame
+    from mlpuzzle.compat import profile_frame, write_profile
     p = reference_path(ws, version)
     p.parent.mkdir(exist_ok=True)
-    with atomic_path(p) as tmp: profile_frame(_reference_frame(ws, data, model, info)).write(str(tmp))
+    with atomic_path(p) as tmp: write_profile(profile_frame(_reference_frame(ws, data, model, info)), tmp)
     if info.get("run_id"): _attach(ws, info["run_id"], p)
     return p
 
@@ -75,7 +76,7 @@ def window_files(ws: Workspace, key: str) -> list[Path]:
 def merge_views(views: list):
     "The merge of profile views (None when there are none)."
     out = None
-    for v in views: out = v if out is None else out.merge(v)
+    for v in views: out = merge_profiles(out, v)
     return out
 
 def window_view(ws: Workspace, key: str):
@@ -110,7 +111,7 @@ def rollup(views: dict, every: str) -> dict:
     for k, v in sorted(views.items()):
         if v is None: continue
         kk = window_key(pd.Timestamp(k, tz="UTC"), parse_duration(every))
-        out[kk] = v if kk not in out else out[kk].merge(v)
+        merge_into(out, kk, v)
     return out
 
 # %% ../nbs/05_monitor.ipynb #227b64d9

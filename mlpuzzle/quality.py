@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np
 
-from .compat import frequent_items
+from .compat import frequent_items, null_share, profile_columns
 
 # %% auto #0
 __all__ = ['ingestion_counts', 'null_rates', 'new_categories', 'quality']
@@ -26,12 +26,11 @@ def ingestion_counts(manifests: list[dict], key: str) -> dict:
 def _null_rate(col, missing: bool) -> float:
     "The share of nulls in column view `col`; a column the batches lacked (`missing`): 1.0, else NaN."
     if col is None: return 1.0 if missing else np.nan
-    n = col.get_metric("counts")
-    return float(n.null.value / n.n.value) if n.n.value else np.nan  # whylogs counts NaN as null too
+    return null_share(col)
 
 def null_rates(view, counts: dict, spec: dict) -> dict:
     "The null rate of each feature in profile `view` (see `ingestion_counts` for `counts`)."
-    cols = view.get_columns() if view is not None else {}
+    cols = profile_columns(view)
     lacked = lambda f: bool(counts["accepted"]) and f in counts["missing_columns"]
     return {f: _null_rate(cols.get(f), lacked(f)) for f in spec["features"]}
 
@@ -42,7 +41,7 @@ def _new_values(col, contract: dict) -> list:
 
 def new_categories(view, spec: dict) -> dict:
     "`{feature: [values]}` of the values outside each closed categorical contract, in profile `view`."
-    cols = view.get_columns() if view is not None else {}
+    cols = profile_columns(view)
     new = {f: _new_values(cols.get(f), c) for f, c in spec["features"].items()}
     return {f: v for f, v in new.items() if v}
 

@@ -12,7 +12,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .compat import merge_serialized
 from .core import Workspace, atomic_path, open_workspace, parse_duration, window_keys
 from .data import parquet_chunks
 from .engine import open_engine, partitions
@@ -51,22 +50,23 @@ def predictions_frame(model, info: dict, df: pd.DataFrame, spec: dict) -> pd.Dat
 # %% ../nbs/04_score.ipynb #58825e68
 def prediction_views(df: pd.DataFrame, spec: dict, views: dict | None = None) -> dict:
     "Profile predictions `df` per monitoring window (prediction and probabilities only), merged into `views`."
-    from mlpuzzle.compat import profile_frame
+    from mlpuzzle.compat import merge_into, profile_frame  # imported here: whylogs takes seconds to import
     views, ts = {} if views is None else views, spec["columns"]["timestamp"]
     window = parse_duration(spec["monitoring"]["window"])
     keys = window_keys(df[ts], window) if ts else pd.Series("all", index=df.index)
     df = df.drop(columns=[*(c for c in spec["columns"].values() if c), "model_version"], errors="ignore")
     for k, part in df.groupby(keys.to_numpy(), sort=False):
         v = profile_frame(part)
-        views[k] = v if k not in views else views[k].merge(v)
+        merge_into(views, k, v)
     return views
 
 def write_prediction_profiles(ws: Workspace, views: dict, tag: str):
     "Write the per-window profiles of one scoring of a snapshot: `profiles/predictions/<window>/<tag>.bin`."
+    from mlpuzzle.compat import write_profile
     for k, v in views.items():
         p = ws.dir("profiles") / "predictions" / k / f"{tag}.bin"
         p.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(p) as tmp: v.write(str(tmp))
+        with atomic_path(p) as tmp: write_profile(v, tmp)
 
 # %% ../nbs/04_score.ipynb #5fdd7c30
 def rows_in_range(df: pd.DataFrame, ts: str | None,  # the event time column (None: keep every row)
@@ -153,6 +153,7 @@ def _model(ws_path: str, version: int):
 def score_partition(ws_path: str, spec: dict, version: int, file: str, row_groups: list, since, until,
                     out: str, profile: bool) -> dict:
     "On a worker: score row groups `row_groups` of snapshot file `file` into Parquet `out`; profile them per window."
+    from mlpuzzle.compat import serialize_profile
     model, info = _model(ws_path, version)
     rows, writer, views = 0, None, {}
     for df in parquet_chunks(Path(file), spec["source"]["chunk_rows"], row_groups):
@@ -164,7 +165,7 @@ def score_partition(ws_path: str, spec: dict, version: int, file: str, row_group
         writer.write_table(t); rows += len(df)
         if profile: prediction_views(pred, spec, views)
     if writer: writer.close()
-    return {"rows": rows, "views": {k: v.serialize() for k, v in views.items()}}
+    return {"rows": rows, "views": {k: serialize_profile(v) for k, v in views.items()}}
 
 class PartitionedScoring:
     "Scores each snapshot on a distributing engine, a task per partition, into a directory of parts."
@@ -185,6 +186,7 @@ class PartitionedScoring:
                 with atomic_path(path) as t: pd.DataFrame().to_parquet(t)
                 return 0
             commit_dir(tmp, path)
+            from mlpuzzle.compat import merge_serialized
             views = {}
             for r in res: merge_serialized(views, r["views"])
             write_prediction_profiles(self.ws, views, tag)

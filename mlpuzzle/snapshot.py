@@ -107,11 +107,11 @@ class SnapshotWriter:
         if self.profile and len(acc): self._profile(acc, keys)
 
     def _profile(self, acc: pd.DataFrame, keys):
-        from mlpuzzle.compat import profile_frame
+        from mlpuzzle.compat import merge_into, profile_frame  # imported here: whylogs takes seconds to import
         keys = keys if keys is not None else pd.Series("all", index=acc.index)
         for k, part in acc.groupby(keys.to_numpy(), sort=False):
             v = profile_frame(part)
-            self.views[k] = v if k not in self.views else self.views[k].merge(v)
+            merge_into(self.views, k, v)
 
     def span(self, lo, hi):
         "Widen the batch's time range to hold [lo, hi]."
@@ -139,10 +139,11 @@ def _cat(arrays) -> np.ndarray: return np.concatenate(arrays) if arrays else np.
 @patch
 def summary(self: SnapshotWriter) -> dict:
     "What this writer collected, as plain values (profiles serialized): a worker's answer."
+    from mlpuzzle.compat import serialize_profile
     return {"read": self.read, "accepted": self.accepted, "hashes": _cat(self.hashes), "ids": _cat(self.ids),
             "rejected": pd.concat(self.rejected, ignore_index=True) if self.rejected else None, "windows": self.windows,
             "flagged": self.flagged, "missing": self.missing, "extra": self.extra, "tmin": self.tmin, "tmax": self.tmax,
-            "schema": self.schema, "views": {k: v.serialize() for k, v in self.views.items()}}
+            "schema": self.schema, "views": {k: serialize_profile(v) for k, v in self.views.items()}}
 
 @patch
 def absorb(self: SnapshotWriter, r: dict) -> SnapshotWriter:
@@ -198,7 +199,8 @@ def finish_snapshot(ws: Workspace, w: SnapshotWriter, batch: Batch, bh: str, par
          "columns": {f.name: str(f.type) for f in w.schema}, "spec_hash": spec_hash(ws.spec), "parents": parents, **extra}
     np.save(w.tmp / "ids.npy", _cat(w.ids))
     if w.views: (w.tmp / "profiles").mkdir()
-    for k, v in w.views.items(): v.write(str(w.tmp / "profiles" / f"{k}.bin"))
+    from mlpuzzle.compat import write_profile
+    for k, v in w.views.items(): write_profile(v, w.tmp / "profiles" / f"{k}.bin")
     if len(rejected): m["quarantine"] = _quarantine(ws, rejected, batch.name, sid)
     (w.tmp / "manifest.json").write_text(json.dumps(m, indent=1, default=str))
     commit_dir(w.tmp, ws.dir("snapshots") / sid)

@@ -23,6 +23,7 @@ LAYERS = [
     ["score"],
     ["contract"],
     ["fastpath"],
+    ["traffic"],
     ["serve", "drift", "quality", "performance"],
     ["alerts"],
     ["monitor"],

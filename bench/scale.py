@@ -118,7 +118,8 @@ def champion(ws, rows: int = 200_000):
     "Train, register and promote a model on the first `rows` rows of the workspace's snapshot."
     import pyarrow.parquet as pq
     from threadpoolctl import threadpool_limits
-    from mlpuzzle.model import train, track
+    from mlpuzzle.model import train
+    from mlpuzzle.tracking import track
     from mlpuzzle.registry import propose, register
     from mlpuzzle.store import snapshot_files, snapshots
     f = pq.ParquetFile(snapshot_files(ws, snapshots(ws)[0])[0])

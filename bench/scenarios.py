@@ -38,7 +38,8 @@ def replay(scenario: str, root: Path, rows: int = 1000, days: int = 120, onset: 
     "Simulate, train on history, then ingest, score and monitor each production day; return what monitoring raised."
     from threadpoolctl import threadpool_limits
     from mlpuzzle.core import DataError, init_workspace
-    from mlpuzzle.model import train, track
+    from mlpuzzle.model import train
+    from mlpuzzle.tracking import track
     from mlpuzzle.monitor import monitor, save_reference
     from mlpuzzle.registry import propose, register
     from mlpuzzle.score import score

@@ -59,7 +59,8 @@ def bare_fit(df, spec) -> float:
 def stage(df, spec, d: Path) -> dict:
     "Seconds of each step of the training stage, in a fresh workspace under `d`."
     from mlpuzzle.core import init_workspace
-    from mlpuzzle.model import experiment_id, model_card, track, train
+    from mlpuzzle.model import train
+    from mlpuzzle.tracking import experiment_id, model_card, track
     from mlpuzzle.registry import propose, register
     ws = init_workspace(d, spec)
     s = {"store creation": timed(experiment_id, ws)[0]}

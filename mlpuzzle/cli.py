@@ -176,7 +176,7 @@ def cmd_retire(a):
 
 def cmd_ui(a):
     import subprocess
-    from mlpuzzle.model import tracking_uri
+    from mlpuzzle.tracking import tracking_uri
     uri = tracking_uri(Workspace(a.workspace, check_imports=False))
     print(f"MLflow UI on http://127.0.0.1:{a.port} for {uri} (Ctrl-C stops it)")
     return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(a.port)])

@@ -43,7 +43,7 @@ def _reference_frame(ws: Workspace, data: pd.DataFrame, model, info: dict) -> pd
 def _attach(ws: Workspace, run_id: str, p: Path):
     "Log the reference profile `p` as an artifact of the MLflow run `run_id` (a warning if that fails)."
     try:
-        from mlpuzzle.model import mlflow_client
+        from mlpuzzle.tracking import mlflow_client
         mlflow_client(ws).log_artifact(run_id, str(p), "monitoring")
     except Exception as e: log.warning("could not attach the reference profile to MLflow run %s: %s", run_id, e)
 

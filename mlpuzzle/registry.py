@@ -24,7 +24,7 @@ __all__ = ['log', 'registry_lock', 'spec_types', 'register', 'version_info', 're
 
 # %% ../nbs/03_registry.ipynb #c9c0258d
 def _client(ws: Workspace):
-    from mlpuzzle.model import mlflow_client
+    from mlpuzzle.tracking import mlflow_client
     return mlflow_client(ws)
 
 _held = {}  # lock file -> depth, so a process may nest registry_lock
@@ -100,7 +100,7 @@ def recorded_digest(ws: Workspace, info: dict) -> str | None:
 def load_version(ws: Workspace, version="champion"):
     "(model, info) of `version` (default: the champion); a retired, changed or foreign-typed file is refused."
     import mlflow.artifacts
-    from mlpuzzle.model import tracking_uri
+    from mlpuzzle.tracking import tracking_uri
     info = version_info(ws, version)
     what = f"model version {info['version']} of {ws.spec['name']}"
     if info.get("retired_at"): raise ModelError(f"model version {info['version']} is retired ({info['retired_at']}); it cannot be served or promoted")

@@ -18,6 +18,7 @@ LAYERS = [
     ["store"],
     ["labels", "quarantine"],
     ["model"],
+    ["tracking"],
     ["modelfile"],
     ["registry"],
     ["score"],

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import MLPUZZLE
 from mlpuzzle.core import METRICS, ModelError, Workspace, init_workspace
-from mlpuzzle.model import evaluate, experiment_id, mlflow_client, model_card, predict_scores, track, train
+from mlpuzzle.model import evaluate, predict_scores, train
+from mlpuzzle.tracking import experiment_id, mlflow_client, model_card, track
 from mlpuzzle.registry import (champion, champion_at, history, load_version, promote, propose, recent_labeled, register,
                                version_info, versions)
 from mlpuzzle.simulate import (churn_spec, multiclass_spec, regression_spec, simulate, simulate_multiclass,

@@ -10,7 +10,8 @@ from threadpoolctl import threadpool_limits
 
 from mlpuzzle.compat import profile_frame
 from mlpuzzle.core import init_workspace
-from mlpuzzle.model import train, track
+from mlpuzzle.model import train
+from mlpuzzle.tracking import track
 from mlpuzzle.alerts import alerts
 from mlpuzzle.drift import drift
 from mlpuzzle.monitor import monitor, rollup, save_reference

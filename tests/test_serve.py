@@ -16,7 +16,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from mlpuzzle.core import ModelError, init_workspace
-from mlpuzzle.model import train, track
+from mlpuzzle.model import train
+from mlpuzzle.tracking import track
 from mlpuzzle.registry import load_version, promote, propose, register, rollback, version_info
 from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate
@@ -366,7 +367,7 @@ def _ready(url): return httpx.get(f"{url}/ready", timeout=10).json()
 
 def _move_alias(ws, v):
     "Make version `v` champion the way the MLflow UI would: move the alias, without mlpuzzle's checks."
-    from mlpuzzle.model import mlflow_client
+    from mlpuzzle.tracking import mlflow_client
     mlflow_client(ws).set_registered_model_alias(ws.spec["name"], "champion", str(v))
 
 

@@ -13,11 +13,11 @@ import yaml
 
 # %% auto #0
 __all__ = ['REQUIRED', 'PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'NUM', 'INT', 'STR', 'BOOL',
-           'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'DEFAULT_SEVERITY', 'SPEC_SCHEMA', 'DEFAULT_ALERTS', 'SPEC_FILE',
-           'STATE_DIRS', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError',
-           'atomic_path', 'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'parse_duration', 'window_key', 'window_keys',
-           'import_estimator', 'validate_spec', 'load_spec', 'dump_spec', 'spec_hash', 'spec_reference', 'Workspace',
-           'open_workspace', 'init_workspace']
+           'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'DEFAULT_SEVERITY', 'SPEC_SCHEMA', 'DEFAULT_ALERTS', 'MAX_SPEC_CHARS',
+           'MAX_SPEC_VALUES', 'SPEC_FILE', 'STATE_DIRS', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError',
+           'ModelError', 'RunError', 'atomic_path', 'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'parse_duration',
+           'window_key', 'window_keys', 'import_estimator', 'validate_spec', 'load_spec', 'dump_spec', 'spec_hash',
+           'spec_reference', 'Workspace', 'open_workspace', 'init_workspace']
 
 # %% ../nbs/00_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -100,7 +100,12 @@ class _Key:
     def __init__(self, types, default, doc, check=None, nullable=False):
         self.types, self.default, self.doc, self.check, self.nullable = types, default, doc, check, nullable
 
-def _one_of(*vals): return lambda v: None if v in vals else f"expected one of {', '.join(map(str, vals))}, got {v!r}"
+def _show(v, width: int = 80) -> str:
+    "`repr(v)`, cut to `width` characters: a message never carries a huge value."
+    r = repr(v)
+    return r if len(r) <= width else r[:width - 3] + "..."
+
+def _one_of(*vals): return lambda v: None if v in vals else f"expected one of {', '.join(map(str, vals))}, got {_show(v)}"
 def _between(lo, hi, lo_open=False, hi_open=False):
     "A check that a number lies in [lo, hi] (or the open interval at a side marked open)."
     def check(v):
@@ -112,7 +117,7 @@ _UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 def parse_duration(text: str) -> timedelta:
     "A duration written as a number and a unit (s, min, h, d, w), e.g. `1d`, `12h`, `90min`."
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|min|h|d|w)\s*", str(text))
-    if not m or float(m.group(1)) <= 0: raise ValueError(f"expected a positive duration such as 1d, 12h or 90min, got {text!r}")
+    if not m or float(m.group(1)) <= 0: raise ValueError(f"expected a positive duration such as 1d, 12h or 90min, got {_show(text)}")
     return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
 
 def window_key(t, window: timedelta) -> str:
@@ -167,7 +172,7 @@ DEFAULT_SEVERITY = {"drift": "warning", "null_rate": "warning", "quarantine_rate
 SPEC_SCHEMA = {
     "version": _Key(INT, 1, "version of the spec format", _one_of(1)),
     "name": _Key(STR, REQUIRED, "name of the use case (letters, digits, - and _)",
-                 lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", v) else f"expected letters, digits, - and _, got {v!r}"),
+                 lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", v) else f"expected letters, digits, - and _, got {_show(v)}"),
     "problem": _Key(STR, REQUIRED, "binary, multiclass or regression", _one_of(*PROBLEMS)),
     "source": {"kind": _Key(STR, REQUIRED, "csv, parquet, sql or dataframe", _one_of("csv", "parquet", "sql", "dataframe")),
                "path": _Key(STR, None, "csv/parquet: a file or a glob, relative to the workspace or absolute", nullable=True),
@@ -219,14 +224,14 @@ def _is(v, types): return isinstance(v, types) and not (isinstance(v, bool) and 
 def _leaf(v, key, path, problems):
     "Check one value against its `_Key`; record a problem and return None if it does not fit."
     if v is None and key.nullable: return None
-    if not _is(v, key.types): return problems.append((path, f"expected {_tname(key.types)}, got {v!r}"))
+    if not _is(v, key.types): return problems.append((path, f"expected {_tname(key.types)}, got {_show(v)}"))
     msg = key.check(v) if key.check else None
     return problems.append((path, msg)) if msg else v
 
 def _section(data, schema, path, problems, custom):
     "Validate mapping `data` against `schema`, filling defaults; `custom` validates the keys whose schema is None."
     if data is None: data = {}
-    if not isinstance(data, dict): return problems.append((path, f"expected a mapping, got {data!r}")) or {}
+    if not isinstance(data, dict): return problems.append((path, f"expected a mapping, got {_show(data)}")) or {}
     problems += [(_join(path, k), f"unknown key; expected one of: {', '.join(schema)}") for k in data if k not in schema]
     out = {}
     for k, key in schema.items():
@@ -241,7 +246,7 @@ def _section(data, schema, path, problems, custom):
 # %% ../nbs/00_core.ipynb #a0c7592e
 def _mapping(v, path, problems):
     if v is None: return {}
-    if not isinstance(v, dict): return problems.append((path, f"expected a mapping, got {v!r}")) or {}
+    if not isinstance(v, dict): return problems.append((path, f"expected a mapping, got {_show(v)}")) or {}
     return v
 
 def _features(v, path, problems):
@@ -252,7 +257,7 @@ def _features(v, path, problems):
         p = _join(path, name)
         kind = c.get("type") if isinstance(c, dict) else None
         if kind not in FEATURE_SCHEMAS:
-            problems.append((_join(p, "type"), f"expected one of {', '.join(FEATURE_SCHEMAS)}, got {kind!r}")); continue
+            problems.append((_join(p, "type"), f"expected one of {', '.join(FEATURE_SCHEMAS)}, got {_show(kind)}")); continue
         out[name] = f = _section(c, FEATURE_SCHEMAS[kind], p, problems, {})
         if kind == "numeric" and None not in (f["min"], f["max"]) and f["min"] > f["max"]:
             problems.append((_join(p, "min"), f"min ({f['min']}) is above max ({f['max']})"))
@@ -270,12 +275,12 @@ DEFAULT_ALERTS = [{"kind": k} for k in ALERT_SCHEMAS]
 def _alerts(v, path, problems):
     "Validate the alert rules: a list of mappings whose schema depends on `kind`."
     if v is None: v = DEFAULT_ALERTS
-    if not isinstance(v, list): return problems.append((path, f"expected a list of rules, got {v!r}")) or []
+    if not isinstance(v, list): return problems.append((path, f"expected a list of rules, got {_show(v)}")) or []
     out = []
     for i, r in enumerate(v):
         p, kind = f"{path}[{i}]", r.get("kind") if isinstance(r, dict) else None
         if kind not in ALERT_SCHEMAS:
-            problems.append((_join(p, "kind"), f"expected one of {', '.join(ALERT_SCHEMAS)}, got {kind!r}")); continue
+            problems.append((_join(p, "kind"), f"expected one of {', '.join(ALERT_SCHEMAS)}, got {_show(kind)}")); continue
         schema = {"kind": _Key(STR, REQUIRED, "the rule"), "severity": _Key(STR, None, "warning or critical (default: DEFAULT_SEVERITY of the kind)", _one_of("warning", "critical"), nullable=True),
                   "retrain": _Key(BOOL, None, "start `run train` (default: kind in monitoring.retrain_on)", nullable=True), **ALERT_SCHEMAS[kind]}
         out.append(_section(r, schema, p, problems, {}))
@@ -338,13 +343,36 @@ def validate_spec(data,  # the spec as read from YAML
     if problems: raise SpecError(file, problems)
     return spec
 
+MAX_SPEC_CHARS, MAX_SPEC_VALUES = 1_000_000, 100_000  # a spec is small: far beyond these, it is an attack or a mistake
+
+def _expanded_size(node, memo: dict) -> int:
+    "How many values YAML node `node` stands for once its aliases are expanded (memoized by node; a cycle counts as too many)."
+    if id(node) in memo: return memo[id(node)]
+    memo[id(node)] = MAX_SPEC_VALUES + 1  # while being counted: a node that contains itself is too big
+    kids = node.value if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) else []
+    pairs = [x for kv in kids for x in (kv if isinstance(kv, tuple) else (kv,))]
+    memo[id(node)] = min(1 + sum(_expanded_size(k, memo) for k in pairs), MAX_SPEC_VALUES + 1)
+    return memo[id(node)]
+
+def _read_yaml(text: str, path):
+    "The YAML document in `text`, refused (SpecError) if its aliases expand to more than MAX_SPEC_VALUES values."
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_SPEC_VALUES:
+            raise SpecError(path, [("", f"its aliases (&name, *name) expand to more than {MAX_SPEC_VALUES:,} values; "
+                                        "a spec needs none of that: write the values out")])
+        return loader.construct_document(node) if node is not None else None
+    finally: loader.dispose()
+
 def load_spec(path, check_imports: bool = True) -> dict:
     "Read and validate the spec file at `path` (see `validate_spec` for `check_imports`)."
     path = Path(path)
     try: text = path.read_text(encoding="utf-8")
     except FileNotFoundError: raise SpecError(path, [("", "file not found; create one with `mlpuzzle init DIR --from-data FILE --target COL`")]) from None
     except (UnicodeDecodeError, IsADirectoryError) as e: raise SpecError(path, [("", f"cannot be read as a UTF-8 text file: {e}")]) from None
-    try: data = yaml.safe_load(text)
+    if len(text) > MAX_SPEC_CHARS: raise SpecError(path, [("", f"is {len(text):,} characters; a spec is a few kilobytes (at most {MAX_SPEC_CHARS:,})")])
+    try: data = _read_yaml(text, path)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .core import DataError, Workspace, open_workspace, to_utc
 from .data import Batch, csv_chunks, parquet_chunks
-from .store import IngestOptions, file_key, ingest_batch, load_snapshots
+from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots
 
 # %% auto #0
 __all__ = ['label_spec', 'ingest_labels', 'label_batches', 'load_labels', 'training_set']
@@ -51,12 +51,13 @@ def ingest_labels(workspace, path=None, df: pd.DataFrame | None = None, now=None
     ws = open_workspace(workspace)
     if not ws.spec["columns"]["id"]: raise DataError("labels are joined on the id column, and columns.id is not set in the spec")
     srcs = [Batch("labels:dataframe", iter([df]))] if df is not None else _label_sources(ws, path)
-    done = label_batches(ws)
-    seen, hashes, out = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}, []
-    for b in srcs:
-        if b.key and file_key(b.key) in seen: out.append({"status": "unchanged", "source": {"name": b.name}}); continue
-        m = ingest_batch(_LabelView(ws), b, np.empty(0, np.uint64), IngestOptions(now=now, profile=False), hashes=hashes)
-        if m: out.append(m); hashes.add(m.get("content_hash"))
+    with ingest_lock(ws):
+        done = label_batches(ws)
+        seen, hashes, out = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}, []
+        for b in srcs:
+            if b.key and file_key(b.key) in seen: out.append({"status": "unchanged", "source": {"name": b.name}}); continue
+            m = ingest_batch(_LabelView(ws), b, np.empty(0, np.uint64), IngestOptions(now=now, profile=False), hashes=hashes)
+            if m: out.append(m); hashes.add(m.get("content_hash"))
     return out
 
 def label_batches(ws: Workspace) -> list[dict]:

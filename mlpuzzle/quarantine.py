@@ -11,7 +11,7 @@ import pandas as pd
 
 from .core import DataError, atomic_path, atomic_write, open_workspace
 from .data import Batch
-from .store import IngestOptions, ingest_batch, known_ids
+from .store import IngestOptions, ingest_batch, ingest_lock, known_ids
 
 # %% auto #0
 __all__ = ['quarantined', 'export_quarantine', 'readmit', 'reason_counts']
@@ -42,23 +42,24 @@ def export_quarantine(workspace, path) -> Path:
 def readmit(workspace, path=None, now=None) -> dict:
     "Check quarantined event rows again (from fixed CSV `path`, or as stored); store those that pass."
     ws = open_workspace(workspace)
-    pending = quarantined(ws)
-    pending = pending[pending["_kind"] == "events"]
-    if path is not None and not Path(path).is_file():
-        raise DataError(f"{path}: no such file; write one with `mlpuzzle quarantine --export FILE`, fix it, then re-admit it")
-    rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]) if path else pending
-    if "_qid" not in rows: raise DataError(f"{path}: no _qid column; fix the CSV written by `mlpuzzle quarantine --export`, keeping its _qid column")
-    rows = rows[rows["_qid"].isin(set(pending["_qid"]))].reset_index(drop=True)
-    if not len(rows): return {"status": "nothing to re-admit", "admitted": 0, "quarantined": 0}
-    qids = rows["_qid"].tolist()
-    data = rows.drop(columns=[c for c in rows.columns if c.startswith("_")])
-    parents = sorted({q.split(":")[0] for q in qids})
-    m = ingest_batch(ws, Batch(f"readmit:{path or 'quarantine'}", iter([data])), known_ids(ws), IngestOptions(now=now),
-                     parents=parents, extra={"readmitted_from": parents})
-    again = set(pd.read_parquet(ws.path / m["quarantine"])["_row"]) if m.get("quarantine") else set()
-    settled = {q: (f"re-quarantined as {m['id']}:{i}" if i in again else f"admitted in {m['id']}") for i, q in enumerate(qids)}
-    atomic_write(ws.dir("quarantine") / "readmitted.json", json.dumps({**_settled(ws), **settled}, indent=1))
-    return {"status": m["status"], "snapshot": m["id"], "admitted": len(qids) - len(again), "quarantined": len(again)}
+    with ingest_lock(ws):
+        pending = quarantined(ws)
+        pending = pending[pending["_kind"] == "events"]
+        if path is not None and not Path(path).is_file():
+            raise DataError(f"{path}: no such file; write one with `mlpuzzle quarantine --export FILE`, fix it, then re-admit it")
+        rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]) if path else pending
+        if "_qid" not in rows: raise DataError(f"{path}: no _qid column; fix the CSV written by `mlpuzzle quarantine --export`, keeping its _qid column")
+        rows = rows[rows["_qid"].isin(set(pending["_qid"]))].reset_index(drop=True)
+        if not len(rows): return {"status": "nothing to re-admit", "admitted": 0, "quarantined": 0}
+        qids = rows["_qid"].tolist()
+        data = rows.drop(columns=[c for c in rows.columns if c.startswith("_")])
+        parents = sorted({q.split(":")[0] for q in qids})
+        m = ingest_batch(ws, Batch(f"readmit:{path or 'quarantine'}", iter([data])), known_ids(ws), IngestOptions(now=now),
+                         parents=parents, extra={"readmitted_from": parents})
+        again = set(pd.read_parquet(ws.path / m["quarantine"])["_row"]) if m.get("quarantine") else set()
+        settled = {q: (f"re-quarantined as {m['id']}:{i}" if i in again else f"admitted in {m['id']}") for i, q in enumerate(qids)}
+        atomic_write(ws.dir("quarantine") / "readmitted.json", json.dumps({**_settled(ws), **settled}, indent=1))
+        return {"status": m["status"], "snapshot": m["id"], "admitted": len(qids) - len(again), "quarantined": len(again)}
 
 # %% ../nbs/01_quarantine.ipynb #0d9ac610
 def reason_counts(rejected: pd.DataFrame) -> pd.Series:

@@ -4,14 +4,15 @@
 
 # %% ../nbs/01_store.ipynb #503e06b9
 from __future__ import annotations
-import json, logging, shutil
+import fcntl, json, logging, os, shutil, threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import Workspace, atomic_write, open_workspace, parse_duration
+from .core import Workspace, WorkspaceError, atomic_write, now_iso, open_workspace, parse_duration
 from .data import Batch, Checked, as_text, batches, event_times, is_member, show_value, validate_batch
 from .engine import open_engine, partition_chunks, partitions
 from .snapshot import (KNOWN_ID, REPEATED_ID, SnapshotWriter, between, finish_snapshot, merge_sorted,
@@ -21,8 +22,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'snapshots', 'known_ids', 'snapshot_files', 'load_snapshots', 'IngestOptions', 'check_chunks', 'store_batch',
-           'ingest_batch', 'check_partition', 'PartitionedBatches', 'InProcessBatches', 'watermarks', 'file_key',
-           'ingest']
+           'ingest_batch', 'check_partition', 'PartitionedBatches', 'InProcessBatches', 'watermarks', 'ingest_lock',
+           'file_key', 'ingest']
 
 # %% ../nbs/01_store.ipynb #84f337d0
 def snapshots(ws: Workspace) -> list[dict]:
@@ -191,6 +192,31 @@ def watermarks(ws: Workspace) -> dict:
 def _set_watermark(ws, key, value):
     atomic_write(ws.dir("raw") / "watermarks.json", json.dumps({**watermarks(ws), key: value}, indent=1))
 
+_HELD: dict = {}  # (lock file, thread) -> depth, so that ingest, labels and re-admission nest in one thread
+
+@contextmanager
+def ingest_lock(ws: Workspace, wait: bool = False):
+    """Hold the workspace's ingestion lock: one process at a time stores snapshots, labels and re-admissions.
+    Another holder is reported (since when, which pid), or waited for with `wait`. The lock is the kernel's
+    (flock): a process that dies releases it, so a stale lock file is simply taken over."""
+    p = str(ws.path / ".ingest.lock")
+    k = (p, threading.get_ident())
+    if _HELD.get(k):
+        _HELD[k] += 1
+        try: yield
+        finally: _HELD[k] -= 1
+        return
+    with open(p, "a+") as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            f.seek(0)
+            raise WorkspaceError(f"{ws.path}: another ingestion is running ({f.read().strip() or 'holder unknown'}); "
+                                 "wait for it, or pass wait (`-p wait true`) to queue behind it") from None
+        f.seek(0); f.truncate(); f.write(f"since {now_iso()}, pid {os.getpid()}"); f.flush()
+        _HELD[k] = 1
+        try: yield
+        finally: _HELD[k] = 0; f.truncate(0); fcntl.flock(f, fcntl.LOCK_UN)
+
 def file_key(key: dict) -> tuple:
     "What identifies a file batch as already read: path, size and modification time."
     return (key.get("path"), key.get("size"), key.get("mtime_ns"))
@@ -204,30 +230,32 @@ def ingest(workspace,  # a Workspace or its directory
            now=None,  # timestamps after this are "in the future" (default: the clock)
            progress: bool = False,  # show a progress bar of rows
            engine: str | None = None, scheduler: str | None = None,  # override the spec's engine (pandas or dask) and dask scheduler
+           wait: bool = False,  # when another ingestion of this workspace runs: wait for it (else: refuse, saying so)
           ) -> list[dict]:
     "Ingest the workspace's source into snapshots; return one manifest per batch (status stored or unchanged)."
     from tqdm import tqdm
     ws = open_workspace(workspace)
     src, opts = {**ws.spec["source"], **(source or {})}, IngestOptions(now, since, until, profile)
-    remove_leftovers(ws.dir("snapshots"))
-    done, known = snapshots(ws), np.sort(known_ids(ws))
-    seen, hashes = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}
-    wm = watermarks(ws).get(_source_key(src)) if src["kind"] == "sql" and df is None else None
-    results, parent, todo = [], [done[-1]["id"]] if done else [], []
-    for b in batches(ws, source, since, until, df, wm):
-        if b.key.get("path") and file_key(b.key) in seen: results.append({"status": "unchanged", "source": {"name": b.name}})
-        else: todo.append(b)
-    files = df is None and src["kind"] in ("csv", "parquet")  # only files are cut into partitions
-    with (open_engine(ws.spec, engine, scheduler, needed=files and bool(todo)) as eng,
-          tqdm(desc="rows", unit="row", disable=not progress) as bar,
-          (PartitionedBatches if eng.parallel else InProcessBatches)(eng, ws, known, opts) as runner):
-        for b in todo: runner.submit(b, src["kind"], src["chunk_rows"])
-        for b in todo:
-            if (m := runner.store(b, known, parent, hashes, bar)) is None: continue
-            results.append(m)
-            if m["status"] == "stored":
-                known, parent = merge_sorted(known, np.load(ws.dir("snapshots") / m["id"] / "ids.npy")), [m["id"]]
-                hashes.add(m["content_hash"])
-                if m.get("watermark"): _set_watermark(ws, _source_key(src), m["watermark"])
-            log.info("%s: %s", b.name, m["status"])
-    return results
+    with ingest_lock(ws, wait):
+        remove_leftovers(ws.dir("snapshots"))
+        done, known = snapshots(ws), np.sort(known_ids(ws))
+        seen, hashes = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}
+        wm = watermarks(ws).get(_source_key(src)) if src["kind"] == "sql" and df is None else None
+        results, parent, todo = [], [done[-1]["id"]] if done else [], []
+        for b in batches(ws, source, since, until, df, wm):
+            if b.key.get("path") and file_key(b.key) in seen: results.append({"status": "unchanged", "source": {"name": b.name}})
+            else: todo.append(b)
+        files = df is None and src["kind"] in ("csv", "parquet")  # only files are cut into partitions
+        with (open_engine(ws.spec, engine, scheduler, needed=files and bool(todo)) as eng,
+              tqdm(desc="rows", unit="row", disable=not progress) as bar,
+              (PartitionedBatches if eng.parallel else InProcessBatches)(eng, ws, known, opts) as runner):
+            for b in todo: runner.submit(b, src["kind"], src["chunk_rows"])
+            for b in todo:
+                if (m := runner.store(b, known, parent, hashes, bar)) is None: continue
+                results.append(m)
+                if m["status"] == "stored":
+                    known, parent = merge_sorted(known, np.load(ws.dir("snapshots") / m["id"] / "ids.npy")), [m["id"]]
+                    hashes.add(m["content_hash"])
+                    if m.get("watermark"): _set_watermark(ws, _source_key(src), m["watermark"])
+                log.info("%s: %s", b.name, m["status"])
+        return results

@@ -143,3 +143,24 @@ def test_sigkill_while_writing_a_snapshot_leaves_no_partial_snapshot(tmp_path):
     [m] = ingest(ws, profile=False)  # and a re-run stores the batch whole
     assert m["status"] == "stored" and m["rows"]["accepted"] == len(s.events)
     assert not any(d.name.startswith(".tmp-") for d in snaps.iterdir())  # leftovers were cleaned
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_two_ingests_at_once_store_no_row_twice(sim, tmp_path, reports, wait):
+    """The attack run's case: `run ingest` and `run ingest -p since ...` started together. Without wait, one of them
+    may be refused, saying another ingestion runs (since when, which pid); with wait, both finish. Either way every id
+    is stored once, and no raw OSError reaches the user."""
+    s, paths, d = sim
+    ws = workspace(tmp_path, "ws", {"kind": "csv", "path": str(d / "csv" / "events-*.csv")})
+    env = {**os.environ, "MLPUZZLE_REPORTS": str(reports)}
+    extra = ["-p", "wait", "true"] if wait else []
+    cmds = [[str(MLPUZZLE), "run", "ingest", "-w", str(ws.path), "-q", *extra],
+            [str(MLPUZZLE), "run", "ingest", "-w", str(ws.path), "-q", "-p", "since", "2024-01-05", *extra]]
+    ps = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for c in cmds]
+    outs = [p.communicate(timeout=600) for p in ps]
+    for p, (out, err) in zip(ps, outs):
+        assert "OSError" not in err and "Directory not empty" not in err, err
+        assert p.returncode == 0 or (not wait and "another ingestion is running (since" in err), err
+    assert sum(p.returncode == 0 for p in ps) == (2 if wait else sum(p.returncode == 0 for p in ps)) >= 1
+    stored = load_snapshots(ws)
+    assert len(stored) == len(s.events) and stored.customer_id.is_unique

@@ -6,11 +6,10 @@
 from __future__ import annotations
 import json, logging, math, sqlite3, time
 from contextlib import closing
-from datetime import datetime, timezone
 
 import pandas as pd
 
-from .core import DEFAULT_SEVERITY, MlpuzzleError, Workspace, open_workspace
+from .core import DEFAULT_SEVERITY, MlpuzzleError, Workspace, now_iso, open_workspace
 from .performance import below_floor
 
 log = logging.getLogger(__name__)
@@ -254,7 +253,7 @@ def _record(con, oid: int, attempts: int, ok: bool, err: str, url: str) -> int:
     "Mark outbox event `oid` delivered, or due again after a backoff; 1 when delivered."
     if ok:
         con.execute("UPDATE outbox SET delivered_at=?, attempts=attempts+1 WHERE id=?",
-                    (datetime.now(timezone.utc).isoformat(timespec="seconds"), oid))
+                    (now_iso("seconds"), oid))
     else:
         con.execute("UPDATE outbox SET attempts=attempts+1, next_try=?, last_error=? WHERE id=?",
                     (time.time() + min(0.5 * 2 ** attempts, 60), err, oid))

@@ -147,7 +147,7 @@ def build_dashboard(workspace, reports) -> Path:
     open_ = alerts[alerts.state == "open"] if len(alerts) else alerts
     status = status_of(alerts)
     champ = hist[hist.action.isin(["promote", "rollback"])].to_version.iloc[-1] if len(hist) and hist.action.isin(["promote", "rollback"]).any() else None
-    end = win.window.max() if len(win) else pd.Timestamp.now()
+    end = win.window.max() if len(win) else utc_now().tz_localize(None)
     counts = {a: int((hist.action == a).sum()) if len(hist) else 0 for a in ("promote", "refused", "retire")}
     retrains = sum(1 for r in runs if r["stage"] == "train" and str((r.get("parameters") or {}).get("trigger", "")).startswith("alert:"))
     run_rows = pd.DataFrame([{"run": r["id"], "stage": r["stage"], "status": r["status"], "started (UTC)": (r["started"] or "")[:19],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import SPEC_FILE, init_workspace, validate_spec
+from .core import SPEC_FILE, init_workspace, to_utc, validate_spec
 
 # %% auto #0
 __all__ = ['DEMO', 'demo_spec', 'write_feed', 'release', 'demo_workspace', 'run_demo']
@@ -98,7 +98,7 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
                          ("monitor", {"since": str(day(h)), "as_of": str(b), "deliver": False})):
             _stage(ws, stage, p, reports, lambda m: say(m, end="; "))
         al = alerts(ws)
-        raised = sorted(set(al[al.raised_at == b.tz_localize("UTC").isoformat()].kind)) if len(al) else []
+        raised = sorted(set(al[al.raised_at == to_utc(b).isoformat()].kind)) if len(al) else []
         if raised: say(f"ALERT {', '.join(raised)}; ", end="")
         before = len(history(ws))
         if (rec := trigger_retraining(ws, reports=reports, dashboard=False)) is not None:  # when alerts ask for it

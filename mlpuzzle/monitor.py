@@ -7,7 +7,6 @@ from __future__ import annotations
 import json, logging
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import pandas as pd
 
 from .alerts import as_json, deliver, evaluate_alerts, monitor_db, queue_events
 from .compat import merge_into, merge_profiles
-from .core import Workspace, atomic_path, open_workspace, parse_duration, to_utc, window_key
+from .core import Workspace, atomic_path, now_iso, open_workspace, parse_duration, to_utc, utc_now, window_key
 from .drift import drift
 from .performance import performance
 from .quality import ingestion_counts, quality
@@ -136,7 +135,7 @@ def _compute(ws: Workspace, con, key: str, files: list, counts: dict, expected, 
     view = merge_views([read_profile(p) for p in files])
     d = drift(view, reference, ws.spec) if reference is not None and view is not None else pd.DataFrame()
     q = quality(view, counts, ws.spec, expected)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = now_iso("seconds")
     con.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?)",
                 (key, sig, now, as_json(d.to_dict("records")), as_json(q)))
     con.commit()
@@ -246,7 +245,7 @@ def _windows_table(qual: pd.DataFrame, drift_df: pd.DataFrame) -> pd.DataFrame:
 
 def _utc(t) -> pd.Timestamp:
     "`t` (default: now) in UTC."
-    return to_utc(t) if t is not None else pd.Timestamp.now(tz="UTC")
+    return to_utc(t) if t is not None else utc_now()
 
 def monitor(workspace,  # a Workspace or its directory
             since=None, until=None,  # the windows to report on (default: all complete windows)

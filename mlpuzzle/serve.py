@@ -6,11 +6,10 @@
 from __future__ import annotations
 import asyncio, hmac, logging, os, threading, time, uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
 
 from fastapi import Request  # at module level: FastAPI resolves the endpoint's annotations from here
 
-from .core import Workspace, open_workspace
+from .core import Workspace, now_iso, open_workspace
 from .model import predict_scores
 from .registry import champion, load_version
 from .contract import (PREDICT_RESPONSES, Refused, document_record, openapi_body, parse_records,
@@ -45,7 +44,7 @@ class Champion:
             self._failed, serving = v, self.current[1]["version"] if self.current else "none"
             self.error = f"version {v} failed to load ({e}); still serving version {serving}"
             log.error(self.error); return False
-        info = {**info, "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        info = {**info, "loaded_at": now_iso("seconds")}
         fast = compile_fast_path(model, self.ws.spec)
         self.current, self.error = (model, info, fast), None  # one assignment: the switch
         log.info("serving version %s", v)

@@ -164,6 +164,11 @@ def batches(ws: Workspace,  # the workspace whose spec names the source
 # %% ../nbs/01_data.ipynb #4f79baf1
 Check = tuple  # (mask: np.ndarray[bool], column: str, what is wrong: str)
 
+def _text(s: pd.Series) -> pd.Series:
+    "Each value of `s` as text; nulls stay null (masked dtypes such as Int64 go through object: they cannot hold text)."
+    if not isinstance(s.dtype, np.dtype): s = s.astype(object)
+    return s.where(s.isna(), s.astype(str)).astype("str")
+
 def _blank_to_na(s: pd.Series) -> pd.Series:
     "Text stripped of surrounding blanks; blank text becomes null. Other dtypes pass through."
     if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)): return s
@@ -188,7 +193,7 @@ def _numeric(s: pd.Series, col: str, c: dict) -> tuple:
     return v, checks
 
 def _categorical(s: pd.Series, col: str, c: dict) -> tuple:
-    v = s if s.dtype == "str" else s.where(s.isna(), s.astype(str)).astype("str")
+    v = s if s.dtype == "str" else _text(s)
     checks = _nulls(v, s, col, c)
     unknown = np.zeros(len(v), bool) if c["open"] else (v.notna() & ~v.isin([str(x) for x in c["values"]])).to_numpy()
     if c["unknown"] == "reject" and not c["open"]: checks.append((unknown, col, f"is not an allowed value ({', '.join(map(str, c['values'][:10]))}{' ...' if len(c['values']) > 10 else ''})"))
@@ -213,7 +218,7 @@ def event_times(chunk: pd.DataFrame, col: str) -> pd.Series:
 def _ids(s: pd.Series) -> pd.Series:
     "Ids as text; whole numbers read as floats (because of a null) lose their `.0`."
     if pd.api.types.is_float_dtype(s) and ((s.dropna() % 1) == 0).all(): s = s.astype("Int64")
-    return s.where(s.isna(), s.astype(str)).astype("str")
+    return _text(s)
 
 def id_hashes(ids: pd.Series) -> np.ndarray:
     "64-bit hashes of ids, to look ids up among millions without keeping the strings."
@@ -311,7 +316,7 @@ def show_value(v) -> str:
 
 def as_text(df: pd.DataFrame) -> pd.DataFrame:
     "Values as read, as text (null stays null), so rows of any type can be kept in one Parquet file."
-    return pd.DataFrame({str(c): df[c].where(df[c].isna(), df[c].astype(str)).astype("str") for c in df.columns}, index=df.index)
+    return pd.DataFrame({str(c): _text(df[c]) for c in df.columns}, index=df.index)
 
 def validate_batch(df: pd.DataFrame,  # one chunk of a batch, as read
                    spec: dict,  # the validated spec

@@ -162,5 +162,9 @@ def test_two_ingests_at_once_store_no_row_twice(sim, tmp_path, reports, wait):
         assert "OSError" not in err and "Directory not empty" not in err, err
         assert p.returncode == 0 or (not wait and "another ingestion is running (since" in err), err
     assert sum(p.returncode == 0 for p in ps) == (2 if wait else sum(p.returncode == 0 for p in ps)) >= 1
+    assert load_snapshots(ws).customer_id.is_unique
+    if not wait:  # the refused one is run again, as its user would, once the other is done
+        r = subprocess.run(cmds[0], capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr
     stored = load_snapshots(ws)
     assert len(stored) == len(s.events) and stored.customer_id.is_unique

@@ -166,6 +166,7 @@ Check = tuple  # (mask: np.ndarray[bool], column: str, what is wrong: str)
 
 def _text(s: pd.Series) -> pd.Series:
     "Each value of `s` as text; nulls stay null (masked dtypes such as Int64 go through object: they cannot hold text)."
+    if isinstance(s.dtype, pd.StringDtype): return s.astype("str")  # text already: the hot path of string ids
     if not isinstance(s.dtype, np.dtype): s = s.astype(object)
     return s.where(s.isna(), s.astype(str)).astype("str")
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_modelfile.ipynb #792154f5
 from __future__ import annotations
-import hashlib, inspect, json, zipfile
+import functools, hashlib, inspect, json, zipfile
 from pathlib import Path
 
 from .core import ModelError, import_estimator
@@ -24,16 +24,18 @@ def _defined_in(*modules) -> set[str]:
     return {type_name(c) for m in modules for c in vars(m).values() if inspect.isclass(c) and c.__module__ == m.__name__}
 
 # %% ../nbs/03_modelfile.ipynb #be3d53ec
-def value_types() -> set[str]:
+@functools.cache  # fixed within a process: computed once, not on every model load
+def value_types() -> frozenset[str]:
     "Builtin and numpy value types a fitted model holds."
     import numpy as np, numpy.random as R
     builtin = {f"builtins.{t}" for t in ("dict", "list", "tuple", "set", "frozenset", "str", "bytes", "int", "float",
                                           "complex", "bool", "slice", "NoneType")}
     rand = (R.Generator, R.RandomState, R.PCG64, R.PCG64DXSM, R.MT19937, R.Philox, R.SFC64, R.SeedSequence)
     scalars = {type_name(t) for t in set(np.sctypeDict.values())}
-    return builtin | scalars | {"numpy.ndarray", "numpy.dtype"} | {type_name(t) for t in rand}
+    return frozenset(builtin | scalars | {"numpy.ndarray", "numpy.dtype"} | {type_name(t) for t in rand})
 
-def pipeline_types() -> set[str]:
+@functools.cache
+def pipeline_types() -> frozenset[str]:
     "The classes and functions of the preprocessing `build_pipeline` makes, and the loss objects estimators hold."
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import MissingIndicator, SimpleImputer
@@ -42,10 +44,11 @@ def pipeline_types() -> set[str]:
     import sklearn._loss._loss, sklearn._loss.link, sklearn._loss.loss
     steps = (Pipeline, ColumnTransformer, SimpleImputer, MissingIndicator, StandardScaler, OneHotEncoder, FunctionTransformer)
     losses = _defined_in(sklearn._loss.loss, sklearn._loss._loss, sklearn._loss.link)
-    return {type_name(c) for c in steps} | set(PIPELINE_FUNCTIONS) | losses
+    return frozenset({type_name(c) for c in steps} | set(PIPELINE_FUNCTIONS) | losses)
 
 # %% ../nbs/03_modelfile.ipynb #250c1ac1
-def estimator_parts() -> dict[str, set[str]]:
+@functools.cache
+def estimator_parts() -> dict[str, frozenset[str]]:
     "Known estimators (exact names) -> the exact names of the types their fitted state holds."
     from sklearn import dummy as D, ensemble as E, linear_model as L, naive_bayes as B, neighbors as N
     from sklearn import neural_network as NN, svm as S, tree as T
@@ -71,7 +74,7 @@ def estimator_parts() -> dict[str, set[str]]:
     out = {type_name(c): {type_name(p) for p in parts.get(c, [])} for c in [*parts, *plain]}
     for c in (N.KNeighborsClassifier, N.KNeighborsRegressor): out[type_name(c)] |= metrics
     for c in plain[:4]: out[type_name(c)].add(type_name(Tree))
-    return out
+    return {k: frozenset(v) for k, v in out.items()}
 
 # %% ../nbs/03_modelfile.ipynb #47b65f00
 def _exact_estimator(name: str, parts: dict) -> str:

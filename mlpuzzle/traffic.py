@@ -5,78 +5,131 @@
 # %% ../nbs/04_traffic.ipynb #a19231e6
 from __future__ import annotations
 import json, logging, os, signal, time, uuid
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .core import Workspace, atomic_path, atomic_write, parse_duration, window_key
+from .contract import records_frame
+from .core import Workspace, atomic_path, atomic_write, parse_duration, to_utc, window_key
+from .data import as_text
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'TrafficProfiler']
+__all__ = ['log', 'served_frame', 'Windows', 'TrafficProfiler']
 
 # %% ../nbs/04_traffic.ipynb #f815a26d
-def _log_predictions(parts: list, t: float, cols: tuple, path: Path):
-    "Write the served predictions of rows with an id (id, event time, version, prediction, p_*) to `path`."
-    idc, tsc = cols
-    recs = [{idc: r.get(idc), **({tsc: r.get(tsc)} if tsc else {}), "model_version": v, **p}
-            for rows, preds, v in parts for r, p in zip(rows, preds) if r.get(idc) is not None]
-    if not recs: return
-    df = pd.DataFrame(recs)
-    if tsc:
-        times = pd.to_datetime(df[tsc], utc=True, errors="coerce", format="mixed")
-        df[tsc] = times.fillna(pd.Timestamp(t, unit="s", tz="UTC"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp: df.to_parquet(tmp, index=False)
+def _event_times(times: pd.Series, arrival: pd.Series) -> tuple[pd.Series, int]:
+    "Event times in UTC as snapshots store them; a time that cannot be one is replaced by the arrival time (counted)."
+    us = "datetime64[us, UTC]"  # years 1 to 9999, like snapshots
+    t = to_utc(times.astype(object), errors="coerce").astype(us)
+    replaced = int((t.isna() & times.notna()).sum())
+    return t.fillna(arrival.astype(us)), replaced
 
-def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, name: str,
-                     cols=(None, None), predictions: str | None = None):
-    """The profiling process: take (time, rows, predictions, version) from `q`, profile them per window
-    every `flush_seconds`; predictions of rows with an id also go to `predictions/online/<window>/`
-    (monitoring joins them with the labels)."""
-    import queue, signal
-    from mlpuzzle.compat import merge_into, profile_frame, write_profile
-    # the service says when to stop (it flushes first)
+def served_frame(parts: list,  # (arrival time, rows, predictions, model version) as queued
+                 spec: dict) -> tuple[pd.DataFrame, int]:
+    """The served rows of `parts` with the contract's dtypes (features as snapshots store them, the id as
+    text, event times in UTC), their predictions and model version; and how many event times were replaced."""
+    rows = [r for _, rs, _, _ in parts for r in rs]
+    df = records_frame(rows, spec)
+    n = [len(rs) for _, rs, _, _ in parts]
+    preds = pd.DataFrame([p for _, _, ps, _ in parts for p in ps], index=df.index)
+    df["model_version"] = np.repeat([v for *_, v in parts], n)
+    arrival = pd.Series(pd.to_datetime(np.repeat([t for t, *_ in parts], n), unit="s", utc=True), index=df.index)
+    idc, tsc, replaced = spec["columns"]["id"], spec["columns"]["timestamp"], 0
+    if idc: df[idc] = as_text(df[[idc]])[idc]
+    if tsc: df[tsc], replaced = _event_times(df[tsc], arrival)
+    return pd.concat([df, preds], axis=1), replaced
+
+# %% ../nbs/04_traffic.ipynb #a7c0e105
+def _fitting(parts: list, spec: dict) -> tuple:
+    "`served_frame` of the rows of `parts` that can have the contract's dtypes, one at a time; and how many could not."
+    frames, lost, replaced = [], 0, 0
+    for t, rows, preds, v in parts:
+        for r, p in zip(rows, preds):
+            try: df, n = served_frame([(t, [r], [p], v)], spec)
+            except Exception: lost += 1; continue
+            frames.append(df); replaced += n
+    return (pd.concat(frames, ignore_index=True) if frames else None), replaced, lost
+
+class Windows:
+    """What the profiling process holds: what arrived since the last flush, the requests by status and the
+    profiles of the open monitoring windows, and the rows each window could not profile."""
+    def __init__(self, out: Path, window: pd.Timedelta, name: str, spec: dict, predictions: Path | None = None):
+        self.out, self.window, self.name, self.spec, self.predictions = Path(out), window, name, spec, predictions
+        self.buf, self.views, self.counts, self.flushes = [], {}, {}, 0
+
+    def add(self, item: tuple):
+        "Queue `item`: (time, status) of a request, or (time, rows, predictions, version) of served rows."
+        self.buf.append(item)
+
+    def flush(self):
+        "Profile what arrived into the windows of its arrival times, and write each window it touched."
+        by_key, touched = {}, set()
+        for item in self.buf:
+            key = window_key(pd.Timestamp(item[0], unit="s"), self.window)
+            c = self.counts.setdefault(key, {"by_status": Counter(), "rows": 0, "lost_rows": 0, "times_replaced": 0})
+            if len(item) == 2: c["by_status"][str(item[1])] += 1
+            else: by_key.setdefault(key, []).append(item)
+            touched.add(key)
+        self.buf.clear(); self.flushes += 1
+        for key, parts in by_key.items(): self._profile(key, parts)
+        for key in touched: atomic_write(self._dir(key) / f"{self.name}.json", json.dumps(self.counts[key]))
+        for d in (self.views, self.counts):  # earlier windows are finished
+            for key in sorted(d)[:-2]: del d[key]
+
+    def _dir(self, key: str) -> Path:
+        (self.out / key).mkdir(parents=True, exist_ok=True)
+        return self.out / key
+
+    def _profile(self, key: str, parts: list):
+        "Profile `parts` into window `key`; a row that cannot be profiled is counted, never the window lost."
+        from mlpuzzle.compat import merge_into, profile_frame, write_profile  # here: the service never loads whylogs
+        c, sent = self.counts[key], sum(len(rows) for _, rows, _, _ in parts)
+        try: df, replaced = served_frame(parts, self.spec); lost = 0
+        except Exception: df, replaced, lost = _fitting(parts, self.spec)
+        c["lost_rows"] += lost; c["times_replaced"] += replaced
+        if df is None: return
+        try: view = profile_frame(df.drop(columns=[*self._skip(), "model_version"]))
+        except Exception as e:
+            print(f"mlpuzzle: profiling {sent} served rows failed: {e}", flush=True)
+            c["lost_rows"] += len(df); return
+        merge_into(self.views, key, view)
+        with atomic_path(self._dir(key) / f"{self.name}.bin") as tmp: write_profile(self.views[key], tmp)
+        c["rows"] += len(df)
+        self._log_predictions(key, df)
+
+    def _skip(self) -> list: return [c for c in (self.spec["columns"]["id"], self.spec["columns"]["timestamp"]) if c]
+
+    def _log_predictions(self, key: str, df: pd.DataFrame):
+        "Served predictions of rows with an id (id, event time, version, prediction, p_*): monitoring joins them with the labels."
+        idc = self.spec["columns"]["id"]
+        if not (self.predictions and idc) or df[idc].isna().all(): return
+        keep = [*self._skip(), "model_version", *[c for c in df.columns if c == "prediction" or c.startswith("p_")]]
+        path = self.predictions / key / f"{self.name}-{self.flushes:06d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp: df.loc[df[idc].notna(), keep].to_parquet(tmp, index=False)
+
+# %% ../nbs/04_traffic.ipynb #a7c0e109
+def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, name: str, spec: dict,
+                     predictions: str | None = None):
+    "The profiling process: `Windows` fed from queue `q` and flushed every `flush_seconds`."
+    import queue
+    import mlpuzzle.compat  # whylogs loads now, not in the flush of a service that is stopping
+    # the service says when to stop (it flushes first); `start` blocked these signals until now
     for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)
-    # blocked by `start` until now
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    from collections import Counter
-    parent, window, buf, views = os.getppid(), pd.Timedelta(seconds=window_seconds), [], {}
-    last = time.monotonic()
-    # window -> HTTP status -> requests; id and time are not profiled
-    statuses, flushes, skip = {}, 0, [c for c in cols if c]
-    def flush():
-        by_key, counted = {}, set()
-        for item in buf:
-            key = window_key(pd.Timestamp(item[0], unit="s"), window)
-            if len(item) == 2:  # (time, status)
-                statuses.setdefault(key, Counter())[str(item[1])] += 1; counted.add(key)
-            else: by_key.setdefault(key, []).append(item[1:])  # (time, rows, predictions, version)
-        buf.clear()
-        for key in counted:  # requests by status: monitoring's serving error rate
-            (Path(out) / key).mkdir(parents=True, exist_ok=True)
-            atomic_write(Path(out) / key / f"{name}.json", json.dumps({"by_status": statuses[key]}))
-        for key in sorted(statuses)[:-2]: del statuses[key]
-        nonlocal flushes
-        flushes += 1
-        for key, parts in by_key.items():
-            logged = Path(predictions or ".") / key / f"{name}-{flushes:06d}.parquet"
-            if predictions and cols[0]: _log_predictions(parts, time.time(), cols, logged)
-            served = pd.DataFrame([r for p in parts for r in p[0]]).drop(columns=skip, errors="ignore")
-            df = pd.concat([served, pd.DataFrame([r for p in parts for r in p[1]])], axis=1)
-            v = profile_frame(df)
-            merge_into(views, key, v)
-            (Path(out) / key).mkdir(parents=True, exist_ok=True)
-            with atomic_path(Path(out) / key / f"{name}.bin") as tmp: write_profile(views[key], tmp)
-        for key in sorted(views)[:-2]: del views[key]  # earlier windows are finished
+    windows = Windows(Path(out), pd.Timedelta(seconds=window_seconds), name, spec, predictions and Path(predictions))
+    parent, last = os.getppid(), time.monotonic()
     while True:
         try: item = q.get(timeout=0.5)
         except queue.Empty: item = ()
-        if item: buf.append(item)
+        if item: windows.add(item)
         orphan = os.getppid() != parent  # the service died without saying so
         if item is None or orphan or time.monotonic() - last >= flush_seconds:
-            try: flush()
+            try: windows.flush()
             except Exception as e: print(f"mlpuzzle: profiling served rows failed: {e}", flush=True)
             last = time.monotonic()
         if item is None or orphan: return
@@ -85,8 +138,8 @@ class TrafficProfiler:
     "Sends served rows to a profiling process that profiles them per monitoring window, off the request path."
     def __init__(self, ws: Workspace, flush_seconds: float = 5.0):
         self.dir = ws.dir("profiles") / "online"
-        cols = ws.spec["columns"]
-        self.cols, self.predictions = (cols["id"], cols["timestamp"]), ws.dir("predictions") / "online"
+        self.spec = {k: ws.spec[k] for k in ("columns", "features")}  # what the process needs of it
+        self.predictions = ws.dir("predictions") / "online"
         self.window, self.flush_seconds = parse_duration(ws.spec["monitoring"]["window"]), flush_seconds
         self.name = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.q = self.proc = None
@@ -106,7 +159,7 @@ class TrafficProfiler:
         self.q = ctx.Queue()
         # by its module's name, also from a notebook
         target = importlib.import_module("mlpuzzle.traffic")._profile_traffic
-        args = (self.q, str(self.dir), self.window.total_seconds(), self.flush_seconds, self.name, self.cols,
+        args = (self.q, str(self.dir), self.window.total_seconds(), self.flush_seconds, self.name, self.spec,
                 str(self.predictions))
         self.proc = ctx.Process(target=target, name="mlpuzzle-profile-traffic", daemon=True, args=args)
         # A Ctrl-C or SIGTERM to the process group must not kill the profiler while it starts (it would lose

@@ -427,19 +427,30 @@ def test_served_rows_reach_the_window_profile(built, good, tmp_path):
     online = ws_dir / "profiles" / "online"
     before = set(online.glob("*/*.bin"))
     rows = records(built[1].events.head(40))
+    # what the contract allows but no single column type holds, in one flush window: ids as text and as
+    # numbers, an event time in year 9999 and one with an offset (issue 18: every row of such a window was lost)
+    odd = [{**good, "customer_id": "s1", "event_time": "2024-02-01T10:00:00Z"}, {**good, "customer_id": 5},
+           {**good, "customer_id": 6, "event_time": "9999-12-31T23:59:59Z"},
+           {**good, "customer_id": "s2", "event_time": "2024-02-01T10:00:00+05:30"}]
     with running_server(ws_dir) as url, httpx.Client(base_url=url, timeout=30) as c:
         for _ in range(25): assert c.post("/predict", json=good).status_code == 200
         assert c.post("/predict", json=rows).status_code == 200
         assert c.post("/predict", json={**good, "seats": -1}).status_code == 422  # rejected: not profiled
+        for r in odd: assert c.post("/predict", json=r).status_code == 200
     mine = sorted(set(online.glob("*/*.bin")) - before)  # SIGTERM: the service flushed its profile on the way out
     assert len(mine) == 1, mine
     view = read_profile(mine[0])
-    assert view.get_column("p_1").get_metric("counts").n.value == 25 + 40
-    assert view.get_column("seats").get_metric("counts").n.value == 25 + 40
+    assert view.get_column("p_1").get_metric("counts").n.value == 25 + 40 + len(odd)
+    assert view.get_column("seats").get_metric("counts").n.value == 25 + 40 + len(odd)
+    counts = json.loads(mine[0].with_suffix(".json").read_text())
+    assert (counts["rows"], counts["lost_rows"], counts["times_replaced"]) == (25 + 40 + len(odd), 0, 0), counts
     assert "customer_id" not in view.get_columns() and "event_time" not in view.get_columns()
     # the records that carried an id are logged with their predictions, for monitoring to join with the labels
     logged = pd.concat(pd.read_parquet(p) for p in (ws_dir / "predictions" / "online").glob(f"*/{mine[0].stem}-*.parquet"))
-    assert sorted(logged.customer_id) == sorted(r["customer_id"] for r in rows)
+    assert sorted(logged.customer_id) == sorted([r["customer_id"] for r in rows] + ["s1", "5", "6", "s2"])
+    odd_logged = logged.set_index("customer_id").loc[["s1", "6", "s2"], "event_time"].astype(str).tolist()
+    assert odd_logged == ["2024-02-01 10:00:00+00:00", "9999-12-31 23:59:59+00:00", "2024-02-01 04:30:00+00:00"]
+    logged = logged[~logged.customer_id.isin(["s1", "5", "6", "s2"])]
     assert set(logged.model_version) == {1} and logged.p_1.between(0, 1).all()
     assert (logged.event_time.dt.strftime("%Y-%m-%d") == pd.to_datetime([r["event_time"] for r in rows], utc=True).strftime("%Y-%m-%d")).all() or \
         set(logged.set_index("customer_id").event_time.dt.date) == set(pd.to_datetime([r["event_time"] for r in rows], utc=True).date)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_tracking.ipynb #e99f64d1
 from __future__ import annotations
-import base64, html, json, logging, os, tempfile, time
+import base64, contextlib, html, json, logging, os, sqlite3, tempfile, time, urllib.parse
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ from .model import TrainResult, calibration_png, has_business
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'limitations', 'model_card', 'tracking_uri', 'mlflow_client', 'experiment_id', 'track']
+__all__ = ['log', 'limitations', 'model_card', 'tracking_uri', 'repoint_store', 'mlflow_client', 'experiment_id', 'track']
 
 # %% ../nbs/02_tracking.ipynb #3eb6bff5
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
@@ -93,6 +93,39 @@ def tracking_uri(workspace) -> str:
     ws = open_workspace(workspace)
     return ws.spec["model"]["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI") or _local_uri(ws)
 
+def _text_columns(con) -> list[tuple]:
+    "(table, column) of every text column of SQLite database `con`."
+    tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return [(t, c[1]) for t in tables for c in con.execute(f'PRAGMA table_info("{t}")')
+            if any(k in (c[2] or "").upper() for k in ("CHAR", "TEXT", "CLOB"))]
+
+def _replace_prefix(con, old: str, new: str) -> int:
+    "Replace prefix `old` (a whole path component) by `new` in every text column; the values changed."
+    n = 0
+    for t, c in _text_columns(con):
+        q = f'UPDATE "{t}" SET "{c}" = ? || substr("{c}", ?) WHERE "{c}" = ? OR substr("{c}", 1, ?) = ?'
+        n += con.execute(q, (new, len(old) + 1, old, len(old) + 1, old + "/")).rowcount
+    return n
+
+def repoint_store(workspace) -> str | None:
+    """Point the workspace's own MLflow store at the workspace's own artifacts when it was copied or moved
+    (MLflow stores absolute locations): every location under the old `mlflow/artifacts` is moved under
+    this one. Returns the old location, or None when there was nothing to change."""
+    ws = open_workspace(workspace)
+    db, here = ws.dir("mlflow") / "mlflow.db", ws.dir("mlflow") / "artifacts"
+    if not db.exists(): return None
+    with contextlib.closing(sqlite3.connect(db, timeout=60, isolation_level=None)) as con:
+        row = con.execute("SELECT artifact_location FROM experiments WHERE name = ?", (ws.spec["name"],)).fetchone()
+        old = row and row[0]
+        if not old or old == here.as_uri() or not old.startswith("file://"): return None
+        old_path = urllib.parse.unquote(urllib.parse.urlparse(old).path)
+        con.execute("BEGIN IMMEDIATE")
+        n = _replace_prefix(con, old, here.as_uri()) + _replace_prefix(con, old_path, str(here))
+        con.execute("COMMIT")
+    log.warning("the workspace was copied or moved from %s: its MLflow store now points at %s (%d locations)",
+                old_path, here, n)
+    return old
+
 _READY_STORES = set()  # tracking URIs whose store this process has seen initialised
 
 def mlflow_client(workspace):
@@ -105,6 +138,7 @@ def mlflow_client(workspace):
         try:
             client = _mlflow().MlflowClient(uri)  # opening the stores creates and migrates their tables
             client.search_experiments(max_results=1); client.search_registered_models(max_results=1)
+            if uri == _local_uri(ws): repoint_store(ws)
         finally: fcntl.flock(f, fcntl.LOCK_UN)
     _READY_STORES.add(uri)
     return client

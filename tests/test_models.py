@@ -371,3 +371,24 @@ def test_two_trains_of_the_same_data_predict_identically(cli, ws):
     p1, p2 = m1.predict_proba(rows), m2.predict_proba(rows)
     assert len(rows) > 5000 and np.array_equal(p1, p2) and i1["threshold"] == i2["threshold"]
     assert i1["test_metrics"] == i2["test_metrics"] and champion(w) is None  # promote false: the gate did not run
+
+
+def test_a_copied_workspace_writes_only_into_itself(ws, tmp_path):
+    """Issue 18: MLflow kept absolute artifact locations, so training in a `cp -a` copy wrote into the original.
+    The copy's store is re-pointed at its own artifacts when first opened: the original stays byte for byte as it
+    was, and the copy's models (old and new) load after the original is gone."""
+    def tree(d: Path) -> dict:
+        return {str(p.relative_to(d)): (p.stat().st_mtime_ns, p.read_bytes()) for p in d.rglob("*") if p.is_file()}
+    orig = Workspace(ws)
+    data = training_set(orig)
+    v1 = register_trained(orig, data)
+    before = tree(orig.path)
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(orig.path), str(copy)], check=True)
+    c = Workspace(copy)
+    v2 = register_trained(c, data[data["event_time"] < data["event_time"].max() - pd.Timedelta(days=7)])
+    assert (v1, v2) == (1, 2)
+    assert tree(orig.path) == before  # nothing written into the original
+    assert all(unquote(urlparse(version_info(c, v)["source"]).path).startswith(str(copy)) for v in (v1, v2))
+    shutil.rmtree(orig.path)
+    for v in (v1, v2): assert load_version(c, v) is not None

@@ -4,16 +4,20 @@
 
 # %% ../nbs/00_infer.ipynb #2e58cf24
 from __future__ import annotations
-import re
+import logging, re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
-from .core import SpecError, validate_spec
+from .core import DataError, SpecError, validate_spec
+
+log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['infer_spec']
+__all__ = ['log', 'MAX_CATEGORY_CHARS', 'FREE_TEXT_SHARE', 'file_columns', 'check_sample', 'infer_spec']
 
 # %% ../nbs/00_infer.ipynb #becffd51
 def _parses(s: pd.Series, conv, share=0.95) -> bool:
@@ -36,6 +40,33 @@ def _kind(s: pd.Series) -> str:
     if _parses(s, _as_datetime): return "datetime"
     return "categorical"
 
+# %% ../nbs/00_infer.ipynb #5b3e9f14
+MAX_CATEGORY_CHARS = 200  # a longer value is never drafted as an allowed category
+FREE_TEXT_SHARE = 0.05  # at least this share of long values: the column is free text
+
+def _clip(text: str, width: int = 80) -> str:
+    "`text` cut to `width` characters: a message never carries a huge value."
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+def _open_categorical(s, why: str) -> dict:
+    "An open categorical contract for column `s`, with a warning saying `why`."
+    name = _clip(str(s.name))
+    log.warning("%s: %s: drafted as an open categorical (any value allowed); review features.%s", name, why, name)
+    return {"type": "categorical", "values": None, "open": True}
+
+def _categorical_contract(s: pd.Series, max_categories: int) -> dict:
+    "The categorical contract of column `s`: the values seen, except those too long to be a category."
+    v = s.dropna().astype(str)
+    long = v.str.len() > MAX_CATEGORY_CHARS
+    if not len(v): return _open_categorical(s, "no values in the sample")
+    too_long = f"{long.sum()} of {len(v)} values over {MAX_CATEGORY_CHARS} characters"
+    if long.mean() >= FREE_TEXT_SHARE: return _open_categorical(s, f"free text ({too_long})")
+    vals = sorted(v[~long].unique())
+    if long.any():
+        log.warning("%s: %s left out of the allowed values (rows bringing them are quarantined)", _clip(str(s.name)), too_long)
+    if len(vals) > max_categories: return {"type": "categorical", "values": None, "open": True}
+    return {"type": "categorical", "values": vals}
+
 # %% ../nbs/00_infer.ipynb #69bf4e00
 def _widen(lo: float, hi: float, margin: float) -> tuple:
     "Bounds [lo, hi] widened by `margin` of their span, rounded outwards; non-negative data stays non-negative."
@@ -53,11 +84,6 @@ def _numeric_contract(s, margin):
     lo, hi = _widen(float(v.min()), float(v.max()), margin)
     if whole: lo, hi = int(lo), int(hi)
     return {"type": "numeric", "min": lo, "max": hi, "integer": whole}
-
-def _categorical_contract(s, max_categories):
-    vals = sorted(s.dropna().astype(str).unique())
-    if len(vals) > max_categories: return {"type": "categorical", "values": None, "open": True}
-    return {"type": "categorical", "values": vals}
 
 def _contract(s: pd.Series, margin=0.1, max_categories=50) -> dict:
     "The drafted contract of column `s`."
@@ -88,6 +114,56 @@ def _source_for(path):
     kind = "parquet" if str(path).endswith((".parquet", ".pq")) else "csv"
     return {"kind": kind, "path": str(Path(path).resolve())}
 
+# %% ../nbs/00_infer.ipynb #9c41e8d3
+_SEPARATORS = (";", "\t", "|")
+
+def file_columns(path: str | Path | None) -> list | None:
+    "The column names as written in the header of CSV or Parquet file `path` (None when it is not a readable file)."
+    if path is None or not Path(path).is_file(): return None
+    try:
+        if str(path).endswith((".parquet", ".pq")): return pq.read_schema(path).names
+        return pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+    except (OSError, ValueError): return None
+
+def _duplicates(names) -> list:
+    "The names (empty ones aside) that occur more than once in `names`, in order of first appearance."
+    counts = Counter(str(n) for n in names if str(n))
+    return [n for n, k in counts.items() if k > 1]
+
+def _separator(df: pd.DataFrame) -> str | None:
+    "The separator a sample read as one column seems to use instead of a comma (None: it does not look like that)."
+    if len(df.columns) != 1: return None
+    head = str(df.columns[0])
+    sep = max(_SEPARATORS, key=head.count)
+    return sep if sep in head else None
+
+def _where(source) -> str: return "<data>" if source is None else str(source)
+
+def check_sample(df: pd.DataFrame,  # the sample, as read
+                 source: str | Path | None = None,  # the file it was read from
+                ):
+    "Raise a DataError when no spec can be drafted from `df`: duplicated column names, another separator, no rows."
+    where = _where(source)
+    if dups := _duplicates(file_columns(source) or []) or _duplicates(df.columns):
+        names = _clip(", ".join(map(repr, dups)), 200)
+        raise DataError(f"{where}: duplicated column name(s) {names}: give each column its own name and re-run")
+    if sep := _separator(df):
+        raise DataError(f"{where} looks {sep!r}-separated (one column {_clip(repr(str(df.columns[0])))} was read): "
+                        "mlpuzzle reads comma-separated files; re-save it with ',' between fields and re-run")
+    if not len(df):
+        raise DataError(f"{where} has a header but no rows: nothing to draft a spec from; give a sample with rows")
+
+def _check_target(y: pd.Series, where: str):
+    "Raise a DataError when target `y` has nothing to learn: no values, or a single one."
+    v, name = y.dropna(), _clip(repr(str(y.name)))
+    if not len(v):
+        raise DataError(f"{where}: target column {name} has no values (all {len(y)} rows are empty): "
+                        "choose another --target, or give a sample with the target filled in")
+    if v.nunique() == 1:
+        value = _clip(repr(str(v.iloc[0])))
+        raise DataError(f"{where}: target {name} has a single value {value} ({len(v)} rows): "
+                        "a classifier needs at least two classes; choose another --target, or give more data")
+
 # %% ../nbs/00_infer.ipynb #3a73a3c0
 def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
                target: str,  # the column to predict
@@ -99,9 +175,12 @@ def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
                max_categories: int = 50,  # more distinct values than this: an open categorical
               ) -> dict:
     "Draft a validated spec from a sample of data."
+    check_sample(df, source)
     for role, col in (("target", target), ("id", id), ("timestamp", timestamp)):
         if col is not None and col not in df.columns:
-            raise SpecError("<data>", [(f"columns.{role}", f"no column {col!r}; the data has: {', '.join(map(str, df.columns))}")])
+            have = _clip(", ".join(map(str, df.columns)), 300)
+            raise SpecError("<data>", [(f"columns.{role}", f"no column {_clip(repr(col))}; the data has: {have}")])
+    _check_target(df[target], _where(source))
     id = id or _guess_id(df.drop(columns=[target]))
     timestamp = timestamp or _guess_timestamp(df, {target, id})
     feats = {str(c): _contract(df[c], margin, max_categories) for c in df.columns if c not in (target, id, timestamp)}

@@ -24,10 +24,11 @@ def read_sample(path, rows: int = 100_000):
     import pandas as pd  # imported here: commands that need no data start faster
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: no such file")
-    try:
-        if path.suffix in (".parquet", ".pq"): return pd.read_parquet(path).head(rows)
-        return pd.read_csv(path, nrows=rows)
-    except Exception as e: raise DataError(f"{path}: cannot be read as {'Parquet' if path.suffix in ('.parquet', '.pq') else 'CSV'}: {e}") from None
+    from mlpuzzle.infer import check_names, file_columns
+    check_names(file_columns(path) or [], path)  # before pandas renames or refuses them
+    kind = "Parquet" if path.suffix in (".parquet", ".pq") else "CSV"
+    try: return pd.read_parquet(path).head(rows) if kind == "Parquet" else pd.read_csv(path, nrows=rows)
+    except Exception as e: raise DataError(f"{path}: cannot be read as {kind}: {str(e).strip().splitlines()[0][:300]}") from None
 
 def cmd_init(a):
     if a.spec:

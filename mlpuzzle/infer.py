@@ -17,7 +17,7 @@ from .core import DataError, SpecError, validate_spec
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'MAX_CATEGORY_CHARS', 'FREE_TEXT_SHARE', 'file_columns', 'check_sample', 'infer_spec']
+__all__ = ['log', 'MAX_CATEGORY_CHARS', 'FREE_TEXT_SHARE', 'file_columns', 'check_names', 'check_sample', 'infer_spec']
 
 # %% ../nbs/00_infer.ipynb #becffd51
 def _parses(s: pd.Series, conv, share=0.95) -> bool:
@@ -139,14 +139,18 @@ def _separator(df: pd.DataFrame) -> str | None:
 
 def _where(source) -> str: return "<data>" if source is None else str(source)
 
+def check_names(names, source=None):
+    "Raise a DataError naming the column names that occur more than once in `names` (of file `source`)."
+    if dups := _duplicates(names):
+        raise DataError(f"{_where(source)}: duplicated column name(s) {_clip(', '.join(map(repr, dups)), 200)}: "
+                        "give each column its own name and re-run")
+
 def check_sample(df: pd.DataFrame,  # the sample, as read
                  source: str | Path | None = None,  # the file it was read from
                 ):
     "Raise a DataError when no spec can be drafted from `df`: duplicated column names, another separator, no rows."
     where = _where(source)
-    if dups := _duplicates(file_columns(source) or []) or _duplicates(df.columns):
-        names = _clip(", ".join(map(repr, dups)), 200)
-        raise DataError(f"{where}: duplicated column name(s) {names}: give each column its own name and re-run")
+    check_names(file_columns(source) or [], source); check_names(df.columns, source)
     if sep := _separator(df):
         raise DataError(f"{where} looks {sep!r}-separated (one column {_clip(repr(str(df.columns[0])))} was read): "
                         "mlpuzzle reads comma-separated files; re-save it with ',' between fields and re-run")

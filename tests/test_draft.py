@@ -77,3 +77,12 @@ def test_real_shapes_still_draft(cli, tmp_path):
     f = spec["features"]
     assert f["plan"]["values"] == ["basic", "enterprise", "plus"] and f["fee"]["nullable"] and f["fee"]["type"] == "numeric"
     assert f["unused"]["open"] and f["unused"]["nullable"] and "unused: no values in the sample" in err
+
+
+def test_a_parquet_file_with_a_duplicated_column_is_refused_in_one_line(cli, tmp_path):
+    import pyarrow as pa, pyarrow.parquet as pq
+    data = tmp_path / "s.parquet"
+    pq.write_table(pa.table([list(range(40)), [1.5] * 40, ["a"] * 40, [i % 2 for i in range(40)]], names=["id", "x", "x", "y"]), data)
+    r = cli("init", tmp_path / "ws", "--from-data", data, "--target", "y")
+    assert r.returncode == 2 and r.stderr.strip() == f"mlpuzzle: error: {data}: duplicated column name(s) 'x': give each column its own name and re-run", r.stderr
+    assert not (tmp_path / "ws").exists()

@@ -10,6 +10,7 @@ from contextlib import closing
 import pandas as pd
 
 from .core import DEFAULT_SEVERITY, MlpuzzleError, Workspace, now_iso, open_workspace
+from .privacy import redact, show_url
 from .performance import below_floor
 
 log = logging.getLogger(__name__)
@@ -238,16 +239,27 @@ def _due(con, first: bool) -> list[tuple]:
     if first: return con.execute(f"{pending} ORDER BY id").fetchall()
     return con.execute(f"{pending} AND next_try <= ? ORDER BY id", (time.time(),)).fetchall()
 
+def _request(url: str, payload: str):
+    "The POST of `payload` to `url`; a user and password in the URL go in a Basic `Authorization` header."
+    import base64, urllib.request
+    from urllib.parse import unquote, urlsplit, urlunsplit
+    headers = {"Content-Type": "application/json", "Idempotency-Key": json.loads(payload)["id"],
+               "User-Agent": "mlpuzzle-monitor"}
+    u = urlsplit(url)
+    if u.username is not None:
+        user = f"{unquote(u.username)}:{unquote(u.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(user).decode()
+        url = urlunsplit(u._replace(netloc=u.netloc.rsplit("@", 1)[1]))
+    return urllib.request.Request(url, data=payload.encode(), method="POST", headers=headers)
+
 def _post(url: str, payload: str, timeout: float) -> tuple[bool, str]:
     "POST one event to `url`: (delivered, what the receiver answered or what went wrong)."
     import urllib.error, urllib.request
-    headers = {"Content-Type": "application/json", "Idempotency-Key": json.loads(payload)["id"],
-               "User-Agent": "mlpuzzle-monitor"}
-    req = urllib.request.Request(url, data=payload.encode(), method="POST", headers=headers)
+    req = _request(url, payload)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r: return 200 <= r.status < 300, f"HTTP {r.status}"
     except urllib.error.HTTPError as e: return False, f"HTTP {e.code}"
-    except Exception as e: return False, f"{type(e).__name__}: {e}"
+    except Exception as e: return False, redact(f"{type(e).__name__}: {e}").replace(url, show_url(url))
 
 def _record(con, oid: int, attempts: int, ok: bool, err: str, url: str) -> int:
     "Mark outbox event `oid` delivered, or due again after a backoff; 1 when delivered."
@@ -257,7 +269,7 @@ def _record(con, oid: int, attempts: int, ok: bool, err: str, url: str) -> int:
     else:
         con.execute("UPDATE outbox SET attempts=attempts+1, next_try=?, last_error=? WHERE id=?",
                     (time.time() + min(0.5 * 2 ** attempts, 60), err, oid))
-        log.warning("webhook %s: %s (attempt %d; will retry)", url, err, attempts + 1)
+        log.warning("webhook %s: %s (attempt %d; will retry)", show_url(url), err, attempts + 1)
     con.commit()
     return int(ok)
 

@@ -4,11 +4,12 @@
 
 # %% ../nbs/08_cli.ipynb #395e77a2
 from __future__ import annotations
-import argparse, logging, sys
+import argparse, logging, os, sys
 from pathlib import Path
 
 from . import __version__
 from .core import DataError, MlpuzzleError, Workspace, init_workspace
+from .privacy import private_umask
 
 log = logging.getLogger("mlpuzzle")
 
@@ -316,6 +317,8 @@ TIME_PARAMETERS = ("since", "until", "as_of")  # stage parameters that must read
 def _check_args(p, a):
     "Refuse, before anything runs, what argparse alone cannot see."
     if a.command == "init" and a.from_data and not a.target: p.error("init --from-data needs --target COL (the column to predict)")
+    try: os.umask(private_umask())  # what commands write is the owner's only (`privacy`)
+    except ValueError as e: p.error(str(e))
     for name, value in (a.param or []) if a.command == "run" else []:
         if name in TIME_PARAMETERS and value and not _is_time(value):
             p.error(f"-p {name} {value}: expected a time such as 2024-03-01 or 2024-03-01T12:00")
@@ -335,7 +338,6 @@ def _exit_code(e: BaseException) -> tuple:
 
 def _reader_gone() -> int:
     "The reader of our output went away (`mlpuzzle status | head`): not an error; stop writing, quietly."
-    import os
     try: os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError): pass  # stdout is not a real file (a test's StringIO)
     return 0

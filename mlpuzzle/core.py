@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from .privacy import private_dir
+
 # %% auto #0
 __all__ = ['REQUIRED', 'PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'NUM', 'INT', 'STR', 'BOOL',
            'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'DEFAULT_SEVERITY', 'SPEC_SCHEMA', 'DEFAULT_ALERTS', 'MAX_SPEC_CHARS',
@@ -449,5 +451,6 @@ def init_workspace(path,  # directory to create (or reuse, with force)
         raise WorkspaceError(f"{path} is already a workspace; pass --force to replace its spec (its state is kept)")
     if path.exists() and not path.is_dir(): raise WorkspaceError(f"{path} exists and is not a directory")
     for d in STATE_DIRS: (path / d).mkdir(parents=True, exist_ok=True)
+    private_dir(path)  # others cannot reach anything below it, whatever the umask (`privacy`)
     atomic_write(path / SPEC_FILE, dump_spec(spec))
     return Workspace(path)

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from .core import DataError, Workspace, to_utc, utc_now
+from .privacy import redact
 
 # %% auto #0
 __all__ = ['Check', 'Batch', 'csv_blocks', 'csv_header', 'read_csv_block', 'csv_chunks', 'parquet_file', 'parquet_chunks',
@@ -143,8 +144,8 @@ def _sql_batches(src, ts, since, until, watermark, chunk_rows):
                 sample = con.execute(text(f'SELECT "{ts}" FROM {_sql_from(src)} WHERE "{ts}" IS NOT NULL LIMIT 1')).scalar() if ts else None
                 q, params = _sql_query(src, ts, since, until, watermark, sample)
                 yield from pd.read_sql(q, con, params=params, chunksize=chunk_rows)
-        except SQLAlchemyError as e: raise DataError(f"{name} at {src['url']}: {' '.join(str(getattr(e, 'orig', None) or e).split())}") from None
-    yield Batch(name, chunks(), {"url": src["url"], "table": src["table"], "query": src["query"], "watermark": watermark})
+        except SQLAlchemyError as e: raise DataError(redact(f"{name} at {src['url']}: {' '.join(str(getattr(e, 'orig', None) or e).split())}")) from None
+    yield Batch(name, chunks(), {"url": redact(src["url"]), "table": src["table"], "query": src["query"], "watermark": watermark})
 
 # %% ../nbs/01_data.ipynb #550a5925
 def batches(ws: Workspace,  # the workspace whose spec names the source

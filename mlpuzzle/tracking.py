@@ -11,6 +11,7 @@ import pandas as pd
 
 from .core import Workspace, dump_spec, open_workspace
 from .model import TrainResult, calibration_png, has_business
+from .privacy import redact
 
 log = logging.getLogger(__name__)
 
@@ -195,5 +196,5 @@ def track(workspace,  # a Workspace or its directory
     except BaseException:
         client.set_terminated(rid, "FAILED"); raise
     client.set_terminated(rid, "FINISHED")
-    log.info("tracked run %s in %s", rid, tracking_uri(ws))
+    log.info("tracked run %s in %s", rid, redact(tracking_uri(ws)))
     return rid

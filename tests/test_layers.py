@@ -10,6 +10,7 @@ PKG = Path(__file__).resolve().parents[1] / "mlpuzzle"
 
 # Modules of one layer may import any module of an earlier layer and none of their own layer or a later one.
 LAYERS = [
+    ["privacy"],
     ["core"],
     ["compat", "infer", "simulate"],
     ["data"],

@@ -14,8 +14,8 @@ from pydantic import BeforeValidator
 from .core import MlpuzzleError
 
 # %% auto #0
-__all__ = ['PREDICT_RESPONSES', 'request_model', 'records_frame', 'Refused', 'parse_records', 'openapi_body', 'document_record',
-           'prediction_response']
+__all__ = ['NAME_CHARS', 'MAX_PROBLEMS', 'PREDICT_RESPONSES', 'request_model', 'records_frame', 'Refused', 'capped',
+           'parse_records', 'openapi_body', 'document_record', 'prediction_response']
 
 # %% ../nbs/04_contract.ipynb #cd05dc9e
 def _iso_text(v):
@@ -106,13 +106,19 @@ def _message(e: dict, integer: bool) -> str:
     if integer and e["type"] == "float_type": return "Input should be a valid integer"
     return e["msg"].removeprefix("Value error, ")
 
+NAME_CHARS = 100  # a field name longer than this is cut in a problem (the body may hold a name of a megabyte)
+
+def _name(part):
+    "A part of a problem's `loc` as reported: a long name cut to `NAME_CHARS` characters and an ellipsis."
+    return part[:NAME_CHARS] + "…" if isinstance(part, str) and len(part) > NAME_CHARS else part
+
 def _problems(errors: list, index: int | None, integers=frozenset()) -> list:
     "pydantic errors of one record as the service reports them: where, what is wrong, what is allowed."
     out = []
     for e in errors:
-        loc = ["body", *([index] if index is not None else []), *e["loc"]]
+        loc = ["body", *([index] if index is not None else []), *map(_name, e["loc"])]
         allowed = {k: _num(v) for k, v in (e.get("ctx") or {}).items() if k in _ALLOWED}
-        field = str(e["loc"][0]) if e["loc"] else None
+        field = _name(str(e["loc"][0])) if e["loc"] else None
         out.append({"loc": loc, "field": field, "msg": _message(e, field in integers), "type": e["type"],
                     **({"allowed": allowed} if allowed else {})})
     return out
@@ -126,9 +132,18 @@ def _bad_text(it: dict, index) -> list:
     bad = [k for k, v in it.items() if isinstance(v, str) and not _encodes(v)]
     where = ["body", *([] if index is None else [index])]
     msg = "text must be valid Unicode (it holds a lone surrogate escape)"
-    return [{"loc": [*where, k], "field": k, "msg": msg, "type": "unicode_error"} for k in bad]
+    return [{"loc": [*where, _name(k)], "field": _name(k), "msg": msg, "type": "unicode_error"} for k in bad]
 
 # %% ../nbs/04_contract.ipynb #7a5531ea
+MAX_PROBLEMS = 20  # problems listed in a 422; the others are counted
+
+def capped(problems: list, limit: int = MAX_PROBLEMS) -> list:
+    "The first `limit` problems, then one saying how many more there are."
+    if len(problems) <= limit: return problems
+    more = len(problems) - limit
+    msg = f"and {more} more problem{'s' if more > 1 else ''} (the first {limit} are listed)"
+    return [*problems[:limit], {"loc": ["body"], "msg": msg, "type": "too_many_problems", "more": more}]
+
 def _validate(it, index: int | None, Record) -> tuple:
     "(the validated record, []) of JSON value `it`, or (None, its problems)."
     from pydantic import ValidationError
@@ -161,7 +176,7 @@ def parse_records(body: bytes,  # the request body
         rec, found = _validate(it, None if single else i, Record)
         problems += found
         if rec is not None: recs.append(rec)
-    if problems: raise Refused(422, problems)
+    if problems: raise Refused(422, capped(problems))
     return recs, single
 
 # %% ../nbs/04_contract.ipynb #c44e52dc
@@ -174,7 +189,8 @@ PREDICT_RESPONSES = {  # what /predict answers besides 200, for the OpenAPI docu
     413: {"description": "the body is larger than the limit, or has too many records", "content": _DETAIL},
     415: {"description": "the body is not sent as application/json", "content": _DETAIL},
     422: {"description": "records that break the contract: `detail` lists each offending field "
-                         "(`loc`, `field`), what is wrong (`msg`) and what is allowed",
+                         "(`loc`, `field`), what is wrong (`msg`) and what is allowed; past the first "
+                         f"{MAX_PROBLEMS} problems, one last entry counts the others (`more`)",
           "content": {"application/json": {"example": _EXAMPLE_422}}},
     503: {"description": "not ready (no champion loaded) or overloaded; retry after `Retry-After` seconds",
           "content": _DETAIL}}

@@ -4,8 +4,8 @@
 
 # %% ../nbs/06_runs.ipynb #36a939d1
 from __future__ import annotations
-import ast, json, logging, os, platform, secrets, sqlite3, subprocess, threading, time
-from contextlib import closing
+import ast, json, logging, os, platform, secrets, shutil, sqlite3, stat, subprocess, tempfile, threading, time
+from contextlib import closing, contextmanager
 from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 
@@ -17,9 +17,10 @@ from .core import RunError, Workspace, atomic_write, now_iso, open_workspace, ut
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RESERVED_PARAMS', 'DEFAULT_TIMEOUT', 'KILL_GRACE', 'VERSIONED', 'pipeline_dir', 'stages', 'stage_notebook',
-           'stage_parameters', 'resolve_parameters', 'get_run', 'reap_interrupted', 'list_runs', 'log_artifacts',
-           'RunFailed', 'reports_dir', 'IpcKernelManager', 'run_stage', 'rebuild_dashboard']
+__all__ = ['log', 'RESERVED_PARAMS', 'DEFAULT_TIMEOUT', 'KILL_GRACE', 'VERSIONED', 'KERNEL_DIR_PREFIX', 'pipeline_dir', 'stages',
+           'stage_notebook', 'stage_parameters', 'resolve_parameters', 'get_run', 'reap_interrupted', 'list_runs',
+           'log_artifacts', 'RunFailed', 'reports_dir', 'kernel_dir', 'remove_stale_kernel_dirs', 'IpcKernelManager',
+           'kernel_manager_in', 'run_stage', 'rebuild_dashboard']
 
 # %% ../nbs/06_runs.ipynb #728b3fe2
 RESERVED_PARAMS = ("workspace", "run_id")
@@ -182,12 +183,46 @@ class _Watchdog(threading.Thread):
 # %% ../nbs/06_runs.ipynb #708663a8
 from jupyter_client.manager import AsyncKernelManager
 
+# %% ../nbs/06_runs.ipynb #3c9e7d21
+KERNEL_DIR_PREFIX = "mlpuzzle-kernels-"  # then the run's pid, its process's start time, a random part
+
+@contextmanager
+def kernel_dir(root=None):  # where to make it (default: the temporary directory)
+    "A private directory (mode 700) for a run's kernel sockets, named after this process; removed on exit."
+    me = psutil.Process()
+    prefix = f"{KERNEL_DIR_PREFIX}{me.pid}-{me.create_time():.2f}-"
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=root))  # mkdtemp: mode 700, a name no one else has
+    try: yield d
+    finally: shutil.rmtree(d, ignore_errors=True)
+
+def _stale(d: Path) -> bool:
+    "Is `d` a kernel directory of this user whose run's process is gone?"
+    pid, _, rest = d.name.removeprefix(KERNEL_DIR_PREFIX).partition("-")
+    try: pid, started, st = int(pid), float(rest.partition("-")[0]), d.lstat()  # lstat: a planted symlink is not followed
+    except (ValueError, OSError): return False  # not a run's name, or already removed by another run
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not _alive(pid, started)
+
+def remove_stale_kernel_dirs(root=None) -> list[Path]:
+    "Remove the kernel directories that killed runs left in `root` (default: the temporary directory)."
+    stale = [d for d in Path(root or tempfile.gettempdir()).glob(f"{KERNEL_DIR_PREFIX}*") if _stale(d)]
+    for d in stale: shutil.rmtree(d, ignore_errors=True)
+    if stale: log.info("removed %d kernel directories of killed runs", len(stale))
+    return stale
+
+# %% ../nbs/06_runs.ipynb #4b1f2e83
 class IpcKernelManager(AsyncKernelManager):
-    "A kernel manager whose kernel listens on Unix sockets in the temporary directory."
+    "A kernel manager whose kernel listens on Unix sockets in `socket_dir` (a class made by `kernel_manager_in`)."
+    socket_dir = None
+
     def __init__(self, *args, **kwargs):
-        import tempfile, uuid
         super().__init__(*args, **kwargs)
-        self.transport, self.ip = "ipc", str(Path(tempfile.gettempdir()) / f"mlpuzzle-kernel-{uuid.uuid4().hex[:12]}")
+        if not self.socket_dir: raise RunError("IpcKernelManager needs a socket directory: use kernel_manager_in(d)")
+        self.transport, self.ip = "ipc", str(Path(self.socket_dir) / "kernel")
+        self.connection_file = str(Path(self.socket_dir) / "kernel.json")
+
+def kernel_manager_in(d: Path) -> type:
+    "An `IpcKernelManager` class whose kernels keep their sockets and connection file in directory `d`."
+    return type("IpcKernelManager", (IpcKernelManager,), {"socket_dir": str(d)})
 
 # %% ../nbs/06_runs.ipynb #4695a674
 def _failure(e: Exception, timed_out: bool, timeout) -> tuple:
@@ -253,13 +288,15 @@ def _start_record(ws, run_id, stage, params, report):
 def _execute(ws, stage, params, run_id, out_nb, timeout, progress):
     "Execute the stage's notebook into `out_nb`; return (status, error, failed cell)."
     import papermill as pm
+    remove_stale_kernel_dirs()
     deadline = time.monotonic() + timeout
     dog = _Watchdog(deadline + KILL_GRACE); dog.start()
     try:
-        pm.execute_notebook(stage_notebook(stage), out_nb, parameters={**params, "workspace": str(ws.path), "run_id": run_id},
-                            cwd=str(ws.path), progress_bar=progress, start_timeout=60,
-                            kernel_manager_class="mlpuzzle.runs.IpcKernelManager",
-                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic()) + 1))
+        with kernel_dir() as sockets:
+            pm.execute_notebook(stage_notebook(stage), out_nb, parameters={**params, "workspace": str(ws.path), "run_id": run_id},
+                                cwd=str(ws.path), progress_bar=progress, start_timeout=60,
+                                kernel_manager_class=kernel_manager_in(sockets),
+                                timeout_func=lambda cell: max(1, int(deadline - time.monotonic()) + 1))
         return "succeeded", None, None
     except Exception as e: return ("failed", *_failure(e, dog.fired, timeout))
     finally: dog.stop()

@@ -8,6 +8,7 @@ import asyncio, hmac, logging, os, threading, time, uuid
 from contextlib import contextmanager
 
 from fastapi import Request  # at module level: FastAPI resolves the endpoint's annotations from here
+from starlette.datastructures import Headers
 
 from .core import Workspace, now_iso, open_workspace
 from .model import predict_scores
@@ -20,8 +21,9 @@ from .traffic import TrafficProfiler
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'LATENCY_BUCKETS', 'FAST_MAX_RECORDS', 'Champion', 'ServiceMetrics', 'check_token', 'check_content_type',
-           'check_length', 'read_body', 'check_ready', 'admitted', 'create_app', 'serve']
+__all__ = ['log', 'LATENCY_BUCKETS', 'OPEN_PATHS', 'FAST_MAX_RECORDS', 'Champion', 'ServiceMetrics', 'bearer_token',
+           'check_token', 'TokenGuard', 'check_content_type', 'check_length', 'read_body', 'check_ready', 'admitted',
+           'create_app', 'serve']
 
 # %% ../nbs/04_serve.ipynb #d1765614
 class Champion:
@@ -91,14 +93,37 @@ class ServiceMetrics:
         return "\n".join(lines) + "\n"
 
 # %% ../nbs/04_serve.ipynb #7135aaf1
+def bearer_token(value: str) -> bytes:
+    "The token in `Authorization` header `value` when its scheme is Bearer (in any case), else b''."
+    parts = value.split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "bearer": return b""
+    return parts[1].strip().encode("latin-1", "replace")  # header values are latin-1 text: the bytes sent
+
 def check_token(headers,  # the request's headers
-                token: str | None,  # the bearer token guarding /predict (None: open)
+                token: str | None,  # the bearer token guarding the service (None: open)
                ):
     "Refuse (401) a request without the bearer `token`."
-    sent, expected = headers.get("authorization", "").encode(), f"Bearer {token}".encode()
-    if token and not hmac.compare_digest(sent, expected):
+    if token and not hmac.compare_digest(bearer_token(headers.get("authorization", "")), token.encode()):
         raise Refused(401, "missing or wrong bearer token: send `Authorization: Bearer <token>`",
                       {"WWW-Authenticate": "Bearer"})
+
+# %% ../nbs/04_serve.ipynb #d3b9f4e6
+def _json_error(status: int, detail, headers=None):
+    from fastapi.responses import JSONResponse
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+OPEN_PATHS = ("/health", "/ready")  # liveness and readiness probes: open even when a token is set
+
+class TokenGuard:
+    "ASGI middleware: refuse (401) an HTTP request to any path but `skip` without the bearer `token`."
+    def __init__(self, app, token: str, skip=OPEN_PATHS):
+        self.app, self.token, self.skip = app, token, frozenset(skip)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] not in self.skip:
+            try: check_token(Headers(scope=scope), self.token)
+            except Refused as e: return await _json_error(e.status, e.detail, e.headers)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 # %% ../nbs/04_serve.ipynb #e1981366
 def check_content_type(headers):
@@ -140,10 +165,6 @@ def admitted(slots: threading.BoundedSemaphore,  # one per request that may be i
     finally: slots.release()
 
 # %% ../nbs/04_serve.ipynb #82ffa7f8
-def _json_error(status: int, detail, headers=None):
-    from fastapi.responses import JSONResponse
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
-
 FAST_MAX_RECORDS = 32  # requests with more records take the DataFrame path (vectorized, faster per row)
 
 def _one_openmp_thread():
@@ -168,8 +189,13 @@ def _predict(champ: Champion, prof: TrafficProfiler, spec: dict, recs: list) -> 
     idc = spec["columns"]["id"]
     return items, info["version"], [r.get(idc) for r in rows] if idc else None
 
+def _about(spec: dict) -> str:
+    "The service's description in its OpenAPI document."
+    return (f"Predictions of the {spec['problem']} model `{spec['name']}` (the registry's champion), "
+            "validated against its contract.")
+
 def create_app(workspace,  # a Workspace or its directory
-               token: str | None = None,  # guards /predict (default: $MLPUZZLE_TOKEN; none: open)
+               token: str | None = None,  # guards all but /health and /ready (default: $MLPUZZLE_TOKEN; none: open)
                max_body_bytes: int = 1_000_000,  # larger bodies get 413
                max_records: int = 1000,  # records per request
                max_inflight: int = 32,  # requests predicted at once; beyond: 503 at once
@@ -192,10 +218,9 @@ def create_app(workspace,  # a Workspace or its directory
         yield
         champ.stop(); prof.stop(); pool.shutdown(wait=False)
 
-    about = (f"Predictions of the {spec['problem']} model `{spec['name']}` (the registry's champion), "
-             "validated against its contract.")
-    app = FastAPI(title=f"mlpuzzle: {spec['name']}", version="1", lifespan=lifespan, description=about)
+    app = FastAPI(title=f"mlpuzzle: {spec['name']}", version="1", lifespan=lifespan, description=_about(spec))
     app.state.champion, app.state.profiler, app.state.metrics = champ, prof, metrics
+    if token: app.add_middleware(TokenGuard, token=token, skip=(*OPEN_PATHS, "/predict"))  # /predict: in _handle
 
     @app.post("/predict", openapi_extra=openapi_body(Record), responses=PREDICT_RESPONSES,
               summary="Predict one record or a list of records")

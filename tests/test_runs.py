@@ -131,3 +131,38 @@ def test_sigkilled_run_shows_as_interrupted(cli, pipeline, reports):
     assert "interrupted" in line
     assert records(ws)[0]["status"] == "interrupted"
     assert cli("run", "ok", "-w", ws, "-q").returncode == 0  # the workspace is usable afterwards
+
+
+@pytest.fixture
+def short_tmp():
+    "A temporary directory of a short path (Unix socket paths are limited to 107 bytes), removed afterwards."
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="mpk", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_killed_runs_kernel_sockets_are_removed_by_the_next_run(cli, pipeline, reports, short_tmp):
+    "A run leaves nothing in the temporary directory; what a killed run leaves there, the next run removes."
+    import psutil
+    d, ws = pipeline
+    env = {"TMPDIR": str(short_tmp)}  # the run, and its kernel, make their temporary files here
+    kernel_files = lambda: sorted(str(f.relative_to(short_tmp)) for f in short_tmp.rglob("*")
+                                  if f.is_socket() or f.name.startswith("mlpuzzle-kernel") or f.suffix == ".json")
+    assert cli("run", "ok", "-w", ws, "-q", env=env).returncode == 0
+    assert kernel_files() == []
+    write_stage(d, "slow", "import time\ntime.sleep(600)")
+    p = subprocess.Popen([str(MLPUZZLE), "run", "slow", "-w", str(ws), "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, "MLPUZZLE_REPORTS": str(reports), **env})
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and sum(f.is_socket() for f in short_tmp.rglob("*")) < 5:  # the kernel is up
+        time.sleep(0.2)
+    kernels = psutil.Process(p.pid).children(recursive=True)
+    p.kill()
+    p.wait(10)
+    for k in kernels:  # the orphaned kernel would sleep on; its files stay either way
+        try: k.kill()
+        except psutil.NoSuchProcess: pass
+    assert any(f.is_socket() for f in short_tmp.rglob("*")), kernel_files()  # the killed run left its sockets
+    assert cli("run", "ok", "-w", ws, "-q", env=env).returncode == 0
+    assert kernel_files() == [], "the killed run's kernel files are still there"

@@ -93,7 +93,7 @@ def url(built):
 
 @pytest.fixture(scope="module")
 def token_url(built):
-    "A second server on the same workspace that wants `Authorization: Bearer TOKEN` on /predict."
+    "A second server on the same workspace that wants `Authorization: Bearer TOKEN` on all but /health and /ready."
     with running_server(built[0].path, env={"MLPUZZLE_TOKEN": TOKEN}) as u: yield u
 
 
@@ -209,6 +209,19 @@ def test_bad_request(url, good, kind):
     if text: assert text in json.dumps(problems), f"{kind}: {text!r} not in {problems}"
 
 
+def test_many_bad_records_get_a_short_answer(client):
+    "1,000 bad records (22 KB) get the first problems and a count of the others, not a megabyte of problems."
+    body = json.dumps([{"seats": "x", "plan": 3}] * 1000).encode()
+    assert len(body) < 30_000
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text[:500]
+    assert len(r.content) < 10_000, f"a {len(body)} byte request drew a {len(r.content)} byte answer"
+    *listed, last = r.json()["detail"]
+    assert len(listed) == 20 and all(p["field"] and p["loc"][:2] == ["body", 0] for p in listed[:5])
+    assert {"seats", "plan"} <= {p["field"] for p in listed}
+    assert last["more"] > 10_000 and last["msg"] == f"and {last['more']} more problems (the first 20 are listed)"
+
+
 def test_get_predict_is_method_not_allowed(client):
     assert client.get("/predict").status_code == 405
 
@@ -224,7 +237,35 @@ def test_token_required_when_set(token_url, good, headers):
 def test_token_accepted(token_url, good):
     r = httpx.post(f"{token_url}/predict", json=good, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
     assert r.status_code == 200 and r.json()["model_version"] == 1
-    assert httpx.get(f"{token_url}/health").status_code == 200  # only /predict is guarded
+
+
+@pytest.mark.parametrize("sent", [f"bearer {TOKEN}", f"BEARER {TOKEN}", f"Bearer   {TOKEN}", f"beARer {TOKEN}"])
+def test_token_scheme_in_any_case(token_url, good, sent):
+    "The scheme's name is case-insensitive (RFC 7235) and spaces before the token do no harm."
+    r = httpx.post(f"{token_url}/predict", json=good, headers={"authorization": sent}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert httpx.get(f"{token_url}/model", headers={"authorization": sent}, timeout=30).status_code == 200
+
+
+GUARDED = ("/model", "/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+
+
+@pytest.mark.parametrize("path", [*GUARDED, "/no-such-path"])
+def test_token_guards_all_but_the_probes(token_url, path):
+    r = httpx.get(f"{token_url}{path}", headers={"authorization": "Bearer wrong"}, timeout=30)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", (r.status_code, r.text[:300])
+    assert r.json() == {"detail": "missing or wrong bearer token: send `Authorization: Bearer <token>`"}
+    assert httpx.get(f"{token_url}{path}", timeout=30).status_code == 401
+
+
+def test_token_opens_the_guarded_endpoints(token_url):
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    for path in GUARDED:
+        assert httpx.get(f"{token_url}{path}", headers=auth, timeout=30).status_code == 200, path
+    assert "roc_auc" in httpx.get(f"{token_url}/model", headers=auth, timeout=30).json()["test_metrics"]
+    assert "Record" in httpx.get(f"{token_url}/openapi.json", headers=auth, timeout=30).json()["components"]["schemas"]
+    assert httpx.get(f"{token_url}/health", timeout=30).json() == {"status": "ok"}  # the probes need no token
+    assert httpx.get(f"{token_url}/ready", timeout=30).json() == {"ready": True, "version": 1}
 
 
 # --- c. operational endpoints ---

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 # %% auto #0
-__all__ = ['DEFAULT_UMASK', 'redact', 'show_url', 'redact_notebook', 'private_umask', 'private_dir']
+__all__ = ['DEFAULT_UMASK', 'redact', 'show_url', 'public_spec', 'redact_notebook', 'private_umask', 'private_dir']
 
 # %% ../nbs/00_privacy.ipynb #9a0c1e06
 _URL = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<cred>[^\s/@'\"<>]+@)?"
@@ -28,6 +28,16 @@ def show_url(url: str | None) -> str:
     u = urlsplit(url)
     host = (u.hostname or "") + (f":{u.port}" if u.port else "")
     return f"{u.scheme}://{host}" + ("/…" if u.path.strip("/") or u.query else "")
+
+# %% ../nbs/00_privacy.ipynb #9a0c1e0f
+def public_spec(spec: dict) -> dict:
+    "A copy of `spec` to keep for the record: the webhook only by where it goes, the source and tracking URLs redacted."
+    out = json.loads(json.dumps(spec))
+    mon, src, model = out.get("monitoring") or {}, out.get("source") or {}, out.get("model") or {}
+    if mon.get("webhook"): mon["webhook"] = show_url(mon["webhook"])
+    if src.get("url"): src["url"] = redact(src["url"])
+    if model.get("tracking_uri"): model["tracking_uri"] = redact(model["tracking_uri"])
+    return out
 
 # %% ../nbs/00_privacy.ipynb #9a0c1e09
 def _redact_lines(v):

@@ -13,6 +13,7 @@ import psutil
 import yaml
 
 from .core import RunError, Workspace, atomic_write, now_iso, open_workspace, utc_now
+from .privacy import redact, redact_notebook
 
 log = logging.getLogger(__name__)
 
@@ -260,8 +261,8 @@ class _HtmlRenderer:
 def _header(run_id, stage, ws, params, status, secs, error) -> str:
     "The line on top of a run's HTML report."
     p = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults"
-    return (f"**{stage}** run `{run_id}` on `{ws.path}` ({p}): **{status}** in {secs:.1f} s"
-            + (f"<br>**Error:** {error}" if error else "") + "<br>*The executed notebook beside this page has the code.*")
+    return redact(f"**{stage}** run `{run_id}` on `{ws.path}` ({p}): **{status}** in {secs:.1f} s"
+                  + (f"<br>**Error:** {error}" if error else "") + "<br>*The executed notebook beside this page has the code.*")
 
 # %% ../nbs/06_runs.ipynb #02cb0b39
 def _attach_to_mlflow(ws, outputs, files):
@@ -278,7 +279,7 @@ def _attach_to_mlflow(ws, outputs, files):
 # %% ../nbs/06_runs.ipynb #ff390701
 def _start_record(ws, run_id, stage, params, report):
     me = psutil.Process()
-    rec = dict(id=run_id, stage=stage, parameters=params, status="running", started=now_iso(), inputs=[], outputs=[],
+    rec = dict(id=run_id, stage=stage, parameters=json.loads(redact(json.dumps(params))), status="running", started=now_iso(), inputs=[], outputs=[],
                report=str(report), git_commit=_git_commit(), versions=_versions(), pid=me.pid,
                pid_started=me.create_time(), host=platform.node())
     with closing(_db(ws)) as con:
@@ -326,7 +327,8 @@ def run_stage(workspace,  # a Workspace or its directory
     except BaseException:  # Ctrl-C, SystemExit: the record must not stay "running"
         _update(ws, run_id, status="interrupted", ended=now_iso(), duration_s=time.monotonic() - t0, error="interrupted by the user")
         raise
-    secs = time.monotonic() - t0
+    secs, error = time.monotonic() - t0, error and redact(error)
+    if out_nb.exists(): redact_notebook(out_nb)  # the parameters and outputs may name URLs with secrets (`privacy`)
     outs = [str(p) for p in (out_nb if out_nb.exists() else None,
                              out_nb.exists() and html.render(out_nb, _header(run_id, stage, ws, params, status, secs, error))) if p]
     r = get_run(ws, run_id)

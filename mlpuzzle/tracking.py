@@ -11,7 +11,7 @@ import pandas as pd
 
 from .core import Workspace, dump_spec, open_workspace
 from .model import TrainResult, calibration_png, has_business
-from .privacy import redact
+from .privacy import public_spec, redact
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def _params(r: TrainResult) -> dict:
     return {k: str(v) for k, v in p.items()}
 
 def _write_artifacts(d: Path, r: TrainResult, snapshot_ids):
-    (d / "mlpuzzle.yml").write_text(dump_spec(r.spec))
+    (d / "mlpuzzle.yml").write_text(dump_spec(public_spec(r.spec)))  # a webhook's key or a database password stays in the spec
     (d / "model_card.html").write_text(model_card(r, snapshot_ids=snapshot_ids))
     (d / "data.json").write_text(json.dumps({"splits": r.data, "features": r.features, "snapshot_ids": list(snapshot_ids)}, indent=1))
     r.slices.to_csv(d / "slices.csv", index=False); (d / "slices.html").write_text(_table(r.slices, index=False))

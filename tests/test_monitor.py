@@ -154,11 +154,29 @@ def test_flaky_webhook_never_blocks_monitoring_and_gets_the_alert_once(shifted):
         rx.shutdown()
 
 
+SECRETS = ("Pw5ecret", "K3ysecret", "P4thsecret")
+
+
 def test_monitor_pipeline_alerts_cli_and_retraining(shifted, cli, tmp_path):
+    """The monitor stage through the CLI raises the drift alert and retrains. Its webhook (which fails) has a
+    password, a key in its query string and a token in its path: none reaches a report, a log or MLflow, and
+    what the commands write is private (files 600, directories 700)."""
     ws, day = shifted
-    ws = _with_webhook(ws, None)  # no webhook; a fresh alert log
-    r = cli("run", "monitor", "-w", ws.path, "-p", "since", str(day(30)), "-p", "as_of", str(day(50)), "--reports", tmp_path, "-q", timeout=600)
+    rx = Receiver()
+    hook = rx.url.replace("http://", f"http://bot:{SECRETS[0]}@") + f"/{SECRETS[2]}?key={SECRETS[1]}"
+    ws = _with_webhook(ws, hook)  # a fresh alert log
+    started, before = time.time(), set(ws.path.rglob("*"))
+    try: r = cli("run", "monitor", "-w", ws.path, "-p", "since", str(day(30)), "-p", "as_of", str(day(50)), "--reports", tmp_path, "-q", timeout=600)
+    finally: rx.shutdown()
     assert r.returncode == 0, r.stderr
+    assert rx.attempts >= 1
+    new = [p for p in [*tmp_path.rglob("*"), *ws.path.rglob("*")] if p not in before]
+    assert any(p.suffix == ".html" for p in new) and any(p.suffix == ".ipynb" for p in new)
+    for p in new: assert p.stat().st_mode & 0o077 == 0, f"{p} is {oct(p.stat().st_mode & 0o777)}"
+    written = [p for p in [*tmp_path.rglob("*"), *ws.path.rglob("*")] if p.is_file() and p.stat().st_mtime >= started]
+    for p in written:
+        if p != ws.spec_file: assert not any(s.encode() in p.read_bytes() for s in SECRETS), f"a secret of the webhook is in {p}"
+    assert not any(s in r.stdout + r.stderr for s in SECRETS)
     assert "ask for retraining (drift)" in r.stdout and "(train) succeeded" in r.stdout, r.stdout
     report = next(tmp_path.glob("runs/*-monitor/monitor.html")).read_text()
     assert "WARNING" in report and "drift" in report

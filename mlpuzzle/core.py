@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #1a2ce3ec
 from __future__ import annotations
-import hashlib, importlib, json, os, re, tempfile
+import fcntl, hashlib, importlib, json, os, re, tempfile, threading
 from datetime import timedelta
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,9 +17,9 @@ from .privacy import private_dir
 __all__ = ['REQUIRED', 'PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'NUM', 'INT', 'STR', 'BOOL',
            'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'DEFAULT_SEVERITY', 'SPEC_SCHEMA', 'DEFAULT_ALERTS', 'MAX_SPEC_CHARS',
            'MAX_SPEC_VALUES', 'SPEC_FILE', 'STATE_DIRS', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError',
-           'ModelError', 'RunError', 'atomic_path', 'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'parse_duration',
-           'window_key', 'window_keys', 'import_estimator', 'validate_spec', 'load_spec', 'dump_spec', 'spec_hash',
-           'spec_reference', 'Workspace', 'open_workspace', 'init_workspace']
+           'ModelError', 'RunError', 'atomic_path', 'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'LockBusy',
+           'file_lock', 'parse_duration', 'window_key', 'window_keys', 'import_estimator', 'validate_spec', 'load_spec',
+           'dump_spec', 'spec_hash', 'spec_reference', 'Workspace', 'open_workspace', 'init_workspace']
 
 # %% ../nbs/00_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -83,6 +83,31 @@ def utc_now():
 def now_iso(timespec: str = "milliseconds") -> str:
     "The wall clock as ISO text, e.g. `2026-11-30T04:00:00.000+00:00`."
     return utc_now().isoformat(timespec=timespec)
+
+# %% ../nbs/00_core.ipynb #3c7f0a02
+class LockBusy(MlpuzzleError):
+    "A `file_lock` is held by another process; the message is what its holder wrote (since when, which pid)."
+
+_HELD: dict = {}  # (lock file, thread) -> depth
+
+@contextmanager
+def file_lock(path,  # the lock file (created if missing)
+              wait: bool = True):  # wait for another holder; else raise LockBusy at once
+    "Hold the exclusive lock of file `path` (flock); re-entrant within a thread."
+    k = (str(path), threading.get_ident())
+    if _HELD.get(k):
+        _HELD[k] += 1
+        try: yield
+        finally: _HELD[k] -= 1
+        return
+    with open(path, "a+") as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            f.seek(0); raise LockBusy(f.read().strip() or "holder unknown") from None
+        f.seek(0); f.truncate(); f.write(f"since {now_iso()}, pid {os.getpid()}"); f.flush()
+        _HELD[k] = 1
+        try: yield
+        finally: _HELD[k] = 0; f.truncate(0); fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/00_core.ipynb #d7039233
 REQUIRED = "(required)"

@@ -4,15 +4,15 @@
 
 # %% ../nbs/03_registry.ipynb #bb49f622
 from __future__ import annotations
-import fcntl, json, logging, shutil, sqlite3, tempfile
-from contextlib import closing, contextmanager
+import json, logging, shutil, sqlite3, tempfile
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from .core import METRICS, ModelError, Workspace, now_iso, to_utc, utc_now
+from .core import METRICS, ModelError, Workspace, file_lock, now_iso, to_utc, utc_now
 from .modelfile import allowed_types, load_model_file, save_model, type_name
 
 log = logging.getLogger(__name__)
@@ -27,21 +27,9 @@ def _client(ws: Workspace):
     from mlpuzzle.tracking import mlflow_client
     return mlflow_client(ws)
 
-_held = {}  # lock file -> depth, so a process may nest registry_lock
-
-@contextmanager
 def registry_lock(ws: Workspace):
-    "Hold the workspace's registry lock (blocks while another process holds it); re-entrant within a process."
-    p = str(ws.dir("mlflow") / ".registry.lock")
-    if _held.get(p):
-        _held[p] += 1
-        try: yield
-        finally: _held[p] -= 1
-        return
-    with open(p, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX); _held[p] = 1
-        try: yield
-        finally: _held[p] = 0; fcntl.flock(f, fcntl.LOCK_UN)
+    "Hold the workspace's registry lock (waits while another process holds it); re-entrant within a thread."
+    return file_lock(ws.dir("mlflow") / ".registry.lock")
 
 # %% ../nbs/03_registry.ipynb #0a22b03a
 def spec_types(spec: dict, recorded_estimator: str | None = None) -> set:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_store.ipynb #503e06b9
 from __future__ import annotations
-import fcntl, json, logging, os, shutil, threading
+import json, logging, shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import Workspace, WorkspaceError, atomic_write, now_iso, open_workspace, parse_duration
+from .core import LockBusy, Workspace, WorkspaceError, atomic_write, file_lock, open_workspace, parse_duration
 from .data import Batch, Checked, as_text, batches, event_times, is_member, show_value, validate_batch
 from .engine import open_engine, partition_chunks, partitions
 from .snapshot import (KNOWN_ID, REPEATED_ID, SnapshotWriter, between, finish_snapshot, merge_sorted,
@@ -192,30 +192,15 @@ def watermarks(ws: Workspace) -> dict:
 def _set_watermark(ws, key, value):
     atomic_write(ws.dir("raw") / "watermarks.json", json.dumps({**watermarks(ws), key: value}, indent=1))
 
-_HELD: dict = {}  # (lock file, thread) -> depth, so that ingest, labels and re-admission nest in one thread
-
 @contextmanager
 def ingest_lock(ws: Workspace, wait: bool = False):
     """Hold the workspace's ingestion lock: one process at a time stores snapshots, labels and re-admissions.
-    Another holder is reported (since when, which pid), or waited for with `wait`. The lock is the kernel's
-    (flock): a process that dies releases it, so a stale lock file is simply taken over."""
-    p = str(ws.path / ".ingest.lock")
-    k = (p, threading.get_ident())
-    if _HELD.get(k):
-        _HELD[k] += 1
-        try: yield
-        finally: _HELD[k] -= 1
-        return
-    with open(p, "a+") as f:
-        try: fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            f.seek(0)
-            raise WorkspaceError(f"{ws.path}: another ingestion is running ({f.read().strip() or 'holder unknown'}); "
-                                 "wait for it, or pass wait (`-p wait true`) to queue behind it") from None
-        f.seek(0); f.truncate(); f.write(f"since {now_iso()}, pid {os.getpid()}"); f.flush()
-        _HELD[k] = 1
-        try: yield
-        finally: _HELD[k] = 0; f.truncate(0); fcntl.flock(f, fcntl.LOCK_UN)
+    Another holder is reported (since when, which pid), or waited for with `wait` (`core.file_lock`)."""
+    try:
+        with file_lock(ws.path / ".ingest.lock", wait): yield
+    except LockBusy as e:
+        raise WorkspaceError(f"{ws.path}: another ingestion is running ({e}); "
+                             "wait for it, or pass wait (`-p wait true`) to queue behind it") from None
 
 def file_key(key: dict) -> tuple:
     "What identifies a file batch as already read: path, size and modification time."

@@ -70,9 +70,6 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
              quiet: bool = False) -> dict:
     "Run the closed loop on the simulated business; return what happened (alerts, retrainings, promotions, refusals, retirements)."
     from mlpuzzle.dashboard import build_dashboard
-    from mlpuzzle.alerts import alerts
-    from mlpuzzle.retrain import trigger_retraining
-    from mlpuzzle.registry import history
     t0, d, reports = time.monotonic(), Path(dir), Path(reports)
     if (d / SPEC_FILE).exists(): shutil.rmtree(d)  # the demo starts afresh
     say = (lambda *a, **k: None) if quiet else (lambda m, end="\n": print(m, end=end, flush=True))
@@ -89,30 +86,41 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
         _stage(ws, stage, p, reports, lambda m: say(m, end="; "))
     say("")
     build_dashboard(ws, reports)
-    n_weeks, retrainings = weeks or (DEMO["days"] - h) // DEMO["step"], 0
-    for w in range(n_weeks):
-        a, b = day(h + w * DEMO["step"]), day(h + (w + 1) * DEMO["step"])
-        release(d, b)
-        say(f"week {w + 1}/{n_weeks} {a:%Y-%m-%d}..{b - pd.Timedelta(days=1):%m-%d}: ", end="")
-        for stage, p in (("score", {"since": str(a), "until": str(b)}),  # ingests the week's events and the labels due, then scores
-                         ("monitor", {"since": str(day(h)), "as_of": str(b), "deliver": False})):
-            _stage(ws, stage, p, reports, lambda m: say(m, end="; "))
-        al = alerts(ws)
-        raised = sorted(set(al[al.raised_at == to_utc(b).isoformat()].kind)) if len(al) else []
-        if raised: say(f"ALERT {', '.join(raised)}; ", end="")
-        before = len(history(ws))
-        if (rec := trigger_retraining(ws, reports=reports, dashboard=False)) is not None:  # when alerts ask for it
-            retrainings += 1
-            new = history(ws).iloc[before:]
-            acts = ", ".join(f"{x.action} v{x.to_version}" for x in new.itertuples()) or rec["status"]
-            say(f"retrain ({rec['status']}): {acts}", end="")
-        say("")
-        build_dashboard(ws, reports)
-    hist, al = history(ws), alerts(ws)
-    out = {"seconds": time.monotonic() - t0, "alerts": len(al), "alert_kinds": sorted(set(al.kind)) if len(al) else [],
-           "retrainings": retrainings,
-           **{k: int((hist.action == a).sum()) for k, a in (("promotions", "promote"), ("refused", "refused"), ("retired", "retire"))},
-           "dashboard": str(reports / "index.html")}
-    say(f"done in {out['seconds']:.0f} s: {out['alerts']} alerts ({', '.join(out['alert_kinds'])}), {retrainings} retrainings, {out['promotions']} promotions, "
-        f"{out['refused']} refused challengers, {out['retired']} retired; dashboard: {out['dashboard']}")
+    n_weeks = weeks or (DEMO["days"] - h) // DEMO["step"]
+    retrainings = sum(_week(ws, d, reports, day(h), w, n_weeks, say) for w in range(n_weeks))
+    out = _outcome(ws, time.monotonic() - t0, retrainings, reports)
+    say(f"done in {out['seconds']:.0f} s: {out['alerts']} alerts ({', '.join(out['alert_kinds'])}), {retrainings} retrainings, "
+        f"{out['promotions']} promotions, {out['refused']} refused challengers, {out['retired']} retired; dashboard: {out['dashboard']}")
     return out
+
+def _week(ws, d: Path, reports: Path, first, w: int, n_weeks: int, say) -> bool:
+    "Production week `w` after the history that ends on day `first`: release, score, monitor, retrain if asked; True if retrained."
+    from mlpuzzle.alerts import alerts
+    from mlpuzzle.dashboard import build_dashboard
+    from mlpuzzle.registry import history
+    from mlpuzzle.retrain import trigger_retraining
+    a, b = first + pd.Timedelta(days=w * DEMO["step"]), first + pd.Timedelta(days=(w + 1) * DEMO["step"])
+    release(d, b)
+    say(f"week {w + 1}/{n_weeks} {a:%Y-%m-%d}..{b - pd.Timedelta(days=1):%m-%d}: ", end="")
+    for stage, p in (("score", {"since": str(a), "until": str(b)}),  # ingests the week's events and the labels due, then scores
+                     ("monitor", {"since": str(first), "as_of": str(b), "deliver": False})):
+        _stage(ws, stage, p, reports, lambda m: say(m, end="; "))
+    al = alerts(ws)
+    if raised := sorted(set(al[al.raised_at == to_utc(b).isoformat()].kind)) if len(al) else []:
+        say(f"ALERT {', '.join(raised)}; ", end="")
+    before = len(history(ws))
+    if (rec := trigger_retraining(ws, reports=reports, dashboard=False)) is not None:  # when alerts ask for it
+        acts = ", ".join(f"{x.action} v{x.to_version}" for x in history(ws).iloc[before:].itertuples()) or rec["status"]
+        say(f"retrain ({rec['status']}): {acts}", end="")
+    say("")
+    build_dashboard(ws, reports)
+    return rec is not None
+
+def _outcome(ws, seconds: float, retrainings: int, reports: Path) -> dict:
+    "What the demo did: alerts, retrainings, promotions, refusals, retirements."
+    from mlpuzzle.alerts import alerts
+    from mlpuzzle.registry import history
+    hist, al = history(ws), alerts(ws)
+    counts = {k: int((hist.action == a).sum()) for k, a in (("promotions", "promote"), ("refused", "refused"), ("retired", "retire"))}
+    return {"seconds": seconds, "alerts": len(al), "alert_kinds": sorted(set(al.kind)) if len(al) else [],
+            "retrainings": retrainings, **counts, "dashboard": str(reports / "index.html")}

@@ -5,7 +5,7 @@
 # %% ../nbs/04_serve.ipynb #fba9efcb
 from __future__ import annotations
 import asyncio, hmac, logging, os, threading, time, uuid
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import Request  # at module level: FastAPI resolves the endpoint's annotations from here
 from starlette.datastructures import Headers
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'LATENCY_BUCKETS', 'OPEN_PATHS', 'FAST_MAX_RECORDS', 'Champion', 'ServiceMetrics', 'bearer_token',
            'check_token', 'TokenGuard', 'check_content_type', 'check_length', 'read_body', 'check_ready', 'admitted',
-           'create_app', 'serve']
+           'Service', 'create_app', 'serve']
 
 # %% ../nbs/04_serve.ipynb #d1765614
 class Champion:
@@ -194,6 +194,65 @@ def _about(spec: dict) -> str:
     return (f"Predictions of the {spec['problem']} model `{spec['name']}` (the registry's champion), "
             "validated against its contract.")
 
+class Service:
+    "What one serving process holds (the champion, its traffic profiler, metrics, limits); its methods are the endpoints."
+    def __init__(self, ws: Workspace, token: str | None, max_body_bytes: int, max_records: int, max_inflight: int,
+                 poll_seconds: float, flush_seconds: float):
+        self.spec, self.Record = ws.spec, request_model(ws.spec)
+        self.champ, self.prof = Champion(ws, poll_seconds), TrafficProfiler(ws, flush_seconds)
+        self.metrics, self.token = ServiceMetrics(), token if token is not None else os.environ.get("MLPUZZLE_TOKEN")
+        self.max_body_bytes, self.max_records, self.max_inflight = max_body_bytes, max_records, max_inflight
+        self.slots, self.pool = threading.BoundedSemaphore(max_inflight), _prediction_pool()
+
+    @asynccontextmanager
+    async def lifespan(self, app):
+        self.champ.follow(); self.prof.start()
+        yield
+        self.champ.stop(); self.prof.stop(); self.pool.shutdown(wait=False)
+
+    async def predict_endpoint(self, request: Request):
+        t0, rid = time.perf_counter(), uuid.uuid4().hex
+        try: resp = await self._handle(request, rid)
+        except Refused as e: resp = _json_error(e.status, e.detail, e.headers)
+        except Exception as e:  # a bug: counted, logged, answered without a traceback
+            log.exception("request %s failed", rid)
+            resp = _json_error(500, f"internal error ({type(e).__name__}); request id {rid}")
+        resp.headers["X-Request-ID"] = rid
+        self.metrics.observe(resp.status_code, time.perf_counter() - t0)
+        self.prof.count(resp.status_code)
+        return resp
+
+    async def _handle(self, request, rid):
+        from fastapi.responses import JSONResponse
+        check_token(request.headers, self.token)
+        check_content_type(request.headers)
+        check_length(request.headers, self.max_body_bytes)
+        body = await read_body(request.stream(), self.max_body_bytes)
+        recs, single = parse_records(body, self.Record, self.max_records)
+        check_ready(self.champ)
+        loop = asyncio.get_running_loop()
+        with admitted(self.slots, self.max_inflight):
+            items, version, ids = await loop.run_in_executor(self.pool, _predict, self.champ, self.prof, self.spec, recs)
+        return JSONResponse(prediction_response(items, version, rid, single, ids))
+
+    def health(self): return {"status": "ok"}
+
+    def ready(self):
+        if self.champ.current is None: return _json_error(503, {"ready": False, "reason": self.champ.error})
+        warning = {"warning": self.champ.error} if self.champ.error else {}
+        return {"ready": True, "version": self.champ.current[1]["version"], **warning}
+
+    def model_info(self):
+        if self.champ.current is None: return _json_error(503, {"reason": self.champ.error})
+        i = self.champ.current[1]
+        card = {k: i.get(k) for k in ("trained_at", "loaded_at", "threshold", "test_metrics")}
+        return {"name": self.spec["name"], "version": i["version"], **card, "problem": self.spec["problem"]}
+
+    def prom(self):
+        from fastapi.responses import PlainTextResponse
+        version = self.champ.current[1]["version"] if self.champ.current else None
+        return PlainTextResponse(self.metrics.text(version), media_type="text/plain; version=0.0.4")
+
 def create_app(workspace,  # a Workspace or its directory
                token: str | None = None,  # guards all but /health and /ready (default: $MLPUZZLE_TOKEN; none: open)
                max_body_bytes: int = 1_000_000,  # larger bodies get 413
@@ -202,74 +261,20 @@ def create_app(workspace,  # a Workspace or its directory
                poll_seconds: float = 2.0,  # how often to ask the registry for the champion
                flush_seconds: float = 5.0,  # how often to profile the served rows
               ):
-    "The FastAPI application serving the workspace's champion."
-    from contextlib import asynccontextmanager
+    "The FastAPI application serving the workspace's champion: a `Service`'s endpoints on their routes."
     from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, PlainTextResponse
-    ws = open_workspace(workspace)
-    spec, Record = ws.spec, request_model(ws.spec)
-    champ, prof, metrics = Champion(ws, poll_seconds), TrafficProfiler(ws, flush_seconds), ServiceMetrics()
-    token = token if token is not None else os.environ.get("MLPUZZLE_TOKEN")
-    slots, pool = threading.BoundedSemaphore(max_inflight), _prediction_pool()
-
-    @asynccontextmanager
-    async def lifespan(app):
-        champ.follow(); prof.start()
-        yield
-        champ.stop(); prof.stop(); pool.shutdown(wait=False)
-
-    app = FastAPI(title=f"mlpuzzle: {spec['name']}", version="1", lifespan=lifespan, description=_about(spec))
-    app.state.champion, app.state.profiler, app.state.metrics = champ, prof, metrics
-    if token: app.add_middleware(TokenGuard, token=token, skip=(*OPEN_PATHS, "/predict"))  # /predict: in _handle
-
-    @app.post("/predict", openapi_extra=openapi_body(Record), responses=PREDICT_RESPONSES,
-              summary="Predict one record or a list of records")
-    async def predict_endpoint(request: Request):
-        t0, rid = time.perf_counter(), uuid.uuid4().hex
-        try: resp = await _handle(request, rid)
-        except Refused as e: resp = _json_error(e.status, e.detail, e.headers)
-        except Exception as e:  # a bug: counted, logged, answered without a traceback
-            log.exception("request %s failed", rid)
-            resp = _json_error(500, f"internal error ({type(e).__name__}); request id {rid}")
-        resp.headers["X-Request-ID"] = rid
-        metrics.observe(resp.status_code, time.perf_counter() - t0)
-        prof.count(resp.status_code)
-        return resp
-
-    async def _handle(request, rid):
-        check_token(request.headers, token)
-        check_content_type(request.headers)
-        check_length(request.headers, max_body_bytes)
-        body = await read_body(request.stream(), max_body_bytes)
-        recs, single = parse_records(body, Record, max_records)
-        check_ready(champ)
-        loop = asyncio.get_running_loop()
-        with admitted(slots, max_inflight):
-            items, version, ids = await loop.run_in_executor(pool, _predict, champ, prof, spec, recs)
-        return JSONResponse(prediction_response(items, version, rid, single, ids))
-
-    @app.get("/health", summary="The process is alive")
-    def health(): return {"status": "ok"}
-
-    @app.get("/ready", summary="A champion is loaded")
-    def ready():
-        if champ.current is None: return _json_error(503, {"ready": False, "reason": champ.error})
-        warning = {"warning": champ.error} if champ.error else {}
-        return {"ready": True, "version": champ.current[1]["version"], **warning}
-
-    @app.get("/model", summary="The model being served")
-    def model_info():
-        if champ.current is None: return _json_error(503, {"reason": champ.error})
-        i = champ.current[1]
-        card = {k: i.get(k) for k in ("trained_at", "loaded_at", "threshold", "test_metrics")}
-        return {"name": spec["name"], "version": i["version"], **card, "problem": spec["problem"]}
-
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
-    def prom():
-        version = champ.current[1]["version"] if champ.current else None
-        return PlainTextResponse(metrics.text(version), media_type="text/plain; version=0.0.4")
-
-    document_record(app, Record)
+    from fastapi.responses import PlainTextResponse
+    svc = Service(open_workspace(workspace), token, max_body_bytes, max_records, max_inflight, poll_seconds, flush_seconds)
+    app = FastAPI(title=f"mlpuzzle: {svc.spec['name']}", version="1", lifespan=svc.lifespan, description=_about(svc.spec))
+    app.state.champion, app.state.profiler, app.state.metrics = svc.champ, svc.prof, svc.metrics
+    if svc.token: app.add_middleware(TokenGuard, token=svc.token, skip=(*OPEN_PATHS, "/predict"))  # /predict: in _handle
+    app.post("/predict", openapi_extra=openapi_body(svc.Record), responses=PREDICT_RESPONSES,
+             summary="Predict one record or a list of records")(svc.predict_endpoint)
+    app.get("/health", summary="The process is alive")(svc.health)
+    app.get("/ready", summary="A champion is loaded")(svc.ready)
+    app.get("/model", summary="The model being served")(svc.model_info)
+    app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")(svc.prom)
+    document_record(app, svc.Record)
     return app
 
 # %% ../nbs/04_serve.ipynb #af9f13eb

@@ -187,7 +187,8 @@ def cmd_ui(a):
 def cmd_serve(a):
     from mlpuzzle.serve import serve
     ws = Workspace(a.workspace, check_imports=False)
-    print(f"serving {ws.spec['name']} on http://{a.host}:{a.port} (docs at /docs; Ctrl-C stops it)")
+    guard = "; every path but /health and /ready needs the token" if os.environ.get("MLPUZZLE_TOKEN") else ""
+    print(f"serving {ws.spec['name']} on http://{a.host}:{a.port} (docs at /docs{guard}; Ctrl-C stops it)")
     serve(ws, a.host, a.port, a.workers)
 
 # %% ../nbs/08_cli.ipynb #c6c2ec94

@@ -31,8 +31,9 @@ check-sync: $(BIN)/.installed
 nbtest: $(BIN)/.installed
 	$(BIN)/nbdev_test --n_workers 2
 
+# One worker per core, each test file on one worker (module fixtures such as the demo's run are built once).
 pytest: $(BIN)/.installed
-	$(BIN)/python -m pytest tests/ -q
+	$(BIN)/python -m pytest tests/ -q -n auto --dist loadfile
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run_overhead.py

@@ -23,7 +23,7 @@ RESULTS = Path(__file__).parent / "results" / "false_alarms.json"
 
 def main(a):
     from mlpuzzle.compat import profile_frame
-    from mlpuzzle.core import validate_spec
+    from mlpuzzle.spec import validate_spec
     from mlpuzzle.drift import drift
     from mlpuzzle.simulate import churn_spec, simulate
     spec = validate_spec(churn_spec({"kind": "dataframe"}), "bench", check_imports=False)

@@ -101,7 +101,7 @@ def _widen(spec: dict, rejected: pd.DataFrame) -> list[str]:
 
 def draft_spec(df: pd.DataFrame) -> tuple:
     "(spec, widened features): the spec infer_spec drafts from `df`, widened until `df` is fully accepted."
-    from mlpuzzle.core import validate_spec
+    from mlpuzzle.spec import validate_spec
     from mlpuzzle.data import validate_batch
     from mlpuzzle.infer import infer_spec
     spec = infer_spec(df, target="target", id="event_id", timestamp="event_time", name="bench-ingest")
@@ -116,7 +116,7 @@ def draft_spec(df: pd.DataFrame) -> tuple:
 
 def workspace(root: Path, name: str, spec: dict, kind: str, path: Path):
     "A fresh workspace `root/name` whose source is `path`."
-    from mlpuzzle.core import init_workspace
+    from mlpuzzle.workspace import init_workspace
     spec = {**spec, "source": {**spec["source"], "kind": kind, "path": str(path), "chunk_rows": CHUNK_ROWS}}
     d = root / name
     shutil.rmtree(d, ignore_errors=True)

@@ -107,7 +107,7 @@ def make_source(path: Path, rows: int, days: int) -> dict:
 
 def workspace(root: Path, name: str, source: Path):
     from ingest import draft_spec, generate
-    from mlpuzzle.core import init_workspace
+    from mlpuzzle.workspace import init_workspace
     spec, _ = draft_spec(generate(50_000, seed=1))
     spec["source"] = {**spec["source"], "kind": "parquet", "path": str(source), "chunk_rows": CHUNK_ROWS}
     spec["engine"] = {"partition_rows": PARTITION_ROWS}

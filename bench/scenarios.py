@@ -37,7 +37,8 @@ SCENARIOS = ["covariate_drift", "new_category", "unit_change", "null_column", "m
 def replay(scenario: str, root: Path, rows: int = 1000, days: int = 120, onset: int = 75, seed: int = 7, start_production: int = 60) -> dict:
     "Simulate, train on history, then ingest, score and monitor each production day; return what monitoring raised."
     from threadpoolctl import threadpool_limits
-    from mlpuzzle.core import DataError, init_workspace
+    from mlpuzzle.core import DataError
+    from mlpuzzle.workspace import init_workspace
     from mlpuzzle.model import train
     from mlpuzzle.tracking import track
     from mlpuzzle.monitor import monitor, save_reference

@@ -50,7 +50,7 @@ from common import log, timed
 
 def build(root: Path, rows: int, train_rows: int):
     "A workspace holding `rows` simulated events whose champion was trained on the latest `train_rows` labelled rows."
-    from mlpuzzle.core import init_workspace
+    from mlpuzzle.workspace import init_workspace
     from mlpuzzle.model import train
     from mlpuzzle.tracking import track
     from mlpuzzle.registry import propose, register

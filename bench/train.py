@@ -37,7 +37,7 @@ from common import log, timed
 
 def labeled_workspace(d: Path, rows: int):
     "A workspace holding `rows` simulated events with their labels; (workspace, training_set)."
-    from mlpuzzle.core import init_workspace
+    from mlpuzzle.workspace import init_workspace
     from mlpuzzle.simulate import churn_spec, simulate
     from mlpuzzle.labels import training_set
     from mlpuzzle.store import ingest
@@ -58,7 +58,7 @@ def bare_fit(df, spec) -> float:
 
 def stage(df, spec, d: Path) -> dict:
     "Seconds of each step of the training stage, in a fresh workspace under `d`."
-    from mlpuzzle.core import init_workspace
+    from mlpuzzle.workspace import init_workspace
     from mlpuzzle.model import train
     from mlpuzzle.tracking import experiment_id, model_card, track
     from mlpuzzle.registry import propose, register

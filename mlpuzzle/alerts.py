@@ -9,7 +9,9 @@ from contextlib import closing
 
 import pandas as pd
 
-from .core import DEFAULT_SEVERITY, MlpuzzleError, Workspace, now_iso, open_workspace
+from .spec import DEFAULT_SEVERITY
+from .core import MlpuzzleError, now_iso
+from .workspace import open_workspace, Workspace
 from .privacy import redact, show_url
 from .performance import below_floor
 

@@ -8,7 +8,8 @@ import argparse, logging, os, sys
 from pathlib import Path
 
 from . import __version__
-from .core import DataError, MlpuzzleError, Workspace, init_workspace
+from .core import DataError, MlpuzzleError
+from .workspace import init_workspace, Workspace
 from .privacy import private_umask
 
 log = logging.getLogger("mlpuzzle")
@@ -106,7 +107,7 @@ def cmd_demo(a):
 # %% ../nbs/08_cli.ipynb #2ebe469f
 def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, rows_per_day: int = 1000, onset=None) -> dict:
     "Simulate the demo business into workspace `dir`'s source directory (creating the workspace if needed)."
-    from mlpuzzle.core import SPEC_FILE
+    from mlpuzzle.workspace import SPEC_FILE
     from mlpuzzle.simulate import churn_spec, simulate, write_simulation
     d = Path(dir)
     try: sim = simulate(days, scenario, seed=seed, rows_per_day=rows_per_day, onset=onset)

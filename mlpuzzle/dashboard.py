@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import Workspace, atomic_write, open_workspace, utc_now
+from .workspace import open_workspace, Workspace
+from .core import atomic_write, utc_now
 
 log = logging.getLogger(__name__)
 

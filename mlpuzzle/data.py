@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .core import DataError, Workspace, to_utc, utc_now
+from .core import DataError, to_utc, utc_now
+from .workspace import Workspace
 from .privacy import redact
 
 # %% auto #0

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import SPEC_FILE, init_workspace, to_utc, validate_spec
+from .workspace import init_workspace, SPEC_FILE
+from .core import to_utc
+from .spec import validate_spec
 
 # %% auto #0
 __all__ = ['DEMO', 'demo_spec', 'write_feed', 'release', 'demo_workspace', 'run_demo']
@@ -48,7 +50,8 @@ def release(d: Path, until: pd.Timestamp) -> int:
 # %% ../nbs/10_demo.ipynb #c589857e
 def demo_workspace(path=None):
     "The workspace `make demo` leaves (`path`, else ./demo or ../demo from the notebooks), to explore the notebooks on."
-    from mlpuzzle.core import Workspace, WorkspaceError
+    from mlpuzzle.workspace import Workspace
+    from mlpuzzle.core import WorkspaceError
     for p in ([Path(path)] if path else [Path("demo"), Path("../demo"), Path("../../demo")]):
         if (p / SPEC_FILE).exists(): return Workspace(p, check_imports=False)
     raise WorkspaceError(f"no demo workspace at {path or './demo or ../demo'}: run `make demo` (about 4 minutes) first")

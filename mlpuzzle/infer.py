@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .core import DataError, SpecError, validate_spec
+from .core import DataError, SpecError
+from .spec import validate_spec
 
 log = logging.getLogger(__name__)
 

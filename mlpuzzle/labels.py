@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import DataError, Workspace, open_workspace, to_utc
+from .core import DataError, to_utc
+from .workspace import open_workspace, Workspace
 from .data import Batch, csv_chunks, parquet_chunks
 from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots
 

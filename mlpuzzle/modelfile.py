@@ -7,7 +7,8 @@ from __future__ import annotations
 import functools, hashlib, inspect, json, zipfile
 from pathlib import Path
 
-from .core import ModelError, import_estimator
+from .core import ModelError
+from .spec import import_estimator
 from .model import PIPELINE_FUNCTIONS
 
 # %% auto #0

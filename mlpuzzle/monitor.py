@@ -14,7 +14,8 @@ import pandas as pd
 
 from .alerts import as_json, deliver, evaluate_alerts, monitor_db, queue_events
 from .compat import merge_into, merge_profiles
-from .core import Workspace, atomic_path, now_iso, open_workspace, parse_duration, to_utc, utc_now, window_key
+from .workspace import open_workspace, Workspace
+from .core import atomic_path, now_iso, parse_duration, to_utc, utc_now, window_key
 from .drift import drift
 from .performance import performance
 from .quality import ingestion_counts, quality

@@ -9,7 +9,9 @@ import logging, math
 import numpy as np
 import pandas as pd
 
-from .core import METRICS, Workspace, parse_duration
+from .spec import METRICS
+from .workspace import Workspace
+from .core import parse_duration
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import DataError, atomic_path, atomic_write, open_workspace
+from .core import atomic_path, atomic_write, DataError
+from .workspace import open_workspace
 from .data import Batch
 from .store import IngestOptions, ingest_batch, ingest_lock, known_ids
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import METRICS, ModelError, Workspace, file_lock, now_iso, to_utc, utc_now
+from .spec import METRICS
+from .core import file_lock, ModelError, now_iso, to_utc, utc_now
+from .workspace import Workspace
 from .modelfile import allowed_types, load_model_file, save_model, type_name
 
 log = logging.getLogger(__name__)

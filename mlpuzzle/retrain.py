@@ -9,7 +9,8 @@ from contextlib import closing
 import pandas as pd
 
 from .alerts import monitor_db
-from .core import Workspace, parse_duration
+from .workspace import Workspace
+from .core import parse_duration
 from .monitor import last_as_of
 
 # %% auto #0

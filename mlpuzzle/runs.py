@@ -12,7 +12,8 @@ from pathlib import Path
 import psutil
 import yaml
 
-from .core import RunError, Workspace, atomic_write, now_iso, open_workspace, utc_now
+from .core import atomic_write, now_iso, RunError, utc_now
+from .workspace import open_workspace, Workspace
 from .privacy import redact, redact_notebook
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .core import Workspace, atomic_path, open_workspace, parse_duration, window_keys
+from .workspace import open_workspace, Workspace
+from .core import atomic_path, parse_duration, window_keys
 from .data import parquet_chunks
 from .engine import open_engine, partitions
 from .model import predict_scores

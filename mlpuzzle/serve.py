@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager, contextmanager
 from fastapi import Request  # at module level: FastAPI resolves the endpoint's annotations from here
 from starlette.datastructures import Headers
 
-from .core import Workspace, now_iso, open_workspace
+from .workspace import open_workspace, Workspace
+from .core import now_iso
 from .model import predict_scores
 from .registry import champion, load_version
 from .contract import (PREDICT_RESPONSES, Refused, document_record, openapi_body, parse_records,

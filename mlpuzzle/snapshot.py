@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastcore.basics import patch
 
-from .core import Workspace, atomic_path, now_iso, spec_hash, to_utc, window_keys
+from .workspace import Workspace
+from .core import atomic_path, now_iso, to_utc, window_keys
+from .spec import spec_hash
 from .data import Batch, Checked
 
 # %% auto #0

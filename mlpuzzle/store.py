@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import LockBusy, Workspace, WorkspaceError, atomic_write, file_lock, open_workspace, parse_duration
+from .core import atomic_write, file_lock, LockBusy, parse_duration, WorkspaceError
+from .workspace import open_workspace, Workspace
 from .data import Batch, Checked, as_text, batches, event_times, is_member, show_value, validate_batch
 from .engine import open_engine, partition_chunks, partitions
 from .snapshot import (KNOWN_ID, REPEATED_ID, SnapshotWriter, between, finish_snapshot, merge_sorted,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import Workspace, dump_spec, open_workspace
+from .workspace import open_workspace, Workspace
+from .spec import dump_spec
 from .model import TrainResult, calibration_png, has_business
 from .privacy import public_spec, redact
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from .contract import records_frame
-from .core import Workspace, atomic_path, atomic_write, parse_duration, to_utc, window_key
+from .workspace import Workspace
+from .core import atomic_path, atomic_write, parse_duration, to_utc, window_key
 from .data import as_text
 
 log = logging.getLogger(__name__)

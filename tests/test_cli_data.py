@@ -3,7 +3,7 @@ import json
 
 import pandas as pd
 
-from mlpuzzle.core import Workspace
+from mlpuzzle.workspace import Workspace
 from mlpuzzle.quarantine import quarantined
 from mlpuzzle.store import load_snapshots
 

@@ -56,7 +56,7 @@ def _run(cli, stage, ws, *params, engine=None, scheduler=None):
 
 
 def _manifests(ws: Path) -> dict:
-    from mlpuzzle.core import Workspace
+    from mlpuzzle.workspace import Workspace
     from mlpuzzle.store import snapshots
     return {Path(m["source"]["name"]).name: m for m in snapshots(Workspace(ws))}
 
@@ -94,7 +94,7 @@ def test_same_snapshots(ingested):
         if mp[name].get("quarantine"):
             qa, qb = (pd.read_parquet(ws / m[name]["quarantine"]).drop(columns="_source") for ws, m in ((p, mp), (d, md)))
             pd.testing.assert_frame_equal(qa, qb)
-    from mlpuzzle.core import Workspace
+    from mlpuzzle.workspace import Workspace
     from mlpuzzle.store import load_snapshots
     pd.testing.assert_frame_equal(load_snapshots(Workspace(p)), load_snapshots(Workspace(d)))
 

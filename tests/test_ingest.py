@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlpuzzle.core import DataError, init_workspace
+from mlpuzzle.core import DataError
+from mlpuzzle.workspace import init_workspace
 from mlpuzzle.simulate import churn_spec, simulate, write_simulation
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.quarantine import quarantined

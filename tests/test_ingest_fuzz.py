@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mlpuzzle.core import DataError, init_workspace, validate_spec
+from mlpuzzle.core import DataError
+from mlpuzzle.workspace import init_workspace
+from mlpuzzle.spec import validate_spec
 from mlpuzzle.data import validate_batch
 from mlpuzzle.quarantine import quarantined
 from mlpuzzle.store import ingest, load_snapshots, snapshots

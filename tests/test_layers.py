@@ -12,6 +12,8 @@ PKG = Path(__file__).resolve().parents[1] / "mlpuzzle"
 LAYERS = [
     ["privacy"],
     ["core"],
+    ["spec"],
+    ["workspace"],
     ["compat", "infer", "simulate"],
     ["data"],
     ["engine"],

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import MLPUZZLE
-from mlpuzzle.core import METRICS, ModelError, Workspace, init_workspace
+from mlpuzzle.spec import METRICS
+from mlpuzzle.core import ModelError
+from mlpuzzle.workspace import init_workspace, Workspace
 from mlpuzzle.model import evaluate, predict_scores, train
 from mlpuzzle.tracking import experiment_id, mlflow_client, model_card, track
 from mlpuzzle.registry import (champion, champion_at, history, load_version, promote, propose, recent_labeled, register,

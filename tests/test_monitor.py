@@ -9,7 +9,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from mlpuzzle.compat import profile_frame
-from mlpuzzle.core import init_workspace
+from mlpuzzle.workspace import init_workspace
 from mlpuzzle.model import train
 from mlpuzzle.tracking import track
 from mlpuzzle.alerts import alerts
@@ -26,7 +26,7 @@ FEATURES = list(churn_spec({"kind": "dataframe"})["features"])
 
 
 def _spec(**monitoring):
-    from mlpuzzle.core import validate_spec
+    from mlpuzzle.spec import validate_spec
     s = churn_spec({"kind": "dataframe"})
     s["monitoring"] = {**s.get("monitoring", {}), **monitoring}
     return validate_spec(s, "test", check_imports=False)
@@ -104,7 +104,7 @@ def _with_webhook(ws, url):
     spec.setdefault("monitoring", {})["webhook"] = url
     p.write_text(yaml.safe_dump(spec))
     (ws.path / "alerts" / "monitor.db").unlink(missing_ok=True)
-    from mlpuzzle.core import Workspace
+    from mlpuzzle.workspace import Workspace
     return Workspace(ws.path, check_imports=False)
 
 

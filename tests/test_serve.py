@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from mlpuzzle.core import ModelError, init_workspace
+from mlpuzzle.core import ModelError
+from mlpuzzle.workspace import init_workspace
 from mlpuzzle.model import train
 from mlpuzzle.tracking import track
 from mlpuzzle.registry import load_version, promote, propose, register, rollback, version_info

@@ -4,164 +4,16 @@
 
 # %% ../nbs/01_data.ipynb #68638b82
 from __future__ import annotations
-import glob as globlib, re
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from .core import DataError, to_utc, utc_now
-from .workspace import Workspace
-from .privacy import redact
 
 # %% auto #0
-__all__ = ['Check', 'Batch', 'csv_blocks', 'csv_header', 'read_csv_block', 'csv_chunks', 'parquet_file', 'parquet_chunks',
-           'source_files', 'batches', 'event_times', 'id_hashes', 'is_member', 'check_columns', 'Checked', 'show_value',
-           'as_text', 'validate_batch']
-
-# %% ../nbs/01_data.ipynb #644206a2
-@dataclass
-class Batch:
-    "One unit of ingestion: a name saying where it came from, and its rows as read, in chunks."
-    name: str  # a file path, `sql:<table or query>`, or `dataframe`
-    chunks: Iterator[pd.DataFrame]  # the rows as read
-    key: dict = field(default_factory=dict)  # what identifies the source cheaply (path, size, mtime)
-
-def _record(f) -> bytes:
-    "The next CSV record of binary file `f`: a line, extended while a quoted field is open (an odd number of quotes)."
-    out = f.readline()
-    while out.count(b'"') % 2 and (more := f.readline()): out += more
-    return out
-
-def csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple]:
-    """The chunks of CSV `path` as (start byte, end byte, bytes, lines before): about `chunk_rows` rows each, cut only
-    at a line end outside quotes. The cuts depend on the file alone, so every engine reads the same chunks."""
-    with open(path, "rb") as f:
-        _record(f)  # the header
-        start, lines = f.tell(), 1
-        sample = f.read(1 << 16)
-        block = max(int(chunk_rows * len(sample) / max(sample.count(b"\n"), 1)), 1)
-        f.seek(start)
-        while data := f.read(block):
-            odd = data.count(b'"') % 2
-            while (odd or not data.endswith(b"\n")) and (more := f.readline()):
-                data += more; odd ^= more.count(b'"') % 2
-            yield start, start + len(data), data, lines
-            start, lines = start + len(data), lines + data.count(b"\n")
-
-def csv_header(path: Path) -> bytes:
-    "The header record of CSV `path`, as bytes; an empty file, or a header that is not UTF-8 text, raises a DataError."
-    if path.stat().st_size == 0: raise DataError(f"{path}: empty file (no header, no rows); fix the source and re-run")
-    with open(path, "rb") as f: header = _record(f)
-    try: header.decode("utf-8")
-    except UnicodeDecodeError as e: raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); re-save it as UTF-8 and re-run") from None
-    if not header.strip(): raise DataError(f"{path}: no header line; a CSV batch needs a header naming its columns")
-    return header
-
-def read_csv_block(path: Path, header: bytes, data: bytes, start: int = 0, lines: int = 0) -> pd.DataFrame:
-    "Parse one block of CSV `path` (`data`, from byte `start`, after `lines` lines) under its `header`; errors name the file."
-    import io
-    try: return pd.read_csv(io.BytesIO(header + data), encoding="utf-8", encoding_errors="strict")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start - len(header) + start if e.start >= len(header) else e.start}: {e.reason}); "
-                        "re-save it as UTF-8 and re-run") from None
-    except pd.errors.EmptyDataError: raise DataError(f"{path}: no header line; a CSV batch needs a header naming its columns") from None
-    except pd.errors.ParserError as e:
-        what = re.sub(r"line (\d+)", lambda m: f"line {int(m.group(1)) + lines - 1}", " ".join(str(e).split()))
-        raise DataError(f"{path}: not a readable CSV ({what})") from None
-
-def csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    "Read CSV `path` in the chunks of `csv_blocks`; a file that cannot be read as CSV raises a DataError naming it."
-    header, n = csv_header(path), 0
-    for start, _, data, lines in csv_blocks(path, chunk_rows):
-        n += 1
-        yield read_csv_block(path, header, data, start, lines)
-    if not n: yield read_csv_block(path, header, b"")  # a header alone: no rows, but the columns are still checked
-
-def parquet_file(path: Path):
-    try: return pq.ParquetFile(path)
-    except Exception as e: raise DataError(f"{path}: not a readable Parquet file ({e})") from None
-
-def parquet_chunks(path: Path, chunk_rows: int, row_groups=None) -> Iterator[pd.DataFrame]:
-    "Read Parquet `path` in row batches, row group by row group (`row_groups`: only these), so chunks never straddle one."
-    f = parquet_file(path)
-    for g in range(f.num_row_groups) if row_groups is None else row_groups:
-        for b in f.iter_batches(batch_size=chunk_rows, row_groups=[g]): yield b.to_pandas()
-
-# %% ../nbs/01_data.ipynb #6ff32654
-_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
-
-def _in_range(path: str, since, until) -> bool:
-    "False only when the file name holds a date outside [since, until)."
-    m = _DATE_IN_NAME.search(Path(path).name)
-    if not m: return True
-    d = pd.Timestamp(m.group(1), tz="UTC")
-    return (since is None or d >= pd.Timestamp(since, tz="UTC").floor("D")) and (until is None or d < pd.Timestamp(until, tz="UTC"))
-
-def source_files(ws: Workspace, src: dict, since=None, until=None) -> list[Path]:
-    "The files of file source `src`, in name order, skipping those whose name dates them outside the range."
-    files = sorted(globlib.glob(str(ws.resolve(src["path"]))))
-    if not files: raise DataError(f"source.path {src['path']} matches no file (looked in {ws.resolve(src['path']).parent})")
-    return [Path(f) for f in files if _in_range(f, since, until)]
-
-def _file_batches(ws, src, since, until, chunk_rows):
-    read = csv_chunks if src["kind"] == "csv" else parquet_chunks
-    for f in source_files(ws, src, since, until):
-        st = f.stat()
-        yield Batch(str(f), read(f, chunk_rows), {"path": str(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-
-# %% ../nbs/01_data.ipynb #7b96d5b8
-def _sql_time(v, sample):
-    "Timestamp `v` in the form the database stores: text laid out like `sample`, else a naive UTC datetime."
-    t = to_utc(v).tz_localize(None)
-    if not isinstance(sample, str): return t.to_pydatetime()
-    m = re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ])\d{2}:\d{2}:\d{2}(\.\d+)?(.*)", sample.strip())
-    if not m: return t.isoformat(sep=" ")
-    sep, frac, tz = m.group(1), m.group(2) or "", m.group(3)
-    return t.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + (f".{t.microsecond:06d}"[:len(frac)] if frac else "") + tz
-
-def _sql_query(src: dict, ts: str | None, since, until, watermark, sample) -> tuple:
-    "The SQL text and parameters that read the rows of `src` above `watermark` and inside [since, until)."
-    from sqlalchemy import text
-    conds, params = [], {}
-    if ts:
-        for name, op, v in (("wm", ">", watermark), ("since", ">=", since), ("until", "<", until)):
-            if v is not None: conds.append(f'"{ts}" {op} :{name}'); params[name] = _sql_time(v, sample)
-    where = (" WHERE " + " AND ".join(conds)) if conds else ""
-    return text(f"SELECT * FROM {_sql_from(src)}{where}" + (f' ORDER BY "{ts}"' if ts else "")), params
-
-def _sql_from(src): return f"({src['query']}) AS q" if src["query"] else '"' + src["table"].replace('"', '""') + '"'
-
-def _sql_batches(src, ts, since, until, watermark, chunk_rows):
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import SQLAlchemyError
-    name = f"sql:{src['table'] or src['query']}"
-    def chunks():
-        try:
-            with create_engine(src["url"]).connect() as con:
-                sample = con.execute(text(f'SELECT "{ts}" FROM {_sql_from(src)} WHERE "{ts}" IS NOT NULL LIMIT 1')).scalar() if ts else None
-                q, params = _sql_query(src, ts, since, until, watermark, sample)
-                yield from pd.read_sql(q, con, params=params, chunksize=chunk_rows)
-        except SQLAlchemyError as e: raise DataError(redact(f"{name} at {src['url']}: {' '.join(str(getattr(e, 'orig', None) or e).split())}")) from None
-    yield Batch(name, chunks(), {"url": redact(src["url"]), "table": src["table"], "query": src["query"], "watermark": watermark})
-
-# %% ../nbs/01_data.ipynb #550a5925
-def batches(ws: Workspace,  # the workspace whose spec names the source
-            source: dict | None = None,  # override the spec's source (same keys as `source:` in the spec)
-            since=None, until=None,  # only rows (and dated files) in [since, until)
-            df: pd.DataFrame | None = None,  # a DataFrame to ingest instead of the source
-            watermark=None,  # sql: read only rows with a timestamp above this
-           ) -> Iterator[Batch]:
-    "The batches of the workspace's source."
-    src = {**ws.spec["source"], **(source or {})}
-    rows = src["chunk_rows"]
-    if df is not None: return iter([Batch("dataframe", iter([df[i:i + rows] for i in range(0, max(len(df), 1), rows)]))])
-    if src["kind"] in ("csv", "parquet"): return _file_batches(ws, src, since, until, rows)
-    if src["kind"] == "sql": return _sql_batches(src, ws.spec["columns"]["timestamp"], since, until, watermark, rows)
-    raise DataError(f"source.kind {src['kind']}: pass the DataFrame itself (df=...)")
+__all__ = ['Check', 'event_times', 'id_hashes', 'is_member', 'check_columns', 'Checked', 'show_value', 'as_text',
+           'validate_batch']
 
 # %% ../nbs/01_data.ipynb #4f79baf1
 Check = tuple  # (mask: np.ndarray[bool], column: str, what is wrong: str)

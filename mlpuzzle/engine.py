@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .core import MlpuzzleError
-from .data import csv_blocks, csv_header, parquet_chunks, parquet_file, read_csv_block
+from .sources import csv_blocks, csv_header, parquet_chunks, parquet_file, read_csv_block
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .core import DataError, to_utc
 from .workspace import open_workspace, Workspace
-from .data import Batch, csv_chunks, parquet_chunks
+from .sources import Batch, csv_chunks, parquet_chunks
 from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots
 
 # %% auto #0

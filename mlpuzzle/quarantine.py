@@ -11,7 +11,7 @@ import pandas as pd
 
 from .core import atomic_path, atomic_write, DataError
 from .workspace import open_workspace
-from .data import Batch
+from .sources import Batch
 from .store import IngestOptions, ingest_batch, ingest_lock, known_ids
 
 # %% auto #0

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from .workspace import open_workspace, Workspace
 from .core import atomic_path, parse_duration, window_keys
-from .data import parquet_chunks
+from .sources import parquet_chunks
 from .engine import open_engine, partitions
 from .model import predict_scores
 from .registry import load_version

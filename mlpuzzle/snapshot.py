@@ -16,7 +16,8 @@ from fastcore.basics import patch
 from .workspace import Workspace
 from .core import atomic_path, now_iso, to_utc, window_keys
 from .spec import spec_hash
-from .data import Batch, Checked
+from .sources import Batch
+from .data import Checked
 
 # %% auto #0
 __all__ = ['KNOWN_ID', 'REPEATED_ID', 'REASON_KINDS', 'between', 'overlaps', 'merge_sorted', 'reason_kinds', 'SnapshotWriter',

@@ -14,7 +14,8 @@ import pandas as pd
 
 from .core import atomic_write, file_lock, LockBusy, parse_duration, WorkspaceError
 from .workspace import open_workspace, Workspace
-from .data import Batch, Checked, as_text, batches, event_times, is_member, show_value, validate_batch
+from .sources import Batch, batches
+from .data import as_text, Checked, event_times, is_member, show_value, validate_batch
 from .engine import open_engine, partition_chunks, partitions
 from .snapshot import (KNOWN_ID, REPEATED_ID, SnapshotWriter, between, finish_snapshot, merge_sorted,
                                new_snapshot_dir, overlaps, remove_leftovers)

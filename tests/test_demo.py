@@ -99,7 +99,7 @@ def test_docs_site_in_chromium(demo, tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     pages = sorted(out.glob("*.html"))
     names = {p.stem for p in pages}
-    assert {"index", "privacy", "core", "spec", "workspace", "engine", "snapshot", "store", "labels", "quarantine", "model", "tracking", "modelfile", "registry", "score",
+    assert {"index", "privacy", "core", "spec", "workspace", "sources", "data", "engine", "snapshot", "store", "labels", "quarantine", "model", "tracking", "modelfile", "registry", "score",
             "contract", "fastpath", "traffic", "serve", "drift", "quality", "performance", "alerts", "monitor", "runs", "retrain", "cli",
             "search"} <= names, names
     assert {"pipeline-train", "pipeline-monitor", "pipeline-score"} <= names

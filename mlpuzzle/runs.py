@@ -4,8 +4,8 @@
 
 # %% ../nbs/06_runs.ipynb #36a939d1
 from __future__ import annotations
-import ast, json, logging, os, platform, secrets, shutil, sqlite3, stat, subprocess, tempfile, threading, time
-from contextlib import closing, contextmanager
+import ast, json, logging, os, platform, secrets, sqlite3, subprocess, threading, time
+from contextlib import closing
 from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 
@@ -14,15 +14,15 @@ import yaml
 
 from .core import atomic_write, now_iso, RunError, utc_now
 from .workspace import open_workspace, Workspace
+from .kernels import Watchdog, kernel_dir, kernel_manager_in, process_alive, remove_stale_kernel_dirs
 from .privacy import redact, redact_notebook
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RESERVED_PARAMS', 'DEFAULT_TIMEOUT', 'KILL_GRACE', 'VERSIONED', 'KERNEL_DIR_PREFIX', 'pipeline_dir', 'stages',
-           'stage_notebook', 'stage_parameters', 'resolve_parameters', 'get_run', 'reap_interrupted', 'list_runs',
-           'log_artifacts', 'RunFailed', 'reports_dir', 'kernel_dir', 'remove_stale_kernel_dirs', 'IpcKernelManager',
-           'kernel_manager_in', 'run_stage', 'rebuild_dashboard']
+__all__ = ['log', 'RESERVED_PARAMS', 'DEFAULT_TIMEOUT', 'KILL_GRACE', 'VERSIONED', 'pipeline_dir', 'stages', 'stage_notebook',
+           'stage_parameters', 'resolve_parameters', 'get_run', 'reap_interrupted', 'list_runs', 'log_artifacts',
+           'RunFailed', 'reports_dir', 'run_stage', 'rebuild_dashboard']
 
 # %% ../nbs/06_runs.ipynb #728b3fe2
 RESERVED_PARAMS = ("workspace", "run_id")
@@ -112,15 +112,11 @@ def get_run(ws: Workspace, run_id: str) -> dict:
     return _row(r)
 
 # %% ../nbs/06_runs.ipynb #1ad4cb40
-def _alive(pid, started) -> bool:
-    try: return abs(psutil.Process(pid).create_time() - started) < 1
-    except (psutil.NoSuchProcess, psutil.AccessDenied, TypeError, ValueError): return False
-
 def reap_interrupted(ws: Workspace) -> list[str]:
     "Mark running records whose process is gone as interrupted; return their ids."
     with closing(_db(ws)) as con:
         rows = con.execute("SELECT id, pid, pid_started FROM runs WHERE status = 'running' AND host = ?", [platform.node()]).fetchall()
-    dead = [i for i, pid, started in rows if not _alive(pid, started)]
+    dead = [i for i, pid, started in rows if not process_alive(pid, started)]
     for i in dead:
         _update(ws, i, only_running=True, status="interrupted", ended=now_iso(),
                 error="the run's process ended without recording a result (killed, or the machine stopped)")
@@ -167,64 +163,6 @@ def _versions() -> dict:
     return {"python": platform.python_version(), **{p: v(p) for p in VERSIONED}}
 
 def _new_run_id() -> str: return utc_now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-
-# %% ../nbs/06_runs.ipynb #50e54bf6
-class _Watchdog(threading.Thread):
-    "Kill this process's kernels when `deadline` (time.monotonic) passes before `stop()`."
-    def __init__(self, deadline):
-        super().__init__(daemon=True); self.deadline, self.fired, self._stop_ev = deadline, False, threading.Event()
-    def run(self):
-        if self._stop_ev.wait(max(0, self.deadline - time.monotonic())): return
-        self.fired = True
-        for c in psutil.Process().children(recursive=True):
-            try:
-                if "ipykernel" in " ".join(c.cmdline()): c.kill()
-            except psutil.Error: pass
-    def stop(self): self._stop_ev.set()
-
-# %% ../nbs/06_runs.ipynb #708663a8
-from jupyter_client.manager import AsyncKernelManager
-
-# %% ../nbs/06_runs.ipynb #3c9e7d21
-KERNEL_DIR_PREFIX = "mlpuzzle-kernels-"  # then the run's pid, its process's start time, a random part
-
-@contextmanager
-def kernel_dir(root=None):  # where to make it (default: the temporary directory)
-    "A private directory (mode 700) for a run's kernel sockets, named after this process; removed on exit."
-    me = psutil.Process()
-    prefix = f"{KERNEL_DIR_PREFIX}{me.pid}-{me.create_time():.2f}-"
-    d = Path(tempfile.mkdtemp(prefix=prefix, dir=root))  # mkdtemp: mode 700, a name no one else has
-    try: yield d
-    finally: shutil.rmtree(d, ignore_errors=True)
-
-def _stale(d: Path) -> bool:
-    "Is `d` a kernel directory of this user whose run's process is gone?"
-    pid, _, rest = d.name.removeprefix(KERNEL_DIR_PREFIX).partition("-")
-    try: pid, started, st = int(pid), float(rest.partition("-")[0]), d.lstat()  # lstat: a planted symlink is not followed
-    except (ValueError, OSError): return False  # not a run's name, or already removed by another run
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not _alive(pid, started)
-
-def remove_stale_kernel_dirs(root=None) -> list[Path]:
-    "Remove the kernel directories that killed runs left in `root` (default: the temporary directory)."
-    stale = [d for d in Path(root or tempfile.gettempdir()).glob(f"{KERNEL_DIR_PREFIX}*") if _stale(d)]
-    for d in stale: shutil.rmtree(d, ignore_errors=True)
-    if stale: log.info("removed %d kernel directories of killed runs", len(stale))
-    return stale
-
-# %% ../nbs/06_runs.ipynb #4b1f2e83
-class IpcKernelManager(AsyncKernelManager):
-    "A kernel manager whose kernel listens on Unix sockets in `socket_dir` (a class made by `kernel_manager_in`)."
-    socket_dir = None
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.socket_dir: raise RunError("IpcKernelManager needs a socket directory: use kernel_manager_in(d)")
-        self.transport, self.ip = "ipc", str(Path(self.socket_dir) / "kernel")
-        self.connection_file = str(Path(self.socket_dir) / "kernel.json")
-
-def kernel_manager_in(d: Path) -> type:
-    "An `IpcKernelManager` class whose kernels keep their sockets and connection file in directory `d`."
-    return type("IpcKernelManager", (IpcKernelManager,), {"socket_dir": str(d)})
 
 # %% ../nbs/06_runs.ipynb #4695a674
 def _failure(e: Exception, timed_out: bool, timeout) -> tuple:
@@ -292,7 +230,7 @@ def _execute(ws, stage, params, run_id, out_nb, timeout, progress):
     import papermill as pm
     remove_stale_kernel_dirs()
     deadline = time.monotonic() + timeout
-    dog = _Watchdog(deadline + KILL_GRACE); dog.start()
+    dog = Watchdog(deadline + KILL_GRACE); dog.start()
     try:
         with kernel_dir() as sockets:
             pm.execute_notebook(stage_notebook(stage), out_nb, parameters={**params, "workspace": str(ws.path), "run_id": run_id},

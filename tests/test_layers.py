@@ -32,6 +32,7 @@ LAYERS = [
     ["serve", "drift", "quality", "performance"],
     ["alerts"],
     ["monitor"],
+    ["kernels"],
     ["runs"],
     ["retrain"],
     ["dashboard"],

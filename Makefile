@@ -28,12 +28,14 @@ test: check-sync nbtest pytest
 check-sync: $(BIN)/.installed
 	$(BIN)/python .ci/sync_check.py $(BIN)
 
+# One OpenMP thread per process: notebooks (and tests) run two at a time, and two fits each spinning one
+# thread per core slow each other down many times over on a small machine.
 nbtest: $(BIN)/.installed
-	$(BIN)/nbdev_test --n_workers 2
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 
 # One worker per core, each test file on one worker (module fixtures such as the demo's run are built once).
 pytest: $(BIN)/.installed
-	$(BIN)/python -m pytest tests/ -q -n auto --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/ -q -n auto --dist loadfile
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run_overhead.py

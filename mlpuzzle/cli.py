@@ -108,7 +108,8 @@ def cmd_demo(a):
 def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, rows_per_day: int = 1000, onset=None) -> dict:
     "Simulate the demo business into workspace `dir`'s source directory (creating the workspace if needed)."
     from mlpuzzle.workspace import SPEC_FILE
-    from mlpuzzle.simulate import churn_spec, simulate, write_simulation
+    from mlpuzzle.simulate import churn_spec, simulate
+    from mlpuzzle.feed import write_simulation
     d = Path(dir)
     try: sim = simulate(days, scenario, seed=seed, rows_per_day=rows_per_day, onset=onset)
     except ValueError as e: raise MlpuzzleError(str(e)) from None

@@ -29,7 +29,8 @@ def demo_spec() -> dict:
 
 def write_feed(d: Path, seed: int = 0, rows_per_day: int = 1000) -> dict:
     "Simulate the whole business into `d/feed` (the files production will receive, day by day); return the truth."
-    from mlpuzzle.simulate import simulate, write_simulation
+    from mlpuzzle.simulate import simulate
+    from mlpuzzle.feed import write_simulation
     sim = simulate(DEMO["days"], "concept_drift", seed=seed, rows_per_day=rows_per_day, onset=DEMO["concept_onset"])
     paths = write_simulation(sim, d / "feed")
     bad = sorted(paths["csv"])[DEMO["unit_change_day"]]  # one day of fees in milli-euros: a data-quality incident

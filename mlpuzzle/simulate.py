@@ -4,16 +4,12 @@
 
 # %% ../nbs/07_simulate.ipynb #5ba4f01e
 from __future__ import annotations
-import json, logging, sqlite3
-from contextlib import closing
+import json, logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-
-from .core import atomic_path, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +18,7 @@ __all__ = ['log', 'PLANS', 'PLAN_P', 'REGIONS', 'REGION_P', 'CHANNELS', 'CHANNEL
            'SAMPLE_COLUMNS', 'CONCEPT_RULE', 'SCENARIOS', 'CONTRACTS', 'UPGRADES', 'MULTICLASS_FEATURES',
            'REGRESSION_FEATURES', 'draw_customers', 'churn_logit', 'draw_churn', 'churn_sample', 'Scenario',
            'get_scenario', 'Simulation', 'simulate', 'churn_spec', 'upgrade_scores', 'simulate_multiclass',
-           'multiclass_spec', 'revenue_mean', 'simulate_regression', 'regression_spec', 'write_simulation']
+           'multiclass_spec', 'revenue_mean', 'simulate_regression', 'regression_spec']
 
 # %% ../nbs/07_simulate.ipynb #237595fd
 PLANS, PLAN_P = np.array(["basic", "plus", "pro"]), [0.6, 0.3, 0.1]
@@ -332,37 +328,3 @@ def simulate_regression(n: int = 2000,  # number of customers
 def regression_spec(source: dict, label_delay_days: int = 30) -> dict:
     "The spec of the revenue use case (regression)."
     return _spec("revenue-demo", "regression", "next_month_revenue", REGRESSION_FEATURES, source, ["plan"], label_delay_days)
-
-# %% ../nbs/07_simulate.ipynb #66e1e8c9
-def _iso(df: pd.DataFrame) -> pd.DataFrame:
-    "`df` with its timestamp columns as ISO-8601 text."
-    return df.assign(**{c: df[c].dt.strftime("%Y-%m-%dT%H:%M:%S") for c in df if pd.api.types.is_datetime64_any_dtype(df[c])})
-
-def _write_csv(df: pd.DataFrame, path: Path) -> Path:
-    with atomic_path(path) as tmp: _iso(df).to_csv(tmp, index=False)
-    return path
-
-def _write_parquet(df: pd.DataFrame, path: Path) -> Path:
-    with atomic_path(path) as tmp: df.to_parquet(tmp, index=False)
-    return path
-
-def _write_sqlite(df: pd.DataFrame, path: Path, table: str = "events") -> Path:
-    with atomic_path(path) as tmp, closing(sqlite3.connect(tmp)) as con:
-        _iso(df).to_sql(table, con, index=False, chunksize=50_000)
-    return path
-
-# %% ../nbs/07_simulate.ipynb #4076fd47
-def _day(d) -> str: return pd.Timestamp(d).strftime("%Y-%m-%d")
-
-def write_simulation(sim: Simulation,  # what `simulate` returned
-                     dir,  # directory to write under (created if missing)
-                    ) -> dict:
-    "Write `sim`'s events (CSV, Parquet, SQLite), labels and truth under `dir`; return the paths by kind."
-    d = Path(dir)
-    log.info("writing %d days of events and their labels under %s", len(sim.batches), d)
-    by_day = sim.labels.groupby(sim.labels["label_time"].dt.normalize())
-    return {"csv": [_write_csv(b, d / "csv" / f"events-{_day(t)}.csv") for t, b in sim.batches],
-            "parquet": [_write_parquet(b, d / "parquet" / f"events-{_day(t)}.parquet") for t, b in sim.batches],
-            "sqlite": _write_sqlite(sim.events, d / "events.db"),
-            "labels": [_write_csv(g, d / "labels" / f"labels-{_day(t)}.csv") for t, g in by_day],
-            "truth": atomic_write(d / "truth.json", json.dumps(sim.truth, indent=2))}

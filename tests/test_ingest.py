@@ -9,7 +9,8 @@ import pytest
 
 from mlpuzzle.core import DataError
 from mlpuzzle.workspace import init_workspace
-from mlpuzzle.simulate import churn_spec, simulate, write_simulation
+from mlpuzzle.simulate import churn_spec, simulate
+from mlpuzzle.feed import write_simulation
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.quarantine import quarantined
 from mlpuzzle.store import ingest, load_snapshots, snapshots, watermarks

@@ -15,6 +15,7 @@ LAYERS = [
     ["spec"],
     ["workspace"],
     ["compat", "infer", "simulate"],
+    ["feed"],
     ["sources"],
     ["data"],
     ["engine"],

@@ -18,8 +18,7 @@ from mlpuzzle.model import evaluate, predict_scores, train
 from mlpuzzle.tracking import experiment_id, mlflow_client, model_card, track
 from mlpuzzle.registry import (champion, champion_at, history, load_version, promote, propose, recent_labeled, register,
                                version_info, versions)
-from mlpuzzle.simulate import (churn_spec, multiclass_spec, regression_spec, simulate, simulate_multiclass,
-                               simulate_regression)
+from mlpuzzle.simulate import churn_spec, multiclass_spec, regression_spec, simulate, simulate_multiclass, simulate_regression
 from mlpuzzle.labels import training_set
 from mlpuzzle.store import ingest
 

@@ -5,193 +5,16 @@
 # %% ../nbs/08_cli.ipynb #395e77a2
 from __future__ import annotations
 import argparse, logging, os, sys
-from pathlib import Path
 
-from . import __version__
-from .core import DataError, MlpuzzleError
-from .workspace import init_workspace, Workspace
+from . import __version__, commands
+from .core import MlpuzzleError
 from .privacy import private_umask
 
 log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
-__all__ = ['log', 'WORKSPACE', 'REASON', 'VERSION', 'REPORTS', 'VERBS', 'TIME_PARAMETERS', 'read_sample', 'cmd_init', 'cmd_run',
-           'cmd_docs', 'cmd_alerts', 'cmd_status', 'cmd_demo', 'simulate_into', 'cmd_simulate', 'cmd_quarantine',
-           'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui', 'cmd_serve', 'arg', 'group', 'port',
-           'positive', 'main']
-
-# %% ../nbs/08_cli.ipynb #c9edc627
-def read_sample(path, rows: int = 100_000):
-    "The first `rows` rows of CSV or Parquet file `path` (a DataFrame), for drafting a spec."
-    import pandas as pd  # imported here: commands that need no data start faster
-    path = Path(path)
-    if not path.is_file(): raise DataError(f"{path}: no such file")
-    from mlpuzzle.infer import check_names, file_columns
-    check_names(file_columns(path) or [], path)  # before pandas renames or refuses them
-    kind = "Parquet" if path.suffix in (".parquet", ".pq") else "CSV"
-    try: return pd.read_parquet(path).head(rows) if kind == "Parquet" else pd.read_csv(path, nrows=rows)
-    except Exception as e: raise DataError(f"{path}: cannot be read as {kind}: {str(e).strip().splitlines()[0][:300]}") from None
-
-def cmd_init(a):
-    if a.spec:
-        ws = init_workspace(a.dir, a.spec, force=a.force)
-    else:
-        from mlpuzzle.infer import infer_spec
-        df = read_sample(a.from_data)
-        spec = infer_spec(df, target=a.target, id=a.id, timestamp=a.timestamp, name=a.name or Path(a.dir).name, source=a.from_data)
-        ws = init_workspace(a.dir, spec, force=a.force)
-        c = spec["columns"]
-        print(f"drafted {ws.spec_file}: {spec['problem']} problem, {len(spec['features'])} features, "
-              f"id={c['id']}, timestamp={c['timestamp']}; review it, then `mlpuzzle run check -w {a.dir}`")
-    return ws
-
-# %% ../nbs/08_cli.ipynb #1ec4f144
-def cmd_run(a):
-    from mlpuzzle.runs import run_stage
-    params = {**dict(a.param or []), **{k: v for k, v in (("engine", a.engine), ("scheduler", a.scheduler)) if v}}
-    rec = run_stage(a.workspace, a.stage, params, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
-    print(f"run {rec['id']} ({a.stage}) succeeded in {rec['duration_s']:.1f} s; report: {rec['report']}")
-    if a.stage == "monitor" and not a.no_retrain: _retrain(a)
-    return rec
-
-def _retrain(a):
-    "The retraining trigger: alerts that ask for it start `run train` (the promotion gate decides)."
-    from mlpuzzle.retrain import retrain_requests, trigger_retraining
-    ws = Workspace(a.workspace, check_imports=False)
-    req = retrain_requests(ws)
-    if not len(req): return
-    print(f"{len(req)} alert(s) ask for retraining ({', '.join(sorted(set(req.kind)))}): starting `run train`")
-    rec = trigger_retraining(ws, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
-    print(f"run {rec['id']} (train) {rec['status']}; report: {rec['report']}")
-
-def cmd_docs(a):
-    from mlpuzzle.docs import build_docs, check_site
-    print("processing the notebooks (nbdev) and rendering the site (Sphinx + myst-nb) ...", flush=True)
-    home = build_docs(a.root, a.out, a.reports, proc=not a.no_proc)
-    broken = check_site(home.parent)
-    if broken: raise MlpuzzleError(f"{len(broken)} broken link(s) in the site, e.g. {broken[0]}")
-    print(f"site: {home} ({sum(1 for _ in home.parent.glob('*.html'))} pages; every internal link resolves)")
-    return home
-
-def cmd_alerts(a):
-    from mlpuzzle.alerts import alerts
-    df = alerts(a.workspace, open_only=a.open)
-    if not len(df): print("no alerts" + (" open" if a.open else f" yet; `mlpuzzle run monitor -w {a.workspace}` looks for them")); return df
-    if a.json: print(df.to_json(orient="records", indent=1)); return df
-    print(f"{'id':>4} {'kind':<16} {'subject':<14} {'severity':<9} {'state':<9} {'window':<11} {'resolved':<11} message")
-    for r in df.astype(object).where(df.notna(), None).itertuples():
-        print(f"{r.id:>4} {r.kind:<16} {_short(r.subject, 14):<14} {r.severity:<9} {r.state:<9} {r.opened_window[:10]:<11} "
-              f"{(r.resolved_window or '')[:10]:<11} {_short(r.message, 80)}")
-    return df
-
-def _short(s, n): return "" if s is None else (s if len(s) <= n else s[:n - 1] + "…")
-
-def cmd_status(a):
-    from mlpuzzle.runs import list_runs
-    runs = list_runs(Workspace(a.workspace, check_imports=False), limit=a.limit)
-    if not runs: print(f"no runs yet; start one with `mlpuzzle run check -w {a.workspace}`"); return runs
-    print(f"{'run':<24} {'stage':<10} {'status':<12} {'started (UTC)':<20} {'secs':>7}  error")
-    for r in runs:
-        secs = f"{r['duration_s']:.1f}" if r["duration_s"] is not None else "-"
-        print(f"{r['id']:<24} {r['stage']:<10} {r['status']:<12} {r['started'][:19]:<20} {secs:>7}  {_short(r['error'], 70)}")
-    return runs
-
-# %% ../nbs/08_cli.ipynb #169e5920
-def cmd_demo(a):
-    from mlpuzzle.demo import run_demo
-    from mlpuzzle.runs import reports_dir
-    out = run_demo(a.dir, reports_dir(a.reports), seed=a.seed, rows_per_day=a.rows_per_day, weeks=a.weeks, quiet=a.quiet)
-    if not a.quiet: print(f"next: open {out['dashboard']}; `mlpuzzle alerts -w {a.dir}`, `mlpuzzle models -w {a.dir}`, `mlpuzzle status -w {a.dir}`")
-    return out
-
-# %% ../nbs/08_cli.ipynb #2ebe469f
-def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, rows_per_day: int = 1000, onset=None) -> dict:
-    "Simulate the demo business into workspace `dir`'s source directory (creating the workspace if needed)."
-    from mlpuzzle.workspace import SPEC_FILE
-    from mlpuzzle.simulate import churn_spec, simulate
-    from mlpuzzle.feed import write_simulation
-    d = Path(dir)
-    try: sim = simulate(days, scenario, seed=seed, rows_per_day=rows_per_day, onset=onset)
-    except ValueError as e: raise MlpuzzleError(str(e)) from None
-    paths = write_simulation(sim, d / "source")
-    if not (d / SPEC_FILE).exists():
-        init_workspace(d, churn_spec({"kind": "csv", "path": "source/csv/events-*.csv", "labels": "source/labels/labels-*.csv"}))
-    return {"truth": sim.truth, "paths": paths, "rows": len(sim.events), "end": str(sim.events["event_time"].max().ceil("D"))}
-
-def cmd_simulate(a):
-    r = simulate_into(a.workspace, a.days, a.scenario, a.seed, a.rows_per_day, a.onset)
-    t = r["truth"]
-    print(f"simulated {a.days} days ({r['rows']:,} events) of the demo business into {Path(a.workspace) / 'source'}; "
-          f"scenario {t['scenario']}: {t['description']}" + (f" from day {t['onset_day']} ({t['onset_date']})" if t["onset_day"] is not None else ""))
-    return r
-
-# %% ../nbs/08_cli.ipynb #e0776bfa
-def cmd_quarantine(a):
-    from mlpuzzle.quarantine import export_quarantine, quarantined, readmit, reason_counts
-    if a.export:
-        p = export_quarantine(a.workspace, a.export)
-        print(f"wrote the quarantined rows to {p}; fix them (keep the _qid column), then `mlpuzzle quarantine -w {a.workspace} --readmit {p}`")
-        return p
-    if a.readmit is not None:
-        r = readmit(a.workspace, a.readmit or None)
-        print(f"re-admitted {r['admitted']} row(s); {r['quarantined']} still fail their checks and stay quarantined")
-        return r
-    q = quarantined(a.workspace)
-    if not len(q): print("no row is waiting in quarantine"); return q
-    print(f"{len(q)} row(s) in quarantine ({(q['_kind'] == 'labels').sum()} of them labels). Most frequent reasons:")
-    for reason, n in reason_counts(q).head(10).items(): print(f"  {n:>7}  {reason}")
-    print(f"export them with --export FILE, fix, and --readmit FILE; or fix the spec and --readmit to check them again")
-    return q
-
-# %% ../nbs/08_cli.ipynb #afaed965
-def cmd_models(a):
-    from mlpuzzle.registry import history, versions
-    ws = Workspace(a.workspace, check_imports=False)
-    vs = versions(ws)
-    if not len(vs): print(f"no model yet; train one with `mlpuzzle run train -w {a.workspace}`"); return vs
-    print(vs.drop(columns=["run_id"]).to_string(index=False))
-    h = history(ws).tail(a.history)
-    if len(h):
-        print("\nrecent promotion history:")
-        for r in h.itertuples():
-            fv = "-" if r.from_version is None or r.from_version != r.from_version else f"v{int(r.from_version)}"
-            print(f"  {r.time[:19]}  {r.action:<16} {fv:>4} -> v{int(r.to_version)}  ({r.trigger}) {_short(r.reason, 90)}")
-    return vs
-
-def cmd_promote(a):
-    from mlpuzzle.registry import promote, propose, recent_labeled
-    ws = Workspace(a.workspace, check_imports=False)
-    if a.force:
-        promote(ws, a.version, a.reason or "promoted by hand, without the gate")
-        print(f"version {a.version} is the champion (gate skipped: --force)"); return
-    d = propose(ws, a.version, recent_labeled(ws, a.gate_days))
-    print(("promoted: " if d.promote else "refused: ") + d.reason)
-    if not d.promote: raise SystemExit(1)
-
-def cmd_rollback(a):
-    from mlpuzzle.registry import rollback
-    r = rollback(Workspace(a.workspace, check_imports=False), a.reason or "rolled back by hand")
-    print(f"rolled back: version {r['to_version']} is the champion again (was {r['from_version']})")
-
-def cmd_retire(a):
-    from mlpuzzle.registry import retire
-    retire(Workspace(a.workspace, check_imports=False), a.version, a.reason or "retired by hand")
-    print(f"version {a.version} is retired: it can no longer be promoted or served")
-
-def cmd_ui(a):
-    import subprocess
-    from mlpuzzle.tracking import tracking_uri
-    uri = tracking_uri(Workspace(a.workspace, check_imports=False))
-    print(f"MLflow UI on http://127.0.0.1:{a.port} for {uri} (Ctrl-C stops it)")
-    return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(a.port)])
-
-# %% ../nbs/08_cli.ipynb #fcc4b1ae
-def cmd_serve(a):
-    from mlpuzzle.serve import serve
-    ws = Workspace(a.workspace, check_imports=False)
-    guard = "; every path but /health and /ready needs the token" if os.environ.get("MLPUZZLE_TOKEN") else ""
-    print(f"serving {ws.spec['name']} on http://{a.host}:{a.port} (docs at /docs{guard}; Ctrl-C stops it)")
-    serve(ws, a.host, a.port, a.workers)
+__all__ = ['log', 'WORKSPACE', 'REASON', 'VERSION', 'REPORTS', 'VERBS', 'TIME_PARAMETERS', 'arg', 'group', 'port', 'positive',
+           'main']
 
 # %% ../nbs/08_cli.ipynb #c6c2ec94
 def arg(*flags, **kw) -> tuple: return ("arg", flags, kw)
@@ -311,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, (func, help, description, args) in VERBS.items():
         s = sub.add_parser(name, help=help, description=description)
         for a in args: _add(s, a)
-        s.set_defaults(func=globals()[func])
+        s.set_defaults(func=getattr(commands, func))
     return p
 
 # %% ../nbs/08_cli.ipynb #f2ff1bfd

@@ -36,7 +36,7 @@ def _dirty(csv_dir: Path):
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, cluster):
     "Two identical workspaces: `pandas` and `dask`; the source has dirty rows."
-    from mlpuzzle.cli import simulate_into
+    from mlpuzzle.commands import simulate_into
     root = tmp_path_factory.mktemp("engines")
     r = simulate_into(root / "pandas", days=60, scenario="covariate_drift", seed=5, rows_per_day=400, onset=40)
     _dirty(root / "pandas" / "source" / "csv")
@@ -156,7 +156,7 @@ def test_same_drift(scored):
 
 
 def test_an_unreachable_scheduler_is_a_clear_error_and_stores_nothing(tmp_path, cli):
-    from mlpuzzle.cli import simulate_into
+    from mlpuzzle.commands import simulate_into
     from mlpuzzle.engine import EngineError
     from mlpuzzle.store import ingest
     simulate_into(tmp_path / "ws", days=2, rows_per_day=50)

@@ -38,6 +38,7 @@ LAYERS = [
     ["retrain"],
     ["dashboard"],
     ["demo", "docs"],
+    ["commands"],
     ["cli"],
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}

@@ -108,7 +108,7 @@ def server(tmp_path_factory, backend):
 
 
 def test_stages_run_unchanged_against_a_tracking_server(server, cli, tmp_path):
-    from mlpuzzle.cli import simulate_into
+    from mlpuzzle.commands import simulate_into
     url, d, backend_uri = server
     ws_dir = tmp_path / "ws"
     r = simulate_into(ws_dir, days=70, scenario="none", seed=4, rows_per_day=300)

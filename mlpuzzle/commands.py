@@ -73,6 +73,7 @@ def cmd_docs(a):
 def cmd_alerts(a):
     from mlpuzzle.alerts import alerts
     df = alerts(a.workspace, open_only=a.open)
+    if a.json and not len(df): print("[]"); return df  # JSON readers get JSON, also when there is nothing
     if not len(df): print("no alerts" + (" open" if a.open else f" yet; `mlpuzzle run monitor -w {a.workspace}` looks for them")); return df
     if a.json: print(df.to_json(orient="records", indent=1)); return df
     print(f"{'id':>4} {'kind':<16} {'subject':<14} {'severity':<9} {'state':<9} {'window':<11} {'resolved':<11} message")

@@ -257,11 +257,10 @@ def _request(url: str, payload: str):
 def _post(url: str, payload: str, timeout: float) -> tuple[bool, str]:
     "POST one event to `url`: (delivered, what the receiver answered or what went wrong)."
     import urllib.error, urllib.request
-    req = _request(url, payload)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r: return 200 <= r.status < 300, f"HTTP {r.status}"
+    try:  # a malformed URL is a failed delivery too: said and retried, never a crash of monitoring
+        with urllib.request.urlopen(_request(url, payload), timeout=timeout) as r: return 200 <= r.status < 300, f"HTTP {r.status}"
     except urllib.error.HTTPError as e: return False, f"HTTP {e.code}"
-    except Exception as e: return False, redact(f"{type(e).__name__}: {e}").replace(url, show_url(url))
+    except Exception as e: return False, redact(f"{type(e).__name__}: {e}".replace(url, show_url(url)))  # the whole URL first: its path may hold the key
 
 def _record(con, oid: int, attempts: int, ok: bool, err: str, url: str) -> int:
     "Mark outbox event `oid` delivered, or due again after a backoff; 1 when delivered."

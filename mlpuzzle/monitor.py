@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .alerts import as_json, deliver, evaluate_alerts, monitor_db, queue_events
+from .alerts import as_json, evaluate_alerts, monitor_db
+from .outbox import deliver, queue_events
 from .compat import merge_into, merge_profiles
 from .workspace import open_workspace, Workspace
 from .core import atomic_path, now_iso, parse_duration, to_utc, utc_now, window_key

@@ -32,6 +32,7 @@ LAYERS = [
     ["traffic"],
     ["serve", "drift", "quality", "performance"],
     ["alerts"],
+    ["outbox"],
     ["monitor"],
     ["kernels"],
     ["runs"],

@@ -9,7 +9,7 @@ from contextlib import closing
 
 import pandas as pd
 
-from .spec import DEFAULT_SEVERITY
+from .schema import DEFAULT_SEVERITY
 from .core import MlpuzzleError
 from .workspace import open_workspace, Workspace
 from .performance import below_floor

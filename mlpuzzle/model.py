@@ -14,7 +14,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from .spec import import_estimator, METRICS, spec_hash, validate_spec
+from .spec import import_estimator, spec_hash, validate_spec
+from .schema import METRICS
 from .core import ModelError
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import logging, math
 import numpy as np
 import pandas as pd
 
-from .spec import METRICS
+from .schema import METRICS
 from .workspace import Workspace
 from .core import parse_duration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .spec import METRICS
+from .schema import METRICS
 from .core import file_lock, ModelError, now_iso, to_utc, utc_now
 from .workspace import Workspace
 from .modelfile import allowed_types, load_model_file, save_model, type_name

@@ -15,10 +15,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'PLANS', 'PLAN_P', 'REGIONS', 'REGION_P', 'CHANNELS', 'CHANNEL_P', 'DEVICES', 'DEVICE_P', 'TERMS', 'CHURN_RULE',
-           'SAMPLE_COLUMNS', 'CONCEPT_RULE', 'SCENARIOS', 'CONTRACTS', 'UPGRADES', 'MULTICLASS_FEATURES',
-           'REGRESSION_FEATURES', 'draw_customers', 'churn_logit', 'draw_churn', 'churn_sample', 'Scenario',
-           'get_scenario', 'Simulation', 'simulate', 'churn_spec', 'upgrade_scores', 'simulate_multiclass',
-           'multiclass_spec', 'revenue_mean', 'simulate_regression', 'regression_spec']
+           'SAMPLE_COLUMNS', 'CONCEPT_RULE', 'SCENARIOS', 'CONTRACTS', 'draw_customers', 'churn_logit', 'draw_churn',
+           'sample_customers', 'churn_sample', 'Scenario', 'get_scenario', 'Simulation', 'simulate', 'demo_spec',
+           'churn_spec']
 
 # %% ../nbs/07_simulate.ipynb #237595fd
 PLANS, PLAN_P = np.array(["basic", "plus", "pro"]), [0.6, 0.3, 0.1]
@@ -76,7 +75,7 @@ SAMPLE_COLUMNS = ["customer_id", "event_time", "tenure_days", "monthly_fee", "se
 
 def _ids(n: int, first: int = 0) -> np.ndarray: return np.char.add("c", np.arange(first, first + n).astype(str))
 
-def _sample(rng: np.random.Generator, n: int, start: str, days: int) -> pd.DataFrame:
+def sample_customers(rng: np.random.Generator, n: int, start: str, days: int) -> pd.DataFrame:
     "Ids, event times spread over `days` from `start`, and features of `n` customers."
     secs = np.sort(rng.uniform(0, days * 86400, n)).round()
     head = pd.DataFrame({"customer_id": _ids(n), "event_time": pd.Timestamp(start) + pd.to_timedelta(secs, unit="s")})
@@ -89,7 +88,7 @@ def churn_sample(n: int = 2000,  # number of customers
                 ) -> pd.DataFrame:
     "A sample of `n` customers with their churn outcome."
     rng = np.random.default_rng(seed)
-    df = _sample(rng, n, start, days)
+    df = sample_customers(rng, n, start, days)
     return df.assign(churned=draw_churn(rng, df))[SAMPLE_COLUMNS]
 
 # %% ../nbs/07_simulate.ipynb #bff29533
@@ -266,7 +265,7 @@ CONTRACTS = {
     "autopay": {"type": "boolean"},
     "newsletter": {"type": "boolean"}}
 
-def _spec(name: str, problem: str, target: str, features: list, source: dict, slices: list, label_delay_days: int) -> dict:
+def demo_spec(name: str, problem: str, target: str, features: list, source: dict, slices: list, label_delay_days: int) -> dict:
     "A use-case spec of the demo business: ids, times, `features` with their contracts."
     return json.loads(json.dumps({
         "version": 1, "name": name, "problem": problem, "source": source,
@@ -281,50 +280,4 @@ def churn_spec(source: dict,  # the `source` section, e.g. {"kind": "csv", "path
                label_delay_days: int = 30,  # as given to `simulate`
               ) -> dict:
     "The spec of the demo churn business (binary)."
-    return _spec("churn-demo", "binary", "churned", list(CONTRACTS), source, ["plan"], label_delay_days)
-
-# %% ../nbs/07_simulate.ipynb #0493ec4d
-UPGRADES = np.array(["none", "plus", "pro", "enterprise"])
-MULTICLASS_FEATURES = ["tenure_days", "seats", "support_tickets", "usage_hours", "logins_30d", "region", "channel",
-                       "device", "autopay"]
-
-def upgrade_scores(df: pd.DataFrame) -> np.ndarray:
-    "The known rule of `simulate_multiclass`: one score per class of `UPGRADES` (columns)."
-    usage, seats, sales = np.log1p(df["usage_hours"]), df["seats"], (df["channel"] == "sales").astype(float)
-    return np.column_stack([np.zeros(len(df)), -1.5 + 0.4 * usage, -3.5 + 0.3 * seats + 0.4 * usage,
-                            -5.0 + 0.6 * seats + 1.5 * sales])
-
-def simulate_multiclass(n: int = 2000,  # number of customers
-                        seed: int = 0,  # random seed
-                        start: str = "2024-01-01", days: int = 90,  # events spread over `days` from `start`
-                       ) -> pd.DataFrame:
-    "A sample of `n` customers and the plan each upgrades to (`upgrade_to`)."
-    rng = np.random.default_rng(seed)
-    df = _sample(rng, n, start, days)[["customer_id", "event_time"] + MULTICLASS_FEATURES]
-    return df.assign(upgrade_to=UPGRADES[np.argmax(upgrade_scores(df) + rng.gumbel(size=(n, len(UPGRADES))), axis=1)])
-
-def multiclass_spec(source: dict, label_delay_days: int = 30) -> dict:
-    "The spec of the upgrade use case (multiclass)."
-    return _spec("upgrade-demo", "multiclass", "upgrade_to", MULTICLASS_FEATURES, source, ["region"], label_delay_days)
-
-# %% ../nbs/07_simulate.ipynb #13bd3046
-REGRESSION_FEATURES = ["tenure_days", "monthly_fee", "seats", "usage_hours", "discount_pct", "plan", "region", "autopay"]
-
-def revenue_mean(df: pd.DataFrame) -> np.ndarray:
-    "The known rule of `simulate_regression`: expected revenue next month."
-    fee = df["monthly_fee"].fillna(40) * (1 - df["discount_pct"] / 100)
-    plan = df["plan"].map({"basic": 0, "plus": 10, "pro": 25}).fillna(0)
-    return np.asarray(fee * (1 + 0.15 * (df["seats"] - 1)) + plan + 0.5 * np.maximum(df["usage_hours"] - 40, 0))
-
-def simulate_regression(n: int = 2000,  # number of customers
-                        seed: int = 0,  # random seed
-                        start: str = "2024-01-01", days: int = 90,  # events spread over `days` from `start`
-                       ) -> pd.DataFrame:
-    "A sample of `n` customers and their revenue next month (`next_month_revenue`)."
-    rng = np.random.default_rng(seed)
-    df = _sample(rng, n, start, days)[["customer_id", "event_time"] + REGRESSION_FEATURES]
-    return df.assign(next_month_revenue=(revenue_mean(df) * rng.lognormal(0, 0.15, n)).round(2))
-
-def regression_spec(source: dict, label_delay_days: int = 30) -> dict:
-    "The spec of the revenue use case (regression)."
-    return _spec("revenue-demo", "regression", "next_month_revenue", REGRESSION_FEATURES, source, ["plan"], label_delay_days)
+    return demo_spec("churn-demo", "binary", "churned", list(CONTRACTS), source, ["plan"], label_delay_days)

@@ -12,9 +12,11 @@ PKG = Path(__file__).resolve().parents[1] / "mlpuzzle"
 LAYERS = [
     ["privacy"],
     ["core"],
+    ["schema"],
     ["spec"],
     ["workspace"],
     ["compat", "infer", "simulate"],
+    ["variants"],
     ["feed"],
     ["sources"],
     ["data"],

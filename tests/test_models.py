@@ -11,14 +11,15 @@ import pandas as pd
 import pytest
 
 from conftest import MLPUZZLE
-from mlpuzzle.spec import METRICS
+from mlpuzzle.schema import METRICS
 from mlpuzzle.core import ModelError
 from mlpuzzle.workspace import init_workspace, Workspace
 from mlpuzzle.model import evaluate, predict_scores, train
 from mlpuzzle.tracking import experiment_id, mlflow_client, model_card, track
 from mlpuzzle.registry import (champion, champion_at, history, load_version, promote, propose, recent_labeled, register,
                                version_info, versions)
-from mlpuzzle.simulate import churn_spec, multiclass_spec, regression_spec, simulate, simulate_multiclass, simulate_regression
+from mlpuzzle.simulate import churn_spec, simulate
+from mlpuzzle.variants import multiclass_spec, regression_spec, simulate_multiclass, simulate_regression
 from mlpuzzle.labels import training_set
 from mlpuzzle.store import ingest
 

@@ -16,7 +16,7 @@ from .core import atomic_write, utc_now
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'timeline_plot', 'trends_plot', 'build_dashboard', 'main']
+__all__ = ['log', 'timeline_plot', 'trends_plot', 'main', 'build_dashboard']
 
 # %% ../nbs/09_dashboard.ipynb #d572e1d5
 def _windows(ws: Workspace) -> pd.DataFrame:
@@ -112,6 +112,13 @@ def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict) -> str:
     plt.tight_layout()
     return _png(fig)
 
+# %% ../nbs/09_dashboard.ipynb #b17a38e1
+def main(argv=None):
+    import sys
+    ws, reports = (argv or sys.argv[1:])[:2]
+    try: build_dashboard(ws, reports)
+    except Exception as e: log.warning("dashboard not rebuilt: %s", e)
+
 # %% ../nbs/09_dashboard.ipynb #2f4eb36b
 _CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}h1{margin-bottom:0}
 .status{font-size:1.3em;font-weight:600;padding:8px 12px;border-radius:6px;display:inline-block;margin:12px 0}
@@ -182,10 +189,3 @@ def _report_link(r: dict, reports: Path) -> str | None:
             try: return p.resolve().relative_to(reports.resolve()).as_posix()
             except ValueError: return p.resolve().as_uri()
     return None
-
-# %% ../nbs/09_dashboard.ipynb #b17a38e1
-def main(argv=None):
-    import sys
-    ws, reports = (argv or sys.argv[1:])[:2]
-    try: build_dashboard(ws, reports)
-    except Exception as e: log.warning("dashboard not rebuilt: %s", e)

@@ -17,24 +17,30 @@ from .performance import below_floor
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CONDITIONS', 'JUDGE_EMPTY', 'CLEAR_AFTER', 'monitor_db', 'as_json', 'condition', 'evaluate_alerts', 'alerts']
+__all__ = ['log', 'CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'monitor_db', 'as_json', 'condition', 'evaluate_alerts', 'alerts']
 
 # %% ../nbs/05_alerts.ipynb #0398bccf
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, signature TEXT, computed_at TEXT, drift TEXT, quality TEXT);
 CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT, subject TEXT, severity TEXT, state TEXT,
     opened_window TEXT, raised_at TEXT, resolved_window TEXT, resolved_at TEXT, message TEXT, evidence TEXT,
-    retrain INTEGER, retrain_run TEXT, retrain_at TEXT, retrain_result TEXT, clear INTEGER DEFAULT 0);
+    retrain INTEGER, retrain_run TEXT, retrain_at TEXT, retrain_result TEXT, clear INTEGER DEFAULT 0,
+    last_window TEXT, windows INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS cursors (rule TEXT PRIMARY KEY, window TEXT);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER, event TEXT, payload TEXT,
     attempts INTEGER DEFAULT 0, next_try REAL DEFAULT 0, delivered_at TEXT, last_error TEXT);
 """
 
+_ADDED = {"last_window": "TEXT", "windows": "INTEGER DEFAULT 0"}  # alerts' columns added since the first release
+
 def monitor_db(ws: Workspace) -> sqlite3.Connection:
     "A connection to the monitoring state `alerts/monitor.db`, its tables created if missing (close it after use)."
     con = sqlite3.connect(ws.dir("alerts") / "monitor.db", timeout=30)
     con.execute("PRAGMA journal_mode=WAL"); con.executescript(_SCHEMA)
+    have = {r[1] for r in con.execute("PRAGMA table_info(alerts)")}
+    for col, decl in _ADDED.items():  # a state written before these columns existed gains them
+        if col not in have: con.execute(f"ALTER TABLE alerts ADD COLUMN {col} {decl}")
     return con
 
 def _plain(x):
@@ -62,10 +68,23 @@ def _drift(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     ev = d[d.column.isin(now)][["column", "test", "p_adjusted", "distance"]].to_dict("records")
     return {"": (f"{len(now)} features drift ({', '.join(now)}) for {rule['consecutive']} windows", {"features": ev})}
 
+def _known(r) -> bool: return r is not None and r == r
+
+def _above_baseline(r: float, base: float, n: int, rule: dict, tests: int) -> bool:
+    "Rate `r` of `n` rows is above `base` by the rule's margin, and significantly (binomial, Bonferroni over `tests`)."
+    from scipy.stats import binom
+    if not r > base + rule["margin"]: return False
+    return n == 0 or binom.sf(round(r * n) - 1, n, base) < rule["alpha"] / max(tests, 1)
+
 def _null_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "A feature's null rate is above `above`: one subject per feature."
-    return {f: (f"{f}: {_pct(r)} null (above {_pct(rule['above'])})", {"null_rate": r})
-            for f, r in q["null_rates"].items() if r == r and r is not None and r > rule["above"]}
+    "A feature's null rate is above the reference's (or a fixed `above`): one subject per feature."
+    rates, base = {f: r for f, r in q["null_rates"].items() if _known(r)}, q.get("baseline_null_rates") or {}
+    if rule.get("above") is not None:
+        return {f: (f"{f}: {_pct(r)} null (above {_pct(rule['above'])})", {"null_rate": r})
+                for f, r in rates.items() if r > rule["above"]}
+    b = {f: base[f] if _known(base.get(f)) else 0.0 for f in rates}
+    return {f: (f"{f}: {_pct(r)} null in {q['accepted']:,} rows (reference {_pct(b[f])})", {"null_rate": r, "reference": b[f]})
+            for f, r in rates.items() if _above_baseline(r, b[f], q["accepted"], rule, len(rates))}
 
 def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "The share of rows quarantined at ingestion is above `above`; the message ranks the reasons."
@@ -97,8 +116,13 @@ def _no_data(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     expected = f" (expected about {exp:,.0f})" if exp else ""
     return {"": (f"{rows:,} rows{expected}", {"rows": rows, "expected": exp})}
 
+def _drift_goes_on(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
+    "An open drift alert goes on while at least `sustain_features` features drift (in this window alone)."
+    return {"": (None, None)} if len(_drifted(d)) >= rule["sustain_features"] else {}
+
 CONDITIONS = {"drift": _drift, "null_rate": _null_rate, "quarantine_rate": _quarantine_rate, "schema": _schema,
               "error_rate": _error_rate, "no_data": _no_data}  # window rule kind -> its condition function
+GOES_ON = {"drift": _drift_goes_on}  # kind -> the weaker condition that keeps its open alert going (default: its condition)
 JUDGE_EMPTY = {"no_data", "error_rate"}  # kinds that judge a window without rows (the others leave their alerts as they are)
 
 def condition(kind: str):
@@ -109,15 +133,13 @@ def condition(kind: str):
     return CONDITIONS[kind]
 
 # %% ../nbs/05_alerts.ipynb #28d58a3a
-CLEAR_AFTER = {"performance": 3}  # windows without the condition before an alert resolves (default 1): a noisy metric must not flap
-
 def _raise(con, rule: dict, subject: str, key: str, as_of: str, msg, evidence) -> dict:
     "Open an alert of `rule` on `subject` in window `key`; the event."
     kind = rule["kind"]
     sev = rule.get("severity") or DEFAULT_SEVERITY[kind]
     cur = con.execute("INSERT INTO alerts (kind, subject, severity, state, opened_window, raised_at, message, evidence, "
-                      "retrain) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?)",
-                      (kind, subject, sev, key, as_of, msg, as_json(evidence), int(bool(rule["_retrain"]))))
+                      "retrain, last_window, windows) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, 1)",
+                      (kind, subject, sev, key, as_of, msg, as_json(evidence), int(bool(rule["_retrain"])), key))
     return {"event": "raised", "id": cur.lastrowid, "kind": kind, "subject": subject, "severity": sev, "window": key,
             "at": as_of, "message": msg, "evidence": evidence}
 
@@ -134,18 +156,20 @@ def _transition(con, rule, subject, holds, key, as_of, msg=None, evidence=None) 
     kind = rule["kind"]
     row = con.execute("SELECT id, clear FROM alerts WHERE kind=? AND subject=? AND state='open'",
                       (kind, subject)).fetchone()
-    if row is not None and (holds or row[1] + 1 < CLEAR_AFTER.get(kind, 1)):  # still open: count its clear windows
-        con.execute("UPDATE alerts SET clear=? WHERE id=?", (0 if holds else row[1] + 1, row[0])); return None
+    if row is not None and holds:  # the incident goes on
+        con.execute("UPDATE alerts SET clear=0, last_window=?, windows=windows+1 WHERE id=?", (key, row[0])); return None
+    if row is not None and row[1] + 1 < rule["_clear_after"]:  # clear, but not for long enough yet
+        con.execute("UPDATE alerts SET clear=clear+1 WHERE id=?", (row[0],)); return None
     if holds and row is None: return _raise(con, rule, subject, key, as_of, msg, evidence)
     if not holds and row is not None: return _resolve(con, row[0], key, as_of)
     return None
 
 # %% ../nbs/05_alerts.ipynb #b37ef7d1
 def _rules(spec: dict) -> list[dict]:
-    "The spec's alert rules, each with `_retrain`: its own `retrain`, else whether its kind is in `retrain_on`."
-    retrain_on = spec["monitoring"]["retrain_on"] or []
-    return [{**r, "_retrain": r["kind"] in retrain_on if r.get("retrain") is None else r["retrain"]}
-            for r in spec["monitoring"]["alerts"]]
+    "The spec's alert rules, each with `_retrain` (its own, else its kind in `retrain_on`) and `_clear_after`."
+    retrain_on, clear = spec["monitoring"]["retrain_on"] or [], spec["monitoring"].get("clear_after", 3)
+    return [{**r, "_retrain": r["kind"] in retrain_on if r.get("retrain") is None else r["retrain"],
+             "_clear_after": r.get("clear_after") or clear} for r in spec["monitoring"]["alerts"]]
 
 def _stored_drift(con, key: str, n: int) -> list:
     "The drift tables of the `n` windows stored before `key`, latest first."
@@ -154,11 +178,12 @@ def _stored_drift(con, key: str, n: int) -> list:
 
 def _set_cursor(con, kind: str, key: str): con.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (kind, key))
 
-def _subject_events(con, rule: dict, holds: dict, key: str, as_of: str) -> list[dict]:
-    "The transitions in window `key` of each subject that holds (`holds`) or has an open alert."
+def _subject_events(con, rule: dict, holds: dict, goes_on: dict, key: str, as_of: str) -> list[dict]:
+    "The transitions in window `key` of each subject that holds (`holds`) or has an open alert (which `goes_on`)."
     open_ = {s for (s,) in con.execute("SELECT subject FROM alerts WHERE kind=? AND state='open'", (rule["kind"],))}
     subjects = sorted(set(holds) | open_)
-    events = [_transition(con, rule, s, s in holds, key, as_of, *holds.get(s, (None, None))) for s in subjects]
+    still = lambda s: (s in goes_on or s in holds) if s in open_ else s in holds
+    events = [_transition(con, rule, s, still(s), key, as_of, *holds.get(s, (None, None))) for s in subjects]
     return [e for e in events if e]
 
 def _window_events(con, rule: dict, results: dict, as_of: str, cursor: str) -> list[dict]:
@@ -170,7 +195,9 @@ def _window_events(con, rule: dict, results: dict, as_of: str, cursor: str) -> l
         d, q = results[key]
         if q["rows"] or kind in JUDGE_EMPTY:
             history = [results[k][0] for k in reversed(keys[:i])] or _stored_drift(con, key, rule.get("consecutive", 1))
-            events += _subject_events(con, rule, holds_in(rule, d, q, history), key, as_of)
+            holds = holds_in(rule, d, q, history)
+            goes_on = GOES_ON[kind](rule, d, q, history) if kind in GOES_ON else holds
+            events += _subject_events(con, rule, holds, goes_on, key, as_of)
         _set_cursor(con, kind, key)
     return events
 

@@ -76,10 +76,11 @@ def cmd_alerts(a):
     if a.json and not len(df): print("[]"); return df  # JSON readers get JSON, also when there is nothing
     if not len(df): print("no alerts" + (" open" if a.open else f" yet; `mlpuzzle run monitor -w {a.workspace}` looks for them")); return df
     if a.json: print(df.to_json(orient="records", indent=1)); return df
-    print(f"{'id':>4} {'kind':<16} {'subject':<14} {'severity':<9} {'state':<9} {'window':<11} {'resolved':<11} message")
+    print(f"{'id':>4} {'kind':<16} {'subject':<14} {'severity':<9} {'state':<9} {'first':<11} {'last':<11} {'windows':>7} "
+          f"{'resolved':<11} message")
     for r in df.astype(object).where(df.notna(), None).itertuples():
         print(f"{r.id:>4} {r.kind:<16} {_short(r.subject, 14):<14} {r.severity:<9} {r.state:<9} {r.opened_window[:10]:<11} "
-              f"{(r.resolved_window or '')[:10]:<11} {_short(r.message, 80)}")
+              f"{(r.last_window or r.opened_window)[:10]:<11} {r.windows or 1:>7} {(r.resolved_window or '')[:10]:<11} {_short(r.message, 80)}")
     return df
 
 def _short(s, n): return "" if s is None else (s if len(s) <= n else s[:n - 1] + "…")

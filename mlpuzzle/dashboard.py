@@ -16,7 +16,7 @@ from .core import atomic_write, utc_now
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'timeline_plot', 'trends_plot', 'main', 'build_dashboard']
+__all__ = ['log', 'reference_changes', 'timeline_plot', 'trends_plot', 'main', 'build_dashboard']
 
 # %% ../nbs/09_dashboard.ipynb #d572e1d5
 def _windows(ws: Workspace) -> pd.DataFrame:
@@ -63,12 +63,27 @@ def _naive(t) -> pd.Timestamp:
     t = pd.Timestamp(t)
     return t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t
 
+def _business_time(r, vtimes: dict):
+    "When history row `r` took effect in business time: its `as_of`, else (older workspaces) its run's `as_of`, else its time."
+    as_of = getattr(r, "as_of", None)
+    return as_of if isinstance(as_of, str) and as_of else vtimes.get(int(r.to_version), r.time)
+
+def reference_changes(hist: pd.DataFrame, vtimes: dict | None = None) -> list[tuple]:
+    "(business time, version) of each promotion and rollback: where monitoring's reference changes."
+    moves = hist[hist.action.isin(["promote", "rollback"])] if len(hist) else hist
+    return [(_naive(_business_time(r, vtimes or {})), int(r.to_version)) for r in moves.itertuples()]
+
+def _mark_changes(ax, changes: list, lo, hi):
+    "Dotted lines on `ax` where the reference changes between `lo` and `hi`."
+    for t, v in changes:
+        if lo < t <= hi: ax.axvline(t, ls=":", c="grey", lw=1); ax.text(t, 0.98, f" v{v}", transform=ax.get_xaxis_transform(), fontsize=7, va="top")
+
 def timeline_plot(hist: pd.DataFrame, alerts: pd.DataFrame, vtimes: dict, end) -> str:
     "Champion periods as bars, refused challengers and alerts as markers, on business time."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(11, 2.6))
-    when = lambda r: _naive(vtimes.get(int(r.to_version), r.time))
+    when = lambda r: _naive(_business_time(r, vtimes))
     champ = [(when(r), int(r.to_version)) for r in hist.itertuples() if r.action in ("promote", "rollback")]
     for i, (t, v) in enumerate(champ):
         t_end = champ[i + 1][0] if i + 1 < len(champ) else _naive(end)
@@ -87,8 +102,10 @@ def timeline_plot(hist: pd.DataFrame, alerts: pd.DataFrame, vtimes: dict, end) -
     fig.autofmt_xdate()
     return _png(fig)
 
-def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict) -> str:
-    "Drift distance, data quality and realized performance per window."
+def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict,
+                changes: list = (),  # `reference_changes`: marked where they fall among the windows
+               ) -> str:
+    "Drift distance, data quality and realized performance per window; dotted lines where the reference changes."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 3, figsize=(14, 3.2))
@@ -100,6 +117,7 @@ def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict) -> str:
         ax[1].plot(win.window, win.max_null_rate, ".-", label="largest null rate")
         rules = {r["kind"]: r for r in spec["monitoring"]["alerts"]}
         if "quarantine_rate" in rules: ax[1].axhline(rules["quarantine_rate"]["above"], ls="--", c="red", lw=1)
+        for a in ax[:2]: _mark_changes(a, changes, win.window.min(), win.window.max())
     if len(perf) and perf.value.notna().any():
         p = perf[perf.value.notna()]
         t = pd.to_datetime(p.window, format="%Y-%m-%dT%H%M%S")
@@ -162,7 +180,7 @@ def build_dashboard(workspace, reports) -> Path:
                               "seconds": None if r["duration_s"] is None else round(r["duration_s"], 1),
                               "trigger": (r.get("parameters") or {}).get("trigger", ""),
                               "_href": _report_link(r, reports)} for r in runs])
-    alert_rows = alerts[["id", "kind", "subject", "severity", "state", "opened_window", "resolved_window", "message", "retrain_run"]] if len(alerts) else alerts
+    alert_rows = alerts[["id", "kind", "subject", "severity", "state", "opened_window", "last_window", "windows", "resolved_window", "message", "retrain_run"]] if len(alerts) else alerts
     hist_rows = hist[["time", "action", "to_version", "from_version", "trigger", "reason"]] if len(hist) else hist
     what = "; ".join(f"{r.kind}{' ' + r.subject if r.subject else ''} ({r.severity})" for r in open_.itertuples()) if len(open_) else "no open alert"
     body = f"""<h1>{html.escape(spec['name'])}</h1>
@@ -173,7 +191,7 @@ def build_dashboard(workspace, reports) -> Path:
 {retrains} retraining(s) started by alerts; {counts['promote']} promotion(s), {counts['refused']} refused challenger(s), {counts['retire']} retired model(s);
 {len(runs)} run(s), {sum(r['status'] != 'succeeded' for r in runs)} not succeeded.</p></section>
 <section id="timeline"><h2>Timeline of model versions and alerts</h2>{timeline_plot(hist, alerts, _version_times(ws, runs), end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
-<section id="trends"><h2>Drift and performance over time</h2>{trends_plot(win, perf, spec)}</section>
+<section id="trends"><h2>Drift and performance over time</h2>{trends_plot(win, perf, spec, reference_changes(hist, _version_times(ws, runs)))}</section>
 <section id="alerts"><h2>Alerts</h2>{_table(alert_rows)}</section>
 <section id="models"><h2>Promotion history</h2>{_table(hist_rows)}</section>
 <section id="runs"><h2>Runs</h2><p>Each run's executed notebook, as HTML.</p>{_table(run_rows, {"run": "_href"})}</section>"""

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'reference_path', 'save_reference', 'load_reference', 'window_files', 'merge_views', 'window_view',
-           'known_windows', 'window_range', 'rollup', 'online_requests', 'window_results', 'MonitorReport', 'status_of',
-           'last_as_of', 'monitor']
+           'known_windows', 'window_range', 'rollup', 'online_requests', 'window_results', 'business_now',
+           'window_references', 'MonitorReport', 'status_of', 'last_as_of', 'monitor']
 
 # %% ../nbs/05_monitor.ipynb #c3891561
 def reference_path(ws: Workspace, version: int) -> Path:
@@ -132,11 +132,11 @@ def _expected(spec: dict, rows_seen: list) -> float | None:
     return spec["monitoring"]["expected_rows"] or (float(np.median(rows_seen[-28:])) if rows_seen else None)
 
 def _compute(ws: Workspace, con, key: str, files: list, counts: dict, expected, reference, sig: str) -> tuple:
-    "(drift, quality) of window `key`, computed from its `files` and stored with signature `sig`."
+    "(drift, quality) of window `key`, computed from its `files` against `reference`, stored with signature `sig`."
     from mlpuzzle.compat import read_profile
     view = merge_views([read_profile(p) for p in files])
     d = drift(view, reference, ws.spec) if reference is not None and view is not None else pd.DataFrame()
-    q = quality(view, counts, ws.spec, expected)
+    q = quality(view, counts, ws.spec, expected, reference)
     now = now_iso("seconds")
     con.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?)",
                 (key, sig, now, as_json(d.to_dict("records")), as_json(q)))
@@ -147,37 +147,76 @@ def _stored(row: tuple) -> tuple:
     "(drift, quality) from a stored row of the `windows` table."
     return pd.DataFrame(json.loads(row[1])), json.loads(row[2])
 
-def _results(ws: Workspace, con, keys: list[str], ref_version: int | None) -> dict:
-    "`window_results` on the open connection `con`."
+def _reference(ws: Workspace, cache: dict, version: int | None, files: list):
+    "The reference profile of `version`, read once (None without a version or without files to judge)."
+    if version is None or not files: return None
+    if version not in cache: cache[version] = load_reference(ws, version)
+    return cache[version]
+
+def _results(ws: Workspace, con, keys: list[str], refs: dict) -> dict:
+    "`window_results` on the open connection `con`; `refs` names each window's reference version."
     rows = con.execute("SELECT key, signature, drift, quality FROM windows")
     manifests, stored = _manifests(ws), {k: (s, d, q) for k, s, d, q in rows}
-    out, rows_seen, reference = {}, [], None  # the reference is read only when a window has to be computed
+    out, rows_seen, cache = {}, [], {}  # a reference is read only when a window has to be computed
     for key in keys:
         files = window_files(ws, key)
         counts = {**ingestion_counts(manifests, key), "requests": online_requests(ws, key)}
         expected = _expected(ws.spec, rows_seen)
-        sig = _signature(ws, files, counts, ref_version) + json.dumps(expected)
+        sig = _signature(ws, files, counts, refs[key]) + json.dumps(expected)
         if key in stored and stored[key][0] == sig: out[key] = _stored(stored[key])
         else:
-            if reference is None and ref_version is not None and files: reference = load_reference(ws, ref_version)
+            reference = _reference(ws, cache, refs[key], files)
             out[key] = _compute(ws, con, key, files, counts, expected, reference, sig)
         if out[key][1]["rows"]: rows_seen.append(out[key][1]["rows"])
     return out
 
-def window_results(ws: Workspace, keys: list[str], ref_version: int | None, con=None) -> dict:
+def window_results(ws: Workspace, keys: list[str],
+                   refs,  # the reference version of each window: `{key: version}`, or one version (or None) for all
+                   con=None) -> dict:
     "Drift (DataFrame) and quality (dict) of each window in `keys`, from the store or computed: `{key: (drift, quality)}`."
     own = con is None
     con = con or monitor_db(ws)
-    try: return _results(ws, con, keys, ref_version)
+    refs = refs if isinstance(refs, dict) else {k: refs for k in keys}
+    try: return _results(ws, con, keys, refs)
     finally:
         if own: con.close()
+
+# %% ../nbs/05_monitor.ipynb #b7e5a002
+def business_now(ws: Workspace, as_of=None) -> tuple[pd.Timestamp, bool]:
+    "(now, replayed): `as_of` if given, else the clock, or the end of the data's last window if the data is history."
+    if as_of is not None: return to_utc(as_of), False
+    clock, keys = utc_now(), known_windows(ws)
+    if not keys: return clock, False
+    data_end = pd.Timestamp(keys[-1], tz="UTC") + parse_duration(ws.spec["monitoring"]["window"])
+    if clock - data_end <= parse_duration(ws.spec["monitoring"]["live_within"]): return clock, False
+    return data_end, True
+
+def _moves(ws: Workspace) -> list[tuple]:
+    "(business time, version) of each promotion and rollback, in the order they happened."
+    from mlpuzzle.registry import history
+    h = history(ws)
+    h = h[h.action.isin(["promote", "rollback"])]
+    return list(zip(to_utc(h.as_of.fillna(h.time)), h.to_version.astype(int)))
+
+def _served(moves: list[tuple], t: pd.Timestamp) -> int:
+    "The version champion at `t` by `moves` (the first champion before any)."
+    v = moves[0][1]
+    for at, ver in moves:
+        if at <= t: v = ver
+    return v
+
+def window_references(ws: Workspace, keys: list[str], version: int | None = None) -> dict:
+    "`{key: version}`: the reference each window is judged against (`version` for all, if given)."
+    moves = _moves(ws) if version is None else []
+    if version is not None or not moves: return {k: version for k in keys}
+    return {k: _served(moves, pd.Timestamp(k, tz="UTC")) for k in keys}
 
 # %% ../nbs/05_monitor.ipynb #29f36263
 @dataclass
 class MonitorReport:
     "What `monitor` found: per-window drift, quality and performance, the alert log and this run's events."
     as_of: str
-    reference_version: int | None
+    reference_version: int | None  # the serving champion (or the `version` asked for)
     windows: pd.DataFrame  # one row per window: rows, drifted features, quarantine rate, worst null rate, prediction drift
     drift: pd.DataFrame  # one row per window and column
     quality: pd.DataFrame  # one row per window
@@ -185,15 +224,22 @@ class MonitorReport:
     alerts: pd.DataFrame  # the whole alert log
     events: list = field(default_factory=list)  # raised / resolved in this run
     delivery: dict = field(default_factory=dict)
+    replayed: bool = False  # the data is history: `as_of` is the data's time, not the clock's
 
     @property
     def status(self) -> str: return status_of(self.alerts)
+
+    @property
+    def time_note(self) -> str:
+        "One line saying whose time `as_of` is: the clock's, or the data's when it is replayed history."
+        if not self.replayed: return f"now: {self.as_of[:16]} UTC"
+        return f"replayed history: now is the end of the data's last window, {self.as_of[:16]} UTC, not the clock's"
 
     def summary(self) -> str:
         "One line: the status and what is open."
         open_ = self.alerts[self.alerts.state == "open"] if len(self.alerts) else self.alerts
         what = "; ".join(f"{_subject(r.kind, r.subject)} ({r.severity})" for r in open_.itertuples())
-        head = f"{self.status.upper()}: {len(self.windows)} windows to {self.as_of[:16]}"
+        head = f"{self.status.upper()}: {len(self.windows)} windows to {self.as_of[:16]}" + " (replayed history)" * self.replayed
         return head + (f"; open alerts: {what}" if what else "; no open alert")
 
 def _subject(kind: str, subject: str) -> str: return f"{kind} {subject}" if subject else kind
@@ -210,15 +256,15 @@ def last_as_of(con) -> str | None:
     return r[0] if r else None
 
 # %% ../nbs/05_monitor.ipynb #eaf0d8ae
-def _judge(ws: Workspace, keys: list[str], ref, t: pd.Timestamp, end: pd.Timestamp) -> tuple:
+def _judge(ws: Workspace, keys: list[str], refs: dict, serving, t: pd.Timestamp, end: pd.Timestamp) -> tuple:
     "(window results, performance, events, alert log) of the windows `keys` at time `t`; the state updated."
     spec, at = ws.spec, t.isoformat(timespec="seconds")
     rule = next((r for r in spec["monitoring"]["alerts"] if r["kind"] == "performance"), {"min_labels": 50})
     with closing(monitor_db(ws)) as con:
-        results = window_results(ws, keys, ref, con)
+        results = window_results(ws, keys, refs, con)
         perf = performance(ws, t, rule.get("min_labels", 50), rule.get("below"))
         if len(perf): perf = perf[perf.window < end.strftime("%Y-%m-%dT%H%M%S")]
-        events = evaluate_alerts(ws, results, perf, at, con, ref)
+        events = evaluate_alerts(ws, results, perf, at, con, serving)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
         if spec["monitoring"]["webhook"]: queue_events(con, events)
         return results, perf, events, pd.read_sql("SELECT * FROM alerts ORDER BY id", con)
@@ -237,17 +283,13 @@ def _drift_table(results: dict) -> pd.DataFrame:
 def _windows_table(qual: pd.DataFrame, drift_df: pd.DataFrame) -> pd.DataFrame:
     "One row per window: rows, quarantine, worst null rate, and (with a reference) drifted features and prediction drift."
     if not len(qual): return pd.DataFrame()
-    win = qual[["window", "rows", "expected_rows", "quarantine_rate", "max_null_rate", "max_null_feature"]].copy()
+    win = qual[["window", "reference", "rows", "expected_rows", "quarantine_rate", "max_null_rate", "max_null_feature"]].copy()
     if not len(drift_df): return win
     feats = drift_df[drift_df.role == "feature"].groupby("window")
     per = feats.agg(drifted=("status", lambda s: int((s == "drift").sum())), max_distance=("distance", "max")).reset_index()
     preds = drift_df[drift_df.role == "prediction"][["window", "distance"]]
     preds = preds.rename(columns={"distance": "prediction_distance"})
     return win.merge(per, on="window", how="left").merge(preds, on="window", how="left")
-
-def _utc(t) -> pd.Timestamp:
-    "`t` (default: now) in UTC."
-    return to_utc(t) if t is not None else utc_now()
 
 def monitor(workspace,  # a Workspace or its directory
             since=None, until=None,  # the windows to report on (default: all complete windows)
@@ -260,18 +302,18 @@ def monitor(workspace,  # a Workspace or its directory
     "Monitor the windows of a time range: drift, data quality, realized performance; raise and resolve alerts."
     from mlpuzzle.registry import champion
     ws = open_workspace(workspace)
-    t = _utc(as_of)
+    t, replayed = business_now(ws, as_of)
     window = parse_duration(ws.spec["monitoring"]["window"])
     end = pd.Timestamp(window_key(t, window), tz="UTC")  # the window in progress is not complete
     keys = window_range(ws, since, min(to_utc(until), end) if until is not None else end)
-    ref = version if version is not None else champion(ws)
-    results, perf, events, log_df = _judge(ws, keys, ref, t, end)
+    serving, refs = version if version is not None else champion(ws), window_references(ws, keys, version)
+    results, perf, events, log_df = _judge(ws, keys, refs, serving, t, end)
     for e in events:
         if not quiet: print(_event_line(e))
     webhook = deliver_alerts and ws.spec["monitoring"]["webhook"]
     delivery = deliver(ws, budget=budget) if webhook else {}
     drift_df = _drift_table(results)
-    qual = pd.DataFrame([{"window": k, **{c: v for c, v in q.items() if c != "null_rates"}}
+    qual = pd.DataFrame([{"window": k, "reference": refs[k], **{c: v for c, v in q.items() if not c.endswith("null_rates")}}
                          for k, (_, q) in results.items()])
-    return MonitorReport(t.isoformat(timespec="seconds"), ref, _windows_table(qual, drift_df), drift_df, qual, perf, log_df,
-                         events, delivery)
+    return MonitorReport(t.isoformat(timespec="seconds"), serving, _windows_table(qual, drift_df), drift_df, qual, perf, log_df,
+                         events, delivery, replayed)

@@ -64,7 +64,11 @@ def _request_counts(requests: dict) -> dict:
     by = lambda d: sum(n for st, n in requests.items() if st.startswith(d))
     return {"requests": sum(requests.values()), "server_errors": by("5"), "invalid_requests": by("4")}
 
-def quality(view, counts: dict, spec: dict, expected_rows: float | None = None) -> dict:
+_NO_BATCH = {"accepted": 0, "missing_columns": []}  # counts for a profile that is not a window's (a reference)
+
+def quality(view, counts: dict, spec: dict, expected_rows: float | None = None,
+            reference=None,  # the profile the window is judged against: its null rates are the baselines
+           ) -> dict:
     "The data quality of one window from its profile `view`, `ingestion_counts` and online `counts['requests']`."
     rows = counts["accepted"] + counts["quarantined"]
     nulls = null_rates(view, counts, spec)
@@ -72,6 +76,7 @@ def quality(view, counts: dict, spec: dict, expected_rows: float | None = None) 
     return {"rows": rows, "accepted": counts["accepted"], "quarantined": counts["quarantined"],
             "expected_rows": expected_rows, **_rates(counts, rows),
             "null_rates": nulls, "max_null_rate": worst[1], "max_null_feature": worst[0],
+            "baseline_null_rates": null_rates(reference, _NO_BATCH, spec) if reference is not None else {},
             "new_categories": new_categories(view, spec),
             "missing_columns": counts["missing_columns"], "extra_columns": counts["extra_columns"],
             **_request_counts(counts.get("requests") or {})}

@@ -106,17 +106,22 @@ def champion(ws: Workspace) -> int | None:
     except ModelError: return None
 
 # %% ../nbs/03_registry.ipynb #1905dab9
-_HIST = ("time", "action", "from_version", "to_version", "reason", "metrics", "trigger")
+_HIST = ("time", "action", "from_version", "to_version", "reason", "metrics", "trigger", "as_of")
 
 def _hist_db(ws: Workspace) -> sqlite3.Connection:
     con = sqlite3.connect(ws.dir("mlflow") / "history.db", timeout=60, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute(f"CREATE TABLE IF NOT EXISTS history (seq INTEGER PRIMARY KEY AUTOINCREMENT, {', '.join(_HIST)})")
+    if "as_of" not in {r[1] for r in con.execute("PRAGMA table_info(history)")}:  # written before business time
+        con.execute("ALTER TABLE history ADD COLUMN as_of")
     return con
 
-def _append(ws, action, to_version, reason, from_version=None, metrics=None, trigger="manual") -> dict:
-    rec = dict(time=now_iso(), action=action, from_version=from_version, to_version=to_version, reason=reason,
-               metrics=json.dumps(metrics, default=float) if metrics else None, trigger=trigger)
+def _append(ws, action, to_version, reason, from_version=None, metrics=None, trigger="manual", as_of=None) -> dict:
+    "Record a move; `as_of` is its business time (the data's time in a replay; default: the clock's)."
+    now = now_iso()
+    rec = dict(time=now, action=action, from_version=from_version, to_version=to_version, reason=reason,
+               metrics=json.dumps(metrics, default=float) if metrics else None, trigger=trigger,
+               as_of=to_utc(as_of).isoformat() if as_of is not None else now)
     with closing(_hist_db(ws)) as con: con.execute(f"INSERT INTO history ({', '.join(_HIST)}) VALUES ({', '.join('?' * len(_HIST))})", list(rec.values()))
     return rec
 
@@ -125,14 +130,16 @@ def history(ws: Workspace) -> pd.DataFrame:
     with closing(_hist_db(ws)) as con: return pd.read_sql(f"SELECT seq, {', '.join(_HIST)} FROM history ORDER BY seq", con)
 
 def champion_at(ws: Workspace, t) -> int | None:
-    "The version that was champion at time `t` (None if none was yet)."
+    "The version that was champion at business time `t` (None if none was yet)."
     h = history(ws)
-    h = h[h.action.isin(["promote", "rollback"]) & (to_utc(h.time) <= to_utc(t))]
+    h = h[h.action.isin(["promote", "rollback"]) & (to_utc(h.as_of.fillna(h.time)) <= to_utc(t))]
     return int(h.to_version.iloc[-1]) if len(h) else None
 
 # %% ../nbs/03_registry.ipynb #d0b09f10
 def promote(ws: Workspace, version: int, reason: str = "promoted by hand", trigger: str = "manual",
-            metrics: dict | None = None, action: str = "promote") -> dict:
+            metrics: dict | None = None, action: str = "promote",
+            as_of=None,  # business time from which it serves (a replay's time; default: now)
+           ) -> dict:
     "Make `version` the champion and record it; a retired version is refused."
     client, name = _client(ws), ws.spec["name"]
     with registry_lock(ws):
@@ -143,7 +150,7 @@ def promote(ws: Workspace, version: int, reason: str = "promoted by hand", trigg
         if prev == info["version"]: raise ModelError(f"model version {version} is already the champion")
         client.set_registered_model_alias(name, "champion", str(info["version"]))
         if "challenger" in info["aliases"]: client.delete_registered_model_alias(name, "challenger")
-        return _append(ws, action, info["version"], reason, prev, metrics, trigger)
+        return _append(ws, action, info["version"], reason, prev, metrics, trigger, as_of)
 
 def _previous_champion(ws) -> int | None:
     "The champion before the current one: the latest earlier champion not rolled back from and not retired."
@@ -153,14 +160,14 @@ def _previous_champion(ws) -> int | None:
     for v in reversed(moves.to_version.astype(int).tolist()):
         if v != cur and v not in rolled_back and not version_info(ws, v).get("retired_at"): return v
 
-def rollback(ws: Workspace, reason: str = "rolled back by hand", trigger: str = "manual") -> dict:
+def rollback(ws: Workspace, reason: str = "rolled back by hand", trigger: str = "manual", as_of=None) -> dict:
     "Make the previous champion the champion again."
     with registry_lock(ws):
         prev = _previous_champion(ws)
         if prev is None: raise ModelError("there is no earlier champion to roll back to (see `mlpuzzle models`)")
-        return promote(ws, prev, reason, trigger, action="rollback")
+        return promote(ws, prev, reason, trigger, action="rollback", as_of=as_of)
 
-def retire(ws: Workspace, version: int, reason: str = "retired by hand", trigger: str = "manual") -> dict:
+def retire(ws: Workspace, version: int, reason: str = "retired by hand", trigger: str = "manual", as_of=None) -> dict:
     "Retire `version`: it can no longer be promoted or served; its history stays."
     client, name = _client(ws), ws.spec["name"]
     with registry_lock(ws):
@@ -169,7 +176,7 @@ def retire(ws: Workspace, version: int, reason: str = "retired by hand", trigger
         if "champion" in info["aliases"]: raise ModelError(f"model version {version} is the champion; promote another version or roll back first")
         client.set_model_version_tag(name, str(info["version"]), "retired_at", json.dumps(now_iso()))
         if "challenger" in info["aliases"]: client.delete_registered_model_alias(name, "challenger")
-        return _append(ws, "retire", info["version"], reason, None, None, trigger)
+        return _append(ws, "retire", info["version"], reason, None, None, trigger, as_of)
 
 def apply_retention(ws: Workspace, days: float, now=None) -> list[int]:
     "Delete the artifacts of versions retired more than `days` ago (the registry entry and history stay)."
@@ -254,15 +261,17 @@ def recent_labeled(ws: Workspace, days: float = 14, as_of=None) -> pd.DataFrame:
     if not len(df): raise ModelError("no labeled data yet: ingest events and their labels first (`mlpuzzle run ingest`)")
     return df[df[ts] >= df[ts].max() - pd.Timedelta(days=days)].reset_index(drop=True)
 
-def propose(ws: Workspace, version: int, data: pd.DataFrame, trigger: str = "manual") -> Decision:
+def propose(ws: Workspace, version: int, data: pd.DataFrame, trigger: str = "manual",
+            as_of=None,  # business time of the decision (a replay's time; default: now)
+           ) -> Decision:
     "Make `version` the challenger, run the gate on `data`, and promote it or record the refusal."
     client, name = _client(ws), ws.spec["name"]
     with registry_lock(ws):
         if version_info(ws, version).get("retired_at"): raise ModelError(f"model version {version} is retired; it cannot be promoted")
         client.set_registered_model_alias(name, "challenger", str(version))
         d = gate(ws, version, data)
-        if d.promote: promote(ws, version, d.reason, trigger, d.metrics)
+        if d.promote: promote(ws, version, d.reason, trigger, d.metrics, as_of=as_of)
         else:
-            _append(ws, "refused", version, d.reason, champion(ws), d.metrics, trigger)
+            _append(ws, "refused", version, d.reason, champion(ws), d.metrics, trigger, as_of)
             client.delete_registered_model_alias(name, "challenger")  # refused: no longer a candidate
     return d

@@ -62,8 +62,11 @@ FEATURE_SCHEMAS = {
 
 ALERT_SCHEMAS = {  # each rule also takes `severity` (warning | critical) and `retrain` (start `run train`)
     "drift": {"min_features": Key(INT, 2, "alert when at least this many features drift...", between(1, 10**6)),
-              "consecutive": Key(INT, 2, "...for this many consecutive windows", between(1, 10**6))},
-    "null_rate": {"above": Key(NUM, 0.1, "alert when a feature's null rate in a window is above this", between(0, 1))},
+              "consecutive": Key(INT, 2, "...for this many consecutive windows", between(1, 10**6)),
+              "sustain_features": Key(INT, 1, "an open drift alert goes on while at least this many features drift (a small window may miss one)", between(1, 10**6))},
+    "null_rate": {"above": Key(NUM, None, "a fixed threshold: alert when a feature's null rate in a window is above this (null: learned from the reference)", between(0, 1), nullable=True),
+                  "margin": Key(NUM, 0.1, "learned baseline: alert when a window's null rate is above the reference's by more than this, and significantly so", between(0, 1)),
+                  "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the features", between(0, 1, True, True))},
     "quarantine_rate": {"above": Key(NUM, 0.02, "alert when the share of rows quarantined at ingestion is above this", between(0, 1))},
     "schema": {},  # a batch of the window lacks a feature or brings a column the spec does not know
     "performance": {"below": Key(NUM, None, "alert when the realized gate metric is below this (default: monitoring.performance_floor, "
@@ -110,6 +113,8 @@ SPEC_SCHEMA = {
                    "retrain_on": Key((list,), ["drift", "performance"], "alert kinds that start `run train`"),
                    "retrain_window": Key(STR, "90d", "a retraining started by an alert learns from the labeled events of this long before the latest label", is_duration),
                    "retrain_again_after": Key(STR, "14d", "while such an alert stays open, ask for another retraining after this long", is_duration),
+                   "clear_after": Key(INT, 3, "windows without its condition before an alert resolves; a recurrence within them continues the same alert (one alert per incident)", between(1, 10**6)),
+                   "live_within": Key(STR, "30d", "data whose latest event is older than this, against the clock, is replayed history: monitoring's now is then the data's", is_duration),
                    "drift": {"p_value": Key(NUM, 0.05, "significance level, after correction for multiple testing", between(0, 1, True, True)),
                              "distance": Key(NUM, 0.1, "smallest distance (Hellinger or KS statistic) that counts as drift", between(0, 1)),
                              "features": None},  # validated by _drift_features: {feature: {p_value, distance}}

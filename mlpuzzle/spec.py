@@ -11,7 +11,7 @@ import yaml
 
 from .core import SpecError, short_repr
 from .schema import (ALERT_SCHEMAS, BOOL, DEFAULT_ESTIMATOR, DEFAULT_METRIC, FEATURE_SCHEMAS, Key, METRICS,
-                             PROBLEMS, REQUIRED, SPEC_SCHEMA, STR, one_of)
+                             INT, PROBLEMS, REQUIRED, SPEC_SCHEMA, STR, between, one_of)
 
 # %% auto #0
 __all__ = ['DEFAULT_ALERTS', 'MAX_SPEC_CHARS', 'MAX_SPEC_VALUES', 'import_estimator', 'validate_spec', 'load_spec', 'dump_spec',
@@ -84,7 +84,8 @@ def _alerts(v, path, problems):
         if kind not in ALERT_SCHEMAS:
             problems.append((_join(p, "kind"), f"expected one of {', '.join(ALERT_SCHEMAS)}, got {short_repr(kind)}")); continue
         schema = {"kind": Key(STR, REQUIRED, "the rule"), "severity": Key(STR, None, "warning or critical (default: DEFAULT_SEVERITY of the kind)", one_of("warning", "critical"), nullable=True),
-                  "retrain": Key(BOOL, None, "start `run train` (default: kind in monitoring.retrain_on)", nullable=True), **ALERT_SCHEMAS[kind]}
+                  "retrain": Key(BOOL, None, "start `run train` (default: kind in monitoring.retrain_on)", nullable=True),
+                  "clear_after": Key(INT, None, "windows clear before it resolves (default: monitoring.clear_after)", between(1, 10**6), nullable=True), **ALERT_SCHEMAS[kind]}
         out.append(_section(r, schema, p, problems, {}))
     return out
 

@@ -70,7 +70,7 @@ def _has_label_time(spec: dict, name: str, cols: list[str]) -> bool:
     return False
 
 def _label_delay(spec: dict, label_delay: str | None) -> dict:
-    "What an untimed label batch's manifest records: the label delay (`label_delay`, else the spec's) and where it came from."
+    "What a batch without label times records: the label delay (`label_delay`, else the spec's) and its origin."
     d = label_delay or spec["monitoring"]["label_delay"]
     try: parse_duration(d)
     except ValueError as e: raise ValueError(f"label_delay: {e}") from None
@@ -87,7 +87,7 @@ def ingest_labels(workspace,  # a Workspace or its directory
                   path=None,  # a file or glob of label files (default: the spec's `source.labels`)
                   df: pd.DataFrame | None = None,  # a data frame of labels instead of files
                   now=None,  # label times after this are "in the future" (default: the clock)
-                  label_delay: str | None = None,  # batches without a label time: known this long after their event (None: the spec's)
+                  label_delay: str | None = None,  # no label time: known this long after the event (None: the spec's)
                  ) -> list[dict]:
     "Ingest label batches (the spec's `source.labels`, a file or glob `path`, or `df`) into `labels/`."
     ws = open_workspace(workspace)
@@ -125,7 +125,7 @@ def _batch_labels(ws: Workspace, m: dict, events: pd.Series | None) -> pd.DataFr
     return df.assign(**{lt: df[idc].map(events) + pd.Timedelta(parse_duration(m["label_delay"]))})
 
 def load_labels(ws: Workspace, as_of=None) -> pd.DataFrame:
-    "The latest label of each id known at `as_of` (default: all, label time null where not known yet): id, label time, target."
+    "The latest label of each id known at `as_of` (default: all; label time null if unknown): id, label time, target."
     ms = [m for m in label_batches(ws) if m["rows"]["accepted"]]
     events = stored_event_times(ws) if any("label_delay" in m for m in ms) else None
     parts = [_batch_labels(ws, m, events) for m in ms]
@@ -142,10 +142,12 @@ def label_time_note(ws: Workspace, m: dict, events: pd.Series | None = None) -> 
     if "label_delay" not in m: return None
     name, lt = m["source"]["name"], ws.spec["source"]["label_time"]
     if Path(name).is_absolute() and Path(name).is_relative_to(ws.path): name = str(Path(name).relative_to(ws.path))
-    out = f"{name} has no {lt} column: each label counts as known {m['label_delay']} after its event ({m['label_delay_from']})"
+    delay, origin = m["label_delay"], m["label_delay_from"]
+    out = f"{name} has no {lt} column: each label counts as known {delay} after its event ({origin})"
     ids = pd.read_parquet(ws.path / "labels" / m["id"] / "data.parquet")[ws.spec["columns"]["id"]]
     n = int((~ids.isin((stored_event_times(ws) if events is None else events).index)).sum())
-    return out + (f"; {n:,} of its {len(ids):,} ids have no stored event yet, and count once it is ingested" if n else "")
+    if not n: return out
+    return out + f"; {n:,} of its {len(ids):,} ids have no stored event yet, and count once it is ingested"
 
 # %% ../nbs/01_labels.ipynb #31d8ce1d
 def training_set(workspace, since=None, until=None, as_of=None) -> pd.DataFrame:

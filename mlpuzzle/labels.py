@@ -4,34 +4,37 @@
 
 # %% ../nbs/01_labels.ipynb #c4e2370a
 from __future__ import annotations
-import glob as globlib, json
+import glob as globlib, itertools, json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import DataError, to_utc
+from .core import DataError, parse_duration, to_utc
 from .workspace import open_workspace, Workspace
 from .sources import Batch, csv_chunks, parquet_chunks
-from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots
+from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots, snapshots
 
 # %% auto #0
-__all__ = ['label_spec', 'ingest_labels', 'label_batches', 'load_labels', 'training_set']
+__all__ = ['label_spec', 'ingest_labels', 'label_batches', 'stored_event_times', 'load_labels', 'label_time_note', 'training_set']
 
 # %% ../nbs/01_labels.ipynb #45b2c778
-def label_spec(spec: dict) -> dict:
-    "The contract of a label batch: the id, the label time and the target."
+def label_spec(spec: dict,  # the workspace's validated spec
+               timed: bool = True,  # the batch has the label time column (`source.label_time`)
+              ) -> dict:
+    "The contract of a label batch: the id, the label time (when `timed`) and the target."
     p, t = spec["problem"], spec["columns"]["target"]
     if p == "multiclass": target = {"type": "categorical", "values": None, "open": True, "unknown": "flag", "nullable": False}
     else: target = {"type": "numeric", "min": 0 if p == "binary" else None, "max": 1 if p == "binary" else None,
                     "integer": p == "binary", "nullable": False}
-    return {**spec, "columns": {"id": spec["columns"]["id"], "timestamp": spec["source"]["label_time"], "target": None},
+    ts = spec["source"]["label_time"] if timed else None
+    return {**spec, "columns": {"id": spec["columns"]["id"], "timestamp": ts, "target": None},
             "features": {t: target}}
 
 # %% ../nbs/01_labels.ipynb #0e0db09b
 class _LabelView(Workspace):
     "The workspace seen through the label contract: snapshots go to labels/, rejects to quarantine/."
-    def __init__(self, ws: Workspace): self.path, self.spec = ws.path, label_spec(ws.spec)
+    def __init__(self, ws: Workspace, timed: bool = True): self.path, self.spec = ws.path, label_spec(ws.spec, timed)
     def dir(self, name):
         d = self.path / ("labels" if name == "snapshots" else name); d.mkdir(exist_ok=True)
         return d
@@ -47,18 +50,56 @@ def _label_sources(ws: Workspace, path=None) -> list[Batch]:
     key = lambda f: {"path": str(f), "size": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns}
     return [Batch(str(f), _read_any(f, ws.spec["source"]["chunk_rows"]), key(f)) for f in files]
 
-def ingest_labels(workspace, path=None, df: pd.DataFrame | None = None, now=None) -> list[dict]:
+def _peek(b: Batch) -> tuple[list[str] | None, Batch]:
+    "The columns of batch `b`'s first chunk (None: no chunk at all), and `b` with that chunk put back."
+    it = iter(b.chunks)
+    first = next(it, None)
+    if first is None: return None, Batch(b.name, iter(()), b.key)
+    return list(map(str, first.columns)), Batch(b.name, itertools.chain([first], it), b.key)
+
+def _has_label_time(spec: dict, name: str, cols: list[str]) -> bool:
+    "Whether label batch `name` (columns `cols`) has the label time column; a missing id or target raises a DataError."
+    c, lt = spec["columns"], spec["source"]["label_time"]
+    if missing := [x for x in (c["id"], c["target"]) if x not in cols]:
+        raise DataError(f"{name}: a label batch needs the id column {c['id']} and the target column {c['target']}; "
+                        f"it lacks {', '.join(missing)} (it has: {', '.join(cols)}); nothing of this batch was stored")
+    if lt in cols: return True
+    if not c["timestamp"]:
+        raise DataError(f"{name}: has no {lt} column, and its labels cannot count as known some time after their "
+                        "event because the spec sets no columns.timestamp; add the label time column")
+    return False
+
+def _label_delay(spec: dict, label_delay: str | None) -> dict:
+    "What a batch without label times records: the label delay (`label_delay`, else the spec's) and its origin."
+    d = label_delay or spec["monitoring"]["label_delay"]
+    try: parse_duration(d)
+    except ValueError as e: raise ValueError(f"label_delay: {e}") from None
+    return {"label_delay": d, "label_delay_from": "the run's label_delay" if label_delay else "monitoring.label_delay"}
+
+def _store_labels(ws: Workspace, b: Batch, delay: dict, now, hashes) -> dict | None:
+    "Check and store label batch `b`; without a label time column, its manifest gets `delay` to derive it from."
+    cols, b = _peek(b)
+    timed = cols is None or _has_label_time(ws.spec, b.name, cols)
+    return ingest_batch(_LabelView(ws, timed), b, np.empty(0, np.uint64), IngestOptions(now=now, profile=False),
+                        hashes=hashes, extra=None if timed else delay)
+
+def ingest_labels(workspace,  # a Workspace or its directory
+                  path=None,  # a file or glob of label files (default: the spec's `source.labels`)
+                  df: pd.DataFrame | None = None,  # a data frame of labels instead of files
+                  now=None,  # label times after this are "in the future" (default: the clock)
+                  label_delay: str | None = None,  # no label time: known this long after the event (None: the spec's)
+                 ) -> list[dict]:
     "Ingest label batches (the spec's `source.labels`, a file or glob `path`, or `df`) into `labels/`."
     ws = open_workspace(workspace)
     if not ws.spec["columns"]["id"]: raise DataError("labels are joined on the id column, and columns.id is not set in the spec")
+    delay = _label_delay(ws.spec, label_delay)
     srcs = [Batch("labels:dataframe", iter([df]))] if df is not None else _label_sources(ws, path)
     with ingest_lock(ws):
         done = label_batches(ws)
         seen, hashes, out = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}, []
         for b in srcs:
             if b.key and file_key(b.key) in seen: out.append({"status": "unchanged", "source": {"name": b.name}}); continue
-            m = ingest_batch(_LabelView(ws), b, np.empty(0, np.uint64), IngestOptions(now=now, profile=False), hashes=hashes)
-            if m: out.append(m); hashes.add(m.get("content_hash"))
+            if m := _store_labels(ws, b, delay, now, hashes): out.append(m); hashes.add(m.get("content_hash"))
     return out
 
 def label_batches(ws: Workspace) -> list[dict]:
@@ -66,14 +107,47 @@ def label_batches(ws: Workspace) -> list[dict]:
     ms = [json.loads(p.read_text()) for p in (ws.path / "labels").glob("[!.]*/manifest.json")]
     return sorted(ms, key=lambda m: (m["created"], m["id"]))
 
+# %% ../nbs/01_labels.ipynb #a3e1f0c4
+def stored_event_times(ws: Workspace) -> pd.Series:
+    "The event time of each stored event, indexed by its id."
+    idc, ts = ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]
+    parts = [pd.read_parquet(ws.dir("snapshots") / m["id"] / "data.parquet", columns=[idc, ts])
+             for m in snapshots(ws) if m["rows"]["accepted"]]
+    if not parts: return pd.Series([], index=pd.Index([], dtype=object, name=idc), dtype="datetime64[ns, UTC]", name=ts)
+    df = pd.concat(parts, ignore_index=True).drop_duplicates(idc)
+    return df.set_index(idc)[ts]
+
+def _batch_labels(ws: Workspace, m: dict, events: pd.Series | None) -> pd.DataFrame:
+    "The labels of stored batch `m`; when it had no label time, derived from `events` (id -> event time) and its delay."
+    df = pd.read_parquet(ws.path / "labels" / m["id"] / "data.parquet")
+    if "label_delay" not in m: return df
+    lt, idc = ws.spec["source"]["label_time"], ws.spec["columns"]["id"]
+    return df.assign(**{lt: df[idc].map(events) + pd.Timedelta(parse_duration(m["label_delay"]))})
+
 def load_labels(ws: Workspace, as_of=None) -> pd.DataFrame:
-    "The latest label of each id known at `as_of` (default: all): columns id, label time, target."
-    parts = [pd.read_parquet(ws.path / "labels" / m["id"] / "data.parquet") for m in label_batches(ws) if m["rows"]["accepted"]]
+    "The latest label of each id known at `as_of` (default: all; label time null if unknown): id, label time, target."
+    ms = [m for m in label_batches(ws) if m["rows"]["accepted"]]
+    events = stored_event_times(ws) if any("label_delay" in m for m in ms) else None
+    parts = [_batch_labels(ws, m, events) for m in ms]
     lt, idc = ws.spec["source"]["label_time"], ws.spec["columns"]["id"]
     if not parts: return pd.DataFrame(columns=[idc, lt, ws.spec["columns"]["target"]])
     df = pd.concat(parts, ignore_index=True)
     if as_of is not None: df = df[df[lt] <= to_utc(as_of)]
-    return df.sort_values(lt, kind="stable").drop_duplicates(idc, keep="last").reset_index(drop=True)
+    df = df.sort_values(lt, kind="stable", na_position="first")  # a label with a time wins over one without
+    return df.drop_duplicates(idc, keep="last").reset_index(drop=True)
+
+# %% ../nbs/01_labels.ipynb #a3e1f0c9
+def label_time_note(ws: Workspace, m: dict, events: pd.Series | None = None) -> str | None:
+    "One line on how the labels of stored batch `m` get their time (None: the batch has a label time column)."
+    if "label_delay" not in m: return None
+    name, lt = m["source"]["name"], ws.spec["source"]["label_time"]
+    if Path(name).is_absolute() and Path(name).is_relative_to(ws.path): name = str(Path(name).relative_to(ws.path))
+    delay, origin = m["label_delay"], m["label_delay_from"]
+    out = f"{name} has no {lt} column: each label counts as known {delay} after its event ({origin})"
+    ids = pd.read_parquet(ws.path / "labels" / m["id"] / "data.parquet")[ws.spec["columns"]["id"]]
+    n = int((~ids.isin((stored_event_times(ws) if events is None else events).index)).sum())
+    if not n: return out
+    return out + f"; {n:,} of its {len(ids):,} ids have no stored event yet, and count once it is ingested"
 
 # %% ../nbs/01_labels.ipynb #31d8ce1d
 def training_set(workspace, since=None, until=None, as_of=None) -> pd.DataFrame:

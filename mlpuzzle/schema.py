@@ -89,7 +89,8 @@ SPEC_SCHEMA = {
                "query": Key(STR, None, "sql: a query to read instead of a table", nullable=True),
                "chunk_rows": Key(INT, 200_000, "rows per chunk when streaming a large source", between(1, 10**9)),
                "labels": Key(STR, None, "label batches (id, target, label time): a CSV/Parquet file or glob", nullable=True),
-               "label_time": Key(STR, "label_time", "the label batches' column saying when a label became known")},
+               "label_time": Key(STR, "label_time", "the label batches' column saying when a label became known (optional: "
+                                   "without it, the event time plus monitoring.label_delay)")},
     "columns": {"id": Key(STR, None, "the column identifying a row (labels are joined on it)", nullable=True),
                 "timestamp": Key(STR, None, "the event time column (splits and monitoring windows use it)", nullable=True),
                 "target": Key(STR, REQUIRED, "the column the model predicts")},
@@ -106,7 +107,8 @@ SPEC_SCHEMA = {
                   "slices": Key((list,), [], "categorical features whose slices must not regress"),
                   "max_slice_regression": Key(NUM, 0.05, "largest allowed drop of the gate metric on a slice", between(0, 10**12))},
     "monitoring": {"window": Key(STR, "1d", "length of a monitoring window", is_duration),
-                   "label_delay": Key(STR, "30d", "how long after the event a label arrives", is_duration),
+                   "label_delay": Key(STR, "30d", "how long after the event a label arrives (the label time of "
+                                   "label batches without source.label_time)", is_duration),
                    "expected_rows": Key(INT, None, "rows expected per window; null: learned from history", nullable=True),
                    "performance_floor": Key(NUM, None, "the realized gate metric must stay at or above this", nullable=True),
                    "webhook": Key(STR, None, "URL that receives alerts as JSON POSTs", nullable=True),

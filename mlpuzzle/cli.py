@@ -159,7 +159,7 @@ def _stage_has(stage: str, name: str) -> bool:
     try: return name in stage_parameters(stage)
     except MlpuzzleError: return False
 
-def _typed_path(path: str, workspace: str) -> str:
+def _typed_path(path: str) -> str:
     "`-p path` as typed: made absolute when it matches files from this directory, else as given (from the workspace)."
     p = Path(path).expanduser()
     return str(p.absolute()) if not p.is_absolute() and glob.glob(str(p)) else str(p)
@@ -169,7 +169,7 @@ def _with_source(p, a) -> list:
     from mlpuzzle.sources import kind_of
     given = dict(a.param or [])
     if not given.get("path") or not _stage_has(a.stage, "source"): return a.param
-    path = _typed_path(given["path"], a.workspace)
+    path = _typed_path(given["path"])
     where = Path(a.workspace) / path  # `path` itself when absolute
     if not glob.glob(str(where)): p.error(f"-p path {given['path']}: no such file here ({Path.cwd()}) or in the workspace")
     try: kind = given.get("source") or kind_of(where)

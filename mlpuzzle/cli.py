@@ -4,7 +4,8 @@
 
 # %% ../nbs/08_cli.ipynb #395e77a2
 from __future__ import annotations
-import argparse, logging, os, sys
+import argparse, glob, logging, os, sys
+from pathlib import Path
 
 from . import __version__, commands
 from .core import MlpuzzleError
@@ -49,7 +50,9 @@ VERBS = {  # command -> (function, help, description, arguments)
               arg("--name", help="with --from-data: the use case's name (default: DIR's name)"),
               arg("--force", action="store_true", help="replace the spec of an existing workspace (its state is kept)")]),
     "run": ("cmd_run", "run a pipeline stage (a papermill notebook)",
-            "Execute nbs/pipeline/STAGE.ipynb with papermill; the report goes to reports/runs/.",
+            "Execute nbs/pipeline/STAGE.ipynb with papermill; the report goes to reports/runs/. "
+            "`run ingest -p path FILE` reads FILE (a file, glob or directory; csv or parquet, as its name says) instead of "
+            "the spec's source.",
             [arg("stage", metavar="STAGE", help="the stage, e.g. check"), WORKSPACE,
              arg("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="set a parameter of the stage (repeatable)"),
              arg("--timeout", type=positive, default=3600, metavar="SECONDS", help="stop and fail the run after this long (default: 3600)"),
@@ -148,6 +151,30 @@ def _check_args(p, a):
     for name, value in (a.param or []) if a.command == "run" else []:
         if name in TIME_PARAMETERS and value and not _is_time(value):
             p.error(f"-p {name} {value}: expected a time such as 2024-03-01 or 2024-03-01T12:00")
+    if a.command == "run": a.param = _with_source(p, a)
+
+def _stage_has(stage: str, name: str) -> bool:
+    "Whether pipeline stage `stage` has parameter `name` (False for an unknown stage: the run says so)."
+    from mlpuzzle.runs import stage_parameters
+    try: return name in stage_parameters(stage)
+    except MlpuzzleError: return False
+
+def _typed_path(path: str) -> str:
+    "`-p path` as typed: made absolute when it matches files from this directory, else as given (from the workspace)."
+    p = Path(path).expanduser()
+    return str(p.absolute()) if not p.is_absolute() and glob.glob(str(p)) else str(p)
+
+def _with_source(p, a) -> list:
+    "The `-p` pairs of `run`, with `-p path` as typed here and, when `-p source` is not given, the kind its name says."
+    from mlpuzzle.sources import kind_of
+    given = dict(a.param or [])
+    if not given.get("path") or not _stage_has(a.stage, "source"): return a.param
+    path = _typed_path(given["path"])
+    where = Path(a.workspace) / path  # `path` itself when absolute
+    if not glob.glob(str(where)): p.error(f"-p path {given['path']}: no such file here ({Path.cwd()}) or in the workspace")
+    try: kind = given.get("source") or kind_of(where)
+    except MlpuzzleError as e: p.error(f"-p path: {e} with -p source csv|parquet")
+    return [(k, v) for k, v in a.param if k not in ("path", "source")] + [("path", path), ("source", kind)]
 
 def _is_time(text: str) -> bool:
     import pandas as pd
@@ -163,23 +190,36 @@ def _exit_code(e: BaseException) -> tuple:
     return 3, f"mlpuzzle: unexpected error: {type(e).__name__}: {e}; rerun with --debug for the traceback"
 
 def _reader_gone() -> int:
-    "The reader of our output went away (`mlpuzzle status | head`): not an error; stop writing, quietly."
+    "The reader of our output went away (`mlpuzzle status | head`): not an error; the rest of the output goes nowhere."
     try: os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError): pass  # stdout is not a real file (a test's StringIO)
     return 0
 
-def main(argv: list[str] | None = None) -> int:
-    "Run the `mlpuzzle` command with `argv`; return the exit code."
+def _flush():
+    "Flush stdout now, while a reader gone away can be told quietly (at exit Python would print an error and exit 120)."
+    try: sys.stdout.flush()
+    except BrokenPipeError: _reader_gone()
+
+def _command(argv: list[str] | None) -> int:
+    "Parse `argv` and run its command; the exit code (an error is one line on stderr)."
     p = _parser()
     a = p.parse_args(argv)
     _check_args(p, a)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try: a.func(a); sys.stdout.flush(); return 0  # flushed here: a reader gone is seen here
-    except BrokenPipeError: return _reader_gone()
+    try: a.func(a); return 0
+    except BrokenPipeError: raise
     except (Exception, KeyboardInterrupt) as e:
         if a.debug: raise
         code, msg = _exit_code(e)
     print(" ".join(msg.split("\n")), file=sys.stderr)
+    return code
+
+def main(argv: list[str] | None = None) -> int:
+    "Run the `mlpuzzle` command with `argv`; return the exit code. A reader gone away (`| head`) ends it quietly, with 0."
+    try: code = _command(argv)
+    except SystemExit: _flush(); raise  # --help, --version or a usage error: their text may still be in the buffer
+    except BrokenPipeError: return _reader_gone()
+    _flush()
     return code
 
 # %% ../nbs/08_cli.ipynb #1bf7de1b

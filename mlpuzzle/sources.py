@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_sources.ipynb #5e1d0d03
 from __future__ import annotations
-import glob as globlib, re
+import glob as globlib, gzip, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -17,8 +17,8 @@ from .privacy import redact
 from .workspace import Workspace
 
 # %% auto #0
-__all__ = ['Batch', 'csv_blocks', 'csv_header', 'read_csv_block', 'csv_chunks', 'parquet_file', 'parquet_chunks', 'source_files',
-           'batches']
+__all__ = ['KINDS', 'Batch', 'open_bytes', 'csv_blocks', 'csv_header', 'read_csv_block', 'csv_chunks', 'parquet_file',
+           'parquet_chunks', 'kind_of', 'source_of', 'source_files', 'batches']
 
 # %% ../nbs/01_sources.ipynb #644206a2
 @dataclass
@@ -34,10 +34,15 @@ def _record(f) -> bytes:
     while out.count(b'"') % 2 and (more := f.readline()): out += more
     return out
 
+def open_bytes(path: Path):
+    "Open file `path` to read its bytes, uncompressed as they are read when its name ends in .gz."
+    return gzip.open(path, "rb") if str(path).lower().endswith(".gz") else open(path, "rb")
+
 def csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple]:
     """The chunks of CSV `path` as (start byte, end byte, bytes, lines before): about `chunk_rows` rows each, cut only
-    at a line end outside quotes. The cuts depend on the file alone, so every engine reads the same chunks."""
-    with open(path, "rb") as f:
+    at a line end outside quotes. The cuts depend on the file alone, so every engine reads the same chunks (in a .gz
+    file, the bytes are those of the uncompressed text)."""
+    with open_bytes(path) as f:
         _record(f)  # the header
         start, lines = f.tell(), 1
         sample = f.read(1 << 16)
@@ -53,7 +58,7 @@ def csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple]:
 def csv_header(path: Path) -> bytes:
     "The header record of CSV `path`, as bytes; an empty file, or a header that is not UTF-8 text, raises a DataError."
     if path.stat().st_size == 0: raise DataError(f"{path}: empty file (no header, no rows); fix the source and re-run")
-    with open(path, "rb") as f: header = _record(f)
+    with open_bytes(path) as f: header = _record(f)
     try: header.decode("utf-8")
     except UnicodeDecodeError as e: raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); re-save it as UTF-8 and re-run") from None
     if not header.strip(): raise DataError(f"{path}: no header line; a CSV batch needs a header naming its columns")
@@ -99,11 +104,44 @@ def _in_range(path: str, since, until) -> bool:
     d = pd.Timestamp(m.group(1), tz="UTC")
     return (since is None or d >= pd.Timestamp(since, tz="UTC").floor("D")) and (until is None or d < pd.Timestamp(until, tz="UTC"))
 
+KINDS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}  # a file name's ending -> its source kind
+
+def _named_kind(name) -> str | None:
+    "The source kind that file name `name` says by its ending (in any case), or None."
+    n = str(name).lower()
+    return next((k for end, k in KINDS.items() if n.endswith(end)), None)
+
+def _matches(path: Path) -> list[Path]:
+    "The files of `path`, in name order: a glob's matches, or the files under a directory (hidden and `_` ones aside)."
+    if not path.is_dir(): return [Path(f) for f in sorted(globlib.glob(str(path)))]
+    inside = (f for f in path.rglob("*") if f.is_file())
+    return sorted((f for f in inside if not any(s.startswith((".", "_")) for s in f.relative_to(path).parts)), key=str)
+
+def kind_of(path: str | Path) -> str:
+    "The source kind, csv or parquet, of file, glob or directory `path`: by its name's ending, else by its files' names."
+    if k := _named_kind(path): return k
+    files = _matches(Path(path))
+    kinds = {_named_kind(f) for f in files}
+    if len(kinds) == 1 and None not in kinds: return kinds.pop()
+    odd = next((f.name for f in files if _named_kind(f) is None), None)
+    what = "it matches no file" if not files else f"{odd} is neither" if odd else "it holds both"
+    raise DataError(f"{path}: cannot tell whether it is csv or parquet ({what}); name a file or glob ending in "
+                    f"{', '.join(KINDS)}, or a directory of such files, or give the kind")
+
+def source_of(ws: Workspace, source: dict | None = None) -> dict:
+    "The spec's source with the keys of `source` over it; a `path` given without a `kind` comes with its own (`kind_of`)."
+    over = dict(source or {})
+    if over.get("path") and not over.get("kind"): over["kind"] = kind_of(ws.resolve(over["path"]))
+    return {**ws.spec["source"], **over}
+
 def source_files(ws: Workspace, src: dict, since=None, until=None) -> list[Path]:
-    "The files of file source `src`, in name order, skipping those whose name dates them outside the range."
-    files = sorted(globlib.glob(str(ws.resolve(src["path"]))))
-    if not files: raise DataError(f"source.path {src['path']} matches no file (looked in {ws.resolve(src['path']).parent})")
-    return [Path(f) for f in files if _in_range(f, since, until)]
+    """The files of file source `src` (a file, a glob, or a directory: its files of the source's kind), in name order,
+    skipping those whose name dates them outside the range."""
+    p = ws.resolve(src["path"])
+    files = [f for f in _matches(p) if not p.is_dir() or _named_kind(f) == src["kind"]]
+    what = f"holds no {src['kind']} file" if p.is_dir() else "matches no file"
+    if not files: raise DataError(f"source.path {src['path']} {what} (looked in {p if p.is_dir() else p.parent})")
+    return [f for f in files if _in_range(str(f), since, until)]
 
 def _file_batches(ws, src, since, until, chunk_rows):
     read = csv_chunks if src["kind"] == "csv" else parquet_chunks
@@ -153,8 +191,8 @@ def batches(ws: Workspace,  # the workspace whose spec names the source
             df: pd.DataFrame | None = None,  # a DataFrame to ingest instead of the source
             watermark=None,  # sql: read only rows with a timestamp above this
            ) -> Iterator[Batch]:
-    "The batches of the workspace's source."
-    src = {**ws.spec["source"], **(source or {})}
+    "The batches of the workspace's source (a `path` in `source` without a `kind` is read as its name says: `kind_of`)."
+    src = source_of(ws, source)
     rows = src["chunk_rows"]
     if df is not None: return iter([Batch("dataframe", iter([df[i:i + rows] for i in range(0, max(len(df), 1), rows)]))])
     if src["kind"] in ("csv", "parquet"): return _file_batches(ws, src, since, until, rows)

@@ -223,7 +223,8 @@ def _groups(s: pd.Series, x: np.ndarray | None, bins: int) -> np.ndarray:
     if x is not None and len(np.unique(x[~np.isnan(x)])) > bins:
         edges = np.unique(np.nanquantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
         return np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right"))
-    codes = pd.factorize(s if x is None else x)[0]
+    try: codes = pd.factorize(s if x is None else x)[0]
+    except TypeError: codes = pd.factorize(s.astype(str).where(s.notna()))[0]  # unhashable values (lists): as text
     return np.where(codes < 0, codes.max() + 1, codes)
 
 def _oof_means(groups: np.ndarray, Y: np.ndarray, folds: np.ndarray) -> np.ndarray:
@@ -276,11 +277,17 @@ def alone_scores(df: pd.DataFrame,  # a sample, target included
     problem = problem or _problem(df[target])
     df = df[(_as_number(df[target]) if problem == "regression" else df[target]).notna()]
     if len(df) > LEAK_MAX_ROWS: df = df.sample(LEAK_MAX_ROWS, random_state=0)
-    y = _as_number(df[target]).to_numpy(float) if problem == "regression" else pd.factorize(df[target], sort=True)[0]
+    y = _as_number(df[target]).to_numpy(float) if problem == "regression" else pd.factorize(df[target])[0]
     if len(df) < LEAK_MIN_ROWS or not _judgeable(y, problem): return {}
     folds, bins = np.random.default_rng(0).permutation(len(df)) % _FOLDS, int(np.clip(len(df) // 10, 2, 50))
     cols = [c for c in (df.columns if features is None else features) if c != target and c in df.columns]
-    return {c: _alone(df[c], y, problem, folds, bins) for c in cols}
+    return {c: s for c in cols if (s := _alone_or_none(df[c], y, problem, folds, bins)) is not None}
+
+def _alone_or_none(s: pd.Series, y, problem, folds, bins) -> float | None:
+    "`_alone`, or None (and a warning) when column `s` holds values it cannot judge: a screen does not stop a draft."
+    try: return _alone(s, y, problem, folds, bins)
+    except (TypeError, ValueError, OverflowError) as e:
+        log.warning("%s: not screened for leaks (%s)", _one_line(s.name), _clip(str(e)))
 
 def leaky_features(df: pd.DataFrame,  # a sample, target included
                    target: str,  # the column to predict

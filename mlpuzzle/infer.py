@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-
 import yaml
 
 from .core import DataError, SpecError, atomic_write
@@ -298,7 +297,11 @@ def leaky_features(df: pd.DataFrame,  # a sample, target included
     bar = LEAK_SCORES[problem or _problem(df[target])][1]
     return {c: s for c, s in alone_scores(df, target, features, problem).items() if s > bar}
 
-def leak_reasons(df: pd.DataFrame, target: str, features: list, problem: str) -> dict:
+def leak_reasons(df: pd.DataFrame,  # a sample, target included
+                 target: str,  # the column to predict
+                 features: list,  # the columns that could be features
+                 problem: str,  # binary, multiclass or regression
+                ) -> dict:
     "The columns of `features` left out of a drafted spec, and why: {column: reason}, in the order of `features`."
     why = {c: f"{_one_line(c)} looks like a model's output (its name)." for c in features if looks_like_output(str(c), target)}
     metric = LEAK_SCORES[problem][0]

@@ -193,12 +193,14 @@ def looks_like_output(name: str,  # a column name
                      ) -> bool:
     "Is column `name` named like a model's output (y_pred, churn_proba, predicted_label, score, ...)?"
     words = set(_words(name))
-    if (words | {w[1:] for w in words if w.startswith("y")}) & OUTPUT_WORDS or "y_hat" in "_".join(_words(name)): return True
+    glued = {w[1:] for w in words if w.startswith("y")}  # ypred, yproba
+    if (words | glued) & OUTPUT_WORDS or "y_hat" in "_".join(_words(name)): return True
     rest = words - SCORE_WORDS
     return rest != words and rest <= SCORE_OWNERS | _stems(target or "")
 
 # %% ../nbs/00_infer.ipynb #1eac0004
-LEAK_SCORES = {"binary": ("ROC AUC", 0.95), "multiclass": ("macro ROC AUC", 0.95), "regression": ("R²", 0.9)}  # above: a leak
+LEAK_SCORES = {"binary": ("ROC AUC", 0.95), "multiclass": ("macro ROC AUC", 0.95),  # a column alone above: a leak
+               "regression": ("R²", 0.9)}
 LEAK_MIN_ROWS = 20  # fewer labelled rows than this: no column is judged
 LEAK_MIN_CLASS = 5  # a class (binary, multiclass) needs this many rows to count; fewer than two such: none judged
 LEAK_MAX_ROWS = 20_000  # more: a seeded random sample of this many rows is screened
@@ -218,7 +220,7 @@ def _numbers(s: pd.Series) -> np.ndarray | None:
     return x
 
 def _groups(s: pd.Series, x: np.ndarray | None, bins: int) -> np.ndarray:
-    "Group codes 0..k of column `s`: its numbers `x` in up to `bins` quantile bins, other values as they are; nulls a group."
+    "Group codes 0..k of column `s`: numbers `x` in up to `bins` quantile bins, other values as they are; nulls a group."
     if x is not None and len(np.unique(x[~np.isnan(x)])) > bins:
         edges = np.unique(np.nanquantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
         return np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right"))
@@ -303,7 +305,8 @@ def leak_reasons(df: pd.DataFrame,  # a sample, target included
                  problem: str,  # binary, multiclass or regression
                 ) -> dict:
     "The columns of `features` left out of a drafted spec, and why: {column: reason}, in the order of `features`."
-    why = {c: f"{_one_line(c)} looks like a model's output (its name)." for c in features if looks_like_output(str(c), target)}
+    named = [c for c in features if looks_like_output(str(c), target)]
+    why = {c: f"{_one_line(c)} looks like a model's output (its name)." for c in named}
     metric = LEAK_SCORES[problem][0]
     for c, s in leaky_features(df, target, [c for c in features if c not in why], problem).items():
         why[c] = f"{_one_line(c)} alone predicts {_one_line(target)} ({metric} {s:.2f} on the sample): a leak?"
@@ -324,7 +327,8 @@ def _drafted_features(df: pd.DataFrame, target: str, cands: list, problem: str, 
     "The contracts of the features among columns `cands`, and those of the columns left out, with why."
     why = leak_reasons(df, target, cands, problem)
     if cands and len(why) == len(cands):
-        raise DataError(f"{where}: every column that could be a feature looks like a leak ({_clip(' '.join(why.values()), 300)}): "
+        said = _clip(" ".join(why.values()), 300)
+        raise DataError(f"{where}: every column that could be a feature looks like a leak ({said}): "
                         "nothing to learn from; give a sample with the model's inputs")
     for w in why.values(): log.warning("left out of the features: %s See the comment in the drafted spec.", w)
     contracts = {c: _contract(df[c], margin, max_categories) for c in cands}

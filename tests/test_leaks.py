@@ -77,4 +77,4 @@ def test_check_joins_the_labels_to_screen_a_source_without_its_target(cli, tmp_p
     assert r.returncode == 0, r.stderr
     out = check_output(reports)
     assert f"screened for leaks on {len(events)} labelled rows: 1 warning(s)" in out, out
-    assert "warning: feature cancel_reason alone predicts churned (ROC AUC 1.00 on 300 rows of the source)" in out, out
+    assert "warning: feature cancel_reason alone predicts churned (ROC AUC 1.00 on 300 labelled rows of the source)" in out, out

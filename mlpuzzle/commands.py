@@ -33,10 +33,11 @@ def cmd_init(a):
     if a.spec:
         ws = init_workspace(a.dir, a.spec, force=a.force)
     else:
-        from mlpuzzle.infer import infer_spec
+        from mlpuzzle.infer import infer_spec, write_draft
         df = read_sample(a.from_data)
         spec = infer_spec(df, target=a.target, id=a.id, timestamp=a.timestamp, name=a.name or Path(a.dir).name, source=a.from_data)
         ws = init_workspace(a.dir, spec, force=a.force)
+        write_draft(ws.spec_file, spec)  # with the columns left out of the features as comments, saying why
         c = spec["columns"]
         print(f"drafted {ws.spec_file}: {spec['problem']} problem, {len(spec['features'])} features, "
               f"id={c['id']}, timestamp={c['timestamp']}; review it, then `mlpuzzle run check -w {a.dir}`")

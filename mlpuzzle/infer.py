@@ -11,14 +11,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import yaml
 
-from .core import DataError, SpecError
-from .spec import validate_spec
+from .core import DataError, SpecError, atomic_write
+from .spec import dump_spec, validate_spec
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'MAX_CATEGORY_CHARS', 'FREE_TEXT_SHARE', 'file_columns', 'check_names', 'check_sample', 'infer_spec']
+__all__ = ['log', 'MAX_CATEGORY_CHARS', 'FREE_TEXT_SHARE', 'OUTPUT_WORDS', 'SCORE_WORDS', 'SCORE_OWNERS', 'LEAK_SCORES',
+           'LEAK_MIN_ROWS', 'LEAK_MIN_CLASS', 'LEAK_MAX_ROWS', 'file_columns', 'check_names', 'check_sample',
+           'looks_like_output', 'alone_scores', 'leaky_features', 'leak_reasons', 'DraftedSpec', 'infer_spec',
+           'draft_text', 'write_draft']
 
 # %% ../nbs/00_infer.ipynb #becffd51
 def _parses(s: pd.Series, conv, share=0.95) -> bool:
@@ -169,6 +173,168 @@ def _check_target(y: pd.Series, where: str):
         raise DataError(f"{where}: target {name} has a single value {value} ({len(v)} rows): "
                         "a classifier needs at least two classes; choose another --target, or give more data")
 
+# %% ../nbs/00_infer.ipynb #1eac0002
+OUTPUT_WORDS = {"pred", "preds", "predict", "predicted", "prediction", "predictions", "yhat", "logit", "logits",
+                "prob", "probs", "proba", "probas", "probability", "probabilities"}  # a name holding one: an output
+SCORE_WORDS = {"score", "scores"}  # an output when nothing else, or only SCORE_OWNERS or the target, is named
+SCORE_OWNERS = {"y", "model", "target", "output", "final", "raw", "calibrated", "ml"}  # y_score, model_score, ...
+
+def _words(name) -> list:
+    "The lowercase words of column name `name`: split at anything but letters, and at camelCase humps."
+    return [w for w in re.split(r"[^a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()) if w]
+
+def _stems(target) -> set:
+    "The words of the target's name and their stems: churned -> churned, churn."
+    words = [w for w in _words(target) if len(w) >= 3]
+    return set(words) | {re.sub(r"(ed|ing|s)$", "", w) for w in words}
+
+def looks_like_output(name: str,  # a column name
+                      target: str | None = None,  # the target's name (`churn_score` is an output when it is `churned`)
+                     ) -> bool:
+    "Is column `name` named like a model's output (y_pred, churn_proba, predicted_label, score, ...)?"
+    words = set(_words(name))
+    glued = {w[1:] for w in words if w.startswith("y")}  # ypred, yproba
+    if (words | glued) & OUTPUT_WORDS or "y_hat" in "_".join(_words(name)): return True
+    rest = words - SCORE_WORDS
+    return rest != words and rest <= SCORE_OWNERS | _stems(target or "")
+
+# %% ../nbs/00_infer.ipynb #1eac0004
+LEAK_SCORES = {"binary": ("ROC AUC", 0.95), "multiclass": ("macro ROC AUC", 0.95),  # a column alone above: a leak
+               "regression": ("R²", 0.9)}
+LEAK_MIN_ROWS = 20  # fewer labelled rows than this: no column is judged
+LEAK_MIN_CLASS = 5  # a class (binary, multiclass) needs this many rows to count; fewer than two such: none judged
+LEAK_MAX_ROWS = 20_000  # more: a seeded random sample of this many rows is screened
+_FOLDS, _SMOOTH = 5, 1.0  # out-of-fold scoring; a group's mean counts one more row at the overall mean
+
+def _seconds(s: pd.Series) -> pd.Series:
+    "Times `s` (or text of times) as seconds since 1970 (NaN where missing or unreadable)."
+    t = s if pd.api.types.is_datetime64_any_dtype(s) else _as_datetime(s)
+    return (t - pd.Timestamp(0, tz=t.dt.tz)).dt.total_seconds()
+
+def _numbers(s: pd.Series) -> np.ndarray | None:
+    "Column `s` as floats (times in seconds; nulls and infinities NaN), or None when it holds neither numbers nor times."
+    kind = _kind(s)
+    if kind not in ("numeric", "datetime"): return None
+    x = np.array((_as_number(s) if kind == "numeric" else _seconds(s)).to_numpy(dtype=float, na_value=np.nan))
+    x[~np.isfinite(x)] = np.nan
+    return x
+
+def _groups(s: pd.Series, x: np.ndarray | None, bins: int) -> np.ndarray:
+    "Group codes 0..k of column `s`: numbers `x` in up to `bins` quantile bins, other values as they are; nulls a group."
+    if x is not None and len(np.unique(x[~np.isnan(x)])) > bins:
+        edges = np.unique(np.nanquantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
+        return np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right"))
+    try: codes = pd.factorize(s if x is None else x)[0]
+    except TypeError: codes = pd.factorize(s.astype(str).where(s.notna()))[0]  # unhashable values (lists): as text
+    return np.where(codes < 0, codes.max() + 1, codes)
+
+def _oof_means(groups: np.ndarray, Y: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    "Each row's mean of each column of `Y` over its group's rows in the other folds (smoothed towards the overall mean)."
+    k = folds.max() + 1
+    key, size = groups * k + folds, (groups.max() + 1) * k
+    def others(w):  # per (group, fold): the sum of `w` over the group's rows in the other folds
+        t = np.bincount(key, weights=w, minlength=size).reshape(-1, k)
+        return t.sum(1, keepdims=True) - t
+    n = others(np.ones(len(groups)))
+    return np.column_stack([((others(y) + _SMOOTH * y.mean()) / (n + _SMOOTH))[groups, folds] for y in Y.T])
+
+# %% ../nbs/00_infer.ipynb #1eac0006
+def _auc(score: np.ndarray, y: np.ndarray) -> float:
+    "ROC AUC of `score` for 0/1 labels `y` (ties count half)."
+    r, pos = pd.Series(score).rank().to_numpy(), y.sum()
+    return float((r[y == 1].sum() - pos * (pos + 1) / 2) / (pos * (len(y) - pos)))
+
+def _raw_auc(x: np.ndarray, y: np.ndarray) -> float:
+    "The best ROC AUC of numbers `x` as they are, either way up, nulls taken as lowest or highest."
+    return max(max(a, 1 - a) for a in (_auc(np.where(np.isnan(x), fill, x), y) for fill in (-np.inf, np.inf)))
+
+def _r2(pred: np.ndarray, y: np.ndarray) -> float: return float(1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+
+def _raw_r2(x: np.ndarray, y: np.ndarray) -> float:
+    "R² of a straight line through numbers `x` as they are (nulls at their mean)."
+    x = np.where(np.isnan(x), np.nanmean(x), x) if (~np.isnan(x)).any() else np.zeros(len(x))
+    return 0.0 if x.std() == 0 else float(np.corrcoef(x, y)[0, 1] ** 2)
+
+def _alone(s: pd.Series, y: np.ndarray, problem: str, folds: np.ndarray, bins: int) -> float:
+    "How well column `s` alone predicts `y` (0/1, class codes or numbers): the better of out of fold and raw numbers."
+    x = _numbers(s)
+    if problem == "multiclass":
+        Y = np.eye(y.max() + 1)[y]
+        p = _oof_means(_groups(s, x, bins), Y, folds)
+        return float(np.mean([_auc(p[:, j], Y[:, j]) for j in range(Y.shape[1])]))
+    score, raw = (_auc, _raw_auc) if problem == "binary" else (_r2, _raw_r2)
+    return max(score(_oof_means(_groups(s, x, bins), y[:, None], folds)[:, 0], y), raw(x, y) if x is not None else 0.0)
+
+def _judgeable(y: np.ndarray, problem: str) -> bool:
+    "Can target `y` tell a leak: numbers that vary, or at least two classes of `LEAK_MIN_CLASS` rows or more?"
+    return bool(y.std() > 0) if problem == "regression" else (np.bincount(y) >= LEAK_MIN_CLASS).sum() >= 2
+
+def alone_scores(df: pd.DataFrame,  # a sample, target included
+                 target: str,  # the column to predict
+                 features=None,  # the columns to judge (default: every other column)
+                 problem: str | None = None,  # binary, multiclass or regression (default: guessed from the target)
+                ) -> dict:
+    "How well each feature alone predicts `target` on `df`: {column: ROC AUC, macro ROC AUC or R²} ({} when too few rows)."
+    problem = problem or _problem(df[target])
+    df = df[(_as_number(df[target]) if problem == "regression" else df[target]).notna()]
+    if len(df) > LEAK_MAX_ROWS: df = df.sample(LEAK_MAX_ROWS, random_state=0)
+    y = _as_number(df[target]).to_numpy(float) if problem == "regression" else pd.factorize(df[target])[0]
+    if len(df) < LEAK_MIN_ROWS or not _judgeable(y, problem): return {}
+    folds, bins = np.random.default_rng(0).permutation(len(df)) % _FOLDS, int(np.clip(len(df) // 10, 2, 50))
+    cols = [c for c in (df.columns if features is None else features) if c != target and c in df.columns]
+    return {c: s for c in cols if (s := _alone_or_none(df[c], y, problem, folds, bins)) is not None}
+
+def _alone_or_none(s: pd.Series, y, problem, folds, bins) -> float | None:
+    "`_alone`, or None (and a warning) when column `s` holds values it cannot judge: a screen does not stop a draft."
+    try: return _alone(s, y, problem, folds, bins)
+    except (TypeError, ValueError, OverflowError) as e:
+        log.warning("%s: not screened for leaks (%s)", _one_line(s.name), _clip(str(e)))
+
+def leaky_features(df: pd.DataFrame,  # a sample, target included
+                   target: str,  # the column to predict
+                   features=None,  # the columns to judge (default: every other column)
+                   problem: str | None = None,  # binary, multiclass or regression (default: guessed from the target)
+                  ) -> dict:
+    "The features that alone predict `target` on `df` above the bar of `LEAK_SCORES`: {column: score}."
+    bar = LEAK_SCORES[problem or _problem(df[target])][1]
+    return {c: s for c, s in alone_scores(df, target, features, problem).items() if s > bar}
+
+def leak_reasons(df: pd.DataFrame,  # a sample, target included
+                 target: str,  # the column to predict
+                 features: list,  # the columns that could be features
+                 problem: str,  # binary, multiclass or regression
+                ) -> dict:
+    "The columns of `features` left out of a drafted spec, and why: {column: reason}, in the order of `features`."
+    named = [c for c in features if looks_like_output(str(c), target)]
+    why = {c: f"{_one_line(c)} looks like a model's output (its name)." for c in named}
+    metric = LEAK_SCORES[problem][0]
+    for c, s in leaky_features(df, target, [c for c in features if c not in why], problem).items():
+        why[c] = f"{_one_line(c)} alone predicts {_one_line(target)} ({metric} {s:.2f} on the sample): a leak?"
+    return {c: why[c] for c in features if c in why}
+
+def _one_line(name) -> str: return _clip(" ".join(str(name).split()))
+
+# %% ../nbs/00_infer.ipynb #1eac000e
+class DraftedSpec(dict):
+    "A drafted spec (the mapping of its keys) that also knows the columns left out of its features (`left_out`, `order`)."
+    left_out: dict = {}  # {column: {"why": the reason, "contract": the contract it would have had}}
+    order: list = []  # the columns that could have been features, in the sample's order
+
+yaml.SafeDumper.add_representer(DraftedSpec, yaml.SafeDumper.represent_dict)  # written as YAML like any mapping
+
+def _drafted_features(df: pd.DataFrame, target: str, cands: list, problem: str, margin: float, max_categories: int,
+                      where: str) -> tuple:
+    "The contracts of the features among columns `cands`, and those of the columns left out, with why."
+    why = leak_reasons(df, target, cands, problem)
+    if cands and len(why) == len(cands):
+        said = _clip(" ".join(why.values()), 300)
+        raise DataError(f"{where}: every column that could be a feature looks like a leak ({said}): "
+                        "nothing to learn from; give a sample with the model's inputs")
+    for w in why.values(): log.warning("left out of the features: %s See the comment in the drafted spec.", w)
+    contracts = {c: _contract(df[c], margin, max_categories) for c in cands}
+    return ({str(c): v for c, v in contracts.items() if c not in why},
+            {str(c): {"why": w, "contract": contracts[c]} for c, w in why.items()})
+
 # %% ../nbs/00_infer.ipynb #3a73a3c0
 def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
                target: str,  # the column to predict
@@ -179,7 +345,7 @@ def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
                margin: float = 0.1,  # numeric ranges widen by this share of their span
                max_categories: int = 50,  # more distinct values than this: an open categorical
               ) -> dict:
-    "Draft a validated spec from a sample of data."
+    "Draft a validated spec from a sample of data, leaving out the columns that look like leaks (a `DraftedSpec`)."
     check_sample(df, source)
     for role, col in (("target", target), ("id", id), ("timestamp", timestamp)):
         if col is not None and col not in df.columns:
@@ -188,7 +354,36 @@ def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
     _check_target(df[target], _where(source))
     id = id or _guess_id(df.drop(columns=[target]))
     timestamp = timestamp or _guess_timestamp(df, {target, id})
-    feats = {str(c): _contract(df[c], margin, max_categories) for c in df.columns if c not in (target, id, timestamp)}
-    spec = {"version": 1, "name": name, "problem": _problem(df[target]), "source": _source_for(source),
+    problem, cands = _problem(df[target]), [c for c in df.columns if c not in (target, id, timestamp)]
+    feats, left_out = _drafted_features(df, target, cands, problem, margin, max_categories, _where(source))
+    spec = {"version": 1, "name": name, "problem": problem, "source": _source_for(source),
             "columns": {"id": id, "timestamp": timestamp, "target": target}, "features": feats}
-    return validate_spec(spec, "<drafted spec>")
+    drafted = DraftedSpec(validate_spec(spec, "<drafted spec>"))
+    drafted.left_out, drafted.order = left_out, [str(c) for c in cands]
+    return drafted
+
+# %% ../nbs/00_infer.ipynb #1eac0010
+def _feature_lines(text: str) -> tuple:
+    "The line of each feature's name in spec YAML `text` ({name: line}), and the line after the features."
+    node = next(v for k, v in yaml.compose(text).value if k.value == "features")
+    return {k.value: k.start_mark.line for k, _ in node.value}, node.end_mark.line
+
+def _note(column: str, left: dict) -> list:
+    "The comment lines of `column`, left out of the features: why, and its contract to uncomment."
+    entry = yaml.safe_dump({column: left["contract"]}, sort_keys=False, default_flow_style=True, width=10**6).strip()
+    return [f"  # left out: {left['why']} If it is not, uncomment the next line to put it back.\n", f"  # {entry[1:-1]}\n"]
+
+def draft_text(spec: dict) -> str:
+    "The YAML text of drafted `spec`, with a comment where each column left out of its features would be."
+    text, left, order = dump_spec(spec), getattr(spec, "left_out", {}), getattr(spec, "order", [])
+    if not left: return text
+    at, end = _feature_lines(text)
+    notes = {}
+    for i, c in enumerate(order):
+        if c in left: notes.setdefault(next((at[f] for f in order[i + 1:] if f in at), end), []).extend(_note(c, left[c]))
+    return "".join(n for i, line in enumerate([*text.splitlines(keepends=True), ""]) for n in [*notes.get(i, []), line])
+
+def write_draft(path: str | Path,  # the spec file of a workspace just initialised with `spec`
+                spec: dict):  # the spec, as `infer_spec` drafted it
+    "Write drafted `spec` to `path` as `draft_text` (with the columns left out as comments)."
+    atomic_write(path, draft_text(spec))

@@ -55,7 +55,7 @@ def test_a_huge_cell_is_not_an_allowed_category(cli, tmp_path):
 
 def test_free_text_is_an_open_categorical(cli, tmp_path):
     n = 40
-    df = pd.DataFrame({"id": range(n), "plan": ["basic", "pro"] * (n // 2), "y": [0, 1] * (n // 2),
+    df = pd.DataFrame({"id": range(n), "plan": ["basic", "pro"] * (n // 2), "y": [0, 0, 1, 1] * (n // 4),  # plan is not y
                        "note": [f"call {i}: " + "the customer asked about the invoice again, " * 6 for i in range(n)]})
     df.loc[::3, "note"] = "ok"  # short notes too
     spec, text, err = draft(cli, tmp_path, df)

@@ -41,7 +41,8 @@ def replay(scenario: str, root: Path, rows: int = 1000, days: int = 120, onset: 
     from mlpuzzle.workspace import init_workspace
     from mlpuzzle.model import train
     from mlpuzzle.tracking import track
-    from mlpuzzle.monitor import monitor, save_reference
+    from mlpuzzle.monitor import monitor
+from mlpuzzle.reference import save_reference
     from mlpuzzle.registry import propose, register
     from mlpuzzle.score import score
     from mlpuzzle.simulate import churn_spec, simulate

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .core import MlpuzzleError
-from .sources import csv_blocks, csv_header, parquet_chunks, parquet_file, read_csv_block
+from .sources import csv_blocks, csv_header, open_bytes, parquet_chunks, parquet_file, read_csv_block
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def partition_chunks(part: dict):
         return
     header = csv_header(path)
     if not part["blocks"]: yield read_csv_block(path, header, b"")  # a header alone: its columns are still checked
-    with open(path, "rb") as f:
+    with open_bytes(path) as f:  # a .csv.gz too
         for s, e, lines in part["blocks"]:
             f.seek(s)
             yield read_csv_block(path, header, f.read(e - s), s, lines)

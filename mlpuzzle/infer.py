@@ -8,94 +8,19 @@ import logging, re
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
 from .core import DataError, SpecError, atomic_write
 from .spec import dump_spec, validate_spec
+from .contracts import clip_text, column_kind, draft_contract, problem_of
+from .leaks import leak_reasons
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'MAX_CATEGORY_CHARS', 'FREE_TEXT_SHARE', 'OUTPUT_WORDS', 'SCORE_WORDS', 'SCORE_OWNERS', 'LEAK_SCORES',
-           'LEAK_MIN_ROWS', 'LEAK_MIN_CLASS', 'LEAK_MAX_ROWS', 'file_columns', 'check_names', 'check_sample',
-           'looks_like_output', 'alone_scores', 'leaky_features', 'leak_reasons', 'DraftedSpec', 'infer_spec',
-           'draft_text', 'write_draft']
-
-# %% ../nbs/00_infer.ipynb #becffd51
-def _parses(s: pd.Series, conv, share=0.95) -> bool:
-    "Do at least `share` of the non-null values of text column `s` convert with `conv`?"
-    v = s.dropna()
-    return len(v) > 0 and conv(v).notna().mean() >= share
-
-def _as_datetime(v): return pd.to_datetime(v.astype(str), errors="coerce", format="ISO8601", utc=True)
-def _as_number(v): return pd.to_numeric(v, errors="coerce")
-_BOOL_TEXT = {"true", "false", "yes", "no"}
-
-def _kind(s: pd.Series) -> str:
-    "The contract type of column `s`: numeric, boolean, datetime or categorical."
-    if pd.api.types.is_bool_dtype(s): return "boolean"
-    if pd.api.types.is_datetime64_any_dtype(s): return "datetime"
-    if pd.api.types.is_numeric_dtype(s): return "numeric" if s.notna().any() else "categorical"
-    v = s.dropna()
-    if len(v) and v.map(lambda x: isinstance(x, bool) or str(x).strip().lower() in _BOOL_TEXT).all(): return "boolean"
-    if _parses(s, _as_number): return "numeric"
-    if _parses(s, _as_datetime): return "datetime"
-    return "categorical"
-
-# %% ../nbs/00_infer.ipynb #5b3e9f14
-MAX_CATEGORY_CHARS = 200  # a longer value is never drafted as an allowed category
-FREE_TEXT_SHARE = 0.05  # at least this share of long values: the column is free text
-
-def _clip(text: str, width: int = 80) -> str:
-    "`text` cut to `width` characters: a message never carries a huge value."
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-def _open_categorical(s, why: str) -> dict:
-    "An open categorical contract for column `s`, with a warning saying `why`."
-    name = _clip(str(s.name))
-    log.warning("%s: %s: drafted as an open categorical (any value allowed); review features.%s", name, why, name)
-    return {"type": "categorical", "values": None, "open": True}
-
-def _categorical_contract(s: pd.Series, max_categories: int) -> dict:
-    "The categorical contract of column `s`: the values seen, except those too long to be a category."
-    v = s.dropna().astype(str)
-    long = v.str.len() > MAX_CATEGORY_CHARS
-    if not len(v): return _open_categorical(s, "no values in the sample")
-    too_long = f"{long.sum()} of {len(v)} values over {MAX_CATEGORY_CHARS} characters"
-    if long.mean() >= FREE_TEXT_SHARE: return _open_categorical(s, f"free text ({too_long})")
-    vals = sorted(v[~long].unique())
-    if long.any():
-        log.warning("%s: %s left out of the allowed values (rows bringing them are quarantined)", _clip(str(s.name)), too_long)
-    if len(vals) > max_categories: return {"type": "categorical", "values": None, "open": True}
-    return {"type": "categorical", "values": vals}
-
-# %% ../nbs/00_infer.ipynb #69bf4e00
-def _widen(lo: float, hi: float, margin: float) -> tuple:
-    "Bounds [lo, hi] widened by `margin` of their span, rounded outwards; non-negative data stays non-negative."
-    span = hi - lo or abs(hi) or 1.0
-    pad = span * margin
-    if pad <= 0: return float(lo), float(hi)
-    step = 10 ** np.floor(np.log10(pad))
-    wl, wh = np.floor((lo - pad) / step) * step, np.ceil((hi + pad) / step) * step
-    if lo >= 0: wl = max(wl, 0.0)
-    return float(wl), float(wh)
-
-def _numeric_contract(s, margin):
-    v = _as_number(s).replace([np.inf, -np.inf], np.nan).dropna()
-    whole = bool(len(v)) and bool((v == v.round()).all())
-    lo, hi = _widen(float(v.min()), float(v.max()), margin)
-    if whole: lo, hi = int(lo), int(hi)
-    return {"type": "numeric", "min": lo, "max": hi, "integer": whole}
-
-def _contract(s: pd.Series, margin=0.1, max_categories=50) -> dict:
-    "The drafted contract of column `s`."
-    kind = _kind(s)
-    c = (_numeric_contract(s, margin) if kind == "numeric" else
-         _categorical_contract(s, max_categories) if kind == "categorical" else {"type": kind})
-    return {**c, "nullable": bool(s.isna().any())}
+__all__ = ['log', 'file_columns', 'check_names', 'check_sample', 'DraftedSpec', 'infer_spec', 'draft_text', 'write_draft']
 
 # %% ../nbs/00_infer.ipynb #1b5b7702
 def _guess_id(df):
@@ -103,16 +28,9 @@ def _guess_id(df):
         if (c.lower() == "id" or c.lower().endswith("_id")) and df[c].notna().all() and df[c].is_unique: return c
 
 def _guess_timestamp(df, skip):
-    cands = [c for c in df.columns if c not in skip and _kind(df[c]) == "datetime"]
+    cands = [c for c in df.columns if c not in skip and column_kind(df[c]) == "datetime"]
     named = [c for c in cands if re.search(r"time|date|ts$|_at$", c.lower())]
     return (named or cands or [None])[0]
-
-def _problem(y: pd.Series) -> str:
-    v = y.dropna()
-    if v.nunique() <= 2: return "binary"
-    numeric = pd.api.types.is_numeric_dtype(v) and not pd.api.types.is_bool_dtype(v)
-    if numeric and (not (v == v.round()).all() or v.nunique() > 20): return "regression"
-    return "multiclass"
 
 def _source_for(path):
     if path is None: return {"kind": "dataframe"}
@@ -147,7 +65,7 @@ def _where(source) -> str: return "<data>" if source is None else str(source)
 def check_names(names, source=None):
     "Raise a DataError naming the column names that occur more than once in `names` (of file `source`)."
     if dups := _duplicates(names):
-        raise DataError(f"{_where(source)}: duplicated column name(s) {_clip(', '.join(map(repr, dups)), 200)}: "
+        raise DataError(f"{_where(source)}: duplicated column name(s) {clip_text(', '.join(map(repr, dups)), 200)}: "
                         "give each column its own name and re-run")
 
 def check_sample(df: pd.DataFrame,  # the sample, as read
@@ -157,162 +75,21 @@ def check_sample(df: pd.DataFrame,  # the sample, as read
     where = _where(source)
     check_names(file_columns(source) or [], source); check_names(df.columns, source)
     if sep := _separator(df):
-        raise DataError(f"{where} looks {sep!r}-separated (one column {_clip(repr(str(df.columns[0])))} was read): "
+        raise DataError(f"{where} looks {sep!r}-separated (one column {clip_text(repr(str(df.columns[0])))} was read): "
                         "mlpuzzle reads comma-separated files; re-save it with ',' between fields and re-run")
     if not len(df):
         raise DataError(f"{where} has a header but no rows: nothing to draft a spec from; give a sample with rows")
 
 def _check_target(y: pd.Series, where: str):
     "Raise a DataError when target `y` has nothing to learn: no values, or a single one."
-    v, name = y.dropna(), _clip(repr(str(y.name)))
+    v, name = y.dropna(), clip_text(repr(str(y.name)))
     if not len(v):
         raise DataError(f"{where}: target column {name} has no values (all {len(y)} rows are empty): "
                         "choose another --target, or give a sample with the target filled in")
     if v.nunique() == 1:
-        value = _clip(repr(str(v.iloc[0])))
+        value = clip_text(repr(str(v.iloc[0])))
         raise DataError(f"{where}: target {name} has a single value {value} ({len(v)} rows): "
                         "a classifier needs at least two classes; choose another --target, or give more data")
-
-# %% ../nbs/00_infer.ipynb #1eac0002
-OUTPUT_WORDS = {"pred", "preds", "predict", "predicted", "prediction", "predictions", "yhat", "logit", "logits",
-                "prob", "probs", "proba", "probas", "probability", "probabilities"}  # a name holding one: an output
-SCORE_WORDS = {"score", "scores"}  # an output when nothing else, or only SCORE_OWNERS or the target, is named
-SCORE_OWNERS = {"y", "model", "target", "output", "final", "raw", "calibrated", "ml"}  # y_score, model_score, ...
-
-def _words(name) -> list:
-    "The lowercase words of column name `name`: split at anything but letters, and at camelCase humps."
-    return [w for w in re.split(r"[^a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()) if w]
-
-def _stems(target) -> set:
-    "The words of the target's name and their stems: churned -> churned, churn."
-    words = [w for w in _words(target) if len(w) >= 3]
-    return set(words) | {re.sub(r"(ed|ing|s)$", "", w) for w in words}
-
-def looks_like_output(name: str,  # a column name
-                      target: str | None = None,  # the target's name (`churn_score` is an output when it is `churned`)
-                     ) -> bool:
-    "Is column `name` named like a model's output (y_pred, churn_proba, predicted_label, score, ...)?"
-    words = set(_words(name))
-    glued = {w[1:] for w in words if w.startswith("y")}  # ypred, yproba
-    if (words | glued) & OUTPUT_WORDS or "y_hat" in "_".join(_words(name)): return True
-    rest = words - SCORE_WORDS
-    return rest != words and rest <= SCORE_OWNERS | _stems(target or "")
-
-# %% ../nbs/00_infer.ipynb #1eac0004
-LEAK_SCORES = {"binary": ("ROC AUC", 0.95), "multiclass": ("macro ROC AUC", 0.95),  # a column alone above: a leak
-               "regression": ("R²", 0.9)}
-LEAK_MIN_ROWS = 20  # fewer labelled rows than this: no column is judged
-LEAK_MIN_CLASS = 5  # a class (binary, multiclass) needs this many rows to count; fewer than two such: none judged
-LEAK_MAX_ROWS = 20_000  # more: a seeded random sample of this many rows is screened
-_FOLDS, _SMOOTH = 5, 1.0  # out-of-fold scoring; a group's mean counts one more row at the overall mean
-
-def _seconds(s: pd.Series) -> pd.Series:
-    "Times `s` (or text of times) as seconds since 1970 (NaN where missing or unreadable)."
-    t = s if pd.api.types.is_datetime64_any_dtype(s) else _as_datetime(s)
-    return (t - pd.Timestamp(0, tz=t.dt.tz)).dt.total_seconds()
-
-def _numbers(s: pd.Series) -> np.ndarray | None:
-    "Column `s` as floats (times in seconds; nulls and infinities NaN), or None when it holds neither numbers nor times."
-    kind = _kind(s)
-    if kind not in ("numeric", "datetime"): return None
-    x = np.array((_as_number(s) if kind == "numeric" else _seconds(s)).to_numpy(dtype=float, na_value=np.nan))
-    x[~np.isfinite(x)] = np.nan
-    return x
-
-def _groups(s: pd.Series, x: np.ndarray | None, bins: int) -> np.ndarray:
-    "Group codes 0..k of column `s`: numbers `x` in up to `bins` quantile bins, other values as they are; nulls a group."
-    if x is not None and len(np.unique(x[~np.isnan(x)])) > bins:
-        edges = np.unique(np.nanquantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
-        return np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right"))
-    try: codes = pd.factorize(s if x is None else x)[0]
-    except TypeError: codes = pd.factorize(s.astype(str).where(s.notna()))[0]  # unhashable values (lists): as text
-    return np.where(codes < 0, codes.max() + 1, codes)
-
-def _oof_means(groups: np.ndarray, Y: np.ndarray, folds: np.ndarray) -> np.ndarray:
-    "Each row's mean of each column of `Y` over its group's rows in the other folds (smoothed towards the overall mean)."
-    k = folds.max() + 1
-    key, size = groups * k + folds, (groups.max() + 1) * k
-    def others(w):  # per (group, fold): the sum of `w` over the group's rows in the other folds
-        t = np.bincount(key, weights=w, minlength=size).reshape(-1, k)
-        return t.sum(1, keepdims=True) - t
-    n = others(np.ones(len(groups)))
-    return np.column_stack([((others(y) + _SMOOTH * y.mean()) / (n + _SMOOTH))[groups, folds] for y in Y.T])
-
-# %% ../nbs/00_infer.ipynb #1eac0006
-def _auc(score: np.ndarray, y: np.ndarray) -> float:
-    "ROC AUC of `score` for 0/1 labels `y` (ties count half)."
-    r, pos = pd.Series(score).rank().to_numpy(), y.sum()
-    return float((r[y == 1].sum() - pos * (pos + 1) / 2) / (pos * (len(y) - pos)))
-
-def _raw_auc(x: np.ndarray, y: np.ndarray) -> float:
-    "The best ROC AUC of numbers `x` as they are, either way up, nulls taken as lowest or highest."
-    return max(max(a, 1 - a) for a in (_auc(np.where(np.isnan(x), fill, x), y) for fill in (-np.inf, np.inf)))
-
-def _r2(pred: np.ndarray, y: np.ndarray) -> float: return float(1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
-
-def _raw_r2(x: np.ndarray, y: np.ndarray) -> float:
-    "R² of a straight line through numbers `x` as they are (nulls at their mean)."
-    x = np.where(np.isnan(x), np.nanmean(x), x) if (~np.isnan(x)).any() else np.zeros(len(x))
-    return 0.0 if x.std() == 0 else float(np.corrcoef(x, y)[0, 1] ** 2)
-
-def _alone(s: pd.Series, y: np.ndarray, problem: str, folds: np.ndarray, bins: int) -> float:
-    "How well column `s` alone predicts `y` (0/1, class codes or numbers): the better of out of fold and raw numbers."
-    x = _numbers(s)
-    if problem == "multiclass":
-        Y = np.eye(y.max() + 1)[y]
-        p = _oof_means(_groups(s, x, bins), Y, folds)
-        return float(np.mean([_auc(p[:, j], Y[:, j]) for j in range(Y.shape[1])]))
-    score, raw = (_auc, _raw_auc) if problem == "binary" else (_r2, _raw_r2)
-    return max(score(_oof_means(_groups(s, x, bins), y[:, None], folds)[:, 0], y), raw(x, y) if x is not None else 0.0)
-
-def _judgeable(y: np.ndarray, problem: str) -> bool:
-    "Can target `y` tell a leak: numbers that vary, or at least two classes of `LEAK_MIN_CLASS` rows or more?"
-    return bool(y.std() > 0) if problem == "regression" else (np.bincount(y) >= LEAK_MIN_CLASS).sum() >= 2
-
-def alone_scores(df: pd.DataFrame,  # a sample, target included
-                 target: str,  # the column to predict
-                 features=None,  # the columns to judge (default: every other column)
-                 problem: str | None = None,  # binary, multiclass or regression (default: guessed from the target)
-                ) -> dict:
-    "How well each feature alone predicts `target` on `df`: {column: ROC AUC, macro ROC AUC or R²} ({} when too few rows)."
-    problem = problem or _problem(df[target])
-    df = df[(_as_number(df[target]) if problem == "regression" else df[target]).notna()]
-    if len(df) > LEAK_MAX_ROWS: df = df.sample(LEAK_MAX_ROWS, random_state=0)
-    y = _as_number(df[target]).to_numpy(float) if problem == "regression" else pd.factorize(df[target])[0]
-    if len(df) < LEAK_MIN_ROWS or not _judgeable(y, problem): return {}
-    folds, bins = np.random.default_rng(0).permutation(len(df)) % _FOLDS, int(np.clip(len(df) // 10, 2, 50))
-    cols = [c for c in (df.columns if features is None else features) if c != target and c in df.columns]
-    return {c: s for c in cols if (s := _alone_or_none(df[c], y, problem, folds, bins)) is not None}
-
-def _alone_or_none(s: pd.Series, y, problem, folds, bins) -> float | None:
-    "`_alone`, or None (and a warning) when column `s` holds values it cannot judge: a screen does not stop a draft."
-    try: return _alone(s, y, problem, folds, bins)
-    except (TypeError, ValueError, OverflowError) as e:
-        log.warning("%s: not screened for leaks (%s)", _one_line(s.name), _clip(str(e)))
-
-def leaky_features(df: pd.DataFrame,  # a sample, target included
-                   target: str,  # the column to predict
-                   features=None,  # the columns to judge (default: every other column)
-                   problem: str | None = None,  # binary, multiclass or regression (default: guessed from the target)
-                  ) -> dict:
-    "The features that alone predict `target` on `df` above the bar of `LEAK_SCORES`: {column: score}."
-    bar = LEAK_SCORES[problem or _problem(df[target])][1]
-    return {c: s for c, s in alone_scores(df, target, features, problem).items() if s > bar}
-
-def leak_reasons(df: pd.DataFrame,  # a sample, target included
-                 target: str,  # the column to predict
-                 features: list,  # the columns that could be features
-                 problem: str,  # binary, multiclass or regression
-                ) -> dict:
-    "The columns of `features` left out of a drafted spec, and why: {column: reason}, in the order of `features`."
-    named = [c for c in features if looks_like_output(str(c), target)]
-    why = {c: f"{_one_line(c)} looks like a model's output (its name)." for c in named}
-    metric = LEAK_SCORES[problem][0]
-    for c, s in leaky_features(df, target, [c for c in features if c not in why], problem).items():
-        why[c] = f"{_one_line(c)} alone predicts {_one_line(target)} ({metric} {s:.2f} on the sample): a leak?"
-    return {c: why[c] for c in features if c in why}
-
-def _one_line(name) -> str: return _clip(" ".join(str(name).split()))
 
 # %% ../nbs/00_infer.ipynb #1eac000e
 class DraftedSpec(dict):
@@ -327,11 +104,11 @@ def _drafted_features(df: pd.DataFrame, target: str, cands: list, problem: str, 
     "The contracts of the features among columns `cands`, and those of the columns left out, with why."
     why = leak_reasons(df, target, cands, problem)
     if cands and len(why) == len(cands):
-        said = _clip(" ".join(why.values()), 300)
+        said = clip_text(" ".join(why.values()), 300)
         raise DataError(f"{where}: every column that could be a feature looks like a leak ({said}): "
                         "nothing to learn from; give a sample with the model's inputs")
     for w in why.values(): log.warning("left out of the features: %s See the comment in the drafted spec.", w)
-    contracts = {c: _contract(df[c], margin, max_categories) for c in cands}
+    contracts = {c: draft_contract(df[c], margin, max_categories) for c in cands}
     return ({str(c): v for c, v in contracts.items() if c not in why},
             {str(c): {"why": w, "contract": contracts[c]} for c, w in why.items()})
 
@@ -349,12 +126,12 @@ def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
     check_sample(df, source)
     for role, col in (("target", target), ("id", id), ("timestamp", timestamp)):
         if col is not None and col not in df.columns:
-            have = _clip(", ".join(map(str, df.columns)), 300)
-            raise SpecError("<data>", [(f"columns.{role}", f"no column {_clip(repr(col))}; the data has: {have}")])
+            have = clip_text(", ".join(map(str, df.columns)), 300)
+            raise SpecError("<data>", [(f"columns.{role}", f"no column {clip_text(repr(col))}; the data has: {have}")])
     _check_target(df[target], _where(source))
     id = id or _guess_id(df.drop(columns=[target]))
     timestamp = timestamp or _guess_timestamp(df, {target, id})
-    problem, cands = _problem(df[target]), [c for c in df.columns if c not in (target, id, timestamp)]
+    problem, cands = problem_of(df[target]), [c for c in df.columns if c not in (target, id, timestamp)]
     feats, left_out = _drafted_features(df, target, cands, problem, margin, max_categories, _where(source))
     spec = {"version": 1, "name": name, "problem": problem, "source": _source_for(source),
             "columns": {"id": id, "timestamp": timestamp, "target": target}, "features": feats}

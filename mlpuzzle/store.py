@@ -14,7 +14,7 @@ import pandas as pd
 
 from .core import atomic_write, file_lock, LockBusy, parse_duration, WorkspaceError
 from .workspace import open_workspace, Workspace
-from .sources import Batch, batches
+from .sources import Batch, batches, source_of
 from .data import as_text, Checked, event_times, is_member, show_value, validate_batch
 from .engine import open_engine, partition_chunks, partitions
 from .snapshot import (KNOWN_ID, REPEATED_ID, SnapshotWriter, between, finish_snapshot, merge_sorted,
@@ -222,7 +222,7 @@ def ingest(workspace,  # a Workspace or its directory
     "Ingest the workspace's source into snapshots; return one manifest per batch (status stored or unchanged)."
     from tqdm import tqdm
     ws = open_workspace(workspace)
-    src, opts = {**ws.spec["source"], **(source or {})}, IngestOptions(now, since, until, profile)
+    src, opts = source_of(ws, source), IngestOptions(now, since, until, profile)  # a path alone brings its kind
     with ingest_lock(ws, wait):
         remove_leftovers(ws.dir("snapshots"))
         done, known = snapshots(ws), np.sort(known_ids(ws))

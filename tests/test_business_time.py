@@ -13,7 +13,8 @@ from mlpuzzle.workspace import init_workspace
 from mlpuzzle.model import train
 from mlpuzzle.tracking import track
 from mlpuzzle.alerts import alerts
-from mlpuzzle.monitor import business_now, known_windows, monitor, save_reference, window_results
+from mlpuzzle.monitor import business_now, known_windows, monitor, window_results
+from mlpuzzle.reference import save_reference
 from mlpuzzle.registry import champion_at, history, promote, register
 from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate

@@ -100,7 +100,8 @@ def test_docs_site_in_chromium(demo, tmp_path):
     pages = sorted(out.glob("*.html"))
     names = {p.stem for p in pages}
     assert {"index", "privacy", "core", "spec", "workspace", "sources", "data", "engine", "snapshot", "store", "labels", "quarantine", "model", "tracking", "modelfile", "registry", "score",
-            "contract", "fastpath", "traffic", "serve", "drift", "quality", "performance", "alerts", "monitor", "kernels", "runs", "retrain", "cli", "commands", "feed",
+            "contract", "fastpath", "traffic", "serve", "drift", "quality", "performance", "reference", "alerts", "outbox", "monitor", "kernels", "runs",
+            "retrain", "cli", "commands", "feed", "schema", "variants", "contracts", "leaks",
             "search"} <= names, names
     assert {"pipeline-train", "pipeline-monitor", "pipeline-score"} <= names
     plots = re.findall(r'<img[^>]+src="(_images/[^"]+\.png)"', (out / "pipeline-monitor.html").read_text())

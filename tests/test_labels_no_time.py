@@ -9,7 +9,8 @@ from threadpoolctl import threadpool_limits
 from mlpuzzle.feed import write_simulation
 from mlpuzzle.labels import load_labels, training_set
 from mlpuzzle.model import train
-from mlpuzzle.monitor import monitor, save_reference
+from mlpuzzle.monitor import monitor
+from mlpuzzle.reference import save_reference
 from mlpuzzle.registry import propose, register
 from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate

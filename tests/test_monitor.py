@@ -14,7 +14,8 @@ from mlpuzzle.model import train
 from mlpuzzle.tracking import track
 from mlpuzzle.alerts import alerts
 from mlpuzzle.drift import drift
-from mlpuzzle.monitor import monitor, rollup, save_reference
+from mlpuzzle.monitor import monitor, rollup
+from mlpuzzle.reference import save_reference
 from mlpuzzle.registry import propose, register
 from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate

@@ -76,15 +76,20 @@ def _above_baseline(r: float, base: float, n: int, rule: dict, tests: int) -> bo
     if not r > base + rule["margin"]: return False
     return n == 0 or binom.sf(round(r * n) - 1, n, base) < rule["alpha"] / max(tests, 1)
 
+def _window_null_rates(q: dict) -> dict:
+    "Each feature's share of nulls among all the rows the window received (quarantined ones hold a value, or are counted there)."
+    share = q.get("accepted", q["rows"]) / q["rows"] if q["rows"] else 1.0
+    return {f: r * share for f, r in q["null_rates"].items() if _known(r) and f not in q.get("missing_columns", [])}
+
 def _null_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "A feature's null rate is above the reference's (or a fixed `above`): one subject per feature."
-    rates, base = {f: r for f, r in q["null_rates"].items() if _known(r)}, q.get("baseline_null_rates") or {}
+    rates, base = _window_null_rates(q), q.get("baseline_null_rates") or {}
     if rule.get("above") is not None:
         return {f: (f"{f}: {_pct(r)} null (above {_pct(rule['above'])})", {"null_rate": r})
                 for f, r in rates.items() if r > rule["above"]}
     b = {f: base[f] if _known(base.get(f)) else 0.0 for f in rates}
-    return {f: (f"{f}: {_pct(r)} null in {q['accepted']:,} rows (reference {_pct(b[f])})", {"null_rate": r, "reference": b[f]})
-            for f, r in rates.items() if _above_baseline(r, b[f], q["accepted"], rule, len(rates))}
+    return {f: (f"{f}: {_pct(r)} null in {q['rows']:,} rows (reference {_pct(b[f])})", {"null_rate": r, "reference": b[f]})
+            for f, r in rates.items() if _above_baseline(r, b[f], q["rows"], rule, len(rates))}
 
 def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "The share of rows quarantined at ingestion is above `above`; the message ranks the reasons."

@@ -55,16 +55,18 @@ def as_json(o) -> str:
 # %% ../nbs/05_alerts.ipynb #c8d7f2f6
 def _pct(x) -> str: return f"{100 * x:.1f}%"
 
-def _drifted(d: pd.DataFrame) -> list[str]:
-    "The features whose status is drift in drift table `d`."
-    if not len(d): return []
-    return d[(d.status == "drift") & (d.role == "feature")]["column"].tolist()
+def _drifted(d: pd.DataFrame, status: str = "status") -> list[str]:
+    "The features whose `status` (or `pooled_status`) is drift in drift table `d`."
+    if not len(d) or status not in d: return []
+    return d[(d[status] == "drift") & (d.role == "feature")]["column"].tolist()
 
 def _drift(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "At least `min_features` features drift in each of `consecutive` windows (this one and the latest of `history`)."
-    now = _drifted(d)
-    runs = [now] + [_drifted(h) for h in history[: rule["consecutive"] - 1]]
-    if len(runs) < rule["consecutive"] or any(len(r) < rule["min_features"] for r in runs): return {}
+    """At least `min_features` features drift over the last `consecutive` windows pooled, each of them with a drifting
+    feature (without pooled results: `min_features` in each of them)."""
+    runs = [_drifted(d)] + [_drifted(h) for h in history[: rule["consecutive"] - 1]]
+    if len(runs) < rule["consecutive"] or not all(runs): return {}
+    now = _drifted(d, "pooled_status") if "pooled_status" in d else runs[0]
+    if len(now) < rule["min_features"] or ("pooled_status" not in d and any(len(r) < rule["min_features"] for r in runs)): return {}
     ev = d[d.column.isin(now)][["column", "test", "p_adjusted", "distance"]].to_dict("records")
     return {"": (f"{len(now)} features drift ({', '.join(now)}) for {rule['consecutive']} windows", {"features": ev})}
 

@@ -94,11 +94,26 @@ def _expected(spec: dict, rows_seen: list) -> float | None:
     "The rows a window should have: the spec's `monitoring.expected_rows`, else the median of the last 28 windows."
     return spec["monitoring"]["expected_rows"] or (float(np.median(rows_seen[-28:])) if rows_seen else None)
 
-def _compute(ws: Workspace, con, key: str, files: list, counts: dict, expected, reference, sig: str) -> tuple:
-    "(drift, quality) of window `key`, computed from its `files` against `reference`, stored with signature `sig`."
+def _pool_keys(ws: Workspace, key: str) -> list[str]:
+    "The windows before `key` that the drift rule pools with it (its `consecutive` less one), latest first."
+    rule = next((r for r in ws.spec["monitoring"]["alerts"] if r["kind"] == "drift"), {"consecutive": 1})
+    t, w = pd.Timestamp(key, tz="UTC"), parse_duration(ws.spec["monitoring"]["window"])
+    return [(t - w * i).strftime("%Y-%m-%dT%H%M%S") for i in range(1, rule["consecutive"])]
+
+def _with_pooled(d: pd.DataFrame, view, pool: list, reference, spec: dict) -> pd.DataFrame:
+    "Drift table `d` of `view` with `pooled_status`: each column's status over `view` merged with the `pool` files."
     from mlpuzzle.compat import read_profile
-    view = merge_views([read_profile(p) for p in files])
+    if not pool or not len(d): return d
+    pooled = drift(merge_views([view] + [read_profile(p) for p in pool]), reference, spec).set_index("column").status
+    return d.assign(pooled_status=pooled.reindex(d["column"]).to_numpy())
+
+def _compute(ws: Workspace, con, key: str, files: tuple, counts: dict, expected, reference, sig: str) -> tuple:
+    "(drift, quality) of window `key` from its `files` (and the pooled windows': `(own, pool)`) against `reference`."
+    from mlpuzzle.compat import read_profile
+    own, pool = files
+    view = merge_views([read_profile(p) for p in own])
     d = drift(view, reference, ws.spec) if reference is not None and view is not None else pd.DataFrame()
+    d = _with_pooled(d, view, pool, reference, ws.spec)
     q = quality(view, counts, ws.spec, expected, reference)
     now = now_iso("seconds")
     con.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?)",
@@ -122,14 +137,14 @@ def _results(ws: Workspace, con, keys: list[str], refs: dict) -> dict:
     manifests, stored = _manifests(ws), {k: (s, d, q) for k, s, d, q in rows}
     out, rows_seen, cache = {}, [], {}  # a reference is read only when a window has to be computed
     for key in keys:
-        files = window_files(ws, key)
+        files, pool = window_files(ws, key), [p for k in _pool_keys(ws, key) for p in window_files(ws, k)]
         counts = {**ingestion_counts(manifests, key), "requests": online_requests(ws, key)}
         expected = _expected(ws.spec, rows_seen)
-        sig = _signature(ws, files, counts, refs[key]) + json.dumps(expected)
+        sig = _signature(ws, files + pool, counts, refs[key]) + json.dumps(expected)
         if key in stored and stored[key][0] == sig: out[key] = _stored(stored[key])
         else:
             reference = _reference(ws, cache, refs[key], files)
-            out[key] = _compute(ws, con, key, files, counts, expected, reference, sig)
+            out[key] = _compute(ws, con, key, (files, pool), counts, expected, reference, sig)
         if out[key][1]["rows"]: rows_seen.append(out[key][1]["rows"])
     return out
 

@@ -12,7 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from .core import DataError, SpecError, atomic_write
+from .core import DataError, SpecError, atomic_write, parse_duration
+from .schema import ALERT_SCHEMAS
 from .spec import dump_spec, validate_spec
 from .contracts import clip_text, column_kind, draft_contract, problem_of
 from .leaks import leak_reasons
@@ -20,7 +21,8 @@ from .leaks import leak_reasons
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'file_columns', 'check_names', 'check_sample', 'DraftedSpec', 'infer_spec', 'draft_text', 'write_draft']
+__all__ = ['log', 'file_columns', 'check_names', 'check_sample', 'DraftedSpec', 'sample_baselines', 'infer_spec', 'draft_text',
+           'write_draft']
 
 # %% ../nbs/00_infer.ipynb #1b5b7702
 def _guess_id(df):
@@ -96,6 +98,7 @@ class DraftedSpec(dict):
     "A drafted spec (the mapping of its keys) that also knows the columns left out of its features (`left_out`, `order`)."
     left_out: dict = {}  # {column: {"why": the reason, "contract": the contract it would have had}}
     order: list = []  # the columns that could have been features, in the sample's order
+    baselines: list = []  # comment lines: the rates of the sample monitoring will take as baselines
 
 yaml.SafeDumper.add_representer(DraftedSpec, yaml.SafeDumper.represent_dict)  # written as YAML like any mapping
 
@@ -113,6 +116,26 @@ def _drafted_features(df: pd.DataFrame, target: str, cands: list, problem: str, 
             {str(c): {"why": w, "contract": contracts[c]} for c, w in why.items()})
 
 # %% ../nbs/00_infer.ipynb #3a73a3c0
+def _rows_per_window(t: pd.Series, window: str) -> float | None:
+    "The median rows per monitoring window of event times `t` (None without times)."
+    t = pd.to_datetime(t, utc=True, errors="coerce").dropna()
+    return float(t.dt.floor(pd.Timedelta(parse_duration(window))).value_counts().median()) if len(t) else None
+
+def sample_baselines(df: pd.DataFrame,  # the sample
+                     spec: dict,  # the spec drafted from it
+                    ) -> list[str]:
+    "Comment lines on the rates of the sample that monitoring takes as baselines (again from each model's reference)."
+    margin, out = ALERT_SCHEMAS["null_rate"]["margin"].default, []
+    for f, r in df[[f for f in spec["features"] if f in df]].isna().mean().items():
+        if r > 0: out.append(f"null rate of {f}: {r:.1%} (null_rate alerts above about {r + margin:.1%}, when significant)")
+    y, ts = spec["columns"]["target"], spec["columns"]["timestamp"]
+    if spec["problem"] != "regression":
+        out.append(f"classes of {y}: " + ", ".join(f"{k} {v:.1%}" for k, v in df[y].value_counts(normalize=True).items()))
+    if ts and (n := _rows_per_window(df[ts], spec["monitoring"]["window"])):
+        out.append(f"rows per {spec['monitoring']['window']} window: median {n:,.0f} in the sample (no_data alerts below 10% of the median)")
+    head = "# Baselines in the sample (monitoring learns them again from each model's reference):\n"
+    return [head, *(f"#   {clip_text(l, 200)}\n" for l in out)] if out else []
+
 def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
                target: str,  # the column to predict
                id: str | None = None,  # the row id column (guessed when None: `id` or `*_id`, unique)
@@ -137,6 +160,7 @@ def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
             "columns": {"id": id, "timestamp": timestamp, "target": target}, "features": feats}
     drafted = DraftedSpec(validate_spec(spec, "<drafted spec>"))
     drafted.left_out, drafted.order = left_out, [str(c) for c in cands]
+    drafted.baselines = sample_baselines(df, drafted)
     return drafted
 
 # %% ../nbs/00_infer.ipynb #1eac0010
@@ -145,17 +169,20 @@ def _feature_lines(text: str) -> tuple:
     node = next(v for k, v in yaml.compose(text).value if k.value == "features")
     return {k.value: k.start_mark.line for k, _ in node.value}, node.end_mark.line
 
+def _top_line(text: str, key: str) -> int:
+    "The line of top-level `key` in YAML `text`."
+    return next(k.start_mark.line for k, _ in yaml.compose(text).value if k.value == key)
+
 def _note(column: str, left: dict) -> list:
     "The comment lines of `column`, left out of the features: why, and its contract to uncomment."
     entry = yaml.safe_dump({column: left["contract"]}, sort_keys=False, default_flow_style=True, width=10**6).strip()
     return [f"  # left out: {left['why']} If it is not, uncomment the next line to put it back.\n", f"  # {entry[1:-1]}\n"]
 
 def draft_text(spec: dict) -> str:
-    "The YAML text of drafted `spec`, with a comment where each column left out of its features would be."
+    "The YAML text of drafted `spec`: comments where each column left out of its features would be, and its baselines."
     text, left, order = dump_spec(spec), getattr(spec, "left_out", {}), getattr(spec, "order", [])
-    if not left: return text
     at, end = _feature_lines(text)
-    notes = {}
+    notes = {_top_line(text, "monitoring"): list(getattr(spec, "baselines", []))}
     for i, c in enumerate(order):
         if c in left: notes.setdefault(next((at[f] for f in order[i + 1:] if f in at), end), []).extend(_note(c, left[c]))
     return "".join(n for i, line in enumerate([*text.splitlines(keepends=True), ""]) for n in [*notes.get(i, []), line])

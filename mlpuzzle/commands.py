@@ -152,30 +152,38 @@ def cmd_models(a):
     print(vs.drop(columns=["run_id"]).to_string(index=False))
     h = history(ws).tail(a.history)
     if len(h):
-        print("\nrecent promotion history:")
+        print("\nrecent promotion history (business time):")
         for r in h.itertuples():
             fv = "-" if r.from_version is None or r.from_version != r.from_version else f"v{int(r.from_version)}"
-            print(f"  {r.time[:19]}  {r.action:<16} {fv:>4} -> v{int(r.to_version)}  ({r.trigger}) {_short(r.reason, 90)}")
+            print(f"  {(r.as_of if isinstance(r.as_of, str) else r.time)[:19]}  {r.action:<16} {fv:>4} -> v{int(r.to_version)}  ({r.trigger}) {_short(r.reason, 90)}")
     return vs
+
+def _business_now(ws: Workspace):
+    "When a move by hand takes effect: now, or the data's end when the workspace holds replayed history."
+    from mlpuzzle.monitor import business_now
+    return business_now(ws)[0]
 
 def cmd_promote(a):
     from mlpuzzle.registry import promote, propose, recent_labeled
     ws = Workspace(a.workspace, check_imports=False)
+    now = _business_now(ws)
     if a.force:
-        promote(ws, a.version, a.reason or "promoted by hand, without the gate")
+        promote(ws, a.version, a.reason or "promoted by hand, without the gate", as_of=now)
         print(f"version {a.version} is the champion (gate skipped: --force)"); return
-    d = propose(ws, a.version, recent_labeled(ws, a.gate_days))
+    d = propose(ws, a.version, recent_labeled(ws, a.gate_days), as_of=now)
     print(("promoted: " if d.promote else "refused: ") + d.reason)
     if not d.promote: raise SystemExit(1)
 
 def cmd_rollback(a):
     from mlpuzzle.registry import rollback
-    r = rollback(Workspace(a.workspace, check_imports=False), a.reason or "rolled back by hand")
+    ws = Workspace(a.workspace, check_imports=False)
+    r = rollback(ws, a.reason or "rolled back by hand", as_of=_business_now(ws))
     print(f"rolled back: version {r['to_version']} is the champion again (was {r['from_version']})")
 
 def cmd_retire(a):
     from mlpuzzle.registry import retire
-    retire(Workspace(a.workspace, check_imports=False), a.version, a.reason or "retired by hand")
+    ws = Workspace(a.workspace, check_imports=False)
+    retire(ws, a.version, a.reason or "retired by hand", as_of=_business_now(ws))
     print(f"version {a.version} is retired: it can no longer be promoted or served")
 
 def cmd_ui(a):

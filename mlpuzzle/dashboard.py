@@ -181,7 +181,7 @@ def build_dashboard(workspace, reports) -> Path:
                               "trigger": (r.get("parameters") or {}).get("trigger", ""),
                               "_href": _report_link(r, reports)} for r in runs])
     alert_rows = alerts[["id", "kind", "subject", "severity", "state", "opened_window", "last_window", "windows", "resolved_window", "message", "retrain_run"]] if len(alerts) else alerts
-    hist_rows = hist[["time", "action", "to_version", "from_version", "trigger", "reason"]] if len(hist) else hist
+    hist_rows = _history_rows(hist)
     what = "; ".join(f"{r.kind}{' ' + r.subject if r.subject else ''} ({r.severity})" for r in open_.itertuples()) if len(open_) else "no open alert"
     body = f"""<h1>{html.escape(spec['name'])}</h1>
 <p class="muted">{html.escape(spec['problem'])} model of <code>{html.escape(str(ws.path))}</code>; dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
@@ -198,6 +198,13 @@ def build_dashboard(workspace, reports) -> Path:
     page = f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mlpuzzle: {html.escape(spec["name"])}</title><style>{_CSS}</style></head><body>{body}</body></html>'
     reports.mkdir(parents=True, exist_ok=True)
     return atomic_write(reports / "index.html", page)
+
+def _history_rows(hist: pd.DataFrame) -> pd.DataFrame:
+    "The promotion history as the page shows it: business time first, the time it was recorded last."
+    if not len(hist): return hist
+    rows = hist.assign(as_of=hist["as_of"] if "as_of" in hist else None)
+    rows = rows[["as_of", "action", "to_version", "from_version", "trigger", "reason", "time"]]
+    return rows.rename(columns={"as_of": "business time", "time": "recorded (UTC)"})
 
 def _report_link(r: dict, reports: Path) -> str | None:
     "The run's HTML report, relative to `reports` (None when it has none there)."

@@ -117,17 +117,18 @@ def _hist_db(ws: Workspace) -> sqlite3.Connection:
     return con
 
 def _append(ws, action, to_version, reason, from_version=None, metrics=None, trigger="manual", as_of=None) -> dict:
-    "Record a move; `as_of` is its business time (the data's time in a replay; default: the clock's)."
-    now = now_iso()
-    rec = dict(time=now, action=action, from_version=from_version, to_version=to_version, reason=reason,
+    "Record an action; `as_of`: the business time from which a move counts (None for a registration or a deletion)."
+    rec = dict(time=now_iso(), action=action, from_version=from_version, to_version=to_version, reason=reason,
                metrics=json.dumps(metrics, default=float) if metrics else None, trigger=trigger,
-               as_of=to_utc(as_of).isoformat() if as_of is not None else now)
+               as_of=to_utc(as_of).isoformat() if as_of is not None else None)
     with closing(_hist_db(ws)) as con: con.execute(f"INSERT INTO history ({', '.join(_HIST)}) VALUES ({', '.join('?' * len(_HIST))})", list(rec.values()))
     return rec
 
 def history(ws: Workspace) -> pd.DataFrame:
     "The promotion history, oldest first."
     with closing(_hist_db(ws)) as con: return pd.read_sql(f"SELECT seq, {', '.join(_HIST)} FROM history ORDER BY seq", con)
+
+def _now(as_of): return as_of if as_of is not None else utc_now()  # a move counts from now unless told when
 
 def champion_at(ws: Workspace, t) -> int | None:
     "The version that was champion at business time `t` (None if none was yet)."
@@ -150,7 +151,7 @@ def promote(ws: Workspace, version: int, reason: str = "promoted by hand", trigg
         if prev == info["version"]: raise ModelError(f"model version {version} is already the champion")
         client.set_registered_model_alias(name, "champion", str(info["version"]))
         if "challenger" in info["aliases"]: client.delete_registered_model_alias(name, "challenger")
-        return _append(ws, action, info["version"], reason, prev, metrics, trigger, as_of)
+        return _append(ws, action, info["version"], reason, prev, metrics, trigger, _now(as_of))
 
 def _previous_champion(ws) -> int | None:
     "The champion before the current one: the latest earlier champion not rolled back from and not retired."
@@ -176,7 +177,7 @@ def retire(ws: Workspace, version: int, reason: str = "retired by hand", trigger
         if "champion" in info["aliases"]: raise ModelError(f"model version {version} is the champion; promote another version or roll back first")
         client.set_model_version_tag(name, str(info["version"]), "retired_at", json.dumps(now_iso()))
         if "challenger" in info["aliases"]: client.delete_registered_model_alias(name, "challenger")
-        return _append(ws, "retire", info["version"], reason, None, None, trigger, as_of)
+        return _append(ws, "retire", info["version"], reason, None, None, trigger, _now(as_of))
 
 def apply_retention(ws: Workspace, days: float, now=None) -> list[int]:
     "Delete the artifacts of versions retired more than `days` ago (the registry entry and history stay)."
@@ -272,6 +273,6 @@ def propose(ws: Workspace, version: int, data: pd.DataFrame, trigger: str = "man
         d = gate(ws, version, data)
         if d.promote: promote(ws, version, d.reason, trigger, d.metrics, as_of=as_of)
         else:
-            _append(ws, "refused", version, d.reason, champion(ws), d.metrics, trigger, as_of)
+            _append(ws, "refused", version, d.reason, champion(ws), d.metrics, trigger, _now(as_of))
             client.delete_registered_model_alias(name, "challenger")  # refused: no longer a candidate
     return d

@@ -21,6 +21,7 @@ from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.store import ingest
 from mlpuzzle.dashboard import build_dashboard, reference_changes
+from test_demo import browse, needs_browser
 
 START, DAYS, ONSET, HALF = "2019-01-01", 240, 150, 120
 day = lambda n: pd.Timestamp(START, tz="UTC") + pd.Timedelta(days=n)
@@ -96,3 +97,13 @@ def test_the_dashboard_shows_2019(replayed, tmp_path):
     changes = reference_changes(history(ws))
     assert changes and all(pd.Timestamp(START) <= t <= day(DAYS).tz_localize(None) for t, _ in changes)
     assert set(known_windows(ws)) <= {key(n) for n in range(DAYS)}
+
+
+@needs_browser
+def test_the_replayed_dashboard_in_chromium(replayed, tmp_path):
+    ws, _ = replayed
+    page = build_dashboard(ws, tmp_path / "reports")
+    dom, console = browse(page.as_uri(), tmp_path, screenshot=tmp_path / "replay.png")
+    assert not console, console
+    assert 'id="timeline"' in dom and dom.count("data:image/png;base64,") >= 2  # the timeline and the trends
+    assert "business time" in dom and "2019-" in dom and (tmp_path / "replay.png").stat().st_size > 10_000

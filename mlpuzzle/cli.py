@@ -206,6 +206,7 @@ def _command(argv: list[str] | None) -> int:
     a = p.parse_args(argv)
     _check_args(p, a)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not a.verbose: os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # not MLflow's database set-up notes
     try: a.func(a); return 0
     except BrokenPipeError: raise
     except (Exception, KeyboardInterrupt) as e:

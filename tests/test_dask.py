@@ -145,7 +145,10 @@ def test_same_drift(scored):
     rp, rd = (monitor(ws, as_of=end, deliver_alerts=False, quiet=True) for ws in (p, d))
     a, b = (r.drift.set_index(["window", "column"]).sort_index() for r in (rp, rd))
     assert a.index.equals(b.index) and len(a.index.get_level_values("window").unique()) >= 55
-    assert (a["status"] == b["status"]).all(), a[a["status"] != b["status"]].join(b, rsuffix="_dask")[["status", "status_dask", "distance", "distance_dask"]]
+    # KLL sketches compact at random: a distance within 0.005 of the threshold (0.1) may land on either side of it
+    edge = ((a["distance"] - 0.1).abs() < 0.005) | ((b["distance"] - 0.1).abs() < 0.005)
+    same = (a["status"] == b["status"]) | edge
+    assert same.all(), a[~same].join(b, rsuffix="_dask")[["status", "status_dask", "distance", "distance_dask"]]
     assert np.allclose(a["distance"], b["distance"], atol=0.01, equal_nan=True)
     assert np.allclose(a["rows"], b["rows"])
     drifted = a[a.status == "drift"].index.get_level_values("column").unique()

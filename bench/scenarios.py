@@ -118,6 +118,8 @@ def main(a):
             log(f"  first alert day {r['first_alert_day']} (due {r['due_day']}), kinds {r['alert_kinds']}, "
                 f"alerts {r['alerts_per_incident']}, false {r['false_alerts']} ({r['false_alerts_stable']} in stable windows), ok {r['ok']}")
             out.append(r)
+            RESULTS.parent.mkdir(exist_ok=True)  # after each run: a long run stopped halfway keeps what it measured
+            RESULTS.write_text(json.dumps({"args": vars(a), "seconds": time.perf_counter() - t, "results": out}, indent=1, default=str))
     df = pd.DataFrame(out)
     cols = ["rows", "scenario", "expected", "onset_day", "due_day", "first_alert_day", "delay_windows", "alert_kinds",
             "alerts_per_incident", "false_alerts", "false_alerts_stable", "failed_ingestions", "ok"]

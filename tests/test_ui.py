@@ -15,7 +15,7 @@ def test_ui_serves_the_workspace_store(cli, tmp_path):
         while time.monotonic() < deadline and body is None:
             try: body = urllib.request.urlopen(f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=10", timeout=2).read()
             except OSError: time.sleep(0.5)
-        assert body is not None, "the UI did not answer within 60 s"
+        assert body is not None, "the UI did not answer within 120 s"
         assert "experiments" in json.loads(body)
         with socket.socket() as s:  # bound to loopback only
             assert s.connect_ex(("127.0.0.1", port)) == 0

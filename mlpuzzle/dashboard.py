@@ -168,6 +168,7 @@ def build_dashboard(workspace, reports) -> Path:
     reports, spec = Path(reports), ws.spec
     runs = list_runs(ws, limit=10_000)
     hist, alerts, win = _history(ws), _alert_log(ws), _windows(ws)
+    vtimes = _version_times(ws, runs)
     try: perf = performance(ws)
     except Exception as e: log.warning("dashboard: no performance (%s)", e); perf = pd.DataFrame()
     open_ = alerts[alerts.state == "open"] if len(alerts) else alerts
@@ -190,8 +191,8 @@ def build_dashboard(workspace, reports) -> Path:
 <p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>. {len(alerts)} alert(s), {len(open_)} open;
 {retrains} retraining(s) started by alerts; {counts['promote']} promotion(s), {counts['refused']} refused challenger(s), {counts['retire']} retired model(s);
 {len(runs)} run(s), {sum(r['status'] != 'succeeded' for r in runs)} not succeeded.</p></section>
-<section id="timeline"><h2>Timeline of model versions and alerts</h2>{timeline_plot(hist, alerts, _version_times(ws, runs), end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
-<section id="trends"><h2>Drift and performance over time</h2>{trends_plot(win, perf, spec, reference_changes(hist, _version_times(ws, runs)))}</section>
+<section id="timeline"><h2>Timeline of model versions and alerts</h2>{timeline_plot(hist, alerts, vtimes, end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
+<section id="trends"><h2>Drift and performance over time</h2>{trends_plot(win, perf, spec, reference_changes(hist, vtimes))}</section>
 <section id="alerts"><h2>Alerts</h2>{_table(alert_rows)}</section>
 <section id="models"><h2>Promotion history</h2>{_table(hist_rows)}</section>
 <section id="runs"><h2>Runs</h2><p>Each run's executed notebook, as HTML.</p>{_table(run_rows, {"run": "_href"})}</section>"""

@@ -135,9 +135,10 @@ def _results(ws: Workspace, con, keys: list[str], refs: dict) -> dict:
     "`window_results` on the open connection `con`; `refs` names each window's reference version."
     rows = con.execute("SELECT key, signature, drift, quality FROM windows")
     manifests, stored = _manifests(ws), {k: (s, d, q) for k, s, d, q in rows}
-    out, rows_seen, cache = {}, [], {}  # a reference is read only when a window has to be computed
+    out, rows_seen, cache, listed = {}, [], {}, {}  # a reference is read only when a window has to be computed
+    files_of = lambda k: listed[k] if k in listed else listed.setdefault(k, window_files(ws, k))  # each window listed once
     for key in keys:
-        files, pool = window_files(ws, key), [p for k in _pool_keys(ws, key) for p in window_files(ws, k)]
+        files, pool = files_of(key), [p for k in _pool_keys(ws, key) for p in files_of(k)]
         counts = {**ingestion_counts(manifests, key), "requests": online_requests(ws, key)}
         expected = _expected(ws.spec, rows_seen)
         sig = _signature(ws, files + pool, counts, refs[key]) + json.dumps(expected)

@@ -93,13 +93,44 @@ def _null_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     return {f: (f"{f}: {_pct(r)} null in {q['rows']:,} rows (reference {_pct(b[f])})", {"null_rate": r, "reference": b[f]})
             for f, r in rates.items() if _above_baseline(r, b[f], q["rows"], rule, len(rates))}
 
+_REASON_RATES = ("type", "range", "category", "null_reject", "duplicate")  # the quarantine reasons, as `{reason}_rate` in a quality
+
+def _reasons_above(q: dict, rule: dict) -> dict:
+    "`{rate: (window's, reference's)}` of the quarantine rates above the reference period's (in all, and by reason)."
+    base, names = q.get("baseline_rates") or {}, ["quarantine_rate", *(f"{k}_rate" for k in _REASON_RATES)]
+    return {k: (q[k], base.get(k, 0.0)) for k in names
+            if _above_baseline(q[k], base.get(k, 0.0), q["rows"], rule, len(names))}
+
 def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "The share of rows quarantined at ingestion is above `above`; the message ranks the reasons."
-    if not (q["rows"] and q["quarantine_rate"] > rule["above"]): return {}
-    why = {k: q[f"{k}_rate"] for k in ("type", "range", "category", "null_reject", "duplicate") if q[f"{k}_rate"]}
+    "The share of rows quarantined at ingestion, in all or for one reason, is above the reference period's (or a fixed `above`)."
+    if not q["rows"]: return {}
+    if rule.get("above") is not None and not q["quarantine_rate"] > rule["above"]: return {}
+    above = _reasons_above(q, rule) if rule.get("above") is None else {"quarantine_rate": (q["quarantine_rate"], None)}
+    if not above: return {}
+    why = {k: q[f"{k}_rate"] for k in _REASON_RATES if q[f"{k}_rate"]}
     top = ", ".join(f"{k.replace('_reject', '')} {_pct(v)}" for k, v in sorted(why.items(), key=lambda x: -x[1]))
-    msg = f"{_pct(q['quarantine_rate'])} of {q['rows']:,} rows quarantined (above {_pct(rule['above'])}): {top}"
-    return {"": (msg, {"rates": why, "rows": q["rows"]})}
+    ref = (f"above {_pct(rule['above'])}" if rule.get("above") is not None
+           else f"reference {_pct((q.get('baseline_rates') or {}).get('quarantine_rate', 0.0))}")
+    msg = f"{_pct(q['quarantine_rate'])} of {q['rows']:,} rows quarantined ({ref}): {top}"
+    return {"": (msg, {"rates": why, "rows": q["rows"], "above_reference": sorted(above)})}
+
+def _shifted_classes(q: dict, rule: dict) -> dict:
+    "`{class: (window's share, reference's)}` of the predicted classes whose share moved, materially and significantly."
+    from scipy.stats import binomtest
+    now, base = q.get("prediction_shares") or {}, q.get("baseline_prediction_shares") or {}
+    n, classes = q.get("accepted", q["rows"]), sorted(set(now) | set(base))
+    test = lambda c: binomtest(round(now.get(c, 0.0) * n), n, base.get(c, 0.0)).pvalue < rule["alpha"] / len(classes)
+    return {c: (now.get(c, 0.0), base.get(c, 0.0)) for c in classes
+            if abs(now.get(c, 0.0) - base.get(c, 0.0)) > rule["margin"] and test(c)}
+
+def _prediction_balance(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
+    """The share of a predicted class moved from the reference's; while features drift in the window, the drift
+    rule tells the incident (one alert for it), so this one stays quiet."""
+    if not (q.get("prediction_shares") and q.get("baseline_prediction_shares")) or _drifted(d): return {}
+    moved = _shifted_classes(q, rule)
+    if not moved: return {}
+    what = ", ".join(f"{c} {_pct(a)} (reference {_pct(b)})" for c, (a, b) in moved.items())
+    return {"": (f"predicted classes moved in {q.get('accepted', q['rows']):,} rows: {what}", {"classes": moved})}
 
 def _schema(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "A batch of the window lacks a feature, or brings a column the spec does not know."
@@ -116,10 +147,16 @@ def _error_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     msg = f"{_pct(rate)} of {q['requests']:,} requests failed on the server (above {_pct(rule['above'])})"
     return {"": (msg, {"requests": q["requests"], "server_errors": q["server_errors"]})}
 
+def _unlikely_few(rows: int, expected: float, alpha: float) -> bool:
+    "`rows` or fewer is unlikely (Poisson, below `alpha`) when `expected` rows are due."
+    from scipy.stats import poisson
+    return poisson.cdf(rows, expected) < alpha
+
 def _no_data(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "The window is empty, or has fewer rows than `below` times the expected."
+    "The window is empty, or has fewer rows than `below` times the expected, and that few are unlikely by chance."
     rows, exp = q["rows"], q["expected_rows"]
     if not (rows == 0 or (exp and rows < rule["below"] * exp)): return {}
+    if exp and not _unlikely_few(rows, exp, rule.get("alpha", 1.0)): return {}
     expected = f" (expected about {exp:,.0f})" if exp else ""
     return {"": (f"{rows:,} rows{expected}", {"rows": rows, "expected": exp})}
 
@@ -127,8 +164,8 @@ def _drift_goes_on(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "An open drift alert goes on while at least `sustain_features` features drift (in this window alone)."
     return {"": (None, None)} if len(_drifted(d)) >= rule["sustain_features"] else {}
 
-CONDITIONS = {"drift": _drift, "null_rate": _null_rate, "quarantine_rate": _quarantine_rate, "schema": _schema,
-              "error_rate": _error_rate, "no_data": _no_data}  # window rule kind -> its condition function
+CONDITIONS = {"drift": _drift, "null_rate": _null_rate, "quarantine_rate": _quarantine_rate,
+              "prediction_balance": _prediction_balance, "schema": _schema, "error_rate": _error_rate, "no_data": _no_data}  # window rule kind -> its condition function
 GOES_ON = {"drift": _drift_goes_on}  # kind -> the weaker condition that keeps its open alert going (default: its condition)
 JUDGE_EMPTY = {"no_data", "error_rate"}  # kinds that judge a window without rows (the others leave their alerts as they are)
 

@@ -30,9 +30,15 @@ def _windows(ws: Workspace) -> pd.DataFrame:
         feat = d[d.role == "feature"] if len(d) else d
         pred = d[d.role == "prediction"] if len(d) else d
         out.append({"window": pd.Timestamp(key), "rows": q["rows"], "quarantine_rate": q["quarantine_rate"], "max_null_rate": q["max_null_rate"],
+                    "reference_quarantine_rate": (q.get("baseline_rates") or {}).get("quarantine_rate", 0.0),
                     "drifted": int((feat.status == "drift").sum()) if len(feat) else 0,
                     "max_distance": feat.distance.max() if len(feat) else None, "prediction_distance": pred.distance.max() if len(pred) else None})
     return pd.DataFrame(out)
+
+def _quarantine_line(rule: dict, win: pd.DataFrame) -> pd.Series:
+    "Where the quarantine rule alerts, per window: its fixed `above`, or the reference period's rate plus the margin."
+    if rule.get("above") is not None: return pd.Series(rule["above"], index=win.index)
+    return win.reference_quarantine_rate.fillna(0.0) + rule["margin"]
 
 def _alert_log(ws: Workspace) -> pd.DataFrame:
     "Monitoring's alert log (empty before the first monitoring run)."
@@ -116,7 +122,8 @@ def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict,
         ax[1].plot(win.window, win.quarantine_rate, ".-", label="quarantined")
         ax[1].plot(win.window, win.max_null_rate, ".-", label="largest null rate")
         rules = {r["kind"]: r for r in spec["monitoring"]["alerts"]}
-        if "quarantine_rate" in rules: ax[1].axhline(rules["quarantine_rate"]["above"], ls="--", c="red", lw=1)
+        if "quarantine_rate" in rules: ax[1].plot(win.window, _quarantine_line(rules["quarantine_rate"], win), ls="--", c="red", lw=1,
+                                                  drawstyle="steps-post", label="quarantine alert line")
         for a in ax[:2]: _mark_changes(a, changes, win.window.min(), win.window.max())
     if len(perf) and perf.value.notna().any():
         p = perf[perf.value.notna()]

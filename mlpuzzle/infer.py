@@ -121,6 +121,14 @@ def _rows_per_window(t: pd.Series, window: str) -> float | None:
     t = pd.to_datetime(t, utc=True, errors="coerce").dropna()
     return float(t.dt.floor(pd.Timedelta(parse_duration(window))).value_counts().median()) if len(t) else None
 
+def _rare_values(df: pd.DataFrame, spec: dict, below: float = 0.01) -> list[str]:
+    "A line naming the values under `below` of the sample in closed categoricals (a value the sample lacks is quarantined)."
+    rare = [f"{f} {v} {r:.1%}" for f, c in spec["features"].items() if f in df and c.get("type") == "categorical" and not c.get("open")
+            for v, r in df[f].value_counts(normalize=True).items() if r < below]
+    if not rare: return []
+    return [f"rare values: {', '.join(rare[:10])}; a value the sample lacks is quarantined, and the quarantine rate of each "
+            "model's training period is the baseline of quarantine_rate (alerts above it by 2 points, when significant)"]
+
 def sample_baselines(df: pd.DataFrame,  # the sample
                      spec: dict,  # the spec drafted from it
                     ) -> list[str]:
@@ -130,9 +138,11 @@ def sample_baselines(df: pd.DataFrame,  # the sample
         if r > 0: out.append(f"null rate of {f}: {r:.1%} (null_rate alerts above about {r + margin:.1%}, when significant)")
     y, ts = spec["columns"]["target"], spec["columns"]["timestamp"]
     if spec["problem"] != "regression":
-        out.append(f"classes of {y}: " + ", ".join(f"{k} {v:.1%}" for k, v in df[y].value_counts(normalize=True).items()))
+        out.append(f"classes of {y}: " + ", ".join(f"{k} {v:.1%}" for k, v in df[y].value_counts(normalize=True).items())
+                   + " (prediction_balance alerts when a predicted class's share moves 10 points from the model's own, when significant)")
     if ts and (n := _rows_per_window(df[ts], spec["monitoring"]["window"])):
         out.append(f"rows per {spec['monitoring']['window']} window: median {n:,.0f} in the sample (no_data alerts below 10% of the median)")
+    out += _rare_values(df, spec)
     head = "# Baselines in the sample (monitoring learns them again from each model's reference):\n"
     return [head, *(f"#   {clip_text(l, 200)}\n" for l in out)] if out else []
 

@@ -17,7 +17,7 @@ from .outbox import deliver, queue_events
 from .compat import merge_into, merge_profiles
 from .workspace import open_workspace, Workspace
 from .core import now_iso, parse_duration, to_utc, utc_now, window_key
-from .reference import load_reference, window_references
+from .reference import load_baselines, load_reference, window_references
 from .drift import drift
 from .performance import performance
 from .quality import ingestion_counts, quality
@@ -90,9 +90,11 @@ def _signature(ws: Workspace, files: list[Path], counts: dict, ref_version) -> s
     st = [(str(p.relative_to(ws.path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     return json.dumps([st, counts, ref_version], sort_keys=True, default=str)
 
-def _expected(spec: dict, rows_seen: list) -> float | None:
-    "The rows a window should have: the spec's `monitoring.expected_rows`, else the median of the last 28 windows."
-    return spec["monitoring"]["expected_rows"] or (float(np.median(rows_seen[-28:])) if rows_seen else None)
+def _expected(spec: dict, rows_seen: list, baselines: dict) -> float | None:
+    """The rows a window should have: the spec's `monitoring.expected_rows`, else the reference period's median
+    (`baselines`), else the median of the last 28 windows."""
+    known = spec["monitoring"]["expected_rows"] or baselines.get("rows_per_window")
+    return known or (float(np.median(rows_seen[-28:])) if rows_seen else None)
 
 def _pool_keys(ws: Workspace, key: str) -> list[str]:
     "The windows before `key` that the drift rule pools with it (its `consecutive` less one), latest first."
@@ -107,14 +109,14 @@ def _with_pooled(d: pd.DataFrame, view, pool: list, reference, spec: dict) -> pd
     pooled = drift(merge_views([view] + [read_profile(p) for p in pool]), reference, spec).set_index("column").status
     return d.assign(pooled_status=pooled.reindex(d["column"]).to_numpy())
 
-def _compute(ws: Workspace, con, key: str, files: tuple, counts: dict, expected, reference, sig: str) -> tuple:
-    "(drift, quality) of window `key` from its `files` (and the pooled windows': `(own, pool)`) against `reference`."
+def _compute(ws: Workspace, con, key: str, files: tuple, counts: dict, expected, refs: tuple, sig: str) -> tuple:
+    "(drift, quality) of window `key` from its `files` (and the pooled windows': `(own, pool)`) against `refs`: (profile, baselines)."
     from mlpuzzle.compat import read_profile
-    own, pool = files
+    (own, pool), (reference, baselines) = files, refs
     view = merge_views([read_profile(p) for p in own])
     d = drift(view, reference, ws.spec) if reference is not None and view is not None else pd.DataFrame()
     d = _with_pooled(d, view, pool, reference, ws.spec)
-    q = quality(view, counts, ws.spec, expected, reference)
+    q = quality(view, counts, ws.spec, expected, reference, baselines)
     now = now_iso("seconds")
     con.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?)",
                 (key, sig, now, as_json(d.to_dict("records")), as_json(q)))
@@ -131,21 +133,26 @@ def _reference(ws: Workspace, cache: dict, version: int | None, files: list):
     if version not in cache: cache[version] = load_reference(ws, version)
     return cache[version]
 
+def _baselines(ws: Workspace, version: int | None) -> dict:
+    "The baselines of `version` (`{}` without a version)."
+    return load_baselines(ws, version) if version is not None else {}
+
 def _results(ws: Workspace, con, keys: list[str], refs: dict) -> dict:
     "`window_results` on the open connection `con`; `refs` names each window's reference version."
     rows = con.execute("SELECT key, signature, drift, quality FROM windows")
     manifests, stored = _manifests(ws), {k: (s, d, q) for k, s, d, q in rows}
-    out, rows_seen, cache, listed = {}, [], {}, {}  # a reference is read only when a window has to be computed
+    out, rows_seen, cache, listed, bases = {}, [], {}, {}, {}  # a reference is read only when a window has to be computed
     files_of = lambda k: listed[k] if k in listed else listed.setdefault(k, window_files(ws, k))  # each window listed once
     for key in keys:
         files, pool = files_of(key), [p for k in _pool_keys(ws, key) for p in files_of(k)]
         counts = {**ingestion_counts(manifests, key), "requests": online_requests(ws, key)}
-        expected = _expected(ws.spec, rows_seen)
+        base = bases[refs[key]] if refs[key] in bases else bases.setdefault(refs[key], _baselines(ws, refs[key]))
+        expected = _expected(ws.spec, rows_seen, base)
         sig = _signature(ws, files + pool, counts, refs[key]) + json.dumps(expected)
         if key in stored and stored[key][0] == sig: out[key] = _stored(stored[key])
         else:
             reference = _reference(ws, cache, refs[key], files)
-            out[key] = _compute(ws, con, key, (files, pool), counts, expected, reference, sig)
+            out[key] = _compute(ws, con, key, (files, pool), counts, expected, (reference, base), sig)
         if out[key][1]["rows"]: rows_seen.append(out[key][1]["rows"])
     return out
 
@@ -243,6 +250,8 @@ def _windows_table(qual: pd.DataFrame, drift_df: pd.DataFrame) -> pd.DataFrame:
     "One row per window: rows, quarantine, worst null rate, and (with a reference) drifted features and prediction drift."
     if not len(qual): return pd.DataFrame()
     win = qual[["window", "reference", "rows", "expected_rows", "quarantine_rate", "max_null_rate", "max_null_feature"]].copy()
+    base = qual["baseline_rates"] if "baseline_rates" in qual else pd.Series([None] * len(qual), index=qual.index)
+    win.insert(5, "reference_quarantine_rate", base.map(lambda b: b.get("quarantine_rate", np.nan) if isinstance(b, dict) else np.nan))
     if not len(drift_df): return win
     feats = drift_df[drift_df.role == "feature"].groupby("window")
     per = feats.agg(drifted=("status", lambda s: int((s == "drift").sum())), max_distance=("distance", "max")).reset_index()

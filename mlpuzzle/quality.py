@@ -6,10 +6,10 @@
 from __future__ import annotations
 import numpy as np
 
-from .compat import frequent_items, null_share, profile_columns
+from .compat import frequent_items, non_null_count, null_share, profile_columns
 
 # %% auto #0
-__all__ = ['ingestion_counts', 'null_rates', 'new_categories', 'quality']
+__all__ = ['ingestion_counts', 'null_rates', 'new_categories', 'prediction_shares', 'quality']
 
 # %% ../nbs/05_quality.ipynb #71341b8b
 def ingestion_counts(manifests: list[dict], key: str) -> dict:
@@ -66,17 +66,31 @@ def _request_counts(requests: dict) -> dict:
 
 _NO_BATCH = {"accepted": 0, "missing_columns": []}  # counts for a profile that is not a window's (a reference)
 
+def prediction_shares(view, spec: dict) -> dict:
+    "The share of each predicted class in profile `view` (`{}` without predictions, or for regression)."
+    col = profile_columns(view).get("prediction")
+    n = non_null_count(col) if col is not None and spec["problem"] != "regression" else 0
+    return {k: c / n for k, c in sorted(frequent_items(col).items())} if n else {}
+
+def _baseline_rates(baselines: dict) -> dict:
+    "The quarantine rates of the reference period (`{}` without them)."
+    got = baselines.get("ingested") or {}
+    rows = got.get("accepted", 0) + got.get("quarantined", 0)
+    return {**_rates(got, rows), "rows": rows} if rows else {}
+
 def quality(view, counts: dict, spec: dict, expected_rows: float | None = None,
             reference=None,  # the profile the window is judged against: its null rates are the baselines
+            baselines: dict | None = None,  # the reference period's other rates (`reference.load_baselines`)
            ) -> dict:
     "The data quality of one window from its profile `view`, `ingestion_counts` and online `counts['requests']`."
-    rows = counts["accepted"] + counts["quarantined"]
+    rows, baselines = counts["accepted"] + counts["quarantined"], baselines or {}
     nulls = null_rates(view, counts, spec)
     worst = _worst(nulls)
     return {"rows": rows, "accepted": counts["accepted"], "quarantined": counts["quarantined"],
-            "expected_rows": expected_rows, **_rates(counts, rows),
+            "expected_rows": expected_rows, **_rates(counts, rows), "baseline_rates": _baseline_rates(baselines),
             "null_rates": nulls, "max_null_rate": worst[1], "max_null_feature": worst[0],
             "baseline_null_rates": null_rates(reference, _NO_BATCH, spec) if reference is not None else {},
+            "prediction_shares": prediction_shares(view, spec), "baseline_prediction_shares": baselines.get("prediction_shares") or {},
             "new_categories": new_categories(view, spec),
             "missing_columns": counts["missing_columns"], "extra_columns": counts["extra_columns"],
             **_request_counts(counts.get("requests") or {})}

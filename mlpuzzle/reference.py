@@ -4,18 +4,59 @@
 
 # %% ../nbs/05_reference.ipynb #9e0f0003
 from __future__ import annotations
-import logging
+import json, logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .core import atomic_path, to_utc
+from .core import atomic_path, parse_duration, to_utc
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'reference_path', 'save_reference', 'load_reference', 'window_references']
+__all__ = ['log', 'period_counts', 'held_out', 'reference_baselines', 'reference_path', 'baselines_path', 'save_reference',
+           'load_reference', 'load_baselines', 'window_references']
+
+# %% ../nbs/05_reference.ipynb #b45e0002
+def _add(into: dict, counts: dict) -> dict:
+    "`into` with `counts` added, key by key."
+    for k, n in counts.items(): into[k] = into.get(k, 0) + n
+    return into
+
+def period_counts(manifests: list[dict], lo: pd.Timestamp, hi: pd.Timestamp) -> dict:
+    "`{window: counts}`: rows ingested per window starting from `lo` to `hi` (both included), by what ingestion did."
+    out = {}
+    for m in manifests:
+        for k, c in m.get("windows", {}).items():
+            if k[:4].isdigit() and lo <= pd.Timestamp(k, tz="UTC") <= hi: _add(out.setdefault(k, {}), c)
+    return out
+
+def _prediction_shares(pred: pd.DataFrame, spec: dict) -> dict:
+    "The share of each predicted class (`{}` for regression)."
+    if spec["problem"] == "regression" or "prediction" not in pred: return {}
+    return {str(k): float(v) for k, v in pred["prediction"].value_counts(normalize=True).sort_index().items()}
+
+def held_out(data: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    "The rows of `data` a model trained by `model.train` did not fit on (its valid and test splits; all rows when too few)."
+    from mlpuzzle.model import time_split
+    try: return pd.concat(time_split(data, spec)[1:], ignore_index=True)
+    except Exception: return data
+
+def reference_baselines(ws: Workspace, data: pd.DataFrame,
+                        pred: pd.DataFrame,  # the model's predictions on rows it did not fit on (`held_out`)
+                       ) -> dict:
+    "The rates of the period of the training rows `data` that monitoring takes as baselines."
+    from mlpuzzle.store import snapshots
+    ts, window = ws.spec["columns"]["timestamp"], parse_duration(ws.spec["monitoring"]["window"])
+    t = to_utc(data[ts]) if ts and ts in data and len(data) else None
+    wins = period_counts(snapshots(ws), t.min().floor(window), t.max()) if t is not None else {}
+    rows = [c.get("accepted", 0) + c.get("quarantined", 0) for c in wins.values()]
+    ingested = {}
+    for c in wins.values(): _add(ingested, c)
+    return {"ingested": ingested, "windows": len(wins), "rows_per_window": float(np.median(rows)) if rows else None,
+            "prediction_shares": _prediction_shares(pred, ws.spec)}
 
 # %% ../nbs/05_reference.ipynb #c3891561
 def reference_path(ws: Workspace, version: int) -> Path:
@@ -37,12 +78,18 @@ def _attach(ws: Workspace, run_id: str, p: Path):
         mlflow_client(ws).log_artifact(run_id, str(p), "monitoring")
     except Exception as e: log.warning("could not attach the reference profile to MLflow run %s: %s", run_id, e)
 
+def baselines_path(ws: Workspace, version: int) -> Path:
+    "Where the baselines of model `version` are kept, beside its reference profile."
+    return reference_path(ws, version).with_suffix(".json")
+
 def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict) -> Path:
-    "Profile the training rows `data` of `version` (its features and `model`'s predictions on them): its reference."
+    "Profile the training rows `data` of `version` (its features and `model`'s predictions on them), and keep its baselines."
     from mlpuzzle.compat import profile_frame, write_profile
-    p = reference_path(ws, version)
+    p, frame = reference_path(ws, version), _reference_frame(ws, data, model, info)
     p.parent.mkdir(exist_ok=True)
-    with atomic_path(p) as tmp: write_profile(profile_frame(_reference_frame(ws, data, model, info)), tmp)
+    unseen = _reference_frame(ws, held_out(data, ws.spec), model, info)  # in-sample predictions are surer than live ones
+    with atomic_path(baselines_path(ws, version)) as tmp: tmp.write_text(json.dumps(reference_baselines(ws, data, unseen)))
+    with atomic_path(p) as tmp: write_profile(profile_frame(frame), tmp)
     if info.get("run_id"): _attach(ws, info["run_id"], p)
     return p
 
@@ -53,6 +100,11 @@ def load_reference(ws: Workspace, version: int):
     if not p.exists(): raise FileNotFoundError(f"no reference profile for model version {version} ({p}); "
                                                f"`mlpuzzle run train` writes one, or call mlpuzzle.reference.save_reference")
     return read_profile(p)
+
+def load_baselines(ws: Workspace, version: int) -> dict:
+    "The baselines of `version` (`{}` for a version saved before baselines were kept)."
+    p = baselines_path(ws, version)
+    return json.loads(p.read_text()) if p.exists() else {}
 
 # %% ../nbs/05_reference.ipynb #9e0f0008
 def _moves(ws: Workspace) -> list[tuple]:

@@ -67,14 +67,19 @@ ALERT_SCHEMAS = {  # each rule also takes `severity` (warning | critical) and `r
     "null_rate": {"above": Key(NUM, None, "a fixed threshold: alert when a feature's null rate in a window is above this (null: learned from the reference)", between(0, 1), nullable=True),
                   "margin": Key(NUM, 0.1, "learned baseline: alert when a window's null rate is above the reference's by more than this, and significantly so", between(0, 1)),
                   "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the features", between(0, 1, True, True))},
-    "quarantine_rate": {"above": Key(NUM, 0.02, "alert when the share of rows quarantined at ingestion is above this", between(0, 1))},
+    "quarantine_rate": {"above": Key(NUM, None, "a fixed threshold: alert when the share of rows quarantined at ingestion is above this (null: learned from the reference)", between(0, 1), nullable=True),
+                        "margin": Key(NUM, 0.02, "learned baseline: alert when a window's quarantine rate (in all, or for one reason) is above the reference period's by more than this, and significantly so", between(0, 1)),
+                        "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the rate in all and its 5 reasons", between(0, 1, True, True))},
+    "prediction_balance": {"margin": Key(NUM, 0.1, "alert when a class's share of the predictions moves from the reference's by more than this, and significantly so (classifiers)", between(0, 1)),
+                           "alpha": Key(NUM, 0.001, "significance level of the two-sided binomial test, before Bonferroni over the classes", between(0, 1, True, True))},
     "schema": {},  # a batch of the window lacks a feature or brings a column the spec does not know
     "performance": {"below": Key(NUM, None, "alert when the realized gate metric is below this (default: monitoring.performance_floor, "
                                              "else the serving model's test metric less 0.05; for error metrics: above, x1.25)", nullable=True),
                     "min_labels": Key(INT, 50, "windows with fewer labeled predictions are not judged", between(1, 10**9))},
-    "no_data": {"below": Key(NUM, 0.1, "alert when a window has fewer rows than this share of the expected rows (0: only when empty)", between(0, 1))},
+    "no_data": {"below": Key(NUM, 0.1, "alert when a window has fewer rows than this share of the expected rows (0: only when empty)", between(0, 1)),
+                "alpha": Key(NUM, 0.001, "...and that few rows are unlikely for the expected rows (Poisson), so that small windows may be empty", between(0, 1, True, True))},
     "error_rate": {"above": Key(NUM, 0.05, "alert when the share of failed serving requests is above this", between(0, 1))}}
-DEFAULT_SEVERITY = {"drift": "warning", "null_rate": "warning", "quarantine_rate": "critical", "schema": "critical",
+DEFAULT_SEVERITY = {"drift": "warning", "null_rate": "warning", "quarantine_rate": "critical", "prediction_balance": "warning", "schema": "critical",
                     "performance": "critical", "no_data": "critical", "error_rate": "critical"}
 
 SPEC_SCHEMA = {
@@ -109,7 +114,7 @@ SPEC_SCHEMA = {
     "monitoring": {"window": Key(STR, "1d", "length of a monitoring window", is_duration),
                    "label_delay": Key(STR, "30d", "how long after the event a label arrives (the label time of "
                                    "label batches without source.label_time)", is_duration),
-                   "expected_rows": Key(INT, None, "rows expected per window; null: learned from history", nullable=True),
+                   "expected_rows": Key(INT, None, "rows expected per window; null: the reference period's median rows per window, else the last 28 windows' median", nullable=True),
                    "performance_floor": Key(NUM, None, "the realized gate metric must stay at or above this", nullable=True),
                    "webhook": Key(STR, None, "URL that receives alerts as JSON POSTs", nullable=True),
                    "retrain_on": Key((list,), ["drift", "performance"], "alert kinds that start `run train`"),

@@ -87,11 +87,11 @@ class Calibrator:
     def fit(self, y, p):
         "Choose and fit the map from probabilities `p` to outcomes `y` (0/1)."
         y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-        methods = list(FITS) if self.method == "auto" else [self.method]
         if self.method not in ("auto", *FITS): raise ValueError(f"method {self.method!r}: expected auto, {', '.join(FITS)}")
+        methods = list(FITS) if self.method == "auto" else [self.method]
         held = {m: _cross_fitted(y, p, m, self.seed) for m in methods}
         self.scores_ = {m: brier(y, q) for m, q in held.items()}
-        self.method_ = min(methods, key=lambda m: self.scores_[m])  # ties: the simpler map (identity, sigmoid, isotonic)
+        self.method_ = min(methods, key=lambda m: self.scores_[m])  # ties: the simpler (identity, sigmoid, isotonic)
         self.map_, self.held_out_ = _map(y, p, self.method_), held[self.method_]
         return self
 
@@ -108,7 +108,8 @@ class OneVsRestCalibrator:
         "Fit one `Calibrator` per column of `P` (the probability of each of `classes`) on targets `y`."
         y, P = np.asarray(y).astype(str), np.asarray(P, dtype=float)
         self.classes_ = np.asarray(classes).astype(str)
-        self.calibrators_ = [Calibrator(self.method, self.seed).fit(y == c, P[:, k]) for k, c in enumerate(self.classes_)]
+        fit = lambda k, c: Calibrator(self.method, self.seed).fit(y == c, P[:, k])
+        self.calibrators_ = [fit(k, c) for k, c in enumerate(self.classes_)]
         self.method_ = [c.method_ for c in self.calibrators_]
         self.held_out_ = _normalise(np.column_stack([c.held_out_ for c in self.calibrators_]), P)
         return self
@@ -123,7 +124,8 @@ def _normalise(C: np.ndarray, P: np.ndarray) -> np.ndarray:
     s = C.sum(1, keepdims=True)
     return np.where(s > 0, C / np.where(s > 0, s, 1), P)
 
-def fit_calibrator(y, p,  # targets (0/1, or class names) and the model's probabilities (a column per class if multiclass)
+def fit_calibrator(y,  # targets: 0/1, or class names
+                   p,  # the model's probabilities (multiclass: a column per class)
                    seed: int = 0,  # random split of the cross-fitted halves
                    classes=None,  # multiclass: the class of each column of `p`
                    method: str = "auto"):  # auto (chosen on held-out data), identity, sigmoid or isotonic
@@ -170,7 +172,7 @@ def weighted_average_precision(s, c) -> float:
 def binary_estimates(s, c,  # the model's scores P(positive) and their calibrated probabilities
                      threshold: float = 0.5,  # a score at or above it is a positive decision
                      business: dict | None = None) -> dict:  # the spec's `business` values of tp, fp, tn, fn
-    "The estimated metrics of a binary model's window: from the expected confusion matrix, and AUCs with fractional labels."
+    "A binary window's estimated metrics: from the expected confusion matrix, and AUCs with fractional labels."
     s, c = np.asarray(s, dtype=float), np.asarray(c, dtype=float)
     m = expected_confusion(c, s >= threshold)
     out = {"roc_auc": weighted_auc(s, c), "pr_auc": weighted_average_precision(s, c), **confusion_metrics(m),
@@ -212,14 +214,15 @@ def loss_inputs(pre, X: pd.DataFrame, pred) -> np.ndarray:
 def _loss_model(Z, target, seed: int):
     "A small gradient-boosted model of one loss (|error| or error squared) from the inputs `Z`."
     from sklearn.ensemble import HistGradientBoostingRegressor
-    m = HistGradientBoostingRegressor(max_iter=100, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, random_state=seed)
+    m = HistGradientBoostingRegressor(max_iter=100, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
+                                      random_state=seed)
     return m.fit(Z, target)
 
 def fit_loss_models(Z, err, seed: int = 0) -> tuple:
     "The models of |error| and of error squared on inputs `Z`, and their cross-fitted predictions (n x 2)."
-    held = np.empty((len(err), 2))
-    targets = [np.abs(err), err ** 2]
-    for fit_on, apply_to in ((a := _halves(len(err), seed))[0], a[1]), (a[1], a[0]):
+    held, targets = np.empty((len(err), 2)), [np.abs(err), err ** 2]
+    a, b = _halves(len(err), seed)
+    for fit_on, apply_to in ((a, b), (b, a)):
         held[apply_to] = np.column_stack([_loss_model(Z[fit_on], t[fit_on], seed).predict(Z[apply_to]) for t in targets])
     return [_loss_model(Z, t, seed) for t in targets], np.maximum(held, 0)
 
@@ -285,7 +288,8 @@ class PerformanceEstimator:
         self.threshold_, self.version_ = float(info.get("threshold", 0.5)), info.get("version")
         self.business_, self.features_ = dict(spec.get("business") or {}), feature_columns(spec)
         self.classes_ = np.asarray(model.classes_).astype(str) if self.problem_ == "multiclass" else None
-        if len(reference) < 20: raise ModelError(f"{len(reference)} reference rows are too few to fit a performance estimator (20 or more)")
+        if len(reference) < 20:
+            raise ModelError(f"{len(reference)} reference rows are too few to fit a performance estimator (20 or more)")
         y, s = target(reference, spec), predict_scores(model, reference, spec)
         held, truth = self._fit_inputs(model, reference, y, s), self._truth(y, s)
         self.reference_ = {"rows": len(y), "realized": self._estimates(*truth), "estimated": self._estimates(*held)}
@@ -321,7 +325,8 @@ class PerformanceEstimator:
         if not isinstance(window, pd.DataFrame): return np.asarray(window, dtype=float)
         if self.problem_ == "binary": return window["p_1"].to_numpy(dtype=float)
         cols = [f"p_{c}" for c in self.classes_]
-        return np.column_stack([window[c].to_numpy(dtype=float) if c in window else np.zeros(len(window)) for c in cols])
+        col = lambda c: window[c].to_numpy(dtype=float) if c in window else np.zeros(len(window))  # a class never scored
+        return np.column_stack([col(c) for c in cols])
 
     def inputs(self, window) -> tuple:
         "(a, b) of `estimated_metrics` for the rows of `window`, or a reason why they cannot be had."
@@ -329,8 +334,9 @@ class PerformanceEstimator:
             s = self.scores(window)
             s = s[np.isfinite(s).all(1) if s.ndim == 2 else np.isfinite(s)]
             return (s, self.calibrator_.transform(s)), ""
-        missing = [c for c in [*self.features_, "prediction"] if not isinstance(window, pd.DataFrame) or c not in window]
-        if missing: return None, f"the loss models read the features and the prediction; the window lacks {', '.join(missing)}"
+        have = window.columns if isinstance(window, pd.DataFrame) else []
+        if missing := [c for c in [*self.features_, "prediction"] if c not in have]:
+            return None, f"the loss models read the features and the prediction; the window lacks {', '.join(missing)}"
         Z = loss_inputs(self.preprocess_, window[self.features_], window["prediction"])
         return (np.column_stack([m.predict(Z) for m in self.loss_models_]), None), ""
 
@@ -347,7 +353,8 @@ class PerformanceEstimator:
 
     def _row(self, metric: str, est: dict, rows: int, z: float, reason: str) -> dict:
         "One metric's estimate with its band."
-        if metric not in self.se_: reason = f"{metric} is not estimated for a {self.problem_} model (estimated: {', '.join(self.se_)})"
+        if metric not in self.se_:
+            reason = f"{metric} is not estimated for a {self.problem_} model (estimated: {', '.join(self.se_)})"
         if reason: return _nan_row(metric, rows, self.version_, reason)
         v, se = est[metric], self.standard_error(metric, rows)
         if not np.isfinite(v): return _nan_row(metric, rows, self.version_, f"{metric} is undefined for this window")
@@ -360,11 +367,12 @@ class PerformanceEstimator:
 
 # %% ../nbs/05_estimate.ipynb #e5700080
 def band_below_floor(row: dict,  # an `estimate` result
-                     floor: float | None, problem: str) -> bool:
-    "Whether the whole band of an estimate is worse than `floor` (False when either is unknown)."
+                     floor: float | None, problem: str,
+                     z: float | None = None) -> bool:  # one-sided: `z` standard errors; None: the row's band
+    "Whether an estimate is worse than `floor` beyond its noise: its whole band (False when either is unknown)."
     if floor is None or not np.isfinite(row["estimate"]): return False
-    higher = METRICS[problem][row["metric"]]
-    return bool(row["upper"] < floor if higher else row["lower"] > floor)
+    lo, hi = (row["lower"], row["upper"]) if z is None else (row["estimate"] - z * row["se"], row["estimate"] + z * row["se"])
+    return bool(hi < floor if METRICS[problem][row["metric"]] else lo > floor)
 
 # %% ../nbs/05_estimate.ipynb #e5700091
 def estimator_path(ws, version: int) -> Path:

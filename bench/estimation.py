@@ -186,9 +186,11 @@ def table(df: pd.DataFrame) -> str:
 
 
 def save(a, out: list, t: float):
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"args": vars(a), "seconds": time.perf_counter() - t, "results": out}, indent=1, default=str))
-    TABLE.write_text(f"# Performance estimation (bench/estimation.py)\n\n{table(pd.DataFrame(out))}")
+    "Write the results so far (a long run stopped halfway keeps what it measured)."
+    results, md = (p.with_name(p.stem + a.tag + p.suffix) for p in (RESULTS, TABLE))
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps({"args": vars(a), "seconds": time.perf_counter() - t, "results": out}, indent=1, default=str))
+    md.write_text(f"# Performance estimation (bench/estimation.py {a.tag})\n\n{table(pd.DataFrame(out))}")
 
 
 def main(a):
@@ -196,15 +198,15 @@ def main(a):
     for rows in a.rows:
         for s in a.scenarios:
             log(f"{s} at {rows:,} rows a window ...")
-            sim, spec = churn("none" if s == "unsure_shift" else s, rows, a.onset)
-            if s == "unsure_shift": sim = unsure_shift(sim, a.onset)
+            sim, spec = churn("none" if s == "unsure_shift" else s, rows, a.onset, a.seed)
+            if s == "unsure_shift": sim = unsure_shift(sim, a.onset, seed=a.seed)
             onset = sim.truth.get("onset_day")
             res = run(s, sim, spec, rows, ["roc_auc"], onset, "churned", sim.truth.get("alert") is None)
             log(f"  MAE {res[0]['mae']:.4f}, coverage {res[0]['coverage']:.2f}, stable windows below the floor {res[0]['stable_below_floor']}")
             out += res; save(a, out, t)
         for kind in a.variants:
             log(f"{kind} variant at {rows:,} rows a window ...")
-            sim, spec, label, metrics = variant(kind, rows)
+            sim, spec, label, metrics = variant(kind, rows, a.seed)
             res = run(kind, sim, spec, rows, metrics, None, label)
             log("  " + ", ".join(f"{r['metric']} MAE {r['mae']:.4f} coverage {r['coverage']:.2f}" for r in res))
             out += res; save(a, out, t)
@@ -217,6 +219,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, nargs="+", default=[1000], help="events per day, one run each (default: 1000)")
     ap.add_argument("--onset", type=int, default=75, help="day the change starts (default: 75)")
+    ap.add_argument("--seed", type=int, default=7, help="random seed of the simulations (default: 7, as bench/scenarios.py)")
+    ap.add_argument("--tag", default="", help="suffix of the results' file names, e.g. -seed8 (default: none)")
     names = SCENARIOS + ["unsure_shift"]
     ap.add_argument("--scenarios", nargs="+", default=names, choices=names, metavar="NAME", help=f"default: all ({', '.join(names)})")
     ap.add_argument("--variants", nargs="*", default=["multiclass", "regression"], choices=["multiclass", "regression"],

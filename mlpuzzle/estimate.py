@@ -282,7 +282,10 @@ class PerformanceEstimator:
                  seed: int = 0):
         self.z, self.resamples, self.sizes, self.seed = z, resamples, sizes, seed
 
-    def fit(self, model, info: dict, reference: pd.DataFrame, spec: dict):
+    def fit(self, model,  # the version's fitted pipeline
+            info: dict,  # its registry info: `threshold` (binary decisions) and `version`
+            reference: pd.DataFrame,  # labelled rows the model was not fitted on (its valid and test rows)
+            spec: dict):  # the validated spec it was trained with
         "Learn the calibration (or loss models) and the standard errors from labelled rows the model was not fitted on."
         self.problem_, self.metric_ = spec["problem"], spec["promotion"]["metric"]
         self.threshold_, self.version_ = float(info.get("threshold", 0.5)), info.get("version")

@@ -33,7 +33,7 @@ LAYERS = [
     ["contract"],
     ["fastpath"],
     ["traffic"],
-    ["serve", "drift", "quality", "performance", "reference"],
+    ["serve", "drift", "quality", "performance", "reference", "estimate"],
     ["alerts"],
     ["outbox"],
     ["monitor"],

@@ -10,14 +10,15 @@ from contextlib import closing
 import pandas as pd
 
 from .schema import DEFAULT_SEVERITY
-from .core import MlpuzzleError
 from .workspace import open_workspace, Workspace
 from .performance import below_floor
+from .estimate import band_below_floor
+from .rules import GOES_ON, JUDGE_EMPTY, condition
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'monitor_db', 'as_json', 'condition', 'evaluate_alerts', 'alerts']
+__all__ = ['log', 'monitor_db', 'as_json', 'evaluate_alerts', 'alerts']
 
 # %% ../nbs/05_alerts.ipynb #0398bccf
 _SCHEMA = """
@@ -51,130 +52,6 @@ def _plain(x):
 def as_json(o) -> str:
     "`o` as JSON text, numpy scalars and timestamps included."
     return json.dumps(o, default=_plain)
-
-# %% ../nbs/05_alerts.ipynb #c8d7f2f6
-def _pct(x) -> str: return f"{100 * x:.1f}%"
-
-def _drifted(d: pd.DataFrame, status: str = "status") -> list[str]:
-    "The features whose `status` (or `pooled_status`) is drift in drift table `d`."
-    if not len(d) or status not in d: return []
-    return d[(d[status] == "drift") & (d.role == "feature")]["column"].tolist()
-
-def _drift(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    """At least `min_features` features drift over the last `consecutive` windows pooled, each of them with a drifting
-    feature (without pooled results: `min_features` in each of them)."""
-    runs = [_drifted(d)] + [_drifted(h) for h in history[: rule["consecutive"] - 1]]
-    if len(runs) < rule["consecutive"] or not all(runs): return {}
-    now = _drifted(d, "pooled_status") if "pooled_status" in d else runs[0]
-    if len(now) < rule["min_features"] or ("pooled_status" not in d and any(len(r) < rule["min_features"] for r in runs)): return {}
-    ev = d[d.column.isin(now)][["column", "test", "p_adjusted", "distance"]].to_dict("records")
-    return {"": (f"{len(now)} features drift ({', '.join(now)}) for {rule['consecutive']} windows", {"features": ev})}
-
-def _known(r) -> bool: return r is not None and r == r
-
-def _above_baseline(r: float, base: float, n: int, rule: dict, tests: int) -> bool:
-    "Rate `r` of `n` rows is above `base` by the rule's margin, and significantly (binomial, Bonferroni over `tests`)."
-    from scipy.stats import binom
-    if not r > base + rule["margin"]: return False
-    return n == 0 or binom.sf(round(r * n) - 1, n, base) < rule["alpha"] / max(tests, 1)
-
-def _window_null_rates(q: dict) -> dict:
-    "Each feature's share of nulls among all the rows the window received (quarantined ones hold a value, or are counted there)."
-    share = q.get("accepted", q["rows"]) / q["rows"] if q["rows"] else 1.0
-    return {f: r * share for f, r in q["null_rates"].items() if _known(r) and f not in q.get("missing_columns", [])}
-
-def _null_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "A feature's null rate is above the reference's (or a fixed `above`): one subject per feature."
-    rates, base = _window_null_rates(q), q.get("baseline_null_rates") or {}
-    if rule.get("above") is not None:
-        return {f: (f"{f}: {_pct(r)} null (above {_pct(rule['above'])})", {"null_rate": r})
-                for f, r in rates.items() if r > rule["above"]}
-    b = {f: base[f] if _known(base.get(f)) else 0.0 for f in rates}
-    return {f: (f"{f}: {_pct(r)} null in {q['rows']:,} rows (reference {_pct(b[f])})", {"null_rate": r, "reference": b[f]})
-            for f, r in rates.items() if _above_baseline(r, b[f], q["rows"], rule, len(rates))}
-
-_REASON_RATES = ("type", "range", "category", "null_reject", "duplicate")  # the quarantine reasons, as `{reason}_rate` in a quality
-
-def _reasons_above(q: dict, rule: dict) -> dict:
-    "`{rate: (window's, reference's)}` of the quarantine rates above the reference period's (in all, and by reason)."
-    base, names = q.get("baseline_rates") or {}, ["quarantine_rate", *(f"{k}_rate" for k in _REASON_RATES)]
-    return {k: (q[k], base.get(k, 0.0)) for k in names
-            if _above_baseline(q[k], base.get(k, 0.0), q["rows"], rule, len(names))}
-
-def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "The share of rows quarantined at ingestion, in all or for one reason, is above the reference period's (or a fixed `above`)."
-    if not q["rows"]: return {}
-    if rule.get("above") is not None and not q["quarantine_rate"] > rule["above"]: return {}
-    above = _reasons_above(q, rule) if rule.get("above") is None else {"quarantine_rate": (q["quarantine_rate"], None)}
-    if not above: return {}
-    why = {k: q[f"{k}_rate"] for k in _REASON_RATES if q[f"{k}_rate"]}
-    top = ", ".join(f"{k.replace('_reject', '')} {_pct(v)}" for k, v in sorted(why.items(), key=lambda x: -x[1]))
-    ref = (f"above {_pct(rule['above'])}" if rule.get("above") is not None
-           else f"reference {_pct((q.get('baseline_rates') or {}).get('quarantine_rate', 0.0))}")
-    msg = f"{_pct(q['quarantine_rate'])} of {q['rows']:,} rows quarantined ({ref}): {top}"
-    return {"": (msg, {"rates": why, "rows": q["rows"], "above_reference": sorted(above)})}
-
-def _shifted_classes(q: dict, rule: dict) -> dict:
-    "`{class: (window's share, reference's)}` of the predicted classes whose share moved, materially and significantly."
-    from scipy.stats import binomtest
-    now, base = q.get("prediction_shares") or {}, q.get("baseline_prediction_shares") or {}
-    n, classes = q.get("accepted", q["rows"]), sorted(set(now) | set(base))
-    test = lambda c: binomtest(round(now.get(c, 0.0) * n), n, base.get(c, 0.0)).pvalue < rule["alpha"] / len(classes)
-    return {c: (now.get(c, 0.0), base.get(c, 0.0)) for c in classes
-            if abs(now.get(c, 0.0) - base.get(c, 0.0)) > rule["margin"] and test(c)}
-
-def _prediction_balance(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    """The share of a predicted class moved from the reference's; while features drift in the window, the drift
-    rule tells the incident (one alert for it), so this one stays quiet."""
-    if not (q.get("prediction_shares") and q.get("baseline_prediction_shares")) or _drifted(d): return {}
-    moved = _shifted_classes(q, rule)
-    if not moved: return {}
-    what = ", ".join(f"{c} {_pct(a)} (reference {_pct(b)})" for c, (a, b) in moved.items())
-    return {"": (f"predicted classes moved in {q.get('accepted', q['rows']):,} rows: {what}", {"classes": moved})}
-
-def _schema(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "A batch of the window lacks a feature, or brings a column the spec does not know."
-    missing, extra = q["missing_columns"], q["extra_columns"]
-    if not (missing or extra): return {}
-    parts = [missing and f"missing: {', '.join(missing)}", extra and f"unknown columns: {', '.join(extra)}"]
-    return {"": (f"schema changed ({'; '.join(x for x in parts if x)})", {"missing": missing, "extra": extra})}
-
-def _error_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "The share of online requests answered with a 5xx is above `above`."
-    if not q.get("requests"): return {}
-    rate = q["server_errors"] / q["requests"]
-    if not rate > rule["above"]: return {}
-    msg = f"{_pct(rate)} of {q['requests']:,} requests failed on the server (above {_pct(rule['above'])})"
-    return {"": (msg, {"requests": q["requests"], "server_errors": q["server_errors"]})}
-
-def _unlikely_few(rows: int, expected: float, alpha: float) -> bool:
-    "`rows` or fewer is unlikely (Poisson, below `alpha`) when `expected` rows are due."
-    from scipy.stats import poisson
-    return poisson.cdf(rows, expected) < alpha
-
-def _no_data(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "The window is empty, or has fewer rows than `below` times the expected, and that few are unlikely by chance."
-    rows, exp = q["rows"], q["expected_rows"]
-    if not (rows == 0 or (exp and rows < rule["below"] * exp)): return {}
-    if exp and not _unlikely_few(rows, exp, rule.get("alpha", 1.0)): return {}
-    expected = f" (expected about {exp:,.0f})" if exp else ""
-    return {"": (f"{rows:,} rows{expected}", {"rows": rows, "expected": exp})}
-
-def _drift_goes_on(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
-    "An open drift alert goes on while at least `sustain_features` features drift (in this window alone)."
-    return {"": (None, None)} if len(_drifted(d)) >= rule["sustain_features"] else {}
-
-CONDITIONS = {"drift": _drift, "null_rate": _null_rate, "quarantine_rate": _quarantine_rate,
-              "prediction_balance": _prediction_balance, "schema": _schema, "error_rate": _error_rate, "no_data": _no_data}  # window rule kind -> its condition function
-GOES_ON = {"drift": _drift_goes_on}  # kind -> the weaker condition that keeps its open alert going (default: its condition)
-JUDGE_EMPTY = {"no_data", "error_rate"}  # kinds that judge a window without rows (the others leave their alerts as they are)
-
-def condition(kind: str):
-    "The condition function of window rules of `kind`; an unknown kind names the valid ones."
-    if kind not in CONDITIONS:
-        raise MlpuzzleError(f"no alert rule of kind {kind!r}: the window rules are {', '.join(CONDITIONS)} "
-                            "(performance is judged on labeled windows)")
-    return CONDITIONS[kind]
 
 # %% ../nbs/05_alerts.ipynb #28d58a3a
 def _raise(con, rule: dict, subject: str, key: str, as_of: str, msg, evidence) -> dict:
@@ -269,14 +146,36 @@ def _performance_events(con, rule: dict, perf: pd.DataFrame, spec: dict, as_of: 
         _set_cursor(con, rule["kind"], p["window"])
     return events
 
-def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str, con, serving: int | None = None) -> list[dict]:
-    """Apply the spec's rules to the windows of `results` not yet evaluated and to newly judged `perf` windows
-    (only those the `serving` version predicted); return the events."""
+def _estimate_message(e: dict, metric: str) -> str:
+    "What an estimated_performance alert says of window estimate `e`."
+    return (f"estimated {metric} {e['estimate']:.3f} (band {e['lower']:.3f} to {e['upper']:.3f}) on {e['rows']:,} rows "
+            f"whose labels have not come, floor {e['floor']:.3f}")
+
+def _estimated_events(con, rule: dict, est: pd.DataFrame, spec: dict, as_of: str, serving, cursor: str) -> list:
+    "The events of the estimated_performance `rule` on the window estimates `est` after `cursor`."
+    if est is None or not len(est): return []
+    keep = est["estimate"].notna() & (est["rows"] >= rule["min_rows"]) & ((est["version"] == serving) if serving is not None else True)
+    events = []
+    for e in est[keep].to_dict("records"):
+        if e["window"] <= cursor: continue
+        e["floor"] = rule["below"] if rule.get("below") is not None else e["floor"]
+        bad = band_below_floor(e, e["floor"], spec["problem"])
+        if ev := _transition(con, rule, "", bad, e["window"], as_of, _estimate_message(e, e["metric"]), e): events.append(ev)
+        _set_cursor(con, rule["kind"], e["window"])
+    return events
+
+def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str, con, serving: int | None = None,
+                    estimated: pd.DataFrame | None = None,  # `labelfree.window_estimates` of the windows
+                   ) -> list[dict]:
+    """Apply the spec's rules to the windows of `results` not yet evaluated, to newly judged `perf` windows and to
+    newly `estimated` ones (only those the `serving` version predicted); return the events."""
     cursors, events = dict(con.execute("SELECT rule, window FROM cursors")), []
     for rule in _rules(ws.spec):
         cursor = cursors.get(rule["kind"], "")
         if rule["kind"] == "performance":
             events += _performance_events(con, rule, perf, ws.spec, as_of, serving, cursor)
+        elif rule["kind"] == "estimated_performance":
+            events += _estimated_events(con, rule, estimated, ws.spec, as_of, serving, cursor)
         else: events += _window_events(con, rule, results, as_of, cursor)
     con.commit()
     return events

@@ -19,7 +19,8 @@ from .workspace import open_workspace, Workspace
 from .core import now_iso, parse_duration, to_utc, utc_now, window_key
 from .reference import load_baselines, load_reference, window_references
 from .drift import drift
-from .performance import performance
+from .performance import performance, predictions
+from .labelfree import window_estimates
 from .quality import ingestion_counts, quality
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ class MonitorReport:
     events: list = field(default_factory=list)  # raised / resolved in this run
     delivery: dict = field(default_factory=dict)
     replayed: bool = False  # the data is history: `as_of` is the data's time, not the clock's
+    estimated: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per window: its metric estimated before the labels
 
     @property
     def status(self) -> str: return status_of(self.alerts)
@@ -222,18 +224,23 @@ def last_as_of(con) -> str | None:
     return r[0] if r else None
 
 # %% ../nbs/05_monitor.ipynb #eaf0d8ae
+def _before(df: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    "The rows of `df` whose window starts before `end`."
+    return df[df.window < end.strftime("%Y-%m-%dT%H%M%S")] if len(df) else df
+
 def _judge(ws: Workspace, keys: list[str], refs: dict, serving, t: pd.Timestamp, end: pd.Timestamp) -> tuple:
-    "(window results, performance, events, alert log) of the windows `keys` at time `t`; the state updated."
+    "(window results, performance, estimates, events, alert log) of the windows `keys` at time `t`; the state updated."
     spec, at = ws.spec, t.isoformat(timespec="seconds")
     rule = next((r for r in spec["monitoring"]["alerts"] if r["kind"] == "performance"), {"min_labels": 50})
     with closing(monitor_db(ws)) as con:
         results = window_results(ws, keys, refs, con)
-        perf = performance(ws, t, rule.get("min_labels", 50), rule.get("below"))
-        if len(perf): perf = perf[perf.window < end.strftime("%Y-%m-%dT%H%M%S")]
-        events = evaluate_alerts(ws, results, perf, at, con, serving)
+        pred = predictions(ws)  # read once: realized and estimated performance both need them
+        perf = _before(performance(ws, t, rule.get("min_labels", 50), rule.get("below"), pred), end)
+        est = _before(window_estimates(ws, pred, rule.get("below")), end)
+        events = evaluate_alerts(ws, results, perf, at, con, serving, est)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
         if spec["monitoring"]["webhook"]: queue_events(con, events)
-        return results, perf, events, pd.read_sql("SELECT * FROM alerts ORDER BY id", con)
+        return results, perf, est, events, pd.read_sql("SELECT * FROM alerts ORDER BY id", con)
 
 def _event_line(e: dict) -> str:
     "One printed line of a raised or resolved alert."
@@ -275,7 +282,7 @@ def monitor(workspace,  # a Workspace or its directory
     end = pd.Timestamp(window_key(t, window), tz="UTC")  # the window in progress is not complete
     keys = window_range(ws, since, min(to_utc(until), end) if until is not None else end)
     serving, refs = version if version is not None else champion(ws), window_references(ws, keys, version)
-    results, perf, events, log_df = _judge(ws, keys, refs, serving, t, end)
+    results, perf, est, events, log_df = _judge(ws, keys, refs, serving, t, end)
     for e in events:
         if not quiet: print(_event_line(e))
     webhook = deliver_alerts and ws.spec["monitoring"]["webhook"]
@@ -284,4 +291,4 @@ def monitor(workspace,  # a Workspace or its directory
     qual = pd.DataFrame([{"window": k, "reference": refs[k], **{c: v for c, v in q.items() if not c.endswith("null_rates")}}
                          for k, (_, q) in results.items()])
     return MonitorReport(t.isoformat(timespec="seconds"), serving, _windows_table(qual, drift_df), drift_df, qual, perf, log_df,
-                         events, delivery, replayed)
+                         events, delivery, replayed, est)

@@ -16,7 +16,7 @@ from .core import parse_duration
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'default_floor', 'below_floor', 'performance']
+__all__ = ['log', 'default_floor', 'below_floor', 'predictions', 'floor_of', 'performance']
 
 # %% ../nbs/05_performance.ipynb #00b25f0b
 def default_floor(metric: str, problem: str, test_value: float | None) -> float | None:
@@ -39,7 +39,7 @@ def below_floor(perf: pd.DataFrame, metric: str, problem: str, z: float = 1.645)
     return ((v + z * se < f) if better else (v - z * se > f)).fillna(False)
 
 # %% ../nbs/05_performance.ipynb #aecb9102
-def _predictions(ws: Workspace) -> pd.DataFrame:
+def predictions(ws: Workspace) -> pd.DataFrame:
     "Every prediction made, batch and online (rows with an id), the first one of each id (what was served)."
     d = ws.dir("predictions")
     files = sorted([*d.glob("*.parquet"), *d.glob("online/*/*.parquet")], key=lambda p: p.stat().st_mtime_ns)
@@ -47,12 +47,12 @@ def _predictions(ws: Workspace) -> pd.DataFrame:
     if not parts: return pd.DataFrame()
     return pd.concat(parts, ignore_index=True).drop_duplicates(ws.spec["columns"]["id"], keep="first")
 
-def _labeled(ws: Workspace, as_of) -> pd.DataFrame | None:
+def _labeled(ws: Workspace, as_of, pred: pd.DataFrame | None = None) -> pd.DataFrame | None:
     "The predictions whose label is known at `as_of`, with it and their window (None: no predictions or labels)."
     from mlpuzzle.core import window_keys
     from mlpuzzle.labels import load_labels
     cols = ws.spec["columns"]
-    pred, labels = _predictions(ws), load_labels(ws, as_of)
+    pred, labels = predictions(ws) if pred is None else pred, load_labels(ws, as_of)
     if not len(pred) or not len(labels) or not cols["id"]: return None
     df = pred.merge(labels[[cols["id"], cols["target"]]], on=cols["id"])
     df = df[df[cols["target"]].notna()]
@@ -69,7 +69,7 @@ def _version_info(ws: Workspace, version: int, seen: dict) -> dict:
         except Exception: seen[version] = {}
     return seen[version]
 
-def _floor(spec: dict, test_value: float | None, floor: float | None) -> float | None:
+def floor_of(spec: dict, test_value: float | None, floor: float | None) -> float | None:
     "`floor` if given, else the spec's `monitoring.performance_floor`, else `default_floor`."
     if floor is not None: return floor
     if spec["monitoring"]["performance_floor"] is not None: return spec["monitoring"]["performance_floor"]
@@ -108,15 +108,17 @@ def _window_performance(ws: Workspace, key: str, g: pd.DataFrame, seen: dict, mi
     info, y = _version_info(ws, v, seen), g[spec["columns"]["target"]]
     test_value = (info.get("test_metrics") or {}).get(metric)
     row = {"window": key, "labeled": len(g), "value": np.nan, "se": 0.0, "test_value": test_value, "version": v,
-           "floor": _floor(spec, test_value, floor)}
+           "floor": floor_of(spec, test_value, floor)}
     if _judgeable(y, problem, min_labels): row["value"] = _realized(g, y, spec, info, key)
     if metric == "roc_auc" and row["value"] == row["value"]:
         pos = int((y == 1).sum()); row["se"] = _auc_se(row["value"], pos, len(y) - pos)
     return row
 
-def performance(ws: Workspace, as_of=None, min_labels: int = 50, floor: float | None = None) -> pd.DataFrame:
+def performance(ws: Workspace, as_of=None, min_labels: int = 50, floor: float | None = None,
+                pred: pd.DataFrame | None = None,  # `predictions(ws)`, when the caller has read them already
+               ) -> pd.DataFrame:
     "The realized gate metric per window of event time, from the predictions and the labels known at `as_of`."
-    df, seen = _labeled(ws, as_of), {}
+    df, seen = _labeled(ws, as_of, pred), {}
     if df is None: return pd.DataFrame(columns=_COLUMNS)
     rows = [_window_performance(ws, k, g, seen, min_labels, floor) for k, g in df.groupby("window")]
     return pd.DataFrame(rows)

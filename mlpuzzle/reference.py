@@ -82,13 +82,21 @@ def baselines_path(ws: Workspace, version: int) -> Path:
     "Where the baselines of model `version` are kept, beside its reference profile."
     return reference_path(ws, version).with_suffix(".json")
 
+def _save_estimator(ws: Workspace, version: int, rows: pd.DataFrame, model, info: dict):
+    "Fit and keep the performance estimator of `version` on labelled `rows` it was not fitted on (a warning when it cannot)."
+    from mlpuzzle.estimate import PerformanceEstimator, save_estimator
+    try: save_estimator(ws, version, PerformanceEstimator().fit(model, {**info, "version": version}, rows, ws.spec))
+    except Exception as e: log.warning("model version %s has no performance estimator: %s", version, e)
+
 def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict) -> Path:
     "Profile the training rows `data` of `version` (its features and `model`'s predictions on them), and keep its baselines."
     from mlpuzzle.compat import profile_frame, write_profile
     p, frame = reference_path(ws, version), _reference_frame(ws, data, model, info)
     p.parent.mkdir(exist_ok=True)
-    unseen = _reference_frame(ws, held_out(data, ws.spec), model, info)  # in-sample predictions are surer than live ones
+    held = held_out(data, ws.spec)
+    unseen = _reference_frame(ws, held, model, info)  # in-sample predictions are surer than live ones
     with atomic_path(baselines_path(ws, version)) as tmp: tmp.write_text(json.dumps(reference_baselines(ws, data, unseen)))
+    _save_estimator(ws, version, held, model, info)
     with atomic_path(p) as tmp: write_profile(profile_frame(frame), tmp)
     if info.get("run_id"): _attach(ws, info["run_id"], p)
     return p

@@ -76,10 +76,13 @@ ALERT_SCHEMAS = {  # each rule also takes `severity` (warning | critical) and `r
     "performance": {"below": Key(NUM, None, "alert when the realized gate metric is below this (default: monitoring.performance_floor, "
                                              "else the serving model's test metric less 0.05; for error metrics: above, x1.25)", nullable=True),
                     "min_labels": Key(INT, 50, "windows with fewer labeled predictions are not judged", between(1, 10**9))},
+    "estimated_performance": {"below": Key(NUM, None, "alert when the whole band of a window's gate metric estimated before its labels (mlpuzzle.labelfree) is below this "
+                                                       "(default: the performance rule's floor; error metrics: above)", nullable=True),
+                              "min_rows": Key(INT, 100, "windows with fewer predictions are not judged", between(2, 10**9))},
     "no_data": {"below": Key(NUM, 0.1, "alert when a window has fewer rows than this share of the expected rows (0: only when empty)", between(0, 1)),
                 "alpha": Key(NUM, 0.001, "...and that few rows are unlikely for the expected rows (Poisson), so that small windows may be empty", between(0, 1, True, True))},
     "error_rate": {"above": Key(NUM, 0.05, "alert when the share of failed serving requests is above this", between(0, 1))}}
-DEFAULT_SEVERITY = {"drift": "warning", "null_rate": "warning", "quarantine_rate": "critical", "prediction_balance": "warning", "schema": "critical",
+DEFAULT_SEVERITY = {"drift": "warning", "null_rate": "warning", "quarantine_rate": "critical", "prediction_balance": "warning", "estimated_performance": "warning", "schema": "critical",
                     "performance": "critical", "no_data": "critical", "error_rate": "critical"}
 
 SPEC_SCHEMA = {

@@ -72,6 +72,10 @@ VERBS = {  # command -> (function, help, description, arguments)
                "List the alerts monitoring raised, oldest first: kind, severity, open or resolved, window, message.",
                [WORKSPACE, arg("--open", action="store_true", help="only the open alerts"),
                 arg("--json", action="store_true", help="as JSON records (with evidence and delivery counts)")]),
+    "performance": ("cmd_performance", "each window's gate metric, estimated before the labels and realized after",
+                    "List per window: rows, the gate metric estimated from the predictions with its band, the realized metric "
+                    "once the labels have come, labeled rows and the model version. The estimate cannot see concept drift.",
+                    [WORKSPACE, arg("--json", action="store_true", help="as JSON records")]),
     "status": ("cmd_status", "list recent runs", "List the recent runs of a workspace, newest first.",
                [WORKSPACE, arg("-n", "--limit", type=int, default=20, help="how many runs (default: 20)")]),
     "simulate": ("cmd_simulate", "write days of the demo business into a workspace's source",

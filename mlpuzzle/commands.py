@@ -13,9 +13,9 @@ from .workspace import init_workspace, Workspace
 log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
-__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_docs', 'cmd_alerts', 'cmd_status', 'cmd_demo', 'simulate_into',
-           'cmd_simulate', 'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire', 'cmd_ui',
-           'cmd_serve']
+__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_docs', 'cmd_alerts', 'cmd_performance', 'cmd_status', 'cmd_demo',
+           'simulate_into', 'cmd_simulate', 'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire',
+           'cmd_ui', 'cmd_serve']
 
 # %% ../nbs/08_commands.ipynb #c9edc627
 def read_sample(path, rows: int = 100_000):
@@ -85,6 +85,22 @@ def cmd_alerts(a):
     return df
 
 def _short(s, n): return "" if s is None else (s if len(s) <= n else s[:n - 1] + "…")
+
+def _num(x, fmt: str = ".3f") -> str: return "" if x is None or x != x else format(x, fmt)
+
+def cmd_performance(a):
+    from mlpuzzle.labelfree import estimated_and_realized, window_estimates
+    from mlpuzzle.performance import performance, predictions
+    ws = Workspace(a.workspace, check_imports=False)
+    pred = predictions(ws)
+    df = estimated_and_realized(window_estimates(ws, pred), performance(ws, pred=pred))
+    if a.json: print(df.to_json(orient="records", indent=1)); return df
+    if not len(df): print(f"no predictions yet; `mlpuzzle run score -w {a.workspace}` makes them"); return df
+    print(f"{'window':<11} {'rows':>7} {'metric':<9} {'estimate':>8} {'lower':>7} {'upper':>7} {'realized':>8} {'labeled':>7} {'version':>7}")
+    for r in df.astype(object).where(df.notna(), None).itertuples():
+        print(f"{r.window[:10]:<11} {_num(r.rows, ',.0f'):>7} {r.metric or '':<9} {_num(r.estimate):>8} {_num(r.lower):>7} "
+              f"{_num(r.upper):>7} {_num(r.realized):>8} {r.labeled:>7} {_num(r.version, '.0f'):>7}")
+    return df
 
 def cmd_status(a):
     from mlpuzzle.runs import list_runs

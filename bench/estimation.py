@@ -217,7 +217,7 @@ def main(a):
             out += res; save(a, out, t)
     print(pd.DataFrame(out)[["rows", "scenario", "metric", "mae", "coverage", "stable_below_floor",
                              "first_estimated_below_day", "first_realized_below_day"]].to_string(index=False))
-    log(f"{time.perf_counter() - t:.0f} s; {RESULTS}, {TABLE}")
+    log(f"{time.perf_counter() - t:.0f} s; results in {RESULTS.parent} (estimation{a.tag}.json, .md)")
 
 
 if __name__ == "__main__":

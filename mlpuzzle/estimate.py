@@ -13,125 +13,15 @@ import pandas as pd
 from .core import atomic_path, ModelError
 from .model import feature_columns, has_business, predict_scores, target
 from .schema import METRICS
+from .calibrate import Calibrator, OneVsRestCalibrator, fit_calibrator, halves
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'FITS', 'SIZES', 'brier', 'ece', 'Calibrator', 'OneVsRestCalibrator', 'fit_calibrator', 'expected_confusion',
-           'confusion_metrics', 'weighted_auc', 'weighted_average_precision', 'binary_estimates',
-           'multiclass_estimates', 'loss_inputs', 'fit_loss_models', 'regression_estimates', 'estimated_metrics',
-           'resampled_se', 'se_at', 'PerformanceEstimator', 'band_below_floor', 'estimator_path', 'estimator_types',
-           'save_estimator', 'load_estimator']
-
-# %% ../nbs/05_estimate.ipynb #e5700011
-_EPS = 1e-6
-
-def _logit(p) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
-
-def brier(y, p) -> float:
-    "Mean squared difference between outcomes `y` (0/1) and probabilities `p`."
-    return float(np.mean((np.asarray(y, dtype=float) - np.asarray(p, dtype=float)) ** 2))
-
-def ece(y, p, bins: int = 10) -> float:
-    "Expected calibration error: the row-weighted mean gap between predicted and observed, over equal-count bins."
-    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-    order = np.argsort(p, kind="stable")
-    gaps = [abs(p[i].mean() - y[i].mean()) * len(i) for i in np.array_split(order, bins) if len(i)]
-    return float(sum(gaps) / max(len(p), 1))
-
-def _fit_isotonic(y, p) -> tuple:
-    from sklearn.isotonic import IsotonicRegression
-    m = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(p, y)
-    return ("isotonic", np.asarray(m.X_thresholds_, float), np.asarray(m.y_thresholds_, float))
-
-def _fit_sigmoid(y, p) -> tuple:
-    from sklearn.linear_model import LogisticRegression
-    m = LogisticRegression(C=1e6).fit(_logit(p)[:, None], y)
-    return ("sigmoid", float(m.coef_[0, 0]), float(m.intercept_[0]))
-
-def _apply(fit: tuple, p) -> np.ndarray:
-    "The probabilities `p` through one fitted map (identity, isotonic or sigmoid)."
-    p = np.asarray(p, dtype=float)
-    if fit[0] == "isotonic": return np.interp(p, fit[1], fit[2]) if len(fit[1]) > 1 else np.full(len(p), fit[2][0])
-    if fit[0] == "sigmoid": return 1 / (1 + np.exp(-(fit[1] * _logit(p) + fit[2])))
-    return p
-
-FITS = {"identity": lambda y, p: ("identity",), "sigmoid": _fit_sigmoid, "isotonic": _fit_isotonic}
-
-# %% ../nbs/05_estimate.ipynb #e5700014
-def _halves(n: int, seed: int) -> list[np.ndarray]:
-    "Two random halves of range(n) (the rows each cross-fitted map is judged on)."
-    order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(order[: n // 2]), np.sort(order[n // 2:])]
-
-def _cross_fitted(y, p, method: str, seed: int) -> np.ndarray:
-    "Probabilities `p` of each half through `method` fitted on the other half."
-    out = np.empty(len(p))
-    a, b = _halves(len(p), seed)
-    for fit_on, apply_to in ((a, b), (b, a)): out[apply_to] = _apply(_map(y[fit_on], p[fit_on], method), p[apply_to])
-    return out
-
-def _map(y, p, method: str) -> tuple:
-    "The map of `method` fitted on (y, p); identity when the rows cannot fit it (one class only)."
-    if method == "identity" or len(np.unique(y)) < 2: return ("identity",)
-    return FITS[method](y, p)
-
-class Calibrator:
-    "The probabilities of one class, calibrated: identity, sigmoid (Platt) or isotonic, chosen on cross-fitted halves."
-    def __init__(self, method: str = "auto",  # auto (choose by held-out Brier score), identity, sigmoid or isotonic
-                 seed: int = 0):  # random split into halves
-        self.method, self.seed = method, seed
-
-    def fit(self, y, p):
-        "Choose and fit the map from probabilities `p` to outcomes `y` (0/1)."
-        y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-        if self.method not in ("auto", *FITS): raise ValueError(f"method {self.method!r}: expected auto, {', '.join(FITS)}")
-        methods = list(FITS) if self.method == "auto" else [self.method]
-        held = {m: _cross_fitted(y, p, m, self.seed) for m in methods}
-        self.scores_ = {m: brier(y, q) for m, q in held.items()}
-        self.method_ = min(methods, key=lambda m: self.scores_[m])  # ties: the simpler (identity, sigmoid, isotonic)
-        self.map_, self.held_out_ = _map(y, p, self.method_), held[self.method_]
-        return self
-
-    def transform(self, p) -> np.ndarray:
-        "Calibrated probabilities of `p`."
-        return _apply(self.map_, p)
-
-# %% ../nbs/05_estimate.ipynb #e5700019
-class OneVsRestCalibrator:
-    "Class probabilities calibrated class by class (one against the rest), then renormalised to sum to one."
-    def __init__(self, method: str = "auto", seed: int = 0): self.method, self.seed = method, seed
-
-    def fit(self, y, P, classes):
-        "Fit one `Calibrator` per column of `P` (the probability of each of `classes`) on targets `y`."
-        y, P = np.asarray(y).astype(str), np.asarray(P, dtype=float)
-        self.classes_ = np.asarray(classes).astype(str)
-        fit = lambda k, c: Calibrator(self.method, self.seed).fit(y == c, P[:, k])
-        self.calibrators_ = [fit(k, c) for k, c in enumerate(self.classes_)]
-        self.method_ = [c.method_ for c in self.calibrators_]
-        self.held_out_ = _normalise(np.column_stack([c.held_out_ for c in self.calibrators_]), P)
-        return self
-
-    def transform(self, P) -> np.ndarray:
-        "Calibrated class probabilities of `P` (rows sum to one)."
-        P = np.asarray(P, dtype=float)
-        return _normalise(np.column_stack([c.transform(P[:, k]) for k, c in enumerate(self.calibrators_)]), P)
-
-def _normalise(C: np.ndarray, P: np.ndarray) -> np.ndarray:
-    "Rows of `C` scaled to sum to one (a row of zeros keeps the uncalibrated `P`)."
-    s = C.sum(1, keepdims=True)
-    return np.where(s > 0, C / np.where(s > 0, s, 1), P)
-
-def fit_calibrator(y,  # targets: 0/1, or class names
-                   p,  # the model's probabilities (multiclass: a column per class)
-                   seed: int = 0,  # random split of the cross-fitted halves
-                   classes=None,  # multiclass: the class of each column of `p`
-                   method: str = "auto"):  # auto (chosen on held-out data), identity, sigmoid or isotonic
-    "A fitted calibrator of probabilities `p`: `Calibrator` for binary, `OneVsRestCalibrator` for multiclass."
-    if np.ndim(p) == 1: return Calibrator(method, seed).fit(y, p)
-    return OneVsRestCalibrator(method, seed).fit(y, p, classes)
+__all__ = ['log', 'SIZES', 'expected_confusion', 'confusion_metrics', 'weighted_auc', 'weighted_average_precision',
+           'binary_estimates', 'multiclass_estimates', 'loss_inputs', 'fit_loss_models', 'regression_estimates',
+           'estimated_metrics', 'resampled_se', 'se_at', 'PerformanceEstimator', 'band_below_floor', 'estimator_path',
+           'estimator_types', 'save_estimator', 'load_estimator']
 
 # %% ../nbs/05_estimate.ipynb #e5700031
 def expected_confusion(c, decision) -> dict:
@@ -221,7 +111,7 @@ def _loss_model(Z, target, seed: int):
 def fit_loss_models(Z, err, seed: int = 0) -> tuple:
     "The models of |error| and of error squared on inputs `Z`, and their cross-fitted predictions (n x 2)."
     held, targets = np.empty((len(err), 2)), [np.abs(err), err ** 2]
-    a, b = _halves(len(err), seed)
+    a, b = halves(len(err), seed)
     for fit_on, apply_to in ((a, b), (b, a)):
         held[apply_to] = np.column_stack([_loss_model(Z[fit_on], t[fit_on], seed).predict(Z[apply_to]) for t in targets])
     return [_loss_model(Z, t, seed) for t in targets], np.maximum(held, 0)

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.naive_bayes import GaussianNB
 
-from mlpuzzle.estimate import PerformanceEstimator, brier, ece, fit_calibrator, load_estimator, save_estimator
+from mlpuzzle.calibrate import brier, ece, fit_calibrator
+from mlpuzzle.estimate import PerformanceEstimator, load_estimator, save_estimator
 from mlpuzzle.model import metrics_of, time_split, train
 from mlpuzzle.score import predictions_frame
 from mlpuzzle.simulate import churn_spec, simulate

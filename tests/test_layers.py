@@ -25,7 +25,7 @@ LAYERS = [
     ["snapshot"],
     ["store"],
     ["labels", "quarantine"],
-    ["model"],
+    ["model", "calibrate"],
     ["tracking"],
     ["modelfile"],
     ["registry"],

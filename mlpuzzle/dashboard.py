@@ -108,8 +108,21 @@ def timeline_plot(hist: pd.DataFrame, alerts: pd.DataFrame, vtimes: dict, end) -
     fig.autofmt_xdate()
     return _png(fig)
 
+def _performance_panel(ax, perf: pd.DataFrame, est: pd.DataFrame, metric: str):
+    "The estimated metric with its band, and the realized one where labels came, per window, on `ax`."
+    t = lambda d: pd.to_datetime(d.window, format="%Y-%m-%dT%H%M%S")
+    if len(est) and est.estimate.notna().any():
+        e = est[est.estimate.notna()]
+        ax.fill_between(t(e), e.lower, e.upper, color="tab:orange", alpha=0.25, step="mid", label="estimated (band)")
+        ax.plot(t(e), e.estimate, c="tab:orange", lw=1, label=f"estimated {metric}")
+    if len(perf) and perf.value.notna().any():
+        p = perf[perf.value.notna()]
+        ax.plot(t(p), p.value, ".-", c="tab:blue", label=f"realized {metric}")
+        ax.plot(t(p), p.floor, ls="--", c="red", label="floor")
+
 def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict,
                 changes: list = (),  # `reference_changes`: marked where they fall among the windows
+                est: pd.DataFrame | None = None,  # `labelfree.window_estimates`
                ) -> str:
     "Drift distance, data quality and realized performance per window; dotted lines where the reference changes."
     import matplotlib; matplotlib.use("Agg")
@@ -125,12 +138,8 @@ def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict,
         if "quarantine_rate" in rules: ax[1].plot(win.window, _quarantine_line(rules["quarantine_rate"], win), ls="--", c="red", lw=1,
                                                   drawstyle="steps-post", label="quarantine alert line")
         for a in ax[:2]: _mark_changes(a, changes, win.window.min(), win.window.max())
-    if len(perf) and perf.value.notna().any():
-        p = perf[perf.value.notna()]
-        t = pd.to_datetime(p.window, format="%Y-%m-%dT%H%M%S")
-        ax[2].plot(t, p.value, ".-", label=f"realized {spec['promotion']['metric']}")
-        ax[2].plot(t, p.floor, ls="--", c="red", label="floor")
-    for a, title in zip(ax, ("Drift", "Data quality", "Realized performance (as labels arrive)")):
+    _performance_panel(ax[2], perf, est if est is not None else pd.DataFrame(), spec["promotion"]["metric"])
+    for a, title in zip(ax, ("Drift", "Data quality", "Performance: estimated, realized as labels arrive")):
         a.set_title(title); a.tick_params(axis="x", labelrotation=30)
         if a.has_data(): a.legend(fontsize=7)
         else: a.text(0.5, 0.5, "no data yet", ha="center", transform=a.transAxes)
@@ -169,15 +178,16 @@ def _table(df: pd.DataFrame, links: dict | None = None) -> str:
 def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
     from mlpuzzle.monitor import status_of
-    from mlpuzzle.performance import performance
+    from mlpuzzle.labelfree import window_estimates
+    from mlpuzzle.performance import performance, predictions
     from mlpuzzle.runs import list_runs
     ws = open_workspace(workspace)
     reports, spec = Path(reports), ws.spec
     runs = list_runs(ws, limit=10_000)
     hist, alerts, win = _history(ws), _alert_log(ws), _windows(ws)
     vtimes = _version_times(ws, runs)
-    try: perf = performance(ws)
-    except Exception as e: log.warning("dashboard: no performance (%s)", e); perf = pd.DataFrame()
+    try: pred = predictions(ws); perf, est = performance(ws, pred=pred), window_estimates(ws, pred)
+    except Exception as e: log.warning("dashboard: no performance (%s)", e); perf, est = pd.DataFrame(), pd.DataFrame()
     open_ = alerts[alerts.state == "open"] if len(alerts) else alerts
     status = status_of(alerts)
     champ = hist[hist.action.isin(["promote", "rollback"])].to_version.iloc[-1] if len(hist) and hist.action.isin(["promote", "rollback"]).any() else None
@@ -199,7 +209,7 @@ def build_dashboard(workspace, reports) -> Path:
 {retrains} retraining(s) started by alerts; {counts['promote']} promotion(s), {counts['refused']} refused challenger(s), {counts['retire']} retired model(s);
 {len(runs)} run(s), {sum(r['status'] != 'succeeded' for r in runs)} not succeeded.</p></section>
 <section id="timeline"><h2>Timeline of model versions and alerts</h2>{timeline_plot(hist, alerts, vtimes, end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
-<section id="trends"><h2>Drift and performance over time</h2>{trends_plot(win, perf, spec, reference_changes(hist, vtimes))}</section>
+<section id="trends"><h2>Drift and performance over time</h2>{trends_plot(win, perf, spec, reference_changes(hist, vtimes), est)}</section>
 <section id="alerts"><h2>Alerts</h2>{_table(alert_rows)}</section>
 <section id="models"><h2>Promotion history</h2>{_table(hist_rows)}</section>
 <section id="runs"><h2>Runs</h2><p>Each run's executed notebook, as HTML.</p>{_table(run_rows, {"run": "_href"})}</section>"""

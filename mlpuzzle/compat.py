@@ -33,7 +33,7 @@ def read_profile(path) -> DatasetProfileView:
 
 def write_profile(view: DatasetProfileView, path) -> None:
     "Write profile `view` to the file `path` (the caller makes it atomic)."
-    view.write(str(path))
+    with open(path, "wb") as f: f.write(view.serialize())  # `view.write` writes the file twice (its deprecation wrapper)
 
 def serialize_profile(view: DatasetProfileView) -> bytes:
     "Profile `view` as bytes, to send to another process."
@@ -95,11 +95,12 @@ def ks_test(target, reference) -> tuple[float, float] | None:
 
 # %% ../nbs/00_compat.ipynb #5e1d0c02
 _NUMPY_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
+_MASKED = (pd.arrays.BooleanArray, pd.arrays.IntegerArray, pd.arrays.FloatingArray)  # pandas' nullable boolean, Int64...
 
 def _kind(s: pd.Series) -> str:
     "How whylogs splits column `s`: float, int, bool, str (text dtype), text (objects, all text), objs (times), other."
     d = s.dtype
-    if isinstance(d, np.dtype) and d.kind in _NUMPY_KINDS: return _NUMPY_KINDS[d.kind]
+    if (isinstance(d, np.dtype) or isinstance(s.array, _MASKED)) and d.kind in _NUMPY_KINDS: return _NUMPY_KINDS[d.kind]
     if isinstance(d, pd.DatetimeTZDtype) or (isinstance(d, np.dtype) and d.kind == "M"): return "objs"
     if issubclass(d.type, str): return "str"
     if d == object and pd.api.types.infer_dtype(s, skipna=True) == "string": return "text"
@@ -119,8 +120,8 @@ class _Split:
         self.nn = _before(ok)  # values with a value before each row
         self.nan = _before(~ok & _is_number(s, ok))  # nulls whylogs counts as NaN: those that are numbers
         if self.kind == "float": self.vals = vals.to_numpy(dtype=float); self.more = _before(np.isinf(self.vals))
-        elif self.kind == "int": self.vals = vals.to_numpy().astype(int)
-        elif self.kind == "bool": self.vals = vals.to_numpy(); self.more = _before(self.vals)  # trues
+        elif self.kind == "int": self.vals = vals.to_numpy(dtype=int)
+        elif self.kind == "bool": self.vals = vals.to_numpy(dtype=bool); self.more = _before(self.vals)  # trues
         else: self.vals = vals
 
     def window(self, a: int, b: int) -> PreprocessedColumn:

@@ -6,7 +6,7 @@ whylogs makes of each window's rows alone.
    that window's stored rows: row, null and type counts and frequent items equal, quantiles and
    cardinalities within the sketches' error.
 2. Property: whatever columns hypothesis makes (numbers with NaN and infinities, booleans, text with None
-   and NaN, times, objects of anything), each window's profile made in one pass serializes to the same
+   and NaN, times, objects of anything, pandas' nullable boolean, Int64 and Float64), each window's profile made in one pass serializes to the same
    bytes as `profile_frame` of its rows; added in two chunks, its summaries agree.
 """
 import numpy as np
@@ -88,6 +88,10 @@ COLUMNS = {  # name -> strategy of a column of n values
     "t": lambda n: st.lists(st.one_of(st.none(), st.integers(0, 10**9)), min_size=n, max_size=n)
                      .map(lambda v: pd.to_datetime(pd.Series(v, dtype="Int64").astype(float), unit="s", utc=True)),
     "x": lambda n: st.lists(anything, min_size=n, max_size=n).map(lambda v: pd.Series(v, dtype=object)),
+    "nb": lambda n: st.lists(st.one_of(st.none(), st.booleans()), min_size=n, max_size=n).map(lambda v: pd.Series(v, dtype="boolean")),
+    "ni": lambda n: st.lists(st.one_of(st.none(), st.integers(-10**9, 10**9)), min_size=n, max_size=n).map(lambda v: pd.Series(v, dtype="Int64")),
+    "nf": lambda n: st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), min_size=n, max_size=n)
+                      .map(lambda v: pd.Series(v, dtype="Float64")),
 }
 
 

@@ -33,7 +33,7 @@ def read_profile(path) -> DatasetProfileView:
 
 def write_profile(view: DatasetProfileView, path) -> None:
     "Write profile `view` to the file `path` (the caller makes it atomic)."
-    with open(path, "wb") as f: f.write(view.serialize())  # `view.write` writes the file twice (its deprecation wrapper)
+    with open(path, "wb") as f: f.write(view.serialize())  # whylogs' `view.write` writes the file twice
 
 def serialize_profile(view: DatasetProfileView) -> bytes:
     "Profile `view` as bytes, to send to another process."
@@ -95,7 +95,7 @@ def ks_test(target, reference) -> tuple[float, float] | None:
 
 # %% ../nbs/00_compat.ipynb #5e1d0c02
 _NUMPY_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
-_MASKED = (pd.arrays.BooleanArray, pd.arrays.IntegerArray, pd.arrays.FloatingArray)  # pandas' nullable boolean, Int64...
+_MASKED = (pd.arrays.BooleanArray, pd.arrays.IntegerArray, pd.arrays.FloatingArray)  # nullable boolean, Int64...
 
 def _kind(s: pd.Series) -> str:
     "How whylogs splits column `s`: float, int, bool, str (text dtype), text (objects, all text), objs (times), other."

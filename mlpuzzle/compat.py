@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['profile_frame', 'read_profile', 'write_profile', 'serialize_profile', 'merge_profiles', 'merge_into',
            'merge_serialized', 'frequent_items', 'profile_columns', 'row_count', 'non_null_count', 'null_share',
-           'ks_test']
+           'ks_test', 'WindowProfiles']
 
 # %% ../nbs/00_compat.ipynb #4ff4403d
 import os
@@ -15,7 +15,12 @@ os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")  # whylogs posts usage statis
 if not hasattr(np, "unicode_"): np.unicode_ = np.str_  # removed in numpy 2; whylogs 1.6.4 still uses it
 
 import whylogs as why
-from whylogs.core import DatasetProfileView
+from whylogs.core import DatasetProfileView, DatasetSchema
+from whylogs.core.preprocessing import NumpyView, PandasView, PreprocessedColumn
+from whylogs.core.view import ColumnProfileView
+from datetime import datetime, timezone
+import pandas as pd
+import pandas.core.dtypes.common as pdc
 
 # %% ../nbs/00_compat.ipynb #769830e4
 def profile_frame(df) -> DatasetProfileView:
@@ -28,7 +33,7 @@ def read_profile(path) -> DatasetProfileView:
 
 def write_profile(view: DatasetProfileView, path) -> None:
     "Write profile `view` to the file `path` (the caller makes it atomic)."
-    view.write(str(path))
+    with open(path, "wb") as f: f.write(view.serialize())  # whylogs' `view.write` writes the file twice
 
 def serialize_profile(view: DatasetProfileView) -> bytes:
     "Profile `view` as bytes, to send to another process."
@@ -87,3 +92,100 @@ def ks_test(target, reference) -> tuple[float, float] | None:
     if _sketch_empty(target) or _sketch_empty(reference): return None
     s = KS().calculate(target, reference)
     return None if s is None else (float(s.statistic), float(s.pvalue))
+
+# %% ../nbs/00_compat.ipynb #5e1d0c02
+_NUMPY_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
+_MASKED = (pd.arrays.BooleanArray, pd.arrays.IntegerArray, pd.arrays.FloatingArray)  # nullable boolean, Int64...
+
+def _kind(s: pd.Series) -> str:
+    "How whylogs splits column `s`: float, int, bool, str (text dtype), text (objects, all text), objs (times), other."
+    d = s.dtype
+    if (isinstance(d, np.dtype) or isinstance(s.array, _MASKED)) and d.kind in _NUMPY_KINDS: return _NUMPY_KINDS[d.kind]
+    if isinstance(d, pd.DatetimeTZDtype) or (isinstance(d, np.dtype) and d.kind == "M"): return "objs"
+    if issubclass(d.type, str): return "str"
+    if d == object and pd.api.types.infer_dtype(s, skipna=True) == "string": return "text"
+    return "other"
+
+def _before(mask) -> np.ndarray:
+    "How many of `mask` are true before each position (and at the end): a count over [a, b) is c[b] - c[a]."
+    return np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+
+class _Split:
+    "Column `s` (its rows ordered by window) split once as whylogs splits a column; `window(a, b)` cuts rows [a, b)."
+    def __init__(self, s: pd.Series):
+        self.kind, self.s = _kind(s), s
+        if self.kind == "other": return
+        ok = s.notna().to_numpy()
+        nulls, vals = s[~ok], s[ok]
+        self.nn = _before(ok)  # values with a value before each row
+        self.nan = _before(~ok & _is_number(s, ok))  # nulls whylogs counts as NaN: those that are numbers
+        if self.kind == "float": self.vals = vals.to_numpy(dtype=float); self.more = _before(np.isinf(self.vals))
+        elif self.kind == "int": self.vals = vals.to_numpy(dtype=int)
+        elif self.kind == "bool": self.vals = vals.to_numpy(dtype=bool); self.more = _before(self.vals)  # trues
+        else: self.vals = vals
+
+    def window(self, a: int, b: int) -> PreprocessedColumn:
+        "whylogs' split of rows [a, b)."
+        if self.kind == "other": return PreprocessedColumn.apply(self.s.iloc[a:b])
+        i, j = self.nn[a], self.nn[b]
+        p = PreprocessedColumn()
+        p.len, p.null_count, p.nan_count = b - a, int((b - a) - (j - i)), int(self.nan[b] - self.nan[a])
+        if self.kind == "float": p.inf_count = int(self.more[j] - self.more[i])
+        if self.kind in ("float", "int"): setattr(p.numpy, self.kind + "s", self.vals[i:j]); return p
+        if i == j: return p  # whylogs stops at a column without values
+        if self.kind == "str": p.pandas.strings = self.vals.iloc[i:j]; return p
+        return self._objects(p, i, j)
+
+    def _objects(self, p: PreprocessedColumn, i: int, j: int) -> PreprocessedColumn:
+        "whylogs' split of a column of Python objects (booleans, times, text) with values `i:j`."
+        empty, part = pd.Series([], dtype=object), self.vals.iloc[i:j] if self.kind != "bool" else None
+        p.numpy = NumpyView(floats=np.empty(0), ints=np.empty(0, int))
+        p.pandas = PandasView(strings=part if self.kind == "text" else empty, tensors=empty,
+                              objs=part if self.kind == "objs" else empty)
+        if self.kind == "bool": p.bool_count, p.bool_count_where_true = int(j - i), int(self.more[j] - self.more[i])
+        return p
+
+def _is_number(s: pd.Series, ok: np.ndarray) -> np.ndarray:
+    "Whether each row of `s` holds a number (asked of the null rows only: the rest are not looked at)."
+    out = np.zeros(len(s), bool)
+    out[~ok] = [pdc.is_number(x) for x in s[~ok]]
+    return out
+
+# %% ../nbs/00_compat.ipynb #5e1d0c03
+class WindowProfiles:
+    "whylogs profiles of the rows of many windows (any keys), each chunk of rows split once for all its windows."
+    def __init__(self): self.schema, self.metrics, self.counts, self.zero = DatasetSchema(), {}, {}, {}
+
+    def _column(self, key, col: str) -> dict:
+        "The live metrics of column `col` in window `key` (made the first time)."
+        cols = self.metrics.setdefault(key, {})
+        if col not in cols:
+            cs = self.schema.get(col)
+            if col not in self.zero: self.zero[col] = cs.get_metrics(col)  # whylogs' resolver: once per column
+            cols[col], self.counts[key, col] = {ns: type(m).zero(cs.cfg) for ns, m in self.zero[col].items()}, [0, 0]
+        return cols[col]
+
+    def track(self, df: pd.DataFrame,  # rows to profile
+              keys,  # each row's window (null: not profiled)
+             ) -> "WindowProfiles":
+        "Add each row of `df` to the profile of its window."
+        self.schema.resolve(pandas=df.head(0))  # a column's type: from its first chunk, as in a whylogs profile
+        codes, names = pd.factorize(np.asarray(keys, dtype=object))
+        order = np.argsort(codes, kind="stable")
+        df, bounds = df.take(order), np.searchsorted(codes[order], np.arange(len(names) + 1))
+        for col in df.columns: self._track(col, _Split(df[col]), names, bounds)
+        return self
+
+    def _track(self, col: str, split: _Split, names, bounds: np.ndarray):
+        "Update column `col`'s metrics of each window `names[w]` with rows `bounds[w]:bounds[w + 1]` of `split`."
+        for w, key in enumerate(names):
+            pc, metrics = split.window(bounds[w], bounds[w + 1]), self._column(key, col)
+            for m in metrics.values():
+                r = m.columnar_update(pc)
+                self.counts[key, col][0] += r.successes; self.counts[key, col][1] += r.failures
+
+    def views(self) -> dict:
+        "Window -> profile view of its rows so far (the views share the live metrics: take them at the end)."
+        t = datetime.now(timezone.utc)
+        return {k: DatasetProfileView(columns={c: ColumnProfileView(m, *self.counts[k, c]) for c, m in cols.items()},
+                                      dataset_timestamp=t, creation_timestamp=t) for k, cols in self.metrics.items()}

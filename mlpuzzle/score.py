@@ -22,8 +22,8 @@ from .snapshot import between, commit_dir, new_snapshot_dir, overlaps, remove_le
 from .store import snapshot_files, snapshots
 
 # %% auto #0
-__all__ = ['scores_frame', 'predictions_frame', 'prediction_views', 'write_prediction_profiles', 'rows_in_range', 'score',
-           'InProcessScoring', 'score_partition', 'PartitionedScoring']
+__all__ = ['scores_frame', 'predictions_frame', 'track_predictions', 'prediction_views', 'write_prediction_profiles',
+           'rows_in_range', 'score', 'InProcessScoring', 'score_partition', 'PartitionedScoring']
 
 # %% ../nbs/04_score.ipynb #79244ae8
 def scores_frame(s: np.ndarray,  # scores, as `predict_scores` gives them
@@ -49,17 +49,26 @@ def predictions_frame(model, info: dict, df: pd.DataFrame, spec: dict) -> pd.Dat
     return scores_frame(predict_scores(model, df, spec), model, info, spec, out)
 
 # %% ../nbs/04_score.ipynb #58825e68
+def track_predictions(profiles,  # a `compat.WindowProfiles`, added to
+                      df: pd.DataFrame, spec: dict):
+    "Add predictions `df` to `profiles`, per monitoring window (prediction and probabilities only); return `profiles`."
+    ts, window = spec["columns"]["timestamp"], parse_duration(spec["monitoring"]["window"])
+    keys = window_keys(df[ts], window) if ts else np.full(len(df), "all", dtype=object)
+    not_profiled = [*(c for c in spec["columns"].values() if c), "model_version"]
+    return profiles.track(df.drop(columns=not_profiled, errors="ignore"), keys)
+
 def prediction_views(df: pd.DataFrame, spec: dict, views: dict | None = None) -> dict:
     "Profile predictions `df` per monitoring window (prediction and probabilities only), merged into `views`."
-    from mlpuzzle.compat import merge_into, profile_frame  # imported here: whylogs takes seconds to import
-    views, ts = {} if views is None else views, spec["columns"]["timestamp"]
-    window = parse_duration(spec["monitoring"]["window"])
-    keys = window_keys(df[ts], window) if ts else pd.Series("all", index=df.index)
-    df = df.drop(columns=[*(c for c in spec["columns"].values() if c), "model_version"], errors="ignore")
-    for k, part in df.groupby(keys.to_numpy(), sort=False):
-        v = profile_frame(part)
-        merge_into(views, k, v)
+    from mlpuzzle.compat import WindowProfiles, merge_into  # imported here: whylogs takes seconds to import
+    views = {} if views is None else views
+    for k, v in track_predictions(WindowProfiles(), df, spec).views().items(): merge_into(views, k, v)
     return views
+
+def _profiles(profile: bool):
+    "A new `compat.WindowProfiles` if `profile`, else None."
+    if not profile: return None
+    from mlpuzzle.compat import WindowProfiles  # imported here: whylogs takes seconds to import
+    return WindowProfiles()
 
 def write_prediction_profiles(ws: Workspace, views: dict, tag: str):
     "Write the per-window profiles of one scoring of a snapshot: `profiles/predictions/<window>/<tag>.bin`."
@@ -77,8 +86,8 @@ def rows_in_range(df: pd.DataFrame, ts: str | None,  # the event time column (No
     return df[between(df[ts], since, until).to_numpy()]
 
 # %% ../nbs/04_score.ipynb #29a84ba7
-def _score_snapshot(ws, m, model, info, since, until, out: Path, chunk_rows: int) -> int:
-    "Score snapshot `m` in row batches into Parquet `out`; return the rows scored."
+def _score_snapshot(ws, m, model, info, since, until, out: Path, chunk_rows: int, profiles=None) -> int:
+    "Score snapshot `m` in row batches into Parquet `out` (and into `profiles`, if given); return the rows scored."
     spec, ts, rows, writer = ws.spec, ws.spec["columns"]["timestamp"], 0, None
     files = snapshot_files(ws, m)
     batches = (b for f in files for b in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows))
@@ -86,9 +95,11 @@ def _score_snapshot(ws, m, model, info, since, until, out: Path, chunk_rows: int
         for b in batches:
             df = rows_in_range(b.to_pandas(), ts, since, until)
             if not len(df): continue
-            t = pa.Table.from_pandas(predictions_frame(model, info, df, spec), preserve_index=False)
+            pred = predictions_frame(model, info, df, spec)
+            t = pa.Table.from_pandas(pred, preserve_index=False)
             writer = writer or pq.ParquetWriter(tmp, t.schema)
             writer.write_table(t); rows += len(df)
+            if profiles is not None: track_predictions(profiles, pred, spec)
         if writer: writer.close()
         else: pd.DataFrame().to_parquet(tmp)
     return rows
@@ -141,8 +152,10 @@ class InProcessScoring:
     "Scores each snapshot in this process."
     def __init__(self, engine, ws: Workspace, model, info: dict): self.ws, self.model, self.info = ws, model, info
     def score(self, m: dict, since, until, path: Path, tag: str, profile: bool) -> int:
-        n = _score_snapshot(self.ws, m, self.model, self.info, since, until, path, self.ws.spec["source"]["chunk_rows"])
-        if profile and n: write_prediction_profiles(self.ws, prediction_views(pd.read_parquet(path), self.ws.spec), tag)
+        "Score snapshot `m` into `path`, profiling each chunk's predictions as it is scored; return the rows scored."
+        profiles, chunk_rows = _profiles(profile), self.ws.spec["source"]["chunk_rows"]
+        n = _score_snapshot(self.ws, m, self.model, self.info, since, until, path, chunk_rows, profiles)
+        if profile and n: write_prediction_profiles(self.ws, profiles.views(), tag)
         return n
 
 _MODELS: dict = {}  # on a worker: (workspace, version) -> (model, info), loaded from the registry once
@@ -156,7 +169,7 @@ def score_partition(ws_path: str, spec: dict, version: int, file: str, row_group
     "On a worker: score row groups `row_groups` of snapshot file `file` into Parquet `out`; profile them per window."
     from mlpuzzle.compat import serialize_profile
     model, info = _model(ws_path, version)
-    rows, writer, views = 0, None, {}
+    rows, writer, profiles = 0, None, _profiles(profile)
     for df in parquet_chunks(Path(file), spec["source"]["chunk_rows"], row_groups):
         df = rows_in_range(df, spec["columns"]["timestamp"], since, until)
         if not len(df): continue
@@ -164,9 +177,9 @@ def score_partition(ws_path: str, spec: dict, version: int, file: str, row_group
         t = pa.Table.from_pandas(pred, preserve_index=False)
         writer = writer or pq.ParquetWriter(out, t.schema)
         writer.write_table(t); rows += len(df)
-        if profile: prediction_views(pred, spec, views)
+        if profile: track_predictions(profiles, pred, spec)
     if writer: writer.close()
-    return {"rows": rows, "views": {k: serialize_profile(v) for k, v in views.items()}}
+    return {"rows": rows, "views": {k: serialize_profile(v) for k, v in (profiles.views() if profile else {}).items()}}
 
 class PartitionedScoring:
     "Scores each snapshot on a distributing engine, a task per partition, into a directory of parts."

@@ -63,6 +63,7 @@ class SnapshotWriter:
         from concurrent.futures import ThreadPoolExecutor
         self.tmp, self.profile, self.writer, self.window, self.file = tmp, profile, None, window, tmp / file
         self.views, self.windows = {}, {}  # window start -> profile view; -> rows accepted / quarantined (by kind)
+        self.profiles = None  # the profiles of the rows added here, per window (`compat.WindowProfiles`)
         self.pool, self.pending = ThreadPoolExecutor(1), None
         self.hashes, self.rejected, self.ids, self.flagged = [], [], [], {}
         self.read = self.accepted = 0
@@ -110,11 +111,17 @@ class SnapshotWriter:
         if self.profile and len(acc): self._profile(acc, keys)
 
     def _profile(self, acc: pd.DataFrame, keys):
-        from mlpuzzle.compat import merge_into, profile_frame  # imported here: whylogs takes seconds to import
-        keys = keys if keys is not None else pd.Series("all", index=acc.index)
-        for k, part in acc.groupby(keys.to_numpy(), sort=False):
-            v = profile_frame(part)
-            merge_into(self.views, k, v)
+        "Add the accepted rows to the profiles of their windows `keys` (None: to one profile, `all`)."
+        from mlpuzzle.compat import WindowProfiles  # imported here: whylogs takes seconds to import
+        if self.profiles is None: self.profiles = WindowProfiles()
+        self.profiles.track(acc, keys if keys is not None else np.full(len(acc), "all", dtype=object))
+
+    def window_views(self) -> dict:
+        "Window -> profile view of the accepted rows: those added here and those absorbed."
+        from mlpuzzle.compat import merge_into
+        views = dict(self.views)
+        for k, v in (self.profiles.views() if self.profiles is not None else {}).items(): merge_into(views, k, v)
+        return views
 
     def span(self, lo, hi):
         "Widen the batch's time range to hold [lo, hi]."
@@ -146,7 +153,7 @@ def summary(self: SnapshotWriter) -> dict:
     return {"read": self.read, "accepted": self.accepted, "hashes": _cat(self.hashes), "ids": _cat(self.ids),
             "rejected": pd.concat(self.rejected, ignore_index=True) if self.rejected else None, "windows": self.windows,
             "flagged": self.flagged, "missing": self.missing, "extra": self.extra, "tmin": self.tmin, "tmax": self.tmax,
-            "schema": self.schema, "views": {k: serialize_profile(v) for k, v in self.views.items()}}
+            "schema": self.schema, "views": {k: serialize_profile(v) for k, v in self.window_views().items()}}
 
 @patch
 def absorb(self: SnapshotWriter, r: dict) -> SnapshotWriter:
@@ -201,9 +208,10 @@ def finish_snapshot(ws: Workspace, w: SnapshotWriter, batch: Batch, bh: str, par
          "time_range": [str(w.tmin), str(w.tmax)] if w.tmin is not None else None,
          "columns": {f.name: str(f.type) for f in w.schema}, "spec_hash": spec_hash(ws.spec), "parents": parents, **extra}
     np.save(w.tmp / "ids.npy", _cat(w.ids))
-    if w.views: (w.tmp / "profiles").mkdir()
+    views = w.window_views()
+    if views: (w.tmp / "profiles").mkdir()
     from mlpuzzle.compat import write_profile
-    for k, v in w.views.items(): write_profile(v, w.tmp / "profiles" / f"{k}.bin")
+    for k, v in views.items(): write_profile(v, w.tmp / "profiles" / f"{k}.bin")
     if len(rejected): m["quarantine"] = _quarantine(ws, rejected, batch.name, sid)
     (w.tmp / "manifest.json").write_text(json.dumps(m, indent=1, default=str))
     commit_dir(w.tmp, ws.dir("snapshots") / sid)

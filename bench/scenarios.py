@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import log
 
 RESULTS = Path(__file__).parent / "results" / "scenarios.json"
-CATEGORY = {"drift": "drift", "prediction_balance": "drift", "performance": "performance", "null_rate": "data_quality", "quarantine_rate": "data_quality",
+CATEGORY = {"drift": "drift", "prediction_balance": "drift", "performance": "performance", "estimated_performance": "performance", "null_rate": "data_quality", "quarantine_rate": "data_quality",
             "schema": "data_quality", "no_data": "data_quality", "error_rate": "data_quality"}
 SCENARIOS = ["covariate_drift", "new_category", "unit_change", "null_column", "missing_column", "duplicate_ids",
              "numbers_as_strings", "concept_drift", "seasonality", "none"]

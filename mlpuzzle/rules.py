@@ -22,7 +22,9 @@ def _drifted(d: pd.DataFrame, status: str = "status") -> list[str]:
 
 def _drift(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     """At least `min_features` features drift over the last `consecutive` windows pooled, each of them with a drifting
-    feature (without pooled results: `min_features` in each of them)."""
+    feature (without pooled results: `min_features` in each of them). A window whose rows were mostly quarantined is
+    not judged: the rows left are a selection, not the population, and the quarantine alert tells that incident."""
+    if q.get("quarantine_rate", 0) > rule.get("max_quarantined", 1): return {}
     runs = [_drifted(d)] + [_drifted(h) for h in history[: rule["consecutive"] - 1]]
     if len(runs) < rule["consecutive"] or not all(runs): return {}
     now = _drifted(d, "pooled_status") if "pooled_status" in d else runs[0]

@@ -63,7 +63,8 @@ FEATURE_SCHEMAS = {
 ALERT_SCHEMAS = {  # each rule also takes `severity` (warning | critical) and `retrain` (start `run train`)
     "drift": {"min_features": Key(INT, 2, "alert when at least this many features drift...", between(1, 10**6)),
               "consecutive": Key(INT, 2, "...for this many consecutive windows", between(1, 10**6)),
-              "sustain_features": Key(INT, 1, "an open drift alert goes on while at least this many features drift (a small window may miss one)", between(1, 10**6))},
+              "sustain_features": Key(INT, 1, "an open drift alert goes on while at least this many features drift (a small window may miss one)", between(1, 10**6)),
+              "max_quarantined": Key(NUM, 0.5, "windows with a larger share of their rows quarantined are not judged (the rows left are a selection)", between(0, 1))},
     "null_rate": {"above": Key(NUM, None, "a fixed threshold: alert when a feature's null rate in a window is above this (null: learned from the reference)", between(0, 1), nullable=True),
                   "margin": Key(NUM, 0.1, "learned baseline: alert when a window's null rate is above the reference's by more than this, and significantly so", between(0, 1)),
                   "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the features", between(0, 1, True, True))},

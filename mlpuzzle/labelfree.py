@@ -16,7 +16,7 @@ from .performance import floor_of, predictions
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'COLUMNS', 'window_estimates', 'estimated_and_realized']
+__all__ = ['log', 'COLUMNS', 'with_features', 'window_estimates', 'estimated_and_realized']
 
 # %% ../nbs/05_labelfree.ipynb #1f0e0008
 COLUMNS = ["window", "rows", "metric", "estimate", "lower", "upper", "se", "floor", "version", "reason"]
@@ -50,6 +50,17 @@ def _window_estimate(ws: Workspace, key: str, g: pd.DataFrame, cache: dict, floo
     row = est.estimate(g[g["model_version"] == v])
     return {**row, "window": key, "version": v, "floor": floor_of(ws.spec, _test_value(ws, v, cache), floor)}
 
+def with_features(ws: Workspace, pred: pd.DataFrame) -> pd.DataFrame:
+    "Regression: `pred` with each row's features from the snapshots, which the loss models read; else `pred` as it is."
+    if ws.spec["problem"] != "regression" or not len(pred): return pred
+    from mlpuzzle.model import feature_columns
+    from mlpuzzle.store import load_snapshots
+    id_, ts = ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]
+    rows = load_snapshots(ws, since=pred[ts].min(), until=pred[ts].max() + pd.Timedelta(microseconds=1))
+    feats = [f for f in feature_columns(ws.spec) if f in rows and f not in pred]
+    if not len(rows) or not feats: return pred
+    return pred.merge(rows[[id_, *feats]].drop_duplicates(id_), on=id_, how="left")
+
 def window_estimates(ws: Workspace,
                      pred: pd.DataFrame | None = None,  # `performance.predictions(ws)`, when read already
                      floor: float | None = None,  # the floor of the metric (default: as the performance rule's)
@@ -57,6 +68,7 @@ def window_estimates(ws: Workspace,
     "The gate metric of each window estimated from its predictions: rows, estimate, band, floor, version, and why when NaN."
     pred = predictions(ws) if pred is None else pred
     if not len(pred): return pd.DataFrame(columns=COLUMNS)
+    pred = with_features(ws, pred)
     keys = window_keys(pred[ws.spec["columns"]["timestamp"]], parse_duration(ws.spec["monitoring"]["window"]))
     cache = {}
     rows = [_window_estimate(ws, k, g, cache, floor) for k, g in pred.groupby(keys.to_numpy())]

@@ -83,7 +83,7 @@ VERBS = {  # command -> (function, help, description, arguments)
                  "DIR becomes a workspace if it is not one.",
                  [WORKSPACE, arg("--days", type=int, default=60, help="days to simulate (default: 60)"),
                   arg("--scenario", default="none", help="what happens to the business: none, seasonality, covariate_drift, "
-                      "new_category, unit_change, null_column, missing_column, duplicate_ids, numbers_as_strings, concept_drift (default: none)"),
+                      "new_category, unit_change, null_column, missing_column, duplicate_ids, numbers_as_strings, concept_drift, unsure_shift (default: none)"),
                   arg("--seed", type=int, default=0, help="random seed (default: 0)"),
                   arg("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)"),
                   arg("--onset", type=int, help="day the scenario starts (default: half way)")]),

@@ -129,6 +129,14 @@ def _fee_x1000(df, onset, rng): return df.assign(monthly_fee=df["monthly_fee"].m
 def _usage_nulls(df, onset, rng, share=0.98):
     return df.assign(usage_hours=df["usage_hours"].mask(_after(df, onset) & (rng.random(len(df)) < share)))
 
+def _unsure_customers(df, onset, rng, share=0.9):
+    "From the onset, `share` of the customers are ones whose churn odds are near even (|log-odds| < 1)."
+    k = np.flatnonzero(_after(df, onset) & (rng.random(len(df)) < share))
+    pool = draw_customers(rng, 20 * len(k) + 20)
+    pool, out = pool[np.abs(churn_logit(pool)) < 1].head(len(k)), df.copy()
+    for c in pool: out.loc[df.index[k[: len(pool)]], c] = pool[c].to_numpy()
+    return out
+
 def _fee_renamed(batch, rng): return batch.rename(columns={"monthly_fee": "monthly_fee_eur"})
 
 # %% ../nbs/07_simulate.ipynb #d18e7f16
@@ -170,7 +178,10 @@ SCENARIOS = {
     "numbers_as_strings": Scenario("monthly_fee arrives as text, some written '12,5' or 'n/a'", "data_quality",
                                    "data_quality", ("monthly_fee",), reshape=_fee_as_text),
     "concept_drift": Scenario("the churn rule flips: autopay now raises churn, support tickets lower it; inputs unchanged",
-                              "concept_drift", "performance", ("autopay", "support_tickets"), rule=CONCEPT_RULE)}
+                              "concept_drift", "performance", ("autopay", "support_tickets"), rule=CONCEPT_RULE),
+    "unsure_shift": Scenario("90% of customers are ones whose churn odds are near even: the rule is unchanged, the model less sure",
+                             "covariate_drift", "performance", ("tenure_days", "monthly_fee", "support_tickets", "autopay"),
+                             shift=_unsure_customers)}
 
 def get_scenario(name: str) -> Scenario:
     "The scenario called `name`; a wrong name raises a ValueError listing the valid ones."

@@ -1,11 +1,10 @@
 """Performance before the labels arrive, on history dated 2022. From day 35, nine customers in ten are ones whose
-churn odds are near even: the churn rule is unchanged (a covariate shift), the champion is less sure of them, and
-its ROC AUC falls. Labels come 30 days after the events. The estimate from the predictions alone alerts within 2
+churn odds are near even (the simulator's `unsure_shift`): the churn rule is unchanged (a covariate shift), the
+champion is less sure of them, and its ROC AUC falls. Labels come 30 days after the events. The estimate from the predictions alone alerts within 2
 windows of the onset; the realized metric can only alert once the labels have come, about 30 days later.
 `mlpuzzle performance` lists both per window."""
 import json, subprocess, sys
 
-import numpy as np
 import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
@@ -18,7 +17,7 @@ from mlpuzzle.monitor import monitor
 from mlpuzzle.reference import save_reference
 from mlpuzzle.registry import promote, register
 from mlpuzzle.score import score
-from mlpuzzle.simulate import churn_logit, churn_spec, draw_churn, draw_customers, simulate
+from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.store import ingest
 
@@ -26,21 +25,10 @@ START, DAYS, TRAINED, ONSET = "2022-03-01", 51, 21, 35
 day = lambda n: pd.Timestamp(START, tz="UTC") + pd.Timedelta(days=n)
 
 
-def unsure_from(sim, onset: int, share: float = 0.9, seed: int = 3):
-    "Events and labels where, from day `onset`, `share` of the customers have churn log-odds within 1 of even."
-    rng, ev, labels = np.random.default_rng(seed), sim.events.copy(), sim.labels.set_index("customer_id")
-    k = ((ev.event_time >= day(onset).tz_localize(None)) & (rng.random(len(ev)) < share)).to_numpy()
-    pool = draw_customers(rng, 20 * int(k.sum()))
-    pool = pool[np.abs(churn_logit(pool)) < 1].head(int(k.sum())).reset_index(drop=True)
-    ev.loc[k, pool.columns] = pool.set_index(ev.index[k]).astype(ev[pool.columns].dtypes.to_dict())
-    labels.loc[ev.customer_id[k].to_numpy(), "churned"] = draw_churn(rng, pool)
-    return ev, labels.reset_index()
-
-
 @pytest.fixture(scope="module")
 def unsure(tmp_path_factory):
-    sim = simulate(DAYS, "none", seed=8, start=START, rows_per_day=1000)
-    ev, labels = unsure_from(sim, ONSET)
+    sim = simulate(DAYS, "unsure_shift", seed=8, start=START, rows_per_day=1000, onset=ONSET)
+    ev, labels = sim.events, sim.labels
     ws = init_workspace(tmp_path_factory.mktemp("estimated") / "ws", churn_spec({"kind": "dataframe"}))
     ingest(ws, df=ev)
     ingest_labels(ws, df=labels)

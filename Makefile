@@ -35,7 +35,7 @@ nbtest: $(BIN)/.installed
 
 # One worker per core, each test file on one worker (module fixtures such as the demo's run are built once).
 pytest: $(BIN)/.installed
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/ -q -n auto --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/ -q -n auto --dist loadfile --durations=15
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run_overhead.py

@@ -81,3 +81,19 @@ def sample_csv(tmp_path):
     p = tmp_path / "customers.csv"
     churn_sample(400, seed=3).to_csv(p, index=False)
     return p
+
+
+def serving_champion(ws, data, as_of):
+    """Train on the labeled rows `data`, register, promote from business time `as_of` (no gate: which model
+    serves is the test's choice) and save the reference (profile, baselines, estimator); return the version."""
+    from threadpoolctl import threadpool_limits
+    from mlpuzzle.model import train
+    from mlpuzzle.tracking import track
+    from mlpuzzle.reference import save_reference
+    from mlpuzzle.registry import promote, register
+    with threadpool_limits(1): r = train(data, ws.spec, seed=0)
+    info = {"threshold": r.threshold, "beats_baseline": True, "test_metrics": r.metrics["test"]}
+    v = register(ws, r.model, track(ws, r), info)
+    promote(ws, v, "the test's champion", as_of=as_of)
+    save_reference(ws, v, data, r.model, {**info, "version": v})
+    return v

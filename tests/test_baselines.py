@@ -5,19 +5,16 @@ that never saw the rare region `west` quarantines about 3% of every day's rows, 
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from mlpuzzle.workspace import init_workspace
-from mlpuzzle.model import train
-from mlpuzzle.tracking import track
 from mlpuzzle.alerts import alerts
 from mlpuzzle.monitor import monitor
-from mlpuzzle.reference import load_baselines, save_reference
-from mlpuzzle.registry import promote, register
+from mlpuzzle.reference import load_baselines
 from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.store import ingest
+from conftest import serving_champion
 
 START, DAYS, LAUNCH = "2021-06-01", 90, 60
 day = lambda n: pd.Timestamp(START, tz="UTC") + pd.Timedelta(days=n)
@@ -42,12 +39,7 @@ def launched(tmp_path_factory):
     ws = init_workspace(tmp_path_factory.mktemp("baselines") / "ws", spec)
     ingest(ws, df=ev)
     ingest_labels(ws, df=sim.labels)
-    data = training_set(ws, until=day(30))
-    with threadpool_limits(1): r = train(data, ws.spec, seed=0)
-    info = {"threshold": r.threshold, "beats_baseline": True, "test_metrics": r.metrics["test"]}
-    v = register(ws, r.model, track(ws, r), info)
-    promote(ws, v, "the test's champion", as_of=day(30))
-    save_reference(ws, v, data, r.model, {**info, "version": v})
+    v = serving_champion(ws, training_set(ws, until=day(30)), day(30))
     score(ws, since=day(30))
     monitor(ws, since=day(30), deliver_alerts=False, quiet=True)
     return ws, v, ev

@@ -7,21 +7,18 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from mlpuzzle.workspace import init_workspace
-from mlpuzzle.model import train
-from mlpuzzle.tracking import track
 from mlpuzzle.alerts import alerts
 from mlpuzzle.monitor import business_now, known_windows, monitor, window_results
-from mlpuzzle.reference import save_reference
-from mlpuzzle.registry import champion_at, history, promote, register
+from mlpuzzle.registry import champion_at, history
 from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.store import ingest
 from mlpuzzle.dashboard import build_dashboard, reference_changes
 from test_demo import browse, needs_browser
+from conftest import serving_champion
 
 START, DAYS, ONSET, HALF = "2019-01-01", 240, 150, 120
 day = lambda n: pd.Timestamp(START, tz="UTC") + pd.Timedelta(days=n)
@@ -29,14 +26,8 @@ key = lambda n: f"{day(n):%Y-%m-%dT%H%M%S}"
 
 
 def _champion(ws, since, until, as_of):
-    "Train on the labeled events of [since, until), register, promote from business time `as_of`, save the reference."
-    data = training_set(ws, since=day(since), until=day(until))
-    with threadpool_limits(1): r = train(data, ws.spec, seed=0)
-    info = {"threshold": r.threshold, "beats_baseline": True, "test_metrics": r.metrics["test"]}
-    v = register(ws, r.model, track(ws, r), info)
-    promote(ws, v, "the test's champion", as_of=as_of)  # no gate: which model serves is the test's choice
-    save_reference(ws, v, data, r.model, {**info, "version": v})
-    return v
+    "Train on the labeled events of [since, until), serving from business time `as_of`."
+    return serving_champion(ws, training_set(ws, since=day(since), until=day(until)), as_of)
 
 
 @pytest.fixture(scope="module")

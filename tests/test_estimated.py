@@ -7,19 +7,14 @@ import json, subprocess, sys
 
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from mlpuzzle.workspace import init_workspace
-from mlpuzzle.model import train
-from mlpuzzle.tracking import track
-from mlpuzzle.alerts import alerts
 from mlpuzzle.monitor import monitor
-from mlpuzzle.reference import save_reference
-from mlpuzzle.registry import promote, register
 from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.store import ingest
+from conftest import serving_champion
 
 START, DAYS, TRAINED, ONSET = "2022-03-01", 51, 21, 35
 day = lambda n: pd.Timestamp(START, tz="UTC") + pd.Timedelta(days=n)
@@ -32,12 +27,7 @@ def unsure(tmp_path_factory):
     ws = init_workspace(tmp_path_factory.mktemp("estimated") / "ws", churn_spec({"kind": "dataframe"}))
     ingest(ws, df=ev)
     ingest_labels(ws, df=labels)
-    data = training_set(ws, until=day(TRAINED), as_of=day(TRAINED + 30))
-    with threadpool_limits(1): r = train(data, ws.spec, seed=0)
-    info = {"threshold": r.threshold, "beats_baseline": True, "test_metrics": r.metrics["test"]}
-    v = register(ws, r.model, track(ws, r), info)
-    promote(ws, v, "the test's champion", as_of=day(TRAINED))
-    save_reference(ws, v, data, r.model, {**info, "version": v})
+    serving_champion(ws, training_set(ws, until=day(TRAINED), as_of=day(TRAINED + 30)), day(TRAINED))
     score(ws, since=day(TRAINED))
     before_labels = monitor(ws, since=day(TRAINED), as_of=day(DAYS), deliver_alerts=False, quiet=True)
     after_labels = monitor(ws, since=day(TRAINED), as_of=day(DAYS + 30), deliver_alerts=False, quiet=True)

@@ -1,22 +1,18 @@
 """Windows other than a day, on history dated 2020. Hourly: about 10 rows an hour (the expected rows learned
 from the reference period), a 6-hour outage is one `no_data` alert of 6 windows, and no other alert. Weekly:
 700 rows a window, a covariate shift found within 2 windows, and nothing before it."""
-import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from mlpuzzle.workspace import init_workspace
-from mlpuzzle.model import train
-from mlpuzzle.tracking import track
 from mlpuzzle.alerts import alerts
 from mlpuzzle.monitor import known_windows, monitor
-from mlpuzzle.reference import load_baselines, save_reference
-from mlpuzzle.registry import promote, register
+from mlpuzzle.reference import load_baselines
 from mlpuzzle.score import score
 from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.labels import ingest_labels, training_set
 from mlpuzzle.store import ingest
+from conftest import serving_champion
 
 START = "2020-02-03"
 day = lambda n: pd.Timestamp(START, tz="UTC") + pd.Timedelta(days=n)
@@ -29,12 +25,7 @@ def _workspace(root, window: str, sim, events: pd.DataFrame, train_days: int):
     ws = init_workspace(root / "ws", spec)
     ingest(ws, df=events)
     ingest_labels(ws, df=sim.labels)
-    data = training_set(ws, until=day(train_days))
-    with threadpool_limits(1): r = train(data, ws.spec, seed=0)
-    info = {"threshold": r.threshold, "beats_baseline": True, "test_metrics": r.metrics["test"]}
-    v = register(ws, r.model, track(ws, r), info)
-    promote(ws, v, "the test's champion", as_of=day(train_days))
-    save_reference(ws, v, data, r.model, {**info, "version": v})
+    v = serving_champion(ws, training_set(ws, until=day(train_days)), day(train_days))
     score(ws, since=day(train_days))
     return ws, v
 

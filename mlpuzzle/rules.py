@@ -60,8 +60,8 @@ _REASON_RATES = ("type", "range", "category", "null_reject", "duplicate")  # the
 def _reasons_above(q: dict, rule: dict) -> dict:
     "`{rate: (window's, reference's)}` of the quarantine rates above the reference period's (in all, and by reason)."
     base, names = q.get("baseline_rates") or {}, ["quarantine_rate", *(f"{k}_rate" for k in _REASON_RATES)]
-    return {k: (q[k], base.get(k, 0.0)) for k in names
-            if _above_baseline(q[k], base.get(k, 0.0), q["rows"], rule, len(names))}
+    return {k: (q.get(k, 0.0), base.get(k, 0.0)) for k in names  # a quality stored by an older version may lack a rate
+            if _above_baseline(q.get(k, 0.0), base.get(k, 0.0), q["rows"], rule, len(names))}
 
 def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "The share of rows quarantined at ingestion, in all or for one reason, is above the reference period's (or a fixed `above`)."
@@ -69,7 +69,7 @@ def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dic
     if rule.get("above") is not None and not q["quarantine_rate"] > rule["above"]: return {}
     above = _reasons_above(q, rule) if rule.get("above") is None else {"quarantine_rate": (q["quarantine_rate"], None)}
     if not above: return {}
-    why = {k: q[f"{k}_rate"] for k in _REASON_RATES if q[f"{k}_rate"]}
+    why = {k: q[f"{k}_rate"] for k in _REASON_RATES if q.get(f"{k}_rate")}
     top = ", ".join(f"{k.replace('_reject', '')} {_pct(v)}" for k, v in sorted(why.items(), key=lambda x: -x[1]))
     ref = (f"above {_pct(rule['above'])}" if rule.get("above") is not None
            else f"reference {_pct((q.get('baseline_rates') or {}).get('quarantine_rate', 0.0))}")

@@ -130,21 +130,26 @@ def _judged(perf: pd.DataFrame, serving: int | None) -> pd.DataFrame:
     if serving is not None: keep &= perf["version"] == serving
     return perf[keep]
 
-def _performance_message(p: pd.Series, metric: str) -> str | None:
+def _performance_message(p: dict, metric: str) -> str | None:
     "What a performance alert says of window `p` (None without a floor)."
     if not (p["floor"] == p["floor"] and p["floor"] is not None): return None
     return (f"realized {metric} {p['value']:.3f} on {p['labeled']:,} labeled rows, floor {p['floor']:.3f} "
             f"(test: {p['test_value']:.3f})")
 
+def _judged_events(con, rule: dict, rows: list[dict], bad, message, as_of: str, cursor: str) -> list:
+    "The events of `rule` on per-window `rows` after `cursor`: `bad` says where its condition holds, `message(row)` what it says."
+    events = []
+    for r, b in zip(rows, bad):
+        if r["window"] <= cursor: continue
+        if e := _transition(con, rule, "", bool(b), r["window"], as_of, message(r), r): events.append(e)
+        _set_cursor(con, rule["kind"], r["window"])
+    return events
+
 def _performance_events(con, rule: dict, perf: pd.DataFrame, spec: dict, as_of: str, serving, cursor: str) -> list:
     "The events of the performance `rule` on the windows of `perf` after `cursor`."
-    metric, judged, events = spec["promotion"]["metric"], _judged(perf, serving), []
-    for (_, p), bad in zip(judged.iterrows(), below_floor(judged, metric, spec["problem"])):
-        if p["window"] <= cursor: continue
-        if e := _transition(con, rule, "", bool(bad), p["window"], as_of, _performance_message(p, metric), p.to_dict()):
-            events.append(e)
-        _set_cursor(con, rule["kind"], p["window"])
-    return events
+    metric, judged = spec["promotion"]["metric"], _judged(perf, serving)
+    bad = below_floor(judged, metric, spec["problem"])
+    return _judged_events(con, rule, judged.to_dict("records"), bad, lambda p: _performance_message(p, metric), as_of, cursor)
 
 def _estimate_message(e: dict, metric: str) -> str:
     "What an estimated_performance alert says of window estimate `e`."
@@ -155,14 +160,9 @@ def _estimated_events(con, rule: dict, est: pd.DataFrame, spec: dict, as_of: str
     "The events of the estimated_performance `rule` on the window estimates `est` after `cursor`."
     if est is None or not len(est): return []
     keep = est["estimate"].notna() & (est["rows"] >= rule["min_rows"]) & ((est["version"] == serving) if serving is not None else True)
-    events = []
-    for e in est[keep].to_dict("records"):
-        if e["window"] <= cursor: continue
-        e["floor"] = rule["below"] if rule.get("below") is not None else e["floor"]
-        bad = band_below_floor(e, e["floor"], spec["problem"])
-        if ev := _transition(con, rule, "", bad, e["window"], as_of, _estimate_message(e, e["metric"]), e): events.append(ev)
-        _set_cursor(con, rule["kind"], e["window"])
-    return events
+    rows = [{**e, "floor": rule["below"] if rule.get("below") is not None else e["floor"]} for e in est[keep].to_dict("records")]
+    bad = [band_below_floor(e, e["floor"], spec["problem"]) for e in rows]
+    return _judged_events(con, rule, rows, bad, lambda e: _estimate_message(e, e["metric"]), as_of, cursor)
 
 def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str, con, serving: int | None = None,
                     estimated: pd.DataFrame | None = None,  # `labelfree.window_estimates` of the windows

@@ -175,19 +175,23 @@ def _table(df: pd.DataFrame, links: dict | None = None) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
+def _performance(ws: Workspace) -> tuple:
+    "(realized, estimated) performance per window, from the predictions read once (empty when they cannot be had)."
+    from mlpuzzle.labelfree import window_estimates
+    from mlpuzzle.performance import performance, predictions
+    try: pred = predictions(ws); return performance(ws, pred=pred), window_estimates(ws, pred)
+    except Exception as e: log.warning("dashboard: no performance (%s)", e); return pd.DataFrame(), pd.DataFrame()
+
 def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
     from mlpuzzle.monitor import status_of
-    from mlpuzzle.labelfree import window_estimates
-    from mlpuzzle.performance import performance, predictions
     from mlpuzzle.runs import list_runs
     ws = open_workspace(workspace)
     reports, spec = Path(reports), ws.spec
     runs = list_runs(ws, limit=10_000)
     hist, alerts, win = _history(ws), _alert_log(ws), _windows(ws)
     vtimes = _version_times(ws, runs)
-    try: pred = predictions(ws); perf, est = performance(ws, pred=pred), window_estimates(ws, pred)
-    except Exception as e: log.warning("dashboard: no performance (%s)", e); perf, est = pd.DataFrame(), pd.DataFrame()
+    perf, est = _performance(ws)
     open_ = alerts[alerts.state == "open"] if len(alerts) else alerts
     status = status_of(alerts)
     champ = hist[hist.action.isin(["promote", "rollback"])].to_version.iloc[-1] if len(hist) and hist.action.isin(["promote", "rollback"]).any() else None

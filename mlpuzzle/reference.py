@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import atomic_path, parse_duration, to_utc
+from .core import atomic_path, ModelError, parse_duration, to_utc
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def held_out(data: pd.DataFrame, spec: dict) -> pd.DataFrame:
     "The rows of `data` a model trained by `model.train` did not fit on (its valid and test splits; all rows when too few)."
     from mlpuzzle.model import time_split
     try: return pd.concat(time_split(data, spec)[1:], ignore_index=True)
-    except Exception: return data
+    except ModelError: return data  # too few rows to split
 
 def reference_baselines(ws: Workspace, data: pd.DataFrame,
                         pred: pd.DataFrame,  # the model's predictions on rows it did not fit on (`held_out`)

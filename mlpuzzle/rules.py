@@ -66,13 +66,12 @@ def _reasons_above(q: dict, rule: dict) -> dict:
 def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "The share of rows quarantined at ingestion, in all or for one reason, is above the reference period's (or a fixed `above`)."
     if not q["rows"]: return {}
-    if rule.get("above") is not None and not q["quarantine_rate"] > rule["above"]: return {}
-    above = _reasons_above(q, rule) if rule.get("above") is None else {"quarantine_rate": (q["quarantine_rate"], None)}
+    fixed = rule.get("above")
+    above = _reasons_above(q, rule) if fixed is None else {"quarantine_rate": None} if q["quarantine_rate"] > fixed else {}
     if not above: return {}
     why = {k: q[f"{k}_rate"] for k in _REASON_RATES if q.get(f"{k}_rate")}
     top = ", ".join(f"{k.replace('_reject', '')} {_pct(v)}" for k, v in sorted(why.items(), key=lambda x: -x[1]))
-    ref = (f"above {_pct(rule['above'])}" if rule.get("above") is not None
-           else f"reference {_pct((q.get('baseline_rates') or {}).get('quarantine_rate', 0.0))}")
+    ref = f"above {_pct(fixed)}" if fixed is not None else f"reference {_pct((q.get('baseline_rates') or {}).get('quarantine_rate', 0.0))}"
     msg = f"{_pct(q['quarantine_rate'])} of {q['rows']:,} rows quarantined ({ref}): {top}"
     return {"": (msg, {"rates": why, "rows": q["rows"], "above_reference": sorted(above)})}
 

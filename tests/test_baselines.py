@@ -72,4 +72,4 @@ def test_the_launch_is_one_quarantine_alert_within_two_windows(launched):
     assert day(LAUNCH) <= opened <= day(LAUNCH + 1), a.opened_window
     assert a.state == "open" and a.windows >= 20, (a.state, a.windows)  # a window may dip below: the same incident goes on
     assert pd.Timestamp(a.last_window, tz="UTC") >= day(DAYS - 3), a.last_window
-    assert "category" in a.message and "(reference 3." in a.message or "(reference 2." in a.message, a.message
+    assert "category" in a.message and ("(reference 3." in a.message or "(reference 2." in a.message), a.message

@@ -109,6 +109,20 @@ VERBS = {  # command -> (function, help, description, arguments)
               [WORKSPACE, arg("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"),
                arg("--port", type=port, default=8000, help="port (default: 8000)"),
                arg("--workers", type=int, default=1, help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")]),
+    "replay": ("cmd_replay", "replay the workspace's history under retraining policies, and compare them",
+               "Run the production loop over the workspace's own history in business time, from --since a step at a time: "
+               "release the step's events and the labels known by its end, score with the champion, monitor, and retrain as "
+               "each policy says, through the promotion gate. Each policy runs in its own copy of the state under "
+               "DIR/replays/POLICY/; the workspace's own state is only read. Started again, a stopped replay (Ctrl-C) goes on "
+               "at the step it stopped. Then the policies are compared: a table, a verdict, and a report in reports/.",
+               [WORKSPACE, arg("--since", required=True, metavar="T0", help="the start: the first champion is trained on the labels known then"),
+                arg("--until", metavar="T1", help="the end (default: the last event)"),
+                arg("--step", default="7d", help="history released per step, e.g. 7d, 1d, 12h (default: 7d)"),
+                arg("--policy", action="append", metavar="P", help="never, every:DURATION (e.g. every:30d), on-alert or "
+                    "on-alert:estimated; repeatable (default: never, every:30d, on-alert)"),
+                arg("--jobs", type=int, metavar="N", help="policies replayed at once, in worker processes (default: the cores)"),
+                arg("--fresh", action="store_true", help="start again (default: go on where a stopped replay stopped)"),
+                arg("--no-report", action="store_true", help="no report notebook (a papermill run), only the table"), REPORTS]),
     "demo": ("cmd_demo", "the closed loop on a simulated business",
              "Simulate 130 days of a subscription business with two incidents; train the first champion on the history, then go "
              "through production a week at a time: ingest, score, monitor, alert, retrain, promote or refuse, retire. "

@@ -14,8 +14,8 @@ log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
 __all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_docs', 'cmd_alerts', 'cmd_performance', 'cmd_status', 'cmd_demo',
-           'simulate_into', 'cmd_simulate', 'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback', 'cmd_retire',
-           'cmd_ui', 'cmd_serve']
+           'cmd_replay', 'simulate_into', 'cmd_simulate', 'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback',
+           'cmd_retire', 'cmd_ui', 'cmd_serve']
 
 # %% ../nbs/08_commands.ipynb #c9edc627
 def read_sample(path, rows: int = 100_000):
@@ -119,6 +119,19 @@ def cmd_demo(a):
     out = run_demo(a.dir, reports_dir(a.reports), seed=a.seed, rows_per_day=a.rows_per_day, weeks=a.weeks, quiet=a.quiet)
     if not a.quiet: print(f"next: open {out['dashboard']}; `mlpuzzle alerts -w {a.dir}`, `mlpuzzle models -w {a.dir}`, `mlpuzzle status -w {a.dir}`")
     return out
+
+# %% ../nbs/08_commands.ipynb #5e1a7c02
+def cmd_replay(a):
+    from mlpuzzle.compare import compare, replay_report
+    from mlpuzzle.replay import DEFAULT_POLICIES, replay
+    from mlpuzzle.runs import reports_dir
+    replay(a.workspace, a.since, a.until, a.step, a.policy or DEFAULT_POLICIES, fresh=a.fresh, jobs=a.jobs or os.cpu_count() or 1,
+           say=lambda m: print(m, flush=True))
+    c = compare(a.workspace)
+    print(c["table"].to_string(float_format=lambda v: f"{v:,.4g}", na_rep="-"))
+    print(c["verdict"])
+    if not a.no_report: print(f"report: {replay_report(a.workspace, reports_dir(a.reports))}")
+    return c
 
 # %% ../nbs/08_commands.ipynb #2ebe469f
 def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, rows_per_day: int = 1000, onset=None) -> dict:

@@ -122,15 +122,15 @@ def business_value(y, decision, business: dict) -> float:
     return float(sum(business[k] * m.sum() for k, m in counts.items()))
 
 # %% ../nbs/02_model.ipynb #07700cd1
-def _binary(y, p, spec, threshold):
+def _binary(y, p, spec, threshold, only=None):
     from sklearn import metrics as M
     d, both = (p >= threshold).astype(int), len(np.unique(y)) == 2
-    m = {"roc_auc": M.roc_auc_score(y, p) if both else np.nan, "pr_auc": M.average_precision_score(y, p) if both else np.nan,
-         "log_loss": M.log_loss(y, p, labels=[0, 1]), "brier": M.brier_score_loss(y, p, pos_label=1),
-         "f1": M.f1_score(y, d, zero_division=0), "precision": M.precision_score(y, d, zero_division=0),
-         "recall": M.recall_score(y, d, zero_division=0), "accuracy": M.accuracy_score(y, d)}
-    if has_business(spec["business"]): m["value"] = business_value(y, d, spec["business"]) / len(y)
-    return m
+    f = {"roc_auc": lambda: M.roc_auc_score(y, p) if both else np.nan, "pr_auc": lambda: M.average_precision_score(y, p) if both else np.nan,
+         "log_loss": lambda: M.log_loss(y, p, labels=[0, 1]), "brier": lambda: M.brier_score_loss(y, p, pos_label=1),
+         "f1": lambda: M.f1_score(y, d, zero_division=0), "precision": lambda: M.precision_score(y, d, zero_division=0),
+         "recall": lambda: M.recall_score(y, d, zero_division=0), "accuracy": lambda: M.accuracy_score(y, d)}
+    if has_business(spec["business"]): f["value"] = lambda: business_value(y, d, spec["business"]) / len(y)
+    return {k: g() for k, g in f.items() if only is None or k == only}  # one metric alone: monitoring asks for hundreds
 
 def _multiclass(y, P, classes):
     "Metrics of class probabilities `P`; classes the model never saw get probability 0."
@@ -147,11 +147,12 @@ def _regression(y, p):
     return {"mae": M.mean_absolute_error(y, p), "rmse": M.root_mean_squared_error(y, p),
             "r2": M.r2_score(y, p) if len(y) > 1 else np.nan}
 
-def metrics_of(y, scores, spec: dict, threshold: float = 0.5, classes=None) -> dict:
+def metrics_of(y, scores, spec: dict, threshold: float = 0.5, classes=None,
+               only: str | None = None) -> dict:  # this metric alone (and `rows`)
     "The metrics of the problem type for targets `y` and `predict_scores` output `scores`, and `rows`."
-    m = {"binary": lambda: _binary(y, scores, spec, threshold), "multiclass": lambda: _multiclass(y, scores, classes),
+    m = {"binary": lambda: _binary(y, scores, spec, threshold, only), "multiclass": lambda: _multiclass(y, scores, classes),
          "regression": lambda: _regression(y, scores)}[spec["problem"]]()
-    return {**{k: float(v) for k, v in m.items()}, "rows": len(y)}
+    return {**{k: float(v) for k, v in m.items() if only is None or k == only}, "rows": len(y)}
 
 def _scores(model, df, spec, scores): return predict_scores(model, df, spec) if scores is None else scores
 

@@ -16,7 +16,7 @@ from .alerts import as_json, evaluate_alerts, monitor_db
 from .outbox import deliver, queue_events
 from .compat import merge_into, merge_profiles
 from .workspace import open_workspace, Workspace
-from .core import now_iso, parse_duration, to_utc, utc_now, window_key
+from .core import now_iso, parse_duration, to_utc, utc_now, window_key, window_keys
 from .reference import load_baselines, load_reference, window_references
 from .drift import drift
 from .performance import performance, predictions
@@ -228,13 +228,19 @@ def _before(df: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
     "The rows of `df` whose window starts before `end`."
     return df[df.window < end.strftime("%Y-%m-%dT%H%M%S")] if len(df) else df
 
+def _in_windows(ws: Workspace, pred: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    "The predictions of events in the windows from `keys[0]` on (none without keys): a run judges its range, not all history."
+    if not len(pred) or not keys: return pred.iloc[:0]
+    w = window_keys(pred[ws.spec["columns"]["timestamp"]], parse_duration(ws.spec["monitoring"]["window"]))
+    return pred[(w >= keys[0]).to_numpy()]
+
 def _judge(ws: Workspace, keys: list[str], refs: dict, serving, t: pd.Timestamp, end: pd.Timestamp) -> tuple:
     "(window results, performance, estimates, events, alert log) of the windows `keys` at time `t`; the state updated."
     spec, at = ws.spec, t.isoformat(timespec="seconds")
     rule = next((r for r in spec["monitoring"]["alerts"] if r["kind"] == "performance"), {"min_labels": 50})
     with closing(monitor_db(ws)) as con:
         results = window_results(ws, keys, refs, con)
-        pred = predictions(ws)  # read once: realized and estimated performance both need them
+        pred = _in_windows(ws, predictions(ws), keys)  # read once: realized and estimated performance both need them
         perf = _before(performance(ws, t, rule.get("min_labels", 50), rule.get("below"), pred), end)
         est = _before(window_estimates(ws, pred, rule.get("below")), end)
         events = evaluate_alerts(ws, results, perf, at, con, serving, est)

@@ -88,7 +88,7 @@ def _realized(g: pd.DataFrame, y: pd.Series, spec: dict, info: dict, key: str) -
     multi = problem == "multiclass"
     classes = np.array([c[2:] for c in g if c.startswith("p_")]) if multi else None
     truth = y.astype(str) if multi else y
-    try: m = metrics_of(truth, _scores(g, problem), spec, info.get("threshold", 0.5), classes)
+    try: m = metrics_of(truth, _scores(g, problem), spec, info.get("threshold", 0.5), classes, only=metric)
     except ValueError as e:
         log.info("window %s: no %s (%s)", key, metric, e); return np.nan
     return m.get(metric, np.nan)
@@ -121,4 +121,4 @@ def performance(ws: Workspace, as_of=None, min_labels: int = 50, floor: float | 
     df, seen = _labeled(ws, as_of, pred), {}
     if df is None: return pd.DataFrame(columns=_COLUMNS)
     rows = [_window_performance(ws, k, g, seen, min_labels, floor) for k, g in df.groupby("window")]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=_COLUMNS)

@@ -5,16 +5,17 @@
 # %% ../nbs/06_retrain.ipynb #5a407792
 from __future__ import annotations
 from contextlib import closing
+from dataclasses import dataclass
 
 import pandas as pd
 
 from .alerts import monitor_db
 from .workspace import Workspace
-from .core import parse_duration
-from .monitor import last_as_of
+from .core import MlpuzzleError, ModelError, parse_duration
+from .monitor import business_now, last_as_of
 
 # %% auto #0
-__all__ = ['retrain_requests', 'trigger_retraining']
+__all__ = ['retrain_requests', 'Trained', 'train_version', 'training_since', 'trigger_retraining']
 
 # %% ../nbs/06_retrain.ipynb #30a769ff
 _ASKING = ("SELECT * FROM alerts WHERE retrain=1 AND (retrain_run IS NULL OR state='open' AND retrain_result='refused') "
@@ -32,12 +33,63 @@ def retrain_requests(ws: Workspace) -> pd.DataFrame:
     due = df.retrain_at.isna() | (answered + again <= pd.Timestamp(now))  # unanswered, or refused long enough ago
     return df[due].reset_index(drop=True)
 
+# %% ../nbs/06_retrain.ipynb #7a1c0e02
+@dataclass
+class Trained:
+    "What `train_version` did: the version registered, its training result, the gate's decision (None: not run)."
+    version: int
+    result: object  # a `model.TrainResult`
+    decision: object | None  # a `registry.Decision`
+    snapshot_ids: list
+    mlflow_run: str
+    fit_rows: pd.DataFrame
+    gate_rows: pd.DataFrame
+
+def train_version(workspace, since=None, until=None,  # the events to train on, by event time
+                  as_of=None,  # the labels known at this time (None: all ingested); also the business time of the gate
+                  gate_days: float = 14,  # the latest labeled days, held out of training for the gate
+                  seed: int | None = None, promote: bool = True, retire_replaced: bool = False,
+                  trigger: str = "manual", run_id: str = "in-process") -> Trained:
+    "Train, track, register and reference a new version on the labeled events; run the promotion gate unless `promote` is False."
+    from mlpuzzle.labels import training_set
+    from mlpuzzle.model import train
+    from mlpuzzle.reference import save_reference
+    from mlpuzzle.registry import champion, propose, recent_labeled, register, retire
+    from mlpuzzle.store import snapshots
+    from mlpuzzle.tracking import track
+    from mlpuzzle.workspace import open_workspace
+    ws = open_workspace(workspace)
+    ts = ws.spec["columns"]["timestamp"]
+    gate_df = recent_labeled(ws, gate_days, as_of)  # the latest labeled data, whatever range this model trains on
+    df = training_set(ws, since, until, as_of)
+    fit_df = df[df[ts] < gate_df[ts].min()]  # never trained on what the gate judges on
+    if len(fit_df) < 100:
+        raise ModelError(f"only {len(fit_df)} labeled rows before the gate window (the latest {gate_days} days, from "
+                         f"{gate_df[ts].min():%Y-%m-%d}); widen since/until or lower gate_days")
+    result = train(fit_df, ws.spec, seed=seed)
+    snap_ids = [m["id"] for m in snapshots(ws) if m["rows"]["accepted"]]
+    run = track(ws, result, run_name=f"train {run_id}", snapshot_ids=snap_ids)
+    version = register(ws, result.model, run, {
+        "threshold": result.threshold, "beats_baseline": bool(result.beats_baseline), "test_metrics": result.metrics["test"],
+        "spec_hash": result.spec_hash, "snapshot_ids": snap_ids, "mlpuzzle_run": run_id}, trigger)
+    save_reference(ws, version, fit_df, result.model, {"version": version, "threshold": result.threshold, "run_id": run})
+    before, now = champion(ws), business_now(ws, as_of)[0]  # a promotion counts from the data's time in a replay
+    decision = propose(ws, version, gate_df, trigger, as_of=now) if promote else None
+    if decision and decision.promote and retire_replaced and before is not None:
+        retire(ws, before, f"replaced by version {version}", trigger, as_of=now)
+    return Trained(version, result, decision, snap_ids, run, fit_df, gate_df)
+
 # %% ../nbs/06_retrain.ipynb #95cd9cbc
 def _since(ws: Workspace, labeled: pd.DataFrame) -> str:
     "The start of the training data: `monitoring.retrain_window` before the latest labeled event ('' when none)."
     ts = ws.spec["columns"]["timestamp"]
     if not (len(labeled) and ts): return ""
     return str(labeled[ts].max() - pd.Timedelta(parse_duration(ws.spec["monitoring"]["retrain_window"])))
+
+def training_since(ws: Workspace, as_of=None) -> str:
+    "The start of a retraining's data: `monitoring.retrain_window` before the latest labeled event known at `as_of` ('' when none)."
+    from mlpuzzle.labels import training_set
+    return _since(ws, training_set(ws, as_of=as_of))
 
 def _outcome(actions: set, record: dict) -> str:
     "promoted, refused (the gate said no, or the run succeeded without promoting), or failed."
@@ -50,21 +102,31 @@ def _mark(ws: Workspace, ids, sql: str, values: tuple):
     with closing(monitor_db(ws)) as con:
         con.executemany(sql, [(*values, int(i)) for i in ids]); con.commit()
 
-def trigger_retraining(ws: Workspace, parameters: dict | None = None, reports=None, **kw) -> dict | None:
+def _in_process(ws: Workspace, params: dict) -> dict:
+    "`train_version` with the train stage's parameters; a record like a run's (id, status, error)."
+    p = {k: params[k] or None for k in ("since", "as_of")}
+    try: train_version(ws, **p, trigger=params["trigger"], retire_replaced=params["retire_replaced"])
+    except MlpuzzleError as e: return {"id": f"in-process:{p['as_of']}", "status": "failed", "error": str(e)}
+    return {"id": f"in-process:{p['as_of']}", "status": "succeeded", "error": None}
+
+def trigger_retraining(ws: Workspace, parameters: dict | None = None, reports=None,
+                       in_process: bool = False,  # call `train_version` here rather than a `run train` (a replay does)
+                       **kw) -> dict | None:
     """Answer the pending retraining requests with one `run train` on the labeled events of the last
     `monitoring.retrain_window` (returns its run record; None when nothing is asked)."""
     from mlpuzzle.registry import history
     from mlpuzzle.runs import RunFailed, run_stage
-    from mlpuzzle.labels import training_set
     req = retrain_requests(ws)
     if not len(req): return None
     with closing(monitor_db(ws)) as con: now = last_as_of(con)
     seen = len(history(ws))
     params = {"trigger": f"alert:{'+'.join(sorted(set(req.kind)))}", "retire_replaced": True,
-              "since": _since(ws, training_set(ws, as_of=now)), "as_of": now or "", **(parameters or {})}
+              "since": training_since(ws, now), "as_of": now or "", **(parameters or {})}
     _mark(ws, req.id, "UPDATE alerts SET retrain_run='starting', retrain_at=? WHERE id=?", (now,))  # first: no retry loop
-    try: rec = run_stage(ws, "train", params, reports=reports, **kw)
-    except RunFailed as e: rec = e.record
+    if in_process: rec = _in_process(ws, params)
+    else:
+        try: rec = run_stage(ws, "train", params, reports=reports, **kw)
+        except RunFailed as e: rec = e.record
     result = _outcome(set(history(ws).iloc[seen:].action), rec)
     _mark(ws, req.id, "UPDATE alerts SET retrain_run=?, retrain_result=? WHERE id=?", (rec["id"], result))
     return rec

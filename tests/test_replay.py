@@ -1,0 +1,106 @@
+"""`mlpuzzle replay` end to end, on CSV files of the simulated business dated 2019 (a new user's history):
+- concept drift: `on-alert` ends with a higher realized metric after the drift than `never`, with fewer retrainings
+  than `every:7d`; the report holds no wall-clock time; the workspace's own state is untouched;
+- no change: `on-alert` retrains zero times and the policies tie; a replay stopped with Ctrl-C and started again
+  goes on at the step it stopped, each step done once."""
+import hashlib, json, os, signal, subprocess
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from conftest import MLPUZZLE, run_mlpuzzle, stop_group
+from mlpuzzle.compare import compare
+from mlpuzzle.feed import write_simulation
+from mlpuzzle.simulate import churn_spec, simulate
+from mlpuzzle.workspace import init_workspace
+
+START = "2019-01-01"
+
+
+def _business(root: Path, scenario: str, days: int, rows: int, onset=None):
+    "A workspace reading CSV files (events, and labels with their time) of `days` of the simulated business from 2019-01-01."
+    sim = simulate(days, scenario, seed=3, rows_per_day=rows, onset=onset, start=START)
+    write_simulation(sim, root / "data")
+    return init_workspace(root, churn_spec({"kind": "csv", "path": "data/csv/events-*.csv", "labels": "data/labels/labels-*.csv"}))
+
+
+def _state(d: Path) -> dict:
+    "The hash of every file of workspace `d` but its replays: what a replay must not touch."
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.rglob("*")) if p.is_file() and p.relative_to(d).parts[0] != "replays"}
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory):
+    "Concept drift on day 70; the replay from day 60 in weekly steps, three policies, through the command."
+    root = tmp_path_factory.mktemp("drift")
+    ws = _business(root / "ws", "concept_drift", 130, 500, onset=70)
+    before = _state(ws.path)
+    r = run_mlpuzzle("replay", "-w", ws.path, "--since", "2019-03-02", "--policy", "never", "--policy", "every:7d",
+                     "--policy", "on-alert", "--reports", root / "reports", timeout=1200)
+    assert r.returncode == 0, r.stderr + r.stdout[-3000:]
+    return ws, r, before, root / "reports"
+
+
+def test_on_alert_pays_off_after_concept_drift(drifted):
+    ws, r, _, _ = drifted
+    c = compare(ws)
+    after = c["windows"][c["windows"].index >= "2019-03-12"]  # day 70 on
+    assert len(after) >= 50
+    # the alert comes when the 30-day-late labels show the drop; the retraining then learns from few post-drift labels,
+    # so the gain is small (about 0.0015 ROC AUC on this business), but it is there, and costs one retraining
+    assert after["on-alert"].mean() > after["never"].mean(), after.mean()
+    t = c["table"]
+    assert 1 <= t.loc["on-alert", "retrainings"] < t.loc["every:7d", "retrainings"] == 10
+    assert t.loc["never", "retrainings"] == 0 and t.loc["on-alert", "promotions"] >= 1
+    assert c["verdict"].split(" is best")[0] in ("on-alert", "every:7d")
+    lines = r.stdout.splitlines()  # one line per step per policy
+    for p in ("never", "every:7d", "on-alert"):
+        assert sum(f"{p} step " in l for l in lines) == 10, r.stdout
+
+
+def test_report_has_business_time_only(drifted):
+    ws, r, _, reports = drifted
+    assert (reports / "replay-churn-demo.html").exists() and "report: " in r.stdout
+    [nb] = reports.glob("runs/*-compare/compare.ipynb")
+    outs = [o for c in nbformat.read(nb, as_version=4).cells for o in c.get("outputs", [])]
+    assert sum("image/png" in o.get("data", {}) for o in outs) >= 2  # the metric per window, the compute time
+    text = "\n".join(o.get("text", "") + "".join(str(v) for k, v in o.get("data", {}).items() if k.startswith("text")) for o in outs)
+    assert "2019-" in text and str(pd.Timestamp.now().year) not in text
+    c = compare(ws)  # what the charts are drawn from: windows and promotions, in the data's time
+    assert {k[:4] for k in c["windows"].index} == {"2019"}
+    for res in c["results"]:
+        assert {str(t)[:4] for t in res["history"].as_of.dropna()} == {"2019"}  # promotions, refusals, retirements
+
+
+def test_production_state_untouched(drifted):
+    ws, _, before, _ = drifted
+    assert _state(ws.path) == before
+    assert {p.name for p in (ws.path / "replays").iterdir()} >= {"feed", "start", "never", "every-7d", "on-alert"}
+
+
+def test_no_change_ties_and_ctrl_c_resumes(tmp_path):
+    ws = _business(tmp_path / "ws", "none", 100, 300)
+    args = [str(MLPUZZLE), "replay", "-w", str(ws.path), "--since", "2019-03-02", "--policy", "never", "--policy", "on-alert",
+            "--jobs", "1", "--no-report"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        seen = []
+        for line in p.stdout:  # stop it as a user would, with Ctrl-C, in the second policy's third step
+            seen.append(line)
+            if "on-alert step   2/" in line: os.killpg(p.pid, signal.SIGINT); break
+        assert p.wait(120) == 130, "".join(seen) + p.stdout.read()
+    finally: stop_group(p)
+    done = json.loads((ws.path / "replays" / "on-alert" / "replay.json").read_text())["done"]
+    assert done in (2, 3)
+    r = run_mlpuzzle(*args[1:], timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert f"on-alert resumes at step {done + 1}" in r.stdout and "never step" not in r.stdout
+    steps = [s["step"] for s in json.loads((ws.path / "replays" / "on-alert" / "replay.json").read_text())["steps"]]
+    n = len(json.loads((ws.path / "replays" / "feed" / "feed.json").read_text())["bounds"]) - 1
+    assert n == 6 and steps == list(range(1, n + 1))  # 2019-03-02 to the data's end, 2019-04-10: six weekly steps, each once
+    c = compare(ws)
+    assert c["table"].loc["on-alert", "retrainings"] == 0 and c["table"].loc["on-alert", "alerts"] == 0
+    assert "within noise" in c["verdict"]

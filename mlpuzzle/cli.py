@@ -123,10 +123,11 @@ VERBS = {  # command -> (function, help, description, arguments)
                 arg("--jobs", type=int, metavar="N", help="policies replayed at once, in worker processes (default: the cores)"),
                 arg("--fresh", action="store_true", help="start again (default: go on where a stopped replay stopped)"),
                 arg("--no-report", action="store_true", help="no report notebook (a papermill run), only the table"), REPORTS]),
-    "demo": ("cmd_demo", "the closed loop on a simulated business",
-             "Simulate 130 days of a subscription business with two incidents; train the first champion on the history, then go "
-             "through production a week at a time: ingest, score, monitor, alert, retrain, promote or refuse, retire. "
-             "Every stage is a papermill run; reports/index.html is the dashboard.",
+    "demo": ("cmd_demo", "the closed loop on a simulated business, and three retraining policies compared",
+             "Simulate 130 days of a subscription business with two incidents; train the first champion on the history, then "
+             "replay production a week at a time under three retraining policies (never, every:7d, on-alert): ingest, score, "
+             "monitor, alert, retrain, promote or refuse, retire. The on-alert policy is the closed loop: its monitoring report "
+             "and dashboard go to reports/ (index.html), with the comparison of the policies (replay-churn-demo.html).",
              [arg("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace, replaced if it exists (default: ./demo)"),
               arg("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)"),
               arg("--seed", type=int, default=0, help="random seed (default: 0)"),

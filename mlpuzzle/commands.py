@@ -117,7 +117,8 @@ def cmd_demo(a):
     from mlpuzzle.demo import run_demo
     from mlpuzzle.runs import reports_dir
     out = run_demo(a.dir, reports_dir(a.reports), seed=a.seed, rows_per_day=a.rows_per_day, weeks=a.weeks, quiet=a.quiet)
-    if not a.quiet: print(f"next: open {out['dashboard']}; `mlpuzzle alerts -w {a.dir}`, `mlpuzzle models -w {a.dir}`, `mlpuzzle status -w {a.dir}`")
+    loop = Path(a.dir) / "replays" / "on-alert"
+    if not a.quiet: print(f"next: open {out['dashboard']} and {out['comparison']}; `mlpuzzle alerts -w {loop}`, `mlpuzzle models -w {loop}`")
     return out
 
 # %% ../nbs/08_commands.ipynb #5e1a7c02

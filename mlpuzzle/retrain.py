@@ -6,6 +6,7 @@
 from __future__ import annotations
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -44,6 +45,7 @@ class Trained:
     mlflow_run: str
     fit_rows: pd.DataFrame
     gate_rows: pd.DataFrame
+    card: Path  # the model card, HTML
 
 def train_version(workspace, since=None, until=None,  # the events to train on, by event time
                   as_of=None,  # the labels known at this time (None: all ingested); also the business time of the gate
@@ -56,7 +58,7 @@ def train_version(workspace, since=None, until=None,  # the events to train on, 
     from mlpuzzle.reference import save_reference
     from mlpuzzle.registry import champion, propose, recent_labeled, register, retire
     from mlpuzzle.store import snapshots
-    from mlpuzzle.tracking import track
+    from mlpuzzle.tracking import model_card, track
     from mlpuzzle.workspace import open_workspace
     ws = open_workspace(workspace)
     ts = ws.spec["columns"]["timestamp"]
@@ -72,12 +74,15 @@ def train_version(workspace, since=None, until=None,  # the events to train on, 
     version = register(ws, result.model, run, {
         "threshold": result.threshold, "beats_baseline": bool(result.beats_baseline), "test_metrics": result.metrics["test"],
         "spec_hash": result.spec_hash, "snapshot_ids": snap_ids, "mlpuzzle_run": run_id}, trigger)
+    card = ws.dir("mlflow") / "cards" / f"v{version}.html"
+    card.parent.mkdir(exist_ok=True)
+    card.write_text(model_card(result, ws.spec, version=version, snapshot_ids=snap_ids))
     save_reference(ws, version, fit_df, result.model, {"version": version, "threshold": result.threshold, "run_id": run})
     before, now = champion(ws), business_now(ws, as_of)[0]  # a promotion counts from the data's time in a replay
     decision = propose(ws, version, gate_df, trigger, as_of=now) if promote else None
     if decision and decision.promote and retire_replaced and before is not None:
         retire(ws, before, f"replaced by version {version}", trigger, as_of=now)
-    return Trained(version, result, decision, snap_ids, run, fit_df, gate_df)
+    return Trained(version, result, decision, snap_ids, run, fit_df, gate_df, card)
 
 # %% ../nbs/06_retrain.ipynb #95cd9cbc
 def _since(ws: Workspace, labeled: pd.DataFrame) -> str:

@@ -42,6 +42,8 @@ LAYERS = [
     ["kernels"],
     ["runs"],
     ["retrain"],
+    ["replay"],
+    ["compare"],
     ["dashboard"],
     ["demo", "docs"],
     ["commands"],

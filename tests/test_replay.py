@@ -13,17 +13,18 @@ import pytest
 from conftest import MLPUZZLE, run_mlpuzzle, stop_group
 from mlpuzzle.compare import compare
 from mlpuzzle.feed import write_simulation
-from mlpuzzle.simulate import churn_spec, simulate
+from mlpuzzle.demo import demo_spec
+from mlpuzzle.simulate import simulate
 from mlpuzzle.workspace import init_workspace
 
 START = "2019-01-01"
 
 
 def _business(root: Path, scenario: str, days: int, rows: int, onset=None):
-    "A workspace reading CSV files (events, and labels with their time) of `days` of the simulated business from 2019-01-01."
+    "A workspace reading CSV files (events, and labels with their time) of `days` of the demo's business from 2019-01-01."
     sim = simulate(days, scenario, seed=3, rows_per_day=rows, onset=onset, start=START)
-    write_simulation(sim, root / "data")
-    return init_workspace(root, churn_spec({"kind": "csv", "path": "data/csv/events-*.csv", "labels": "data/labels/labels-*.csv"}))
+    write_simulation(sim, root / "source")
+    return init_workspace(root, demo_spec())  # retraining learns from the last 4 weeks; the gate asks for +0.005
 
 
 def _state(d: Path) -> dict:
@@ -34,9 +35,9 @@ def _state(d: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def drifted(tmp_path_factory):
-    "Concept drift on day 70; the replay from day 60 in weekly steps, three policies, through the command."
+    "Concept drift on day 70; the replay from day 60 in 14 weekly steps, three policies, through the command."
     root = tmp_path_factory.mktemp("drift")
-    ws = _business(root / "ws", "concept_drift", 130, 500, onset=70)
+    ws = _business(root / "ws", "concept_drift", 158, 700, onset=70)
     before = _state(ws.path)
     r = run_mlpuzzle("replay", "-w", ws.path, "--since", "2019-03-02", "--policy", "never", "--policy", "every:7d",
                      "--policy", "on-alert", "--reports", root / "reports", timeout=1200)
@@ -48,17 +49,17 @@ def test_on_alert_pays_off_after_concept_drift(drifted):
     ws, r, _, _ = drifted
     c = compare(ws)
     after = c["windows"][c["windows"].index >= "2019-03-12"]  # day 70 on
-    assert len(after) >= 50
-    # the alert comes when the 30-day-late labels show the drop; the retraining then learns from few post-drift labels,
-    # so the gain is small (about 0.0015 ROC AUC on this business), but it is there, and costs one retraining
-    assert after["on-alert"].mean() > after["never"].mean(), after.mean()
+    assert len(after) >= 80
+    # the alert comes when the 30-day-late labels show the drop; the gate refuses what learned from too few of the new
+    # labels, and the retraining two weeks later (retrain_again_after) adapts
+    assert after["on-alert"].mean() > after["never"].mean() + 0.005, after.mean()
     t = c["table"]
-    assert 1 <= t.loc["on-alert", "retrainings"] < t.loc["every:7d", "retrainings"] == 10
+    assert 1 <= t.loc["on-alert", "retrainings"] < t.loc["every:7d", "retrainings"] == 14
     assert t.loc["never", "retrainings"] == 0 and t.loc["on-alert", "promotions"] >= 1
     assert c["verdict"].split(" is best")[0] in ("on-alert", "every:7d")
     lines = r.stdout.splitlines()  # one line per step per policy
     for p in ("never", "every:7d", "on-alert"):
-        assert sum(f"{p} step " in l for l in lines) == 10, r.stdout
+        assert sum(f"{p} step " in l for l in lines) == 14, r.stdout
 
 
 def test_report_has_business_time_only(drifted):

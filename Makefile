@@ -44,6 +44,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/profiling.py
 	$(BIN)/python bench/scenarios.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/replay.py --report
 
 lab: $(BIN)/.installed
 	$(BIN)/jupyter lab nbs/

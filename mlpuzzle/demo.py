@@ -67,13 +67,17 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
     since, until = start + pd.Timedelta(days=h), start + pd.Timedelta(days=h + DEMO["step"] * n_weeks)
     say(f"mlpuzzle demo in {d}: {DEMO['days']} days of a subscription business ({rows_per_day:,} events a day); "
         f"history to {since:%Y-%m-%d}, then production a week at a time, under {len(DEMO_POLICIES)} retraining policies")
+    t1 = time.monotonic()
     replay(ws, since, until, f"{DEMO['step']}d", DEMO_POLICIES, jobs=jobs or os.cpu_count() or 1, say=say)
-    loop = Workspace(d / "replays" / "on-alert", check_imports=False)
+    loop, t2 = Workspace(d / "replays" / "on-alert", check_imports=False), time.monotonic()
     out = {**_reports(loop, since, until, reports, say), **_outcome(loop)}
-    c = compare(ws)
+    c, t3 = compare(ws), time.monotonic()
     say(c["table"].to_string(float_format=lambda v: f"{v:,.4g}", na_rep="-"))
     say(c["verdict"])
-    out.update(seconds=time.monotonic() - t0, verdict=c["verdict"], comparison=str(replay_report(ws, reports)))
+    out.update(verdict=c["verdict"], comparison=str(replay_report(ws, reports)), seconds=time.monotonic() - t0)
+    out["split"] = {"simulation": round(t1 - t0, 1), "replay": round(t2 - t1, 1), "loop report and dashboard": round(t3 - t2, 1),
+                    "comparison and its report": round(time.monotonic() - t3, 1)}
+    say("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in out["split"].items()))
     say(f"done in {out['seconds']:.0f} s; the on-alert loop: {out['alerts']} alerts ({', '.join(out['alert_kinds'])}), "
         f"{out['retrainings']} retrainings, {out['promotions']} promotions, {out['refused']} refused challengers, {out['retired']} retired; "
         f"dashboard: {out['dashboard']}; comparison: {out['comparison']}")

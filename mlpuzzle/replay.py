@@ -59,10 +59,10 @@ def _read_source(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     return events, labels
 
 def step_bounds(since, until, step: timedelta) -> list[pd.Timestamp]:
-    "The bounds of the steps from `since` to `until`: since, since + step, ..., the first at or after until."
+    "The bounds of the steps from `since` to `until`: since, since + step, ..., and until (the last step may be shorter)."
     since, until = to_utc(since), to_utc(until)
     if until <= since: raise ValueError(f"until ({until:%Y-%m-%d %H:%M}) must be after since ({since:%Y-%m-%d %H:%M})")
-    return [since + i * step for i in range(int(np.ceil((until - since) / step)) + 1)]
+    return [min(since + i * step, until) for i in range(int(np.ceil((until - since) / step)) + 1)]
 
 # %% ../nbs/06_replay.ipynb #r0000012
 def _label_times(ws: Workspace, labels: pd.DataFrame, events: pd.DataFrame, ev_time: pd.Series) -> pd.Series:
@@ -71,6 +71,12 @@ def _label_times(ws: Workspace, labels: pd.DataFrame, events: pd.DataFrame, ev_t
     if lt in labels: return to_utc(labels[lt].astype(object), errors="coerce")
     first = pd.Series(ev_time.to_numpy(), index=events[c["id"]].astype(str)).groupby(level=0).min()
     return labels[c["id"]].astype(str).map(first) + parse_duration(ws.spec["monitoring"]["label_delay"])
+
+def _data_end(ws: Workspace, t: pd.Series) -> pd.Timestamp:
+    "The end of the monitoring window of the latest event: a replay's default end (no empty window after the data)."
+    from mlpuzzle.core import window_key
+    w = parse_duration(ws.spec["monitoring"]["window"])
+    return pd.Timestamp(window_key(t.max(), w), tz="UTC") + w
 
 def _steps_of(t: pd.Series, bounds: list, side: str) -> np.ndarray:
     "The step of each time: 0 before the first bound, k in the k-th step, len(bounds) after the last; unreadable: 0."
@@ -92,7 +98,7 @@ def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
     events, labels = _read_source(ws)
     if not len(events): raise DataError("the source holds no event to replay")
     t = to_utc(events[ts].astype(object), errors="coerce")
-    bounds = step_bounds(since, until if until is not None else t.max() + pd.Timedelta(1, "ns"), parse_duration(step))
+    bounds = step_bounds(since, until if until is not None else _data_end(ws, t), parse_duration(step))
     ev_step = _steps_of(t, bounds, "right")
     known = _label_times(ws, labels, events, t) if len(labels) else pd.Series(dtype="datetime64[ns, UTC]")
     if len(labels): labels = labels.assign(**{lt: known})
@@ -258,7 +264,7 @@ def _one_policy(path: str, policy: str, feed: dict, threads: int | None) -> dict
 
 def replay(workspace,  # a Workspace or its directory: its source is replayed, its own state only read
            since,  # the start: the first champion is trained on what is known then
-           until=None,  # the end (default: the last event's time)
+           until=None,  # the end (default: the end of the last event's monitoring window)
            step: str = "7d",  # how much history each step releases
            policies=DEFAULT_POLICIES,  # names: never, every:<duration>, on-alert, on-alert:estimated
            fresh: bool = False,  # start again (else a stopped replay goes on where it stopped)

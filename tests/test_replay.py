@@ -101,7 +101,7 @@ def test_no_change_ties_and_ctrl_c_resumes(tmp_path):
     assert f"on-alert resumes at step {done + 1}" in r.stdout and "never step" not in r.stdout
     steps = [s["step"] for s in json.loads((ws.path / "replays" / "on-alert" / "replay.json").read_text())["steps"]]
     n = len(json.loads((ws.path / "replays" / "feed" / "feed.json").read_text())["bounds"]) - 1
-    assert n == 6 and steps == list(range(1, n + 1))  # 2019-03-02 to the data's end, 2019-04-10: six weekly steps, each once
+    assert n == 6 and steps == list(range(1, n + 1))  # 2019-03-02 to the end of the data, 2019-04-11: six steps, each once
     c = compare(ws)
     assert c["table"].loc["on-alert", "retrainings"] == 0 and c["table"].loc["on-alert", "alerts"] == 0
     assert "within noise" in c["verdict"]

@@ -16,7 +16,8 @@ from .sources import Batch, csv_chunks, parquet_chunks
 from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots, snapshots
 
 # %% auto #0
-__all__ = ['label_spec', 'ingest_labels', 'label_batches', 'stored_event_times', 'load_labels', 'label_time_note', 'training_set']
+__all__ = ['label_spec', 'label_sources', 'ingest_labels', 'label_batches', 'stored_event_times', 'load_labels',
+           'label_time_note', 'training_set']
 
 # %% ../nbs/01_labels.ipynb #45b2c778
 def label_spec(spec: dict,  # the workspace's validated spec
@@ -42,7 +43,7 @@ class _LabelView(Workspace):
 def _read_any(path: Path, chunk_rows: int):
     return (parquet_chunks if path.suffix in (".parquet", ".pq") else csv_chunks)(path, chunk_rows)
 
-def _label_sources(ws: Workspace, path=None) -> list[Batch]:
+def label_sources(ws: Workspace, path=None) -> list[Batch]:
     "The label files of the spec's `source.labels` (or of the file or glob `path`), one batch each."
     pattern = path or ws.spec["source"]["labels"]
     if not pattern: raise DataError("no label source: set source.labels in the spec, or pass a path")
@@ -93,7 +94,7 @@ def ingest_labels(workspace,  # a Workspace or its directory
     ws = open_workspace(workspace)
     if not ws.spec["columns"]["id"]: raise DataError("labels are joined on the id column, and columns.id is not set in the spec")
     delay = _label_delay(ws.spec, label_delay)
-    srcs = [Batch("labels:dataframe", iter([df]))] if df is not None else _label_sources(ws, path)
+    srcs = [Batch("labels:dataframe", iter([df]))] if df is not None else label_sources(ws, path)
     with ingest_lock(ws):
         done = label_batches(ws)
         seen, hashes, out = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}, []

@@ -53,9 +53,9 @@ def _as_read(chunks) -> pd.DataFrame:
 def _read_source(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Every event and every label of the workspace's source, as read."
     from mlpuzzle.sources import batches
-    from mlpuzzle.labels import _label_sources
+    from mlpuzzle.labels import label_sources
     events = _as_read([c for b in batches(ws) for c in b.chunks])
-    labels = _as_read([c for b in _label_sources(ws) for c in b.chunks]) if ws.spec["source"]["labels"] else pd.DataFrame()
+    labels = _as_read([c for b in label_sources(ws) for c in b.chunks]) if ws.spec["source"]["labels"] else pd.DataFrame()
     return events, labels
 
 def step_bounds(since, until, step: timedelta) -> list[pd.Timestamp]:

@@ -1,7 +1,8 @@
 """`mlpuzzle replay` end to end, on CSV files of the simulated business dated 2019 (a new user's history):
 - concept drift: `on-alert` ends with a higher realized metric after the drift than `never`, with fewer retrainings
   than `every:7d`; the report holds no wall-clock time; the workspace's own state is untouched;
-- no change: `on-alert` retrains zero times and the policies tie; a replay stopped with Ctrl-C and started again
+- no change: `on-alert` (and `on-alert:estimated`) retrain zero times and the policies tie, business value
+  included; a replay stopped with Ctrl-C and started again
   goes on at the step it stopped, each step done once."""
 import hashlib, json, os, signal, subprocess
 from pathlib import Path
@@ -20,11 +21,13 @@ from mlpuzzle.workspace import init_workspace
 START = "2019-01-01"
 
 
-def _business(root: Path, scenario: str, days: int, rows: int, onset=None):
+def _business(root: Path, scenario: str, days: int, rows: int, onset=None, business=None):
     "A workspace reading CSV files (events, and labels with their time) of `days` of the demo's business from 2019-01-01."
     sim = simulate(days, scenario, seed=3, rows_per_day=rows, onset=onset, start=START)
     write_simulation(sim, root / "source")
-    return init_workspace(root, demo_spec())  # retraining learns from the last 4 weeks; the gate asks for +0.005
+    spec = demo_spec()  # retraining learns from the last 4 weeks; the gate asks for +0.005
+    if business: spec["business"] = business
+    return init_workspace(root, spec)
 
 
 def _state(d: Path) -> dict:
@@ -83,9 +86,9 @@ def test_production_state_untouched(drifted):
 
 
 def test_no_change_ties_and_ctrl_c_resumes(tmp_path):
-    ws = _business(tmp_path / "ws", "none", 100, 300)
+    ws = _business(tmp_path / "ws", "none", 100, 300, business={"tp": 40, "fp": -10, "tn": 0, "fn": -40})  # a retention offer
     args = [str(MLPUZZLE), "replay", "-w", str(ws.path), "--since", "2019-03-02", "--policy", "never", "--policy", "on-alert",
-            "--jobs", "1", "--no-report"]
+            "--policy", "on-alert:estimated", "--jobs", "1", "--no-report"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         seen = []
@@ -103,5 +106,8 @@ def test_no_change_ties_and_ctrl_c_resumes(tmp_path):
     n = len(json.loads((ws.path / "replays" / "feed" / "feed.json").read_text())["bounds"]) - 1
     assert n == 6 and steps == list(range(1, n + 1))  # 2019-03-02 to the end of the data, 2019-04-11: six steps, each once
     c = compare(ws)
-    assert c["table"].loc["on-alert", "retrainings"] == 0 and c["table"].loc["on-alert", "alerts"] == 0
+    for p in ("on-alert", "on-alert:estimated"):  # no alert, so no retraining: neither realized nor estimated performance fell
+        assert c["table"].loc[p, "retrainings"] == 0 and c["table"].loc[p, "alerts"] == 0, c["table"]
     assert "within noise" in c["verdict"]
+    value = c["table"]["business value"]  # the same champion all along: the same predictions, the same value
+    assert value.notna().all() and value["on-alert"] == value["never"] != 0

@@ -121,6 +121,8 @@ VERBS = {  # command -> (function, help, description, arguments)
                 arg("--policy", action="append", metavar="P", help="never, every:DURATION (e.g. every:30d), on-alert or "
                     "on-alert:estimated; repeatable (default: never, every:30d, on-alert)"),
                 arg("--jobs", type=int, metavar="N", help="policies replayed at once, in worker processes (default: the cores)"),
+                arg("--gate-days", type=float, default=14, metavar="DAYS", help="each training holds out its latest labeled "
+                    "days for the promotion gate (default: 14)"),
                 arg("--fresh", action="store_true", help="start again (default: go on where a stopped replay stopped)"),
                 arg("--no-report", action="store_true", help="no report notebook (a papermill run), only the table"), REPORTS]),
     "demo": ("cmd_demo", "the closed loop on a simulated business, and three retraining policies compared",

@@ -127,7 +127,7 @@ def cmd_replay(a):
     from mlpuzzle.replay import DEFAULT_POLICIES, replay
     from mlpuzzle.runs import reports_dir
     replay(a.workspace, a.since, a.until, a.step, a.policy or DEFAULT_POLICIES, fresh=a.fresh, jobs=a.jobs or os.cpu_count() or 1,
-           say=lambda m: print(m, flush=True))
+           gate_days=a.gate_days, say=lambda m: print(m, flush=True))
     c = compare(a.workspace)
     print(c["table"].to_string(float_format=lambda v: f"{v:,.4g}", na_rep="-"))
     print(c["verdict"])

@@ -101,8 +101,7 @@ def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
     bounds = step_bounds(since, until if until is not None else _data_end(ws, t), parse_duration(step))
     ev_step = _steps_of(t, bounds, "right")
     known = _label_times(ws, labels, events, t) if len(labels) else pd.Series(dtype="datetime64[ns, UTC]")
-    if len(labels): labels = labels.assign(**{lt: known})
-    lab_step = _steps_of(known, bounds, "left") if len(labels) else np.empty(0, int)
+    labels, lab_step = (labels.assign(**{lt: known}), _steps_of(known, bounds, "left")) if len(labels) else (labels, np.empty(0, int))
     if len(labels): lab_step[known.isna().to_numpy()] = len(bounds)  # no event, no label time: never known
     shutil.rmtree(d, ignore_errors=True); d.mkdir(parents=True)
     for k in range(len(bounds)):
@@ -130,24 +129,26 @@ def _ingest_step(ws: Workspace, k: int, now) -> int:
     if len(lab): ingest_labels(ws, df=lab, now=now)
     return len(ev)
 
-def start_state(ws: Workspace, feed: dict, say=print) -> Path:
+def start_state(ws: Workspace, feed: dict, gate_days: float = 14, say=print) -> Path:
     "`DIR/replays/start`: the history ingested and the first champion trained as of the replay's start (made once)."
     from mlpuzzle.retrain import train_version
     root, t0 = replays_dir(ws), pd.Timestamp(feed["bounds"][0])
     d, tmp = root / "start", root / "start.tmp"
     if (d / "start.json").exists():
-        if json.loads((d / "start.json").read_text()).get("feed") != feed["key"]:
+        if (lambda s: (s.get("feed"), s.get("gate_days")))(json.loads((d / "start.json").read_text())) != (feed["key"], gate_days):
             raise WorkspaceError(f"{root} holds a replay of other steps: pass --fresh to start again")
         return d
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
     shutil.copy2(ws.spec_file, tmp / SPEC_FILE)
     sws, clock = Workspace(tmp, check_imports=False), time.perf_counter()
     _ingest_step(sws, 0, t0)
-    try: first = train_version(sws, as_of=t0, trigger="replay:start")
+    try: first = train_version(sws, as_of=t0, gate_days=gate_days, trigger="replay:start")
     except Exception as e:
         raise DataError(f"the first champion cannot be trained as of {t0:%Y-%m-%d %H:%M} ({e}); "
-                        "start the replay later (--since), when more labels are known") from e
-    atomic_write(tmp / "start.json", json.dumps({"champion": first.version, "seconds": time.perf_counter() - clock, "feed": feed["key"]}))
+                        "start the replay later (--since), when more labels are known, or hold out fewer days for the gate "
+                        "(--gate-days)") from e
+    atomic_write(tmp / "start.json", json.dumps({"champion": first.version, "seconds": time.perf_counter() - clock, "feed": feed["key"],
+                                                "gate_days": gate_days}))
     tmp.rename(d)
     say(f"start: history to {t0:%Y-%m-%d} ingested, champion v{first.version} trained ({time.perf_counter() - clock:.0f} s)")
     return d
@@ -174,7 +175,7 @@ def _open_policy(ws: Workspace, policy: Policy, feed: dict) -> tuple[Workspace, 
     (tmp / SPEC_FILE).write_text(_policy_spec(ws, policy))
     start = json.loads((tmp / "start.json").read_text())
     state = {"policy": policy.name, "feed": feed["key"], "done": 0, "last_trained": feed["bounds"][0],
-             "champion": start["champion"], "steps": []}
+             "champion": start["champion"], "gate_days": start["gate_days"], "steps": []}
     atomic_write(tmp / "replay.json", json.dumps(state))
     shutil.rmtree(d, ignore_errors=True); tmp.rename(d)
     return _repointed(d), state
@@ -183,8 +184,7 @@ def _repointed(d: Path) -> Workspace:
     "The workspace copied to `d`, its MLflow store pointed at its own artifacts (quietly: a replay copies on purpose)."
     import logging
     from mlpuzzle.tracking import repoint_store
-    log, level = logging.getLogger("mlpuzzle.tracking"), logging.getLogger("mlpuzzle.tracking").level
-    log.setLevel(logging.ERROR)
+    log = logging.getLogger("mlpuzzle.tracking"); level = log.level; log.setLevel(logging.ERROR)
     try: repoint_store(ws := Workspace(d, check_imports=False))
     finally: log.setLevel(level)
     return ws
@@ -197,11 +197,13 @@ def _retrain(ws: Workspace, policy: Policy, end: pd.Timestamp, state: dict) -> s
     from mlpuzzle.retrain import training_since, train_version, trigger_retraining
     seen = len(history(ws))
     if policy.on_alert:
-        if (rec := trigger_retraining(ws, in_process=True)) is None: return None
+        if (rec := trigger_retraining(ws, {"gate_days": state["gate_days"]}, in_process=True)) is None: return None
         failed = rec["status"] == "failed"
     elif policy.every is not None and end - pd.Timestamp(state["last_trained"]) >= policy.every:
         state["last_trained"] = end.isoformat()
-        try: train_version(ws, since=training_since(ws, end) or None, as_of=end, trigger=f"schedule:{policy.name}", retire_replaced=True); failed = False
+        try:
+            train_version(ws, since=training_since(ws, end) or None, as_of=end, gate_days=state["gate_days"],
+                          trigger=f"schedule:{policy.name}", retire_replaced=True); failed = False
         except MlpuzzleError: failed = True
     else: return None
     acts = set(history(ws).iloc[seen:].action)
@@ -233,7 +235,9 @@ def _line(policy: Policy, rec: dict, n: int) -> str:
     "One progress line: the step, its end, what happened."
     what = [f"ALERT {', '.join(rec['alerts'])}"] if rec["alerts"] else []
     if rec["retrained"]: what.append(f"retrained: {rec['retrained']}")
-    return (f"{policy.name:>18} step {rec['step']:>3}/{n} to {pd.Timestamp(rec['end']):%Y-%m-%d}: {rec['rows']:,} events, "
+    end = pd.Timestamp(rec["end"])
+    when = f"{end:%Y-%m-%d %H:%M}" if end != end.normalize() else f"{end:%Y-%m-%d}"  # steps shorter than a day: the hour too
+    return (f"{policy.name:>18} step {rec['step']:>3}/{n} to {when}: {rec['rows']:,} events, "
             f"champion v{rec['champion']}{'; ' + '; '.join(what) if what else ''} ({sum(rec['seconds'].values()):.1f} s)")
 
 def replay_policy(workspace, policy: Policy | str, feed: dict, say=print) -> dict:
@@ -269,6 +273,7 @@ def replay(workspace,  # a Workspace or its directory: its source is replayed, i
            policies=DEFAULT_POLICIES,  # names: never, every:<duration>, on-alert, on-alert:estimated
            fresh: bool = False,  # start again (else a stopped replay goes on where it stopped)
            jobs: int = 1,  # policies replayed at once, in worker processes
+           gate_days: float = 14,  # every training holds out its latest labeled days for the promotion gate
            say=print) -> dict:
     "Replay the workspace's history under each retraining policy, in business time; return each policy's progress."
     import os
@@ -280,7 +285,7 @@ def replay(workspace,  # a Workspace or its directory: its source is replayed, i
     b = feed["bounds"]
     say(f"replay of {ws.path}: {len(b) - 1} steps of {step} from {b[0][:16]} to {b[-1][:16]}, {sum(feed['events'][1:]):,} events "
         f"after {feed['events'][0]:,} of history; policies: {', '.join(p.name for p in pols)}")
-    start_state(ws, feed, say)
+    start_state(ws, feed, gate_days, say)
     jobs = max(1, min(jobs, len(pols), os.cpu_count() or 1))
     if jobs == 1: return {p.name: replay_policy(ws, p, feed, say) for p in pols}
     import multiprocessing as mp

@@ -110,7 +110,7 @@ def _mark(ws: Workspace, ids, sql: str, values: tuple):
 def _in_process(ws: Workspace, params: dict) -> dict:
     "`train_version` with the train stage's parameters; a record like a run's (id, status, error)."
     p = {k: params[k] or None for k in ("since", "as_of")}
-    try: train_version(ws, **p, trigger=params["trigger"], retire_replaced=params["retire_replaced"])
+    try: train_version(ws, **p, gate_days=params.get("gate_days", 14), trigger=params["trigger"], retire_replaced=params["retire_replaced"])
     except MlpuzzleError as e: return {"id": f"in-process:{p['as_of']}", "status": "failed", "error": str(e)}
     return {"id": f"in-process:{p['as_of']}", "status": "succeeded", "error": None}
 

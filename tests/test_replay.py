@@ -111,3 +111,27 @@ def test_no_change_ties_and_ctrl_c_resumes(tmp_path):
     assert "within noise" in c["verdict"]
     value = c["table"]["business value"]  # the same champion all along: the same predictions, the same value
     assert value.notna().all() and value["on-alert"] == value["never"] != 0
+
+
+def test_hourly_windows_and_labels_without_times(tmp_path):
+    "Hourly windows in 12-hour steps, history dated 2018, label files of only the id and the target (labels a day late)."
+    sim = simulate(14, "covariate_drift", seed=2, rows_per_day=1200, onset=12, start="2018-06-01", label_delay_days=1)
+    write_simulation(sim, tmp_path / "ws" / "source")
+    for f in (tmp_path / "ws" / "source" / "labels").glob("*.csv"):  # id and target only
+        pd.read_csv(f)[["customer_id", "churned"]].to_csv(f, index=False)
+    spec = demo_spec()
+    spec["monitoring"].update(window="1h", label_delay="1d")
+    ws = init_workspace(tmp_path / "ws", spec)
+    r = run_mlpuzzle("replay", "-w", ws.path, "--since", "2018-06-11", "--step", "12h", "--gate-days", "2",
+                     "--policy", "never", "--policy", "on-alert", "--no-report", timeout=900)
+    assert r.returncode == 0, r.stderr + r.stdout[-2000:]
+    assert "never step   1/8 to 2018-06-11 12:00" in r.stdout, r.stdout  # a step shorter than a day says its hour
+    lab = pd.read_parquet(ws.path / "replays" / "feed" / "labels-0003.parquet").merge(sim.events[["customer_id", "event_time"]])
+    known = pd.to_datetime(lab["label_time"], utc=True) - pd.to_datetime(lab["event_time"], utc=True)
+    assert len(lab) and (known == pd.Timedelta(days=1)).all()  # no label time: event time plus monitoring.label_delay
+    steps = {json.loads((ws.path / "replays" / p / "replay.json").read_text())["policy"]:
+             json.loads((ws.path / "replays" / p / "replay.json").read_text())["steps"] for p in ("never", "on-alert")}
+    drift = [s["step"] for s in steps["never"] if "drift" in s["alerts"]]
+    assert drift and drift[0] in (5, 6), steps["never"]  # the shift starts 06-13 00:00, in step 5: found within 2 steps
+    assert any(s["retrained"] for s in steps["on-alert"]) and not any(s["retrained"] for s in steps["never"])
+    assert {k[:4] for k in compare(ws)["windows"].index} == {"2018"}

@@ -67,11 +67,13 @@ def verdict(wide: pd.DataFrame, metric: str, higher: bool = True, seed: int = 0,
     means = wide.mean().sort_values(ascending=not higher)
     best, second = means.index[0], means.index[1]
     d = (wide[best] - wide[second]).to_numpy() * (1 if higher else -1)
+    if not d.any(): return f"the policies tie: {best} and {second} scored the same {metric} in each of the {len(wide)} windows judged (mean {means[best]:.4f})"
     idx = np.random.default_rng(seed).integers(0, len(d), (n, len(d)))
     lo, hi = np.quantile(d[idx].mean(axis=1), [0.05, 0.95])
-    line = (f"{best} is best: mean {metric} {means[best]:.4f} over {len(wide)} windows, {abs(means[best] - means[second]):.4f} "
-            f"better than {second} (90% bootstrap interval of the difference {lo:+.4f} to {hi:+.4f})")
-    return line + ("; within noise: on this history the policies tie" if lo <= 0 else "")
+    gap, interval = abs(means[best] - means[second]), f"90% bootstrap interval of the difference {lo:+.4f} to {hi:+.4f}"
+    if lo <= 0: return (f"the policies tie within noise: {best} has the best mean {metric}, {means[best]:.4f} over {len(wide)} windows, "
+                        f"{gap:.4f} better than {second}, but the {interval} holds 0")
+    return f"{best} is best: mean {metric} {means[best]:.4f} over {len(wide)} windows, {gap:.4f} better than {second} ({interval})"
 
 # %% ../nbs/06_compare.ipynb #c0000009
 def replay_report(workspace, reports) -> Path:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_replay.ipynb #r0000004
 from __future__ import annotations
-import json, shutil, time
+import json, os, shutil, time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -263,6 +263,7 @@ DEFAULT_POLICIES = ("never", "every:30d", "on-alert")
 
 def _one_policy(path: str, policy: str, feed: dict, threads: int | None) -> dict:
     "`replay_policy` in a worker process (on `threads` threads), printing its progress."
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # read when scikit-learn's OpenMP loads, later: a limit now would miss it
     from threadpoolctl import threadpool_limits
     with threadpool_limits(threads): return replay_policy(path, policy, feed, say=lambda m: print(m, flush=True))
 
@@ -276,7 +277,6 @@ def replay(workspace,  # a Workspace or its directory: its source is replayed, i
            gate_days: float = 14,  # every training holds out its latest labeled days for the promotion gate
            say=print) -> dict:
     "Replay the workspace's history under each retraining policy, in business time; return each policy's progress."
-    import os
     ws = open_workspace(workspace, check_imports=True)
     pols = [parse_policy(p) for p in policies]
     if len({p.dirname for p in pols}) < len(pols): raise ValueError(f"a policy is named twice: {', '.join(p.name for p in pols)}")

@@ -69,7 +69,7 @@ def test_demo_goes_around_the_loop(demo):
     assert re.search(r"done in (\d+) s", done)
     lines = out.splitlines()
     for p in ("never", "every:7d", "on-alert"): assert sum(f"{p} step " in l for l in lines) == 10, p  # a line a week each
-    assert " is best: " in out and (d / "reports" / "replay-churn-demo.html").exists()  # the policies compared
+    assert (" is best: " in out or "the policies tie" in out) and (d / "reports" / "replay-churn-demo.html").exists()  # compared
     runs = sorted((d / "reports" / "runs").glob("*/*.html"))
     stages = {p.parent.name.split("-", 2)[-1] for p in runs}
     assert {"monitor", "compare"} <= stages  # the loop's monitoring report and the comparison: papermill runs

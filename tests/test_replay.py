@@ -4,7 +4,7 @@
 - no change: `on-alert` (and `on-alert:estimated`) retrain zero times and the policies tie, business value
   included; a replay stopped with Ctrl-C and started again
   goes on at the step it stopped, each step done once."""
-import hashlib, json, os, signal, subprocess
+import hashlib, json, os, re, signal, subprocess
 from pathlib import Path
 
 import nbformat
@@ -59,7 +59,7 @@ def test_on_alert_pays_off_after_concept_drift(drifted):
     t = c["table"]
     assert 1 <= t.loc["on-alert", "retrainings"] < t.loc["every:7d", "retrainings"] == 14
     assert t.loc["never", "retrainings"] == 0 and t.loc["on-alert", "promotions"] >= 1
-    assert c["verdict"].split(" is best")[0] in ("on-alert", "every:7d")
+    assert re.search(r"(\S+) (?:is best|has the best)", c["verdict"]).group(1) in ("on-alert", "every:7d"), c["verdict"]
     lines = r.stdout.splitlines()  # one line per step per policy
     for p in ("never", "every:7d", "on-alert"):
         assert sum(f"{p} step " in l for l in lines) == 14, r.stdout
@@ -108,7 +108,7 @@ def test_no_change_ties_and_ctrl_c_resumes(tmp_path):
     c = compare(ws)
     for p in ("on-alert", "on-alert:estimated"):  # no alert, so no retraining: neither realized nor estimated performance fell
         assert c["table"].loc[p, "retrainings"] == 0 and c["table"].loc[p, "alerts"] == 0, c["table"]
-    assert "within noise" in c["verdict"]
+    assert c["verdict"].startswith("the policies tie"), c["verdict"]
     value = c["table"]["business value"]  # the same champion all along: the same predictions, the same value
     assert value.notna().all() and value["on-alert"] == value["never"] != 0
 

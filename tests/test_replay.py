@@ -106,8 +106,12 @@ def test_no_change_ties_and_ctrl_c_resumes(tmp_path):
     n = len(json.loads((ws.path / "replays" / "feed" / "feed.json").read_text())["bounds"]) - 1
     assert n == 6 and steps == list(range(1, n + 1))  # 2019-03-02 to the end of the data, 2019-04-11: six steps, each once
     c = compare(ws)
-    for p in ("on-alert", "on-alert:estimated"):  # no alert, so no retraining: neither realized nor estimated performance fell
-        assert c["table"].loc[p, "retrainings"] == 0 and c["table"].loc[p, "alerts"] == 0, c["table"]
+    asking = {"drift", "performance", "estimated_performance"}  # the kinds that start a retraining here
+    for p in ("on-alert", "on-alert:estimated"):  # no such alert, so no retraining: neither realized nor estimated performance fell
+        res = next(r for r in c["results"] if r["policy"] == p)
+        assert c["table"].loc[p, "retrainings"] == 0 and not asking & set(res["alerts"].get("kind", [])), c["table"]
+    # (a `prediction_balance` warning may come: at 300 rows a window and a threshold near 50% predicted positive, one
+    # window of this run moved 11 points; see the closing note of issue 16)
     assert c["verdict"].startswith("the policies tie"), c["verdict"]
     value = c["table"]["business value"]  # the same champion all along: the same predictions, the same value
     assert value.notna().all() and value["on-alert"] == value["never"] != 0

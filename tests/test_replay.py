@@ -89,7 +89,8 @@ def test_no_change_ties_and_ctrl_c_resumes(tmp_path):
     ws = _business(tmp_path / "ws", "none", 100, 300, business={"tp": 40, "fp": -10, "tn": 0, "fn": -40})  # a retention offer
     args = [str(MLPUZZLE), "replay", "-w", str(ws.path), "--since", "2019-03-02", "--policy", "never", "--policy", "on-alert",
             "--policy", "on-alert:estimated", "--jobs", "1", "--no-report"]
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,  # as from a
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # terminal: a pytest-xdist worker ignores SIGINT
     try:
         seen = []
         for line in p.stdout:  # stop it as a user would, with Ctrl-C, in the second policy's third step

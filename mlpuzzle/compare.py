@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import WorkspaceError, parse_duration
+from .core import WorkspaceError
 from .workspace import Workspace, open_workspace
 from .replay import replays_dir
 
@@ -20,15 +20,11 @@ __all__ = ['policy_results', 'compare', 'verdict', 'replay_report']
 # %% ../nbs/06_compare.ipynb #c0000006
 def _values(ws: Workspace, as_of=None) -> pd.DataFrame:
     "The business value of the labeled predictions per window (empty without a business section or for a regression)."
-    from mlpuzzle.core import window_keys
-    from mlpuzzle.labels import load_labels
     from mlpuzzle.model import business_value, has_business
-    from mlpuzzle.performance import predictions
+    from mlpuzzle.performance import labeled_predictions
     c, biz = ws.spec["columns"], ws.spec["business"]
-    pred, lab = predictions(ws), load_labels(ws, as_of)
-    if ws.spec["problem"] != "binary" or not has_business(biz) or not len(pred) or not len(lab): return pd.DataFrame(columns=["window", "value"])
-    df = pred.merge(lab[[c["id"], c["target"]]], on=c["id"])
-    df = df[df[c["target"]].notna()].assign(window=window_keys(df[c["timestamp"]], parse_duration(ws.spec["monitoring"]["window"])).to_numpy())
+    df = labeled_predictions(ws, as_of) if ws.spec["problem"] == "binary" and has_business(biz) else None
+    if df is None: return pd.DataFrame(columns=["window", "value"])
     return df.groupby("window").apply(lambda g: business_value(g[c["target"]], g["prediction"], biz), include_groups=False).rename("value").reset_index()
 
 def policy_results(path) -> dict:

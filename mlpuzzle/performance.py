@@ -16,7 +16,7 @@ from .core import parse_duration
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'default_floor', 'below_floor', 'predictions', 'floor_of', 'performance']
+__all__ = ['log', 'default_floor', 'below_floor', 'predictions', 'labeled_predictions', 'floor_of', 'performance']
 
 # %% ../nbs/05_performance.ipynb #00b25f0b
 def default_floor(metric: str, problem: str, test_value: float | None) -> float | None:
@@ -47,7 +47,7 @@ def predictions(ws: Workspace) -> pd.DataFrame:
     if not parts: return pd.DataFrame()
     return pd.concat(parts, ignore_index=True).drop_duplicates(ws.spec["columns"]["id"], keep="first")
 
-def _labeled(ws: Workspace, as_of, pred: pd.DataFrame | None = None) -> pd.DataFrame | None:
+def labeled_predictions(ws: Workspace, as_of=None, pred: pd.DataFrame | None = None) -> pd.DataFrame | None:
     "The predictions whose label is known at `as_of`, with it and their window (None: no predictions or labels)."
     from mlpuzzle.core import window_keys
     from mlpuzzle.labels import load_labels
@@ -118,7 +118,7 @@ def performance(ws: Workspace, as_of=None, min_labels: int = 50, floor: float | 
                 pred: pd.DataFrame | None = None,  # `predictions(ws)`, when the caller has read them already
                ) -> pd.DataFrame:
     "The realized gate metric per window of event time, from the predictions and the labels known at `as_of`."
-    df, seen = _labeled(ws, as_of, pred), {}
+    df, seen = labeled_predictions(ws, as_of, pred), {}
     if df is None: return pd.DataFrame(columns=_COLUMNS)
     rows = [_window_performance(ws, k, g, seen, min_labels, floor) for k, g in df.groupby("window")]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=_COLUMNS)

@@ -46,7 +46,7 @@ def replays_dir(ws: Workspace) -> Path: return ws.path / "replays"
 
 def _as_read(chunks) -> pd.DataFrame:
     "The chunks as one frame; text columns kept as text (mixed chunk types would not fit one Parquet column)."
-    df = pd.concat([c for c in chunks], ignore_index=True) if chunks else pd.DataFrame()
+    df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
     for c in df.columns[df.dtypes == object]: df[c] = df[c].where(df[c].isna(), df[c].astype(str))
     return df
 
@@ -91,7 +91,7 @@ def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
     d, key = replays_dir(ws) / "feed", {"format": 1, "since": str(to_utc(since)), "until": str(until and to_utc(until)), "step": step,
                                         "source": ws.spec["source"], "spec": ws.spec_file.read_text()}
     if (d / "feed.json").exists():
-        if json.loads((d / "feed.json").read_text())["key"] == key: return json.loads((d / "feed.json").read_text())
+        if (old := json.loads((d / "feed.json").read_text()))["key"] == key: return old
         if (replays_dir(ws) / "start").exists():
             raise WorkspaceError(f"{replays_dir(ws)} holds a replay of other steps (since, until, step, source or spec differ): "
                                  "pass --fresh to start again")
@@ -135,7 +135,7 @@ def start_state(ws: Workspace, feed: dict, gate_days: float = 14, say=print) -> 
     root, t0 = replays_dir(ws), pd.Timestamp(feed["bounds"][0])
     d, tmp = root / "start", root / "start.tmp"
     if (d / "start.json").exists():
-        if (lambda s: (s.get("feed"), s.get("gate_days")))(json.loads((d / "start.json").read_text())) != (feed["key"], gate_days):
+        if ((s := json.loads((d / "start.json").read_text())).get("feed"), s.get("gate_days")) != (feed["key"], gate_days):
             raise WorkspaceError(f"{root} holds a replay of other steps: pass --fresh to start again")
         return d
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
@@ -219,9 +219,9 @@ def replay_step(ws: Workspace, policy: Policy, bounds: list, k: int, state: dict
     from mlpuzzle.monitor import monitor
     from mlpuzzle.registry import champion
     from mlpuzzle.score import score
-    a, b, secs, t0 = bounds[k - 1], bounds[k], {}, time.perf_counter()
-    clock = lambda part, t: secs.__setitem__(part, round(time.perf_counter() - t, 3)) or time.perf_counter()
-    t = time.perf_counter()
+    a, b, secs = bounds[k - 1], bounds[k], {}
+    t0 = t = time.perf_counter()
+    clock = lambda part, t: secs.__setitem__(part, round(time.perf_counter() - t, 3)) or time.perf_counter()  # the part's seconds; now
     rows = _ingest_step(ws, k, b); t = clock("ingestion", t)
     score(ws, since=a, until=b); t = clock("scoring", t)
     rep = monitor(ws, since=_monitor_since(ws, bounds, k), as_of=b, deliver_alerts=False, quiet=True); t = clock("monitoring", t)

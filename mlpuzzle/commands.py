@@ -221,7 +221,11 @@ def cmd_ui(a):
     from mlpuzzle.tracking import tracking_uri
     uri = tracking_uri(Workspace(a.workspace, check_imports=False))
     print(f"MLflow UI on http://127.0.0.1:{a.port} for {uri} (Ctrl-C stops it)")
-    return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(a.port)])
+    # One worker and no job runner: MLflow's defaults (4 workers, a job queue with its consumers) took 20 s to
+    # answer on 2 idle cores and over a minute on busy ones, for one person looking at one workspace.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+                            "--port", str(a.port), "--workers", str(a.workers)], env=env)
 
 # %% ../nbs/08_commands.ipynb #fcc4b1ae
 def cmd_serve(a):

@@ -8,16 +8,23 @@ __all__ = ['profile_frame', 'read_profile', 'write_profile', 'serialize_profile'
            'ks_test', 'WindowProfiles']
 
 # %% ../nbs/00_compat.ipynb #4ff4403d
-import os
+import os, sys
 import numpy as np
 
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")  # whylogs posts usage statistics on import otherwise
 if not hasattr(np, "unicode_"): np.unicode_ = np.str_  # removed in numpy 2; whylogs 1.6.4 still uses it
-
-import whylogs as why
-from whylogs.core import DatasetProfileView, DatasetSchema
-from whylogs.core.preprocessing import NumpyView, PandasView, PreprocessedColumn
-from whylogs.core.view import ColumnProfileView
+# whylogs.core.stubs imports scikit-learn (clustering, decomposition, pairwise metrics) for embedding metrics mlpuzzle
+# never makes: 1 s of every process that only profiles. It sees scikit-learn as absent while whylogs loads;
+# scikit-learn imports as usual afterwards.
+_hide_sklearn = "sklearn" not in sys.modules
+if _hide_sklearn: sys.modules["sklearn"] = None
+try:
+    import whylogs as why
+    from whylogs.core import DatasetProfileView, DatasetSchema
+    from whylogs.core.preprocessing import NumpyView, PandasView, PreprocessedColumn
+    from whylogs.core.view import ColumnProfileView
+finally:
+    if _hide_sklearn and sys.modules.get("sklearn", 0) is None: del sys.modules["sklearn"]
 from datetime import datetime, timezone
 import pandas as pd
 import pandas.core.dtypes.common as pdc

@@ -9,10 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from .spec import import_estimator, spec_hash, validate_spec
 from .schema import METRICS
@@ -55,6 +51,11 @@ def feature_columns(spec: dict) -> list[str]:
 
 def _steps(kind: str):
     "The preprocessing of one feature type."
+    # scikit-learn is imported where a pipeline is built (and by predictions and metrics, which need it): reading
+    # the registry, the card or the metrics of a model does not pay its import (1.5 s here).
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
     num = [SimpleImputer(strategy="median", add_indicator=True), StandardScaler()]
     return {"numeric": make_pipeline(*num),
             "categorical": make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
@@ -78,6 +79,8 @@ def build_pipeline(spec: dict,  # a validated spec
                    seed: int | None = None,  # random seed of the estimator (default: the spec's model.seed)
                   ) -> Pipeline:
     "An unfitted Pipeline: per-type preprocessing of the spec's features, then the spec's estimator."
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
     kinds = {}
     for f, c in spec["features"].items(): kinds.setdefault(c["type"], []).append(f)
     pre = ColumnTransformer([(k, _steps(k), cols) for k, cols in kinds.items()], sparse_threshold=0)

@@ -14,8 +14,8 @@ from .privacy import private_umask
 log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
-__all__ = ['log', 'WORKSPACE', 'REASON', 'VERSION', 'REPORTS', 'VERBS', 'TIME_PARAMETERS', 'arg', 'group', 'port', 'positive',
-           'main']
+__all__ = ['log', 'WORKSPACE', 'REASON', 'VERSION', 'REPORTS', 'VERBS', 'TIME_PARAMETERS', 'arg', 'group', 'port', 'count',
+           'positive', 'main']
 
 # %% ../nbs/08_cli.ipynb #c6c2ec94
 def arg(*flags, **kw) -> tuple: return ("arg", flags, kw)
@@ -28,6 +28,11 @@ REPORTS = arg("--reports", metavar="DIR", help="reports directory (default: $MLP
 def port(text: str) -> int:
     "A TCP port number, 1-65535."
     if not (text.isdigit() and 1 <= int(text) <= 65535): raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
+    return int(text)
+
+def count(text: str) -> int:
+    "A whole number of at least 1 (processes, workers)."
+    if not (text.isdigit() and int(text) >= 1): raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return int(text)
 
 def positive(text: str) -> float:
@@ -104,12 +109,12 @@ VERBS = {  # command -> (function, help, description, arguments)
                [VERSION, WORKSPACE, REASON]),
     "ui": ("cmd_ui", "the MLflow UI on the workspace's store", "Start the MLflow UI on 127.0.0.1 for the workspace's tracking store.",
            [WORKSPACE, arg("--port", type=port, default=5000, help="port (default: 5000)"),
-            arg("--workers", type=int, default=1, help="server worker processes (default: 1)")]),
+            arg("--workers", type=count, default=1, help="server worker processes (default: 1)")]),
     "serve": ("cmd_serve", "the online prediction service",
               "Serve the champion over HTTP (FastAPI + uvicorn); follows promotions without a restart.",
               [WORKSPACE, arg("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"),
                arg("--port", type=port, default=8000, help="port (default: 8000)"),
-               arg("--workers", type=int, default=1, help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")]),
+               arg("--workers", type=count, default=1, help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")]),
     "replay": ("cmd_replay", "replay the workspace's history under retraining policies, and compare them",
                "Run the production loop over the workspace's own history in business time, from --since a step at a time: "
                "release the step's events and the labels known by its end, score with the champion, monitor, and retrain as "
@@ -121,7 +126,7 @@ VERBS = {  # command -> (function, help, description, arguments)
                 arg("--step", default="7d", help="history released per step, e.g. 7d, 1d, 12h (default: 7d)"),
                 arg("--policy", action="append", metavar="P", help="never, every:DURATION (e.g. every:30d), on-alert or "
                     "on-alert:estimated; repeatable (default: never, every:30d, on-alert)"),
-                arg("--jobs", type=int, metavar="N", help="policies replayed at once, in worker processes (default: the cores)"),
+                arg("--jobs", type=count, metavar="N", help="policies replayed at once, in worker processes (default: the cores)"),
                 arg("--gate-days", type=float, default=14, metavar="DAYS", help="each training holds out its latest labeled "
                     "days for the promotion gate (default: 14)"),
                 arg("--fresh", action="store_true", help="start again (default: go on where a stopped replay stopped)"),

@@ -77,8 +77,8 @@ def _estimator(spec: dict, seed: int):
 # %% ../nbs/02_model.ipynb #fff14038
 def build_pipeline(spec: dict,  # a validated spec
                    seed: int | None = None,  # random seed of the estimator (default: the spec's model.seed)
-                  ) -> Pipeline:
-    "An unfitted Pipeline: per-type preprocessing of the spec's features, then the spec's estimator."
+                  ):  # no return annotation: scikit-learn is imported inside, and the docs resolve annotations
+    "An unfitted sklearn Pipeline: per-type preprocessing of the spec's features, then the spec's estimator."
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
     kinds = {}
@@ -236,7 +236,7 @@ def choose_threshold(y, p,  # validation targets (0/1) and scores P(positive)
 @dataclass
 class TrainResult:
     "A fitted pipeline and what is known about it."
-    model: Pipeline
+    model: object  # the fitted sklearn Pipeline
     spec: dict  # the validated spec it was trained with
     seed: int
     threshold: float  # binary: decision threshold (chosen on valid); else 0.5
@@ -268,7 +268,7 @@ def _check(df: pd.DataFrame, spec: dict):
     if spec["promotion"]["metric"] == "value" and not has_business(spec["business"]):
         raise ModelError("promotion.metric: value needs the business section to give some outcome a non-zero value")
 
-def _fit(tr: pd.DataFrame, spec: dict, seed: int) -> tuple[Pipeline, float]:
+def _fit(tr: pd.DataFrame, spec: dict, seed: int) -> tuple:  # (the fitted Pipeline, seconds)
     "The spec's pipeline fitted on the training rows `tr`, and the seconds the fit took."
     y, model, clf = target(tr, spec), build_pipeline(spec, seed), spec["problem"] != "regression"
     if clf and len(set(y)) < 2: raise ModelError(f"the training rows have a single class ({y[0]}); a classifier needs two or more")

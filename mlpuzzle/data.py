@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .core import DataError, to_utc, utc_now
+from .hashing import text_hashes
 
 # %% auto #0
-__all__ = ['Check', 'event_times', 'id_hashes', 'is_member', 'check_columns', 'Checked', 'show_value', 'as_text',
-           'validate_batch']
+__all__ = ['Check', 'TIME_RANGE', 'COERCE', 'blank_to_na', 'fmt_number', 'event_times', 'ids_as_text', 'id_hashes', 'is_member',
+           'repeated_ids', 'check_columns', 'Checked', 'row_reasons', 'show_value', 'as_text', 'validate_batch']
 
 # %% ../nbs/01_data.ipynb #4f79baf1
 Check = tuple  # (mask: np.ndarray[bool], column: str, what is wrong: str)
@@ -24,7 +26,7 @@ def _text(s: pd.Series) -> pd.Series:
     if not isinstance(s.dtype, np.dtype): s = s.astype(object)
     return s.where(s.isna(), s.astype(str)).astype("str")
 
-def _blank_to_na(s: pd.Series) -> pd.Series:
+def blank_to_na(s: pd.Series) -> pd.Series:
     "Text stripped of surrounding blanks; blank text becomes null. Other dtypes pass through."
     if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)): return s
     t = s.str.strip() if isinstance(s.dtype, pd.StringDtype) else s.where(s.isna(), s.astype(str).str.strip())
@@ -35,15 +37,15 @@ def _nulls(v: pd.Series, s: pd.Series, col: str, c: dict) -> list:
     return [(v.isna().to_numpy() & s.notna().to_numpy(), col, f"is not {'an' if c['type'][0] in 'aeiou' else 'a'} {c['type']} value"),
             *([] if c.get("nullable", True) else [(s.isna().to_numpy(), col, "is null, and the contract does not allow nulls")])]
 
-def _fmt(x) -> str: return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else str(x)
+def fmt_number(x) -> str: return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else str(x)
 
 def _numeric(s: pd.Series, col: str, c: dict) -> tuple:
     num = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
     v = (s if num else pd.to_numeric(s.where(~s.map(lambda x: isinstance(x, bool)), None) if pd.api.types.is_object_dtype(s) else s, errors="coerce")).astype("float64")
     a = v.to_numpy()
     checks = _nulls(v, s, col, c) + [(np.isinf(a), col, "is not finite")]
-    if c["min"] is not None: checks.append((a < c["min"], col, f"is below the minimum {_fmt(c['min'])}"))
-    if c["max"] is not None: checks.append((a > c["max"], col, f"is above the maximum {_fmt(c['max'])}"))
+    if c["min"] is not None: checks.append((a < c["min"], col, f"is below the minimum {fmt_number(c['min'])}"))
+    if c["max"] is not None: checks.append((a > c["max"], col, f"is above the maximum {fmt_number(c['max'])}"))
     if c["integer"]: checks.append((np.isfinite(a) & (a != np.round(a)), col, "is not a whole number"))
     return v, checks
 
@@ -60,24 +62,30 @@ def _boolean(s: pd.Series, col: str, c: dict) -> tuple:
     v = s.astype("boolean") if pd.api.types.is_bool_dtype(s) else s.astype(str).str.lower().map(_BOOLS).where(s.notna(), None).astype("boolean")
     return v, _nulls(v, s, col, c)
 
+TIME_RANGE = (pd.Timestamp("0001-01-01", tz="UTC"), pd.Timestamp("9999-12-31 23:59:59.999999", tz="UTC"))  # Python's datetime's
+
 def _datetime(s: pd.Series, col: str, c: dict) -> tuple:
     if pd.api.types.is_datetime64_any_dtype(s): v = to_utc(s)
     else: v = pd.to_datetime(s.where(s.isna(), s.astype(str)), errors="coerce", utc=True, format="ISO8601")
-    return v.astype("datetime64[us, UTC]"), _nulls(v, s, col, c)
+    v = v.astype("datetime64[us, UTC]")
+    v = v.where(v.isna() | v.between(*TIME_RANGE))  # "-6736" parses as the year -6736: not a time anything can show
+    return v, _nulls(v, s, col, c)
+
+COERCE = {"numeric": _numeric, "categorical": _categorical, "boolean": _boolean, "datetime": _datetime}  # contract type -> (values, checks[, unknown])
 
 def event_times(chunk: pd.DataFrame, col: str) -> pd.Series:
     "The times in column `col` of `chunk` as read and checked: UTC, null where blank or unreadable."
-    return _datetime(_blank_to_na(chunk[col]), col, {"type": "datetime", "nullable": True})[0]
+    return _datetime(blank_to_na(chunk[col]), col, {"type": "datetime", "nullable": True})[0]
 
 # %% ../nbs/01_data.ipynb #92725df9
-def _ids(s: pd.Series) -> pd.Series:
+def ids_as_text(s: pd.Series) -> pd.Series:
     "Ids as text; whole numbers read as floats (because of a null) lose their `.0`."
-    if pd.api.types.is_float_dtype(s) and ((s.dropna() % 1) == 0).all(): s = s.astype("Int64")
+    if pd.api.types.is_float_dtype(s) and ((s.dropna() % 1) == 0).all() and (s.dropna().abs() < 2**63).all(): s = s.astype("Int64")
     return _text(s)
 
 def id_hashes(ids: pd.Series) -> np.ndarray:
-    "64-bit hashes of ids, to look ids up among millions without keeping the strings."
-    return pd.util.hash_pandas_object(ids.fillna(""), index=False).to_numpy()
+    "64-bit hashes of ids (`hashing.text_hashes` of their text), to look ids up among millions without keeping the strings."
+    return text_hashes(pa.array(ids, pa.large_string(), from_pandas=True))
 
 def is_member(h: np.ndarray, known: np.ndarray) -> np.ndarray:
     "Which of the hashes `h` are in the sorted array `known` (binary search: no hash table over millions)."
@@ -91,7 +99,7 @@ def _id_checks(ids: pd.Series, col: str, known: np.ndarray | None, h: np.ndarray
     if known is not None and len(known): checks.append((is_member(h, np.sort(known)) & ~missing, col, "was already ingested in an earlier batch"))
     return checks
 
-def _repeats(h: np.ndarray, bad: np.ndarray) -> np.ndarray:
+def repeated_ids(h: np.ndarray, bad: np.ndarray) -> np.ndarray:
     """Rows whose id an earlier row already has, counting only earlier rows that pass every other check (`~bad`): the
     same rule across chunks, where only accepted ids are remembered, so how a batch is cut into chunks does not matter."""
     pos, ok = np.arange(len(h)), ~bad
@@ -110,11 +118,11 @@ def _required(spec) -> list[str]:
     cols = spec["columns"]
     return [c for c in (cols["id"], cols["timestamp"]) if c] + [f for f, c in spec["features"].items() if not c["nullable"]]
 
-def check_columns(df: pd.DataFrame, spec: dict, name: str) -> tuple:
-    "(missing nullable features, extra columns) of batch `df`; a missing required column raises a DataError."
-    have = set(map(str, df.columns))
+def check_columns(columns, spec: dict, name: str) -> tuple:
+    "(missing nullable features, extra columns) of a batch with `columns`; a missing required column raises a DataError."
+    have = set(map(str, columns))
     if missing := [c for c in _required(spec) if c not in have]:
-        raise DataError(f"{name}: lacks the required column(s) {', '.join(missing)} (it has: {', '.join(map(str, df.columns))}); "
+        raise DataError(f"{name}: lacks the required column(s) {', '.join(missing)} (it has: {', '.join(map(str, columns))}); "
                         "fix the source, or make the feature nullable in the spec, and re-run: nothing of this batch was stored")
     cols = spec["columns"]
     known = set(spec["features"]) | {c for c in (cols["id"], cols["timestamp"], cols["target"]) if c}
@@ -131,30 +139,31 @@ class Checked:
     extra_columns: list
     accepted_rows: np.ndarray = None  # position in the chunk of each accepted row
     id_hashes: np.ndarray = None  # `id_hashes` of the accepted rows' ids (None without an id column)
+    raw: object = None  # the chunk as read (`columnar.check_chunk`: to quarantine accepted rows later)
 
 def _coerce(df, spec, known_ids, now):
     "Coerce every column of `df`; return (coerced columns, checks, masks of flagged unknown categories, id hashes)."
     cols, n = spec["columns"], len(df)
     out, checks, flagged, h = {}, [], {}, None
     if cols["id"]:
-        out[cols["id"]] = _ids(_blank_to_na(df[cols["id"]]))
+        out[cols["id"]] = ids_as_text(blank_to_na(df[cols["id"]]))
         h = id_hashes(out[cols["id"]])
         checks += _id_checks(out[cols["id"]], cols["id"], known_ids, h)
     if cols["timestamp"]:
-        out[cols["timestamp"]], c = _datetime(_blank_to_na(df[cols["timestamp"]]), cols["timestamp"], {"type": "datetime", "nullable": False})
+        out[cols["timestamp"]], c = _datetime(blank_to_na(df[cols["timestamp"]]), cols["timestamp"], {"type": "datetime", "nullable": False})
         checks += c + [(out[cols["timestamp"]].gt(now).fillna(False).to_numpy(), cols["timestamp"], f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)")]
     for f, c in spec["features"].items():
-        s = _blank_to_na(df[f]) if f in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
-        res = {"numeric": _numeric, "categorical": _categorical, "boolean": _boolean, "datetime": _datetime}[c["type"]](s, f, c)
+        s = blank_to_na(df[f]) if f in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
+        res = COERCE[c["type"]](s, f, c)
         out[f], checks = res[0], checks + res[1]
         if c["type"] == "categorical" and c["unknown"] == "flag": flagged[f] = res[2]
     if cols["target"] in df.columns:
-        out[cols["target"]], c = _target(_blank_to_na(df[cols["target"]]), cols["target"], spec["problem"])
+        out[cols["target"]], c = _target(blank_to_na(df[cols["target"]]), cols["target"], spec["problem"])
         checks += c
     return pd.DataFrame(out, index=df.index), checks, flagged, h
 
 # %% ../nbs/01_data.ipynb #1255b321
-def _reasons(df: pd.DataFrame, checks: list, rejected: np.ndarray) -> list[str]:
+def row_reasons(df: pd.DataFrame, checks: list, rejected: np.ndarray) -> list[str]:
     "For each rejected row (in order), every reason it was rejected, with the value as read."
     idx = np.flatnonzero(rejected)
     pos = np.full(len(df), -1); pos[idx] = np.arange(len(idx))
@@ -180,16 +189,16 @@ def validate_batch(df: pd.DataFrame,  # one chunk of a batch, as read
                    now: pd.Timestamp | None = None,  # timestamps after this are rejected as future (default: now)
                   ) -> Checked:
     "Check `df` against the spec's contract: coerced accepted rows, and rejected rows with their reasons."
-    missing, extra = check_columns(df, spec, name)
+    missing, extra = check_columns(df.columns, spec, name)
     now = utc_now() if now is None else to_utc(now)
     df = df.reset_index(drop=True)
     out, checks, flagged, h = _coerce(df, spec, known_ids, now)
     bad = np.zeros(len(df), bool)
     for m, _, _ in checks: bad |= m
     if h is not None:
-        checks.append((dup := _repeats(h, bad), spec["columns"]["id"], "repeats an id earlier in this batch"))
+        checks.append((dup := repeated_ids(h, bad), spec["columns"]["id"], "repeats an id earlier in this batch"))
         bad |= dup
-    rejected = as_text(df[bad]).assign(_row=np.flatnonzero(bad), _reasons=_reasons(df, checks, bad))
+    rejected = as_text(df[bad]).assign(_row=np.flatnonzero(bad), _reasons=row_reasons(df, checks, bad))
     assert len(df) == (~bad).sum() + len(rejected), "rows read != accepted + quarantined"
     flagged = {f: int((m & ~bad).sum()) for f, m in flagged.items() if (m & ~bad).any()}
     return Checked(out[~bad].reset_index(drop=True), rejected.reset_index(drop=True), flagged, missing, extra,

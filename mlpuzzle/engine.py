@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .core import MlpuzzleError
-from .sources import csv_blocks, csv_header, open_bytes, parquet_chunks, parquet_file, read_csv_block
+from .sources import csv_blocks, csv_header, open_bytes, parquet_file, parquet_tables, read_csv_block
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +98,10 @@ def partitions(path: Path,  # a CSV or Parquet file: one batch
     return [{**base, "row_groups": g} for g in runs + ([cur] if cur or not runs else [])]
 
 def partition_chunks(part: dict):
-    "The chunks of partition `part`, read as the pandas engine reads them."
+    "The chunks of partition `part`, read as the pandas engine reads them (Parquet: Arrow tables)."
     path = Path(part["path"])
     if part["kind"] == "parquet":
-        yield from parquet_chunks(path, part["chunk_rows"], part["row_groups"])
+        yield from parquet_tables(path, part["chunk_rows"], part["row_groups"])
         return
     header = csv_header(path)
     if not part["blocks"]: yield read_csv_block(path, header, b"")  # a header alone: its columns are still checked

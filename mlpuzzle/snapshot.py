@@ -18,10 +18,12 @@ from .core import atomic_path, now_iso, to_utc, window_keys
 from .spec import spec_hash
 from .sources import Batch
 from .data import Checked
+from .hashing import multiset_hash
+from .columnar import to_frame
 
 # %% auto #0
-__all__ = ['KNOWN_ID', 'REPEATED_ID', 'REASON_KINDS', 'between', 'overlaps', 'merge_sorted', 'reason_kinds', 'SnapshotWriter',
-           'new_snapshot_dir', 'commit_dir', 'remove_leftovers', 'finish_snapshot']
+__all__ = ['ID_HASH', 'KNOWN_ID', 'REPEATED_ID', 'REASON_KINDS', 'between', 'overlaps', 'merge_sorted', 'reason_kinds',
+           'SnapshotWriter', 'new_snapshot_dir', 'commit_dir', 'remove_leftovers', 'finish_snapshot']
 
 # %% ../nbs/01_snapshot.ipynb #bd655f71
 def between(s: pd.Series, since=None, until=None) -> pd.Series:
@@ -43,6 +45,7 @@ def merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.insert(a, np.searchsorted(a, b), b)
 
 # %% ../nbs/01_snapshot.ipynb #e1141508
+ID_HASH = "text-1"  # how a snapshot's ids.npy is hashed (`hashing.text_hashes`); before this key: pandas' hash
 KNOWN_ID = "was already ingested in an earlier batch"
 REPEATED_ID = "repeats an id earlier in this batch"
 
@@ -65,22 +68,24 @@ class SnapshotWriter:
         self.views, self.windows = {}, {}  # window start -> profile view; -> rows accepted / quarantined (by kind)
         self.profiles = None  # the profiles of the rows added here, per window (`compat.WindowProfiles`)
         self.pool, self.pending = ThreadPoolExecutor(1), None
-        self.hashes, self.rejected, self.ids, self.flagged = [], [], [], {}
+        self.content, self.rejected, self.ids, self.flagged = np.zeros(2, np.uint64), [], [], {}  # content: `multiset_hash` of rows
         self.read = self.accepted = 0
         self.missing, self.extra, self.tmin, self.tmax, self.schema = set(), set(), None, None, None
 
     def add(self, chk: Checked, identity: np.ndarray, n_read: int, offset: int, id_col, ts_col):
-        "Add a checked chunk of `n_read` rows from row `offset` of the batch; `identity`: its row hashes for the batch hash."
-        self.read += n_read; self.accepted += len(chk.accepted); self.hashes.append(identity)
+        """Add a checked chunk (accepted rows: an Arrow table) of `n_read` rows from row `offset` of the batch;
+        `identity`: the `multiset_hash` of its rows, for the batch hash."""
+        self.read += n_read; self.accepted += len(chk.accepted); self.content += identity
         self.missing |= set(chk.missing_columns); self.extra |= set(chk.extra_columns)
         for f, k in chk.flagged.items(): self.flagged[f] = self.flagged.get(f, 0) + k
         if len(chk.rejected): self.rejected.append(chk.rejected.assign(_row=chk.rejected["_row"] + offset))
-        keys = window_keys(chk.accepted[ts_col], self.window) if ts_col and self.window and len(chk.accepted) else None
+        times = chk.accepted[ts_col].to_pandas() if ts_col and len(chk.accepted) else None
+        keys = window_keys(times, self.window) if times is not None and self.window else None
         self._count_accepted(keys)
         if ts_col and self.window and len(chk.rejected): self._count_rejected(chk.rejected, ts_col)
         self._write(chk.accepted, keys)
         if id_col: self.ids.append(chk.id_hashes)
-        if ts_col and len(chk.accepted): self.span(chk.accepted[ts_col].min(), chk.accepted[ts_col].max())
+        if times is not None: self.span(times.min(), times.max())
 
     def _window(self, k) -> dict: return self.windows.setdefault(k, {"accepted": 0, "quarantined": 0})
 
@@ -99,16 +104,16 @@ class SnapshotWriter:
             for kind, n in g.drop(columns="_key").sum().items():
                 if n: w[kind] = w.get(kind, 0) + int(n)
 
-    def _write(self, acc: pd.DataFrame, keys=None):
-        "Append `acc` to the snapshot's Parquet file, in a background thread (pyarrow releases the GIL)."
-        table = pa.Table.from_pandas(acc, schema=self.schema, preserve_index=False)
+    def _write(self, table: pa.Table, keys=None):
+        "Append `table` to the snapshot's Parquet file, in a background thread (pyarrow releases the GIL)."
         if self.writer is None:
             self.schema = table.schema
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.file, self.schema)
+            self.writer = pq.ParquetWriter(self.file, self.schema, **_layout(self.schema))
+        elif not table.schema.equals(self.schema): table = table.cast(self.schema)
         if self.pending is not None: self.pending.result()  # one write in flight at a time, in order
         self.pending = self.pool.submit(self.writer.write_table, table)
-        if self.profile and len(acc): self._profile(acc, keys)
+        if self.profile and len(table): self._profile(to_frame(table), keys)
 
     def _profile(self, acc: pd.DataFrame, keys):
         "Add the accepted rows to the profiles of their windows `keys` (None: to one profile, `all`)."
@@ -137,11 +142,17 @@ class SnapshotWriter:
     def batch_hash(self, columns: dict) -> str:
         "The content hash: columns and types, the hashes of the rows the contract accepts, and of the rejected rows as read."
         h = hashlib.sha256(json.dumps(columns, sort_keys=True).encode())
-        h.update(np.sort(_cat(self.hashes)).tobytes())
+        h.update(self.content.tobytes())  # sums over rows: how the rows fell into chunks does not matter
         rejected = [r[~r["_reasons"].str.contains(KNOWN_ID, regex=False)].drop(columns=["_row", "_reasons"]) for r in self.rejected]
-        rejected = [pd.util.hash_pandas_object(r, index=False).to_numpy() for r in rejected if len(r)]
-        if rejected: h.update(np.sort(np.concatenate(rejected)).tobytes())  # all together: how the rows fell into chunks does not matter
+        rejected = [multiset_hash(pd.util.hash_pandas_object(r, index=False).to_numpy()) for r in rejected if len(r)]
+        if rejected: h.update(np.sum(rejected, axis=0, dtype=np.uint64).tobytes())
         return h.hexdigest()
+
+def _layout(schema: pa.Schema) -> dict:
+    """How a snapshot's Parquet file is written: dictionary pages for text (categories repeat), not for numbers
+    (dictionary-encoding continuous values cost 40% of the write and saved nothing), statistics for timestamps."""
+    text = [f.name for f in schema if pa.types.is_large_string(f.type) or pa.types.is_string(f.type)]
+    return {"use_dictionary": text or False, "write_statistics": [f.name for f in schema if pa.types.is_timestamp(f.type)] or False}
 
 def _cat(arrays) -> np.ndarray: return np.concatenate(arrays) if arrays else np.empty(0, np.uint64)
 
@@ -150,7 +161,7 @@ def _cat(arrays) -> np.ndarray: return np.concatenate(arrays) if arrays else np.
 def summary(self: SnapshotWriter) -> dict:
     "What this writer collected, as plain values (profiles serialized): a worker's answer."
     from mlpuzzle.compat import serialize_profile
-    return {"read": self.read, "accepted": self.accepted, "hashes": _cat(self.hashes), "ids": _cat(self.ids),
+    return {"read": self.read, "accepted": self.accepted, "content": self.content, "ids": _cat(self.ids),
             "rejected": pd.concat(self.rejected, ignore_index=True) if self.rejected else None, "windows": self.windows,
             "flagged": self.flagged, "missing": self.missing, "extra": self.extra, "tmin": self.tmin, "tmax": self.tmax,
             "schema": self.schema, "views": {k: serialize_profile(v) for k, v in self.window_views().items()}}
@@ -161,7 +172,7 @@ def absorb(self: SnapshotWriter, r: dict) -> SnapshotWriter:
     from mlpuzzle.compat import merge_serialized
     if r["rejected"] is not None: self.rejected.append(r["rejected"].assign(_row=r["rejected"]["_row"] + self.read))
     self.read += r["read"]; self.accepted += r["accepted"]
-    self.hashes.append(r["hashes"]); self.ids.append(r["ids"])
+    self.content += r["content"]; self.ids.append(r["ids"])
     self.missing |= r["missing"]; self.extra |= r["extra"]; self.schema = self.schema or r["schema"]
     for f, n in r["flagged"].items(): self.flagged[f] = self.flagged.get(f, 0) + n
     for k, counts in r["windows"].items():
@@ -206,7 +217,7 @@ def finish_snapshot(ws: Workspace, w: SnapshotWriter, batch: Batch, bh: str, par
          "flagged": w.flagged, "missing_columns": sorted(w.missing), "extra_columns": sorted(w.extra),
          "windows": dict(sorted(w.windows.items())),
          "time_range": [str(w.tmin), str(w.tmax)] if w.tmin is not None else None,
-         "columns": {f.name: str(f.type) for f in w.schema}, "spec_hash": spec_hash(ws.spec), "parents": parents, **extra}
+         "columns": {f.name: str(f.type) for f in w.schema}, "spec_hash": spec_hash(ws.spec), "parents": parents, "id_hash": ID_HASH, **extra}
     np.save(w.tmp / "ids.npy", _cat(w.ids))
     views = w.window_views()
     if views: (w.tmp / "profiles").mkdir()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .core import DataError, to_utc
@@ -18,14 +19,14 @@ from .workspace import Workspace
 
 # %% auto #0
 __all__ = ['KINDS', 'Batch', 'open_bytes', 'csv_blocks', 'csv_header', 'read_csv_block', 'csv_chunks', 'parquet_file',
-           'parquet_chunks', 'kind_of', 'source_of', 'source_files', 'batches']
+           'parquet_tables', 'parquet_chunks', 'kind_of', 'source_of', 'source_files', 'batches']
 
 # %% ../nbs/01_sources.ipynb #644206a2
 @dataclass
 class Batch:
     "One unit of ingestion: a name saying where it came from, and its rows as read, in chunks."
     name: str  # a file path, `sql:<table or query>`, or `dataframe`
-    chunks: Iterator[pd.DataFrame]  # the rows as read
+    chunks: Iterator  # the rows as read: DataFrames (Parquet, when asked: Arrow tables)
     key: dict = field(default_factory=dict)  # what identifies the source cheaply (path, size, mtime)
 
 def _record(f) -> bytes:
@@ -88,11 +89,16 @@ def parquet_file(path: Path):
     try: return pq.ParquetFile(path)
     except Exception as e: raise DataError(f"{path}: not a readable Parquet file ({e})") from None
 
-def parquet_chunks(path: Path, chunk_rows: int, row_groups=None) -> Iterator[pd.DataFrame]:
-    "Read Parquet `path` in row batches, row group by row group (`row_groups`: only these), so chunks never straddle one."
+def parquet_tables(path: Path, chunk_rows: int, row_groups=None) -> Iterator:
+    "Read Parquet `path` in Arrow tables of at most `chunk_rows` rows, row group by row group (`row_groups`: only these)."
     f = parquet_file(path)
     for g in range(f.num_row_groups) if row_groups is None else row_groups:
-        for b in f.iter_batches(batch_size=chunk_rows, row_groups=[g]): yield b.to_pandas()
+        for b in f.iter_batches(batch_size=chunk_rows, row_groups=[g]): yield pa.Table.from_batches([b])
+
+def parquet_chunks(path: Path, chunk_rows: int, row_groups=None) -> Iterator[pd.DataFrame]:
+    "`parquet_tables` as DataFrames: chunks never straddle a row group."
+    for t in parquet_tables(path, chunk_rows, row_groups): yield t.to_pandas()
+
 
 # %% ../nbs/01_sources.ipynb #6ff32654
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
@@ -143,8 +149,8 @@ def source_files(ws: Workspace, src: dict, since=None, until=None) -> list[Path]
     if not files: raise DataError(f"source.path {src['path']} {what} (looked in {p if p.is_dir() else p.parent})")
     return [f for f in files if _in_range(str(f), since, until)]
 
-def _file_batches(ws, src, since, until, chunk_rows):
-    read = csv_chunks if src["kind"] == "csv" else parquet_chunks
+def _file_batches(ws, src, since, until, chunk_rows, tables=False):
+    read = csv_chunks if src["kind"] == "csv" else parquet_tables if tables else parquet_chunks
     for f in source_files(ws, src, since, until):
         st = f.stat()
         yield Batch(str(f), read(f, chunk_rows), {"path": str(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
@@ -190,11 +196,12 @@ def batches(ws: Workspace,  # the workspace whose spec names the source
             since=None, until=None,  # only rows (and dated files) in [since, until)
             df: pd.DataFrame | None = None,  # a DataFrame to ingest instead of the source
             watermark=None,  # sql: read only rows with a timestamp above this
+            tables: bool = False,  # Parquet chunks as Arrow tables (ingestion checks them in Arrow), not DataFrames
            ) -> Iterator[Batch]:
     "The batches of the workspace's source (a `path` in `source` without a `kind` is read as its name says: `kind_of`)."
     src = source_of(ws, source)
     rows = src["chunk_rows"]
     if df is not None: return iter([Batch("dataframe", iter([df[i:i + rows] for i in range(0, max(len(df), 1), rows)]))])
-    if src["kind"] in ("csv", "parquet"): return _file_batches(ws, src, since, until, rows)
+    if src["kind"] in ("csv", "parquet"): return _file_batches(ws, src, since, until, rows, tables)
     if src["kind"] == "sql": return _sql_batches(src, ws.spec["columns"]["timestamp"], since, until, watermark, rows)
     raise DataError(f"source.kind {src['kind']}: pass the DataFrame itself (df=...)")

@@ -6,18 +6,21 @@
 from __future__ import annotations
 import json, logging, shutil
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .core import atomic_write, file_lock, LockBusy, parse_duration, WorkspaceError
 from .workspace import open_workspace, Workspace
 from .sources import Batch, batches, source_of
-from .data import as_text, Checked, event_times, is_member, show_value, validate_batch
+from .data import as_text, Checked, id_hashes, is_member, show_value
+from .columnar import check_chunk, chunk_times
+from .hashing import multiset_hash, row_hashes
 from .engine import open_engine, partition_chunks, partitions
-from .snapshot import (KNOWN_ID, REPEATED_ID, SnapshotWriter, between, finish_snapshot, merge_sorted,
+from .snapshot import (ID_HASH, KNOWN_ID, REPEATED_ID, SnapshotWriter, between, finish_snapshot, merge_sorted,
                                new_snapshot_dir, overlaps, remove_leftovers)
 
 log = logging.getLogger(__name__)
@@ -33,9 +36,15 @@ def snapshots(ws: Workspace) -> list[dict]:
     ms = [json.loads(p.read_text()) for p in ws.dir("snapshots").glob("[!.]*/manifest.json")]
     return sorted(ms, key=lambda m: (m["created"], m["id"]))
 
+def _stored_ids(ws: Workspace, m: dict) -> np.ndarray:
+    "The id hashes of snapshot `m`: its `ids.npy`, or, when an older version hashed them another way, its ids hashed again."
+    idc = ws.spec["columns"]["id"]
+    if m.get("id_hash") == ID_HASH or not idc: return np.load(ws.dir("snapshots") / m["id"] / "ids.npy")
+    return np.concatenate([id_hashes(pd.read_parquet(f, columns=[idc])[idc]) for f in snapshot_files(ws, m)] or [np.empty(0, np.uint64)])
+
 def known_ids(ws: Workspace) -> np.ndarray:
     "The `id_hashes` of every id stored in a snapshot."
-    arrs = [np.load(p) for p in ws.dir("snapshots").glob("[!.]*/ids.npy")]
+    arrs = [_stored_ids(ws, m) for m in snapshots(ws) if (ws.dir("snapshots") / m["id"] / "ids.npy").exists()]
     return np.concatenate(arrs) if arrs else np.empty(0, np.uint64)
 
 def snapshot_files(ws: Workspace, m: dict) -> list[Path]:
@@ -63,24 +72,27 @@ class IngestOptions:
     profile: bool = True  # profile accepted rows with whylogs
 
 # %% ../nbs/01_store.ipynb #b1c44b42
-def _reject_ids(chk: Checked, chunk: pd.DataFrame, dup: np.ndarray, id_col: str, why: str) -> Checked:
+def _reject_ids(chk: Checked, dup: np.ndarray, id_col: str, why: str) -> Checked:
     "Move the accepted rows marked by `dup` (their id was seen before) to the rejected rows, saying `why`."
     rows = chk.accepted_rows[dup]
-    raw = chunk.reset_index(drop=True).iloc[rows]
+    raw = chk.raw.take(rows).to_pandas() if isinstance(chk.raw, pa.Table) else chk.raw.iloc[rows]
     rej = as_text(raw).assign(_row=rows, _reasons=[f"{id_col} {show_value(v)}: {why}" for v in raw[id_col]])
-    rejected = pd.concat([chk.rejected, rej], ignore_index=True).sort_values("_row", ignore_index=True)
-    return Checked(chk.accepted[~dup].reset_index(drop=True), rejected, chk.flagged, chk.missing_columns,
-                   chk.extra_columns, chk.accepted_rows[~dup], chk.id_hashes[~dup])
+    rejected = pd.concat([r for r in (chk.rejected, rej) if len(r)], ignore_index=True).sort_values("_row", ignore_index=True)
+    return replace(chk, accepted=chk.accepted.filter(pa.array(~dup)), rejected=rejected,
+                   accepted_rows=chk.accepted_rows[~dup], id_hashes=chk.id_hashes[~dup])
 
-def _in_window(chunk, ts, since, until) -> pd.DataFrame:
+def _columns(chunk) -> list: return chunk.column_names if isinstance(chunk, pa.Table) else list(chunk.columns)
+
+def _in_window(chunk, ts, since, until):
     "The rows of `chunk` with event time in [since, until); rows whose time does not parse stay (to be quarantined)."
-    if not ts or ts not in chunk.columns or (since is None and until is None): return chunk
-    t = event_times(chunk, ts)
-    return chunk[(between(t, since, until) | t.isna()).to_numpy()]
+    if not ts or ts not in _columns(chunk) or (since is None and until is None): return chunk
+    t = chunk_times(chunk, ts)
+    keep = (between(t, since, until) | t.isna()).to_numpy()
+    return chunk.filter(pa.array(keep)) if isinstance(chunk, pa.Table) else chunk[keep]
 
 def _max_time(chunk, ts):
-    if not ts or ts not in chunk.columns or not len(chunk): return None
-    return event_times(chunk, ts).max()
+    if not ts or ts not in _columns(chunk) or not len(chunk): return None
+    return chunk_times(chunk, ts).max()
 
 # %% ../nbs/01_store.ipynb #d3f6d35e
 def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestOptions = IngestOptions(),
@@ -91,12 +103,12 @@ def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestO
     known = np.empty(0, np.uint64) if known is None else known
     seen, wm = np.empty(0, np.uint64) if seen is None else seen, None
     for chunk in chunks:
-        chunk = _in_window(chunk, ts_col, opts.since, opts.until).reset_index(drop=True)
-        chk = validate_batch(chunk, spec, name, now=opts.now)
-        if id_col and (dup := is_member(chk.id_hashes, seen)).any(): chk = _reject_ids(chk, chunk, dup, id_col, REPEATED_ID)
-        identity = pd.util.hash_pandas_object(chk.accepted, index=False).to_numpy()
+        chunk = _in_window(chunk, ts_col, opts.since, opts.until)
+        chk = check_chunk(chunk, spec, name, now=opts.now)
+        if id_col and (dup := is_member(chk.id_hashes, seen)).any(): chk = _reject_ids(chk, dup, id_col, REPEATED_ID)
+        identity = multiset_hash(row_hashes(chk.accepted))
         if id_col: seen = merge_sorted(seen, chk.id_hashes)
-        if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, chunk, dup, id_col, KNOWN_ID)
+        if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, dup, id_col, KNOWN_ID)
         w.add(chk, identity, len(chunk), w.read, id_col, ts_col)
         if watermark: wm = max(filter(pd.notna, [wm, _max_time(chunk, ts_col)]), default=None)
         if bar is not None: bar.update(len(chunk))
@@ -229,7 +241,7 @@ def ingest(workspace,  # a Workspace or its directory
         seen, hashes = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}
         wm = watermarks(ws).get(_source_key(src)) if src["kind"] == "sql" and df is None else None
         results, parent, todo = [], [done[-1]["id"]] if done else [], []
-        for b in batches(ws, source, since, until, df, wm):
+        for b in batches(ws, source, since, until, df, wm, tables=True):
             if b.key.get("path") and file_key(b.key) in seen: results.append({"status": "unchanged", "source": {"name": b.name}})
             else: todo.append(b)
         files = df is None and src["kind"] in ("csv", "parquet")  # only files are cut into partitions

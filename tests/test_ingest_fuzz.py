@@ -1,4 +1,5 @@
-"""Property-based tests: malformed batches never crash ingestion and never lose a row.
+"""Property-based tests: malformed batches never crash ingestion and never lose a row, and the checks on
+Arrow columns (`columnar`, what ingestion runs) decide every row as `validate_batch` (pandas) does.
 
 Whatever hypothesis throws at the contract (random types, nulls, unicode, huge numbers, NaN and inf,
 empty strings, missing and extra columns, duplicated ids, bad timestamps), the only exception allowed is
@@ -9,6 +10,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -16,6 +18,7 @@ from mlpuzzle.core import DataError
 from mlpuzzle.workspace import init_workspace
 from mlpuzzle.spec import validate_spec
 from mlpuzzle.data import validate_batch
+from mlpuzzle.columnar import check_chunk, check_table, snapshot_schema
 from mlpuzzle.quarantine import quarantined
 from mlpuzzle.store import ingest, load_snapshots, snapshots
 
@@ -71,6 +74,31 @@ def test_validate_batch_loses_nothing(df):
         c = acc["count"].dropna()
         assert ((c % 1 == 0) & c.between(0, 50)).all()
         assert not np.isinf(acc["amount"]).any()
+
+
+def assert_same_decisions(new, old):
+    "The columnar check `new` and `validate_batch`'s `old`: the same rows accepted (same values), rejected (as read) and why."
+    expected = pa.Table.from_pandas(old.accepted, snapshot_schema(SPEC, old.accepted.columns), preserve_index=False)
+    assert new.accepted.schema.equals(expected.schema) and new.accepted.equals(expected)
+    assert new.rejected["_row"].tolist() == old.rejected["_row"].tolist()
+    assert new.rejected["_reasons"].tolist() == old.rejected["_reasons"].tolist()
+    if len(old.rejected):
+        as_read = lambda r: r.drop(columns=["_row", "_reasons"]).astype(object)
+        pd.testing.assert_frame_equal(as_read(new.rejected), as_read(old.rejected), check_dtype=False)
+    assert new.flagged == old.flagged and (new.id_hashes == old.id_hashes).all()
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches())
+def test_columnar_checks_decide_as_validate_batch(df):
+    "A DataFrame chunk (CSV, SQL, a notebook's frame), and the same rows as an Arrow table where Arrow can hold them (Parquet)."
+    try: old = validate_batch(df, SPEC, "fuzz.csv", now="2025-01-01")
+    except DataError as e:
+        with pytest.raises(DataError, match="lacks the required column"): check_chunk(df, SPEC, "fuzz.csv", now="2025-01-01")
+        return
+    assert_same_decisions(check_chunk(df, SPEC, "fuzz.csv", now="2025-01-01"), old)
+    try: t = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowException, OverflowError): return  # mixed Python values: no Parquet file holds them
+    assert_same_decisions(check_table(t, SPEC, "fuzz.parquet", now="2025-01-01"), validate_batch(t.to_pandas(), SPEC, "fuzz.parquet", now="2025-01-01"))
 
 
 @pytest.fixture(scope="module")

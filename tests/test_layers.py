@@ -12,6 +12,7 @@ PKG = Path(__file__).resolve().parents[1] / "mlpuzzle"
 LAYERS = [
     ["privacy"],
     ["core"],
+    ["hashing"],
     ["schema"],
     ["spec"],
     ["workspace"],
@@ -21,6 +22,7 @@ LAYERS = [
     ["feed"],
     ["sources"],
     ["data"],
+    ["columnar"],
     ["engine"],
     ["snapshot"],
     ["store"],

@@ -106,7 +106,7 @@ def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestO
         chunk = _in_window(chunk, ts_col, opts.since, opts.until)
         chk = check_chunk(chunk, spec, name, now=opts.now)
         if id_col and (dup := is_member(chk.id_hashes, seen)).any(): chk = _reject_ids(chk, dup, id_col, REPEATED_ID)
-        identity = multiset_hash(row_hashes(chk.accepted))
+        identity = multiset_hash(row_hashes(chk.accepted, {id_col: chk.id_hashes} if id_col else None))
         if id_col: seen = merge_sorted(seen, chk.id_hashes)
         if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, dup, id_col, KNOWN_ID)
         w.add(chk, identity, len(chunk), w.read, id_col, ts_col)

@@ -139,8 +139,8 @@ def _predictions(ws: Path) -> pd.DataFrame:
 def test_same_predictions(scored):
     from mlpuzzle.labels import training_set
     p, d, _ = scored
-    # what the train stage reads (labeled rows of the snapshots) is the same in the dask workspace: a train there gives the
-    # same model (training is reproducible: test_models), so one train serves both
+    # what the train stage reads (labeled rows of the snapshots) is the same in the dask workspace: a train there
+    # gives the same model (training is reproducible: test_models), so one train serves both
     pd.testing.assert_frame_equal(training_set(p), training_set(d))
     a, b = _predictions(p), _predictions(d)
     assert len(a) == sum(m["rows"]["accepted"] for m in _manifests(p).values())

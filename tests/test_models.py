@@ -281,7 +281,7 @@ def test_a_model_file_that_runs_code_is_refused(cli, tmp_path, plant, two_versio
     w = Workspace(shutil.copytree(two_versions, tmp_path / "ws"))  # each test plants into its own copy
     src = unquote(urlparse(version_info(w, 2)["source"]).path)
     artifact, marker = os.path.join(src, "model.skops"), tmp_path / "code-ran"
-    assert os.path.isfile(artifact) and Path(artifact).is_relative_to(tmp_path / "ws")  # the copy's file, not the fixture's
+    assert os.path.isfile(artifact) and Path(artifact).is_relative_to(tmp_path / "ws")  # the copy's, not the fixture's
     plant(Path(artifact), marker)
     n = len(history(w))
 

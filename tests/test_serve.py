@@ -92,7 +92,7 @@ def copy_of(built_ws, d: Path):
 
 @pytest.fixture(scope="module")
 def untouched(tmp_path_factory):
-    "The module's workspace as built, never served: the tests that change a workspace (new versions, promotions) copy it."
+    "The module's workspace as built, never served: tests that change a workspace (versions, promotions) copy it."
     return build_workspace(tmp_path_factory.mktemp("serve") / "ws")
 
 

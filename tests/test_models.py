@@ -23,6 +23,7 @@ from mlpuzzle.simulate import churn_spec, simulate
 from mlpuzzle.variants import multiclass_spec, regression_spec, simulate_multiclass, simulate_regression
 from mlpuzzle.labels import training_set
 from mlpuzzle.store import ingest
+from threadpoolctl import threadpool_limits
 
 START = pd.Timestamp("2024-01-01")  # day 0 of the simulation
 ONSET = 60  # the day the churn rule flips (concept_drift)
@@ -260,19 +261,27 @@ def _changed_byte(path, marker):
         for n, b in files.items(): z.writestr(n, b)
 
 
-@pytest.mark.parametrize("plant", [_pickle_bomb, _skops_gadget, _memmap_gadget, _changed_byte],
-                         ids=["pickle", "skops-gadget", "memmap", "changed-byte"])
-def test_a_model_file_that_runs_code_is_refused(cli, tmp_path, plant):
-    w = init_workspace(tmp_path / "ws", churn_spec({"kind": "dataframe"}))
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory):
+    "A workspace of 1500 churn rows with one model registered twice, version 1 the champion. Tests copy it."
+    d = tmp_path_factory.mktemp("two-versions") / "ws"
+    w = init_workspace(d, churn_spec({"kind": "dataframe"}))
     ingest(w, df=churn_rows(1500, seed=2), profile=False)
     df = training_set(w)
-    r = train(df, w.spec)
+    with threadpool_limits(1): r = train(df, w.spec)
     info = {"threshold": r.threshold, "beats_baseline": bool(r.beats_baseline), "test_metrics": r.metrics["test"]}
     for v in (1, 2): assert register(w, r.model, track(w, r), info) == v
     assert propose(w, 1, recent_labeled(w)).promote
+    return d
+
+
+@pytest.mark.parametrize("plant", [_pickle_bomb, _skops_gadget, _memmap_gadget, _changed_byte],
+                         ids=["pickle", "skops-gadget", "memmap", "changed-byte"])
+def test_a_model_file_that_runs_code_is_refused(cli, tmp_path, plant, two_versions):
+    w = Workspace(shutil.copytree(two_versions, tmp_path / "ws"))  # each test plants into its own copy
     src = unquote(urlparse(version_info(w, 2)["source"]).path)
     artifact, marker = os.path.join(src, "model.skops"), tmp_path / "code-ran"
-    assert os.path.isfile(artifact)
+    assert os.path.isfile(artifact) and Path(artifact).is_relative_to(tmp_path / "ws")  # the copy's, not the fixture's
     plant(Path(artifact), marker)
     n = len(history(w))
 

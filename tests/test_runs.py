@@ -52,17 +52,24 @@ def test_check_fails_when_source_lacks_columns(cli, tmp_path, sample_csv):
     assert r.returncode == 1 and "lacks the columns plan" in r.stderr
 
 
+@pytest.fixture(scope="module")
+def new_workspace(tmp_path_factory):
+    "A workspace made by `mlpuzzle init --spec` (once: tests copy it)."
+    d = tmp_path_factory.mktemp("runs")
+    spec = d / "spec.yml"
+    spec.write_text(yaml.safe_dump({"name": "t", "problem": "binary", "source": {"kind": "dataframe"},
+                                    "columns": {"target": "y"}, "features": {"x": {"type": "numeric"}}}))
+    subprocess.run([str(MLPUZZLE), "init", d / "ws", "--spec", spec], check=True)
+    return d / "ws"
+
+
 @pytest.fixture
-def pipeline(tmp_path, monkeypatch):
-    "A pipeline directory of throwaway stages, and a workspace to run them on."
+def pipeline(tmp_path, monkeypatch, new_workspace):
+    "A pipeline directory of throwaway stages, and a workspace of its own to run them on."
     d = tmp_path / "pipeline"
     monkeypatch.setenv("MLPUZZLE_PIPELINES", str(d))
     write_stage(d, "ok", "print('fine')")
-    spec = tmp_path / "spec.yml"
-    spec.write_text(yaml.safe_dump({"name": "t", "problem": "binary", "source": {"kind": "dataframe"},
-                                    "columns": {"target": "y"}, "features": {"x": {"type": "numeric"}}}))
-    subprocess.run([str(MLPUZZLE), "init", tmp_path / "ws", "--spec", spec], check=True)
-    return d, tmp_path / "ws"
+    return d, shutil.copytree(new_workspace, tmp_path / "ws")
 
 
 def test_failing_cell_gives_failed_record_and_saved_notebook(cli, pipeline, reports):

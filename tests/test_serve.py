@@ -82,9 +82,24 @@ def wait_for(check, timeout: float = 5 * POLL + 10, every: float = 0.25):
     raise AssertionError(f"still not true after {timeout:.0f} s (last: {last!r})")
 
 
+def copy_of(built_ws, d: Path):
+    "A copy in `d` of the (ws, simulation, data) of `build_workspace` (its MLflow store re-points itself when opened)."
+    import shutil
+    from mlpuzzle.workspace import Workspace
+    ws, sim, data = built_ws
+    return Workspace(shutil.copytree(ws.path, d)), sim, data
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def untouched(tmp_path_factory):
+    "The module's workspace as built, never served: tests that change a workspace (versions, promotions) copy it."
     return build_workspace(tmp_path_factory.mktemp("serve") / "ws")
+
+
+@pytest.fixture(scope="module")
+def built(untouched, tmp_path_factory):
+    "A copy of it that the module's servers run on (they write their profiles into it)."
+    return copy_of(untouched, tmp_path_factory.mktemp("served") / "ws")
 
 
 @pytest.fixture(scope="module")
@@ -357,8 +372,8 @@ def test_online_equals_batch(url, built):
 
 # --- d. a promotion under load ---
 
-def test_promotion_under_load_fails_no_request(tmp_path):
-    ws, sim, data = build_workspace(tmp_path / "ws", seed=5)
+def test_promotion_under_load_fails_no_request(tmp_path, untouched):
+    ws, sim, data = copy_of(untouched, tmp_path / "ws")
     v2 = new_version(ws, data, seed=1)
     rows = records(sim.events.head(40))
     with running_server(ws.path) as url:
@@ -413,8 +428,8 @@ def _move_alias(ws, v):
     mlflow_client(ws).set_registered_model_alias(ws.spec["name"], "champion", str(v))
 
 
-def test_broken_version_leaves_the_old_one_serving(tmp_path, good):
-    ws, sim, data = build_workspace(tmp_path / "ws", seed=6)
+def test_broken_version_leaves_the_old_one_serving(tmp_path, untouched, good):
+    ws, sim, data = copy_of(untouched, tmp_path / "ws")
     with running_server(ws.path) as url, httpx.Client(base_url=url, timeout=30) as c:
         for breaker in (_break_garbage, _break_pickle, _break_untrusted):
             v = new_version(ws, data)
@@ -435,8 +450,8 @@ def test_broken_version_leaves_the_old_one_serving(tmp_path, good):
         assert c.post("/predict", json=good).json()["model_version"] == ok
 
 
-def test_ready_warning_clears_when_the_served_version_is_champion_again(tmp_path, good):
-    ws, sim, data = build_workspace(tmp_path / "ws", seed=7)
+def test_ready_warning_clears_when_the_served_version_is_champion_again(tmp_path, untouched, good):
+    ws, sim, data = copy_of(untouched, tmp_path / "ws")
     with running_server(ws.path) as url:
         v = new_version(ws, data)
         _break_garbage(_model_file(ws, v), None)

@@ -14,7 +14,8 @@ onset, 90% of each day's customers are ones whose true churn odds are near even 
 is less sure of them).
 
 Measured per scenario: the mean absolute error between estimated and realized metric per window, the share of
-windows whose band (1.96 standard errors) holds the realized value, the windows below the performance floor
+windows whose band (1.96 standard errors: the window's noise and the reference's own error, `systematic`) holds
+the realized value, the windows below the performance floor
 (`mlpuzzle.performance.default_floor`; below: by 1.645 standard errors, as `performance.below_floor` judges a
 realized value) in stable windows (before the onset; every window of `none` and `seasonality`), and after the
 onset the first day the estimate is below the floor (known that day) beside the first day the realized metric is
@@ -127,7 +128,8 @@ def run(name: str, sim, spec: dict, rows: int, metrics: list, onset, label: str,
     w = pd.DataFrame(out)
     res = [summarise(w[w.metric == m], name, rows, m, spec["problem"], info["test_metrics"][m], onset, stable_all)
            for m in metrics]
-    for r in res: r.update(fit_estimator_s=fit_s, windows_s=secs, calibration=str(getattr(est, "calibrator_", None) and est.calibrator_.method_))
+    for r in res: r.update(fit_estimator_s=fit_s, windows_s=secs, systematic=est.systematic_.get(r["metric"]),
+                           calibration=str(getattr(est, "calibrator_", None) and est.calibrator_.method_))
     return res
 
 
@@ -178,12 +180,12 @@ def variant(kind: str, rows: int, seed: int = 7):
 
 def table(df: pd.DataFrame) -> str:
     "The markdown table of the results."
-    cols = ["rows", "scenario", "metric", "mean_window_rows", "mae", "coverage", "mean_se", "mean_estimate", "mean_realized", "floor",
+    cols = ["rows", "scenario", "metric", "mean_window_rows", "mae", "coverage", "mean_se", "systematic", "mean_estimate", "mean_realized", "floor",
             "stable_below_floor", "after_onset_estimate", "after_onset_realized", "first_estimated_below_day",
             "first_realized_below_day", "realized_known_day", "calibration"]
     d = df[cols].copy()
     d["mean_window_rows"] = d["mean_window_rows"].round().astype(int)
-    for c in ("mae", "coverage", "mean_se", "mean_estimate", "mean_realized", "floor", "after_onset_estimate", "after_onset_realized"):
+    for c in ("mae", "coverage", "mean_se", "systematic", "mean_estimate", "mean_realized", "floor", "after_onset_estimate", "after_onset_realized"):
         d[c] = d[c].map(lambda v: "" if v is None or v != v else f"{v:.4f}")
     d = d.astype(object).where(d.notna(), "")
     head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"

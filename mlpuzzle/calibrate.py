@@ -5,10 +5,13 @@
 # %% ../nbs/02_calibrate.ipynb #ca1b0003
 from __future__ import annotations
 
+import copy, math
+
 import numpy as np
 
 # %% auto #0
-__all__ = ['FITS', 'brier', 'ece', 'halves', 'Calibrator', 'OneVsRestCalibrator', 'fit_calibrator']
+__all__ = ['FITS', 'brier', 'ece', 'halves', 'within_noise', 'Calibrator', 'OneVsRestCalibrator', 'fit_calibrator',
+           'resampled_calibrators', 'calibration_spread', 'choice_spread']
 
 # %% ../nbs/02_calibrate.ipynb #e5700011
 _EPS = 1e-6
@@ -65,26 +68,48 @@ def _map(y, p, method: str) -> tuple:
     if method == "identity" or len(np.unique(y)) < 2: return ("identity",)
     return FITS[method](y, p)
 
+def within_noise(a, b,  # per-row losses of two maps on the same rows
+                 tolerance: float = 1.0) -> bool:  # in standard errors of the mean paired difference
+    "Whether losses `a` are worse than `b` by at most `tolerance` standard errors of their paired difference."
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    se = d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else 0.0
+    return bool(d.mean() <= tolerance * se)
+
 class Calibrator:
     "The probabilities of one class, calibrated: identity, sigmoid (Platt) or isotonic, chosen on cross-fitted halves."
-    def __init__(self, method: str = "auto",  # auto (choose by held-out Brier score), identity, sigmoid or isotonic
-                 seed: int = 0):  # random split into halves
-        self.method, self.seed = method, seed
+    def __init__(self, method: str = "auto",  # auto (chosen by held-out Brier score), identity, sigmoid or isotonic
+                 seed: int = 0,  # random split into halves
+                 tolerance: float = 1.0):  # candidates: the maps within this many standard errors of the best
+        self.method, self.seed, self.tolerance = method, seed, tolerance
 
     def fit(self, y, p):
         "Choose and fit the map from probabilities `p` to outcomes `y` (0/1)."
         y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
         if self.method not in ("auto", *FITS): raise ValueError(f"method {self.method!r}: expected auto, {', '.join(FITS)}")
-        methods = list(FITS) if self.method == "auto" else [self.method]
+        methods = list(FITS) if self.method == "auto" else [self.method]  # simplest first
         held = {m: _cross_fitted(y, p, m, self.seed) for m in methods}
-        self.scores_ = {m: brier(y, q) for m, q in held.items()}
-        self.method_ = min(methods, key=lambda m: self.scores_[m])  # ties: the simpler (identity, sigmoid, isotonic)
-        self.map_, self.held_out_ = _map(y, p, self.method_), held[self.method_]
+        loss = {m: (y - q) ** 2 for m, q in held.items()}
+        self.scores_ = {m: float(v.mean()) for m, v in loss.items()}
+        self.method_ = min(methods, key=self.scores_.get)  # ties: the simpler
+        close = [m for m in methods if within_noise(loss[m], loss[self.method_], self.tolerance)]
+        self.candidates_ = {m: _map(y, p, m) for m in close}
+        self.map_, self.held_out_ = self.candidates_[self.method_], held[self.method_]
         return self
+
+    def alternatives(self) -> list[tuple]:
+        "(weight, calibrator) for each other candidate map, weighted 1 / candidates: the choice the rows left open."
+        w = 1 / len(self.candidates_)
+        return [(w, _with(self, map_=f)) for m, f in self.candidates_.items() if m != self.method_]
 
     def transform(self, p) -> np.ndarray:
         "Calibrated probabilities of `p`."
         return _apply(self.map_, p)
+
+def _with(obj, **attrs):
+    "A shallow copy of `obj` with `attrs` set."
+    new = copy.copy(obj)
+    new.__dict__.update(attrs)
+    return new
 
 # %% ../nbs/02_calibrate.ipynb #e5700019
 class OneVsRestCalibrator:
@@ -100,6 +125,11 @@ class OneVsRestCalibrator:
         self.method_ = [c.method_ for c in self.calibrators_]
         self.held_out_ = _normalise(np.column_stack([c.held_out_ for c in self.calibrators_]), P)
         return self
+
+    def alternatives(self) -> list[tuple]:
+        "(weight, calibrator) with one class's map swapped for one of its other candidates, for each such swap."
+        swap = lambda k, c: _with(self, calibrators_=[*self.calibrators_[:k], c, *self.calibrators_[k + 1:]])
+        return [(w, swap(k, c)) for k, cal in enumerate(self.calibrators_) for w, c in cal.alternatives()]
 
     def transform(self, P) -> np.ndarray:
         "Calibrated class probabilities of `P` (rows sum to one)."
@@ -119,3 +149,24 @@ def fit_calibrator(y,  # targets: 0/1, or class names
     "A fitted calibrator of probabilities `p`: `Calibrator` for binary, `OneVsRestCalibrator` for multiclass."
     if np.ndim(p) == 1: return Calibrator(method, seed).fit(y, p)
     return OneVsRestCalibrator(method, seed).fit(y, p, classes)
+
+def resampled_calibrators(y, p,  # as `fit_calibrator` takes them
+                          resamples: int = 30,  # bootstrap resamples
+                          seed: int = 0, classes=None, method: str = "auto"):
+    "Calibrators fitted (the map chosen afresh) on `resamples` bootstrap resamples of the rows (y, p), one at a time."
+    y, p, rng = np.asarray(y), np.asarray(p, dtype=float), np.random.default_rng(seed)
+    for _ in range(resamples):
+        i = rng.integers(0, len(p), len(p))
+        yield fit_calibrator(y[i], p[i], seed, classes, method)
+
+def calibration_spread(f,  # (p, calibrated p) -> dict of numbers, e.g. the metrics estimated from them
+                       y, p, resamples: int = 30, seed: int = 0, classes=None) -> dict:
+    "Per key of `f`'s result on `p`, its standard deviation over calibrators refitted on bootstrap resamples of (y, p)."
+    runs = [f(p, c.transform(p)) for c in resampled_calibrators(y, p, resamples, seed, classes)]
+    return {k: float(np.nanstd([r[k] for r in runs], ddof=1)) for k in runs[0]}
+
+def choice_spread(f,  # as `calibration_spread` takes it
+                  cal, p) -> dict:  # a fitted calibrator and the probabilities it calibrates
+    "Per key of `f`'s result on `p`, the root weighted mean square of its change under `cal`'s alternative maps."
+    base, alts = f(p, cal.transform(p)), [(w, f(p, a.transform(p))) for w, a in cal.alternatives()]
+    return {k: float(math.sqrt(np.nansum([w * (r[k] - v) ** 2 for w, r in alts]))) for k, v in base.items()}

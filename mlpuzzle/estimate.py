@@ -13,7 +13,7 @@ import pandas as pd
 from .core import atomic_path, ModelError
 from .model import feature_columns, has_business, predict_scores, target
 from .schema import METRICS
-from .calibrate import Calibrator, OneVsRestCalibrator, fit_calibrator, halves
+from .calibrate import Calibrator, OneVsRestCalibrator, calibration_spread, choice_spread, fit_calibrator, halves
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +154,10 @@ def resampled_se(pair,  # index array -> (estimated, realized) metric dicts of t
 
 def se_at(c: float,  # `resampled_se`'s constant of the metric
           n: int,  # rows in the window
-          n_ref: int | None = None) -> float:  # rows the calibration (or loss models) learned from; None: no term
-    "The standard error of an estimate at `n` rows: c/sqrt(n), plus the error of a map learned from `n_ref` rows."
+          systematic: float = 0.0) -> float:  # the error that does not shrink with the window
+    "The standard error of an estimate at `n` rows: the window's noise c/sqrt(n) and the systematic error, combined."
     if n < 1: return np.nan
-    return float(c * math.sqrt(1 / n + (1 / n_ref if n_ref else 0)))
+    return float(math.sqrt(c * c / n + systematic ** 2))
 
 # %% ../nbs/05_estimate.ipynb #e5700071
 def _nan_row(metric: str, rows: int, version, reason: str) -> dict:
@@ -169,8 +169,9 @@ class PerformanceEstimator:
     def __init__(self, z: float = 1.96,  # half-width of the band in standard errors (1.96: about 95%)
                  resamples: int = 200,  # reference chunks drawn at each size to learn the standard error
                  sizes: tuple = SIZES,  # the chunk sizes
-                 seed: int = 0):
-        self.z, self.resamples, self.sizes, self.seed = z, resamples, sizes, seed
+                 seed: int = 0,
+                 refits: int = 30):  # calibrators refitted on bootstrap resamples to learn the systematic error
+        self.z, self.resamples, self.sizes, self.seed, self.refits = z, resamples, sizes, seed, refits
 
     def fit(self, model,  # the version's fitted pipeline
             info: dict,  # its registry info: `threshold` (binary decisions) and `version`
@@ -188,10 +189,11 @@ class PerformanceEstimator:
         self.reference_ = {"rows": len(y), "realized": self._estimates(*truth), "estimated": self._estimates(*held)}
         pair = lambda i: (self._estimates(*_rows(held, i)), self._estimates(*_rows(truth, i)))
         self.se_ = resampled_se(pair, len(y), self.sizes, self.resamples, self.seed)
+        if self.problem_ == "regression": self.systematic_ = {k: c / math.sqrt(len(y)) for k, c in self.se_.items()}
         return self
 
     def _fit_inputs(self, model, reference, y, s) -> tuple:
-        "Fit the calibrator or the loss models; return the reference's cross-fitted estimation inputs."
+        "Fit the calibrator (and learn its systematic error) or the loss models; return the cross-fitted inputs."
         if self.problem_ == "regression":
             self.preprocess_ = _preprocessing(model)
             Z = loss_inputs(self.preprocess_, reference[self.features_], s)
@@ -199,6 +201,9 @@ class PerformanceEstimator:
             return held, None
         yc = (y == 1).astype(int) if self.problem_ == "binary" else y
         self.calibrator_ = fit_calibrator(yc, s, self.seed, self.classes_)
+        refits = calibration_spread(self._estimates, yc, s, self.refits, self.seed, self.classes_)
+        choice = choice_spread(self._estimates, self.calibrator_, s)
+        self.systematic_ = {k: float(np.hypot(v, choice[k])) for k, v in refits.items()}
         return s, self.calibrator_.held_out_
 
     def _truth(self, y, s) -> tuple:
@@ -211,15 +216,15 @@ class PerformanceEstimator:
 
     def standard_error(self, metric: str, rows: int) -> float:
         "The standard error of `metric`'s estimate for a window of `rows` rows."
-        return se_at(self.se_[metric], rows, self.reference_["rows"])
+        c = self.se_[metric]  # an estimator saved before `systematic_`: the noise of a chunk of the reference's size
+        return se_at(c, rows, getattr(self, "systematic_", {}).get(metric, c / math.sqrt(self.reference_["rows"])))
 
     def scores(self, window) -> np.ndarray:
         "A classifier's scores in `window`: its `p_<class>` columns (as predictions are stored), or the array itself."
         if not isinstance(window, pd.DataFrame): return np.asarray(window, dtype=float)
         if self.problem_ == "binary": return window["p_1"].to_numpy(dtype=float)
-        cols = [f"p_{c}" for c in self.classes_]
         col = lambda c: window[c].to_numpy(dtype=float) if c in window else np.zeros(len(window))  # a class never scored
-        return np.column_stack([col(c) for c in cols])
+        return np.column_stack([col(f"p_{c}") for c in self.classes_])
 
     def inputs(self, window) -> tuple:
         "(a, b) of `estimated_metrics` for the rows of `window`, or a reason why they cannot be had."

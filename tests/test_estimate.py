@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.naive_bayes import GaussianNB
 
-from mlpuzzle.calibrate import brier, ece, fit_calibrator
-from mlpuzzle.estimate import PerformanceEstimator, load_estimator, save_estimator
+from mlpuzzle.calibrate import brier, calibration_spread, choice_spread, ece, fit_calibrator
+from mlpuzzle.estimate import PerformanceEstimator, binary_estimates, load_estimator, save_estimator
 from mlpuzzle.model import metrics_of, time_split, train
 from mlpuzzle.score import predictions_frame
 from mlpuzzle.simulate import churn_spec, simulate
@@ -51,6 +51,22 @@ def test_calibrator_repairs_an_overconfident_naive_bayes():
     assert cal.method_ in ("sigmoid", "isotonic")
     assert ece(y[fresh], p[fresh]) > 0.05 and ece(y[fresh], q) < 0.02
     assert brier(y[fresh], q) < brier(y[fresh], p[fresh]) - 0.005
+
+
+def test_systematic_error_covers_the_reference_draw():
+    """The systematic term is honest: over references drawn afresh from one population, the estimate of an endless
+    window (the population's scores) misses the population's ROC AUC by at most 1.96 of it in about 95% of draws."""
+    rng = np.random.default_rng(5)
+    S = 1 / (1 + np.exp(-rng.normal(-1.3, 1.2, 200_000)))  # calibrated: P(y = 1 | s) = s
+    truth = binary_estimates(S, S)["roc_auc"]
+    held = []
+    for _ in range(16):
+        s = S[rng.integers(0, len(S), 5000)]
+        y = (rng.uniform(size=len(s)) < s).astype(int)
+        cal, f = fit_calibrator(y, s), lambda a, b: binary_estimates(a, b)
+        refit, choice = calibration_spread(f, y, s, 20)["roc_auc"], choice_spread(f, cal, s)["roc_auc"]
+        held.append(abs(f(S, cal.transform(S))["roc_auc"] - truth) <= 1.96 * np.hypot(refit, choice))
+    assert np.mean(held) >= 13 / 16, held
 
 
 def test_estimates_hold_labels_drawn_from_the_calibrated_probabilities(churn):

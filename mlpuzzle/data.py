@@ -14,8 +14,9 @@ from .core import DataError, to_utc, utc_now
 from .hashing import text_hashes
 
 # %% auto #0
-__all__ = ['Check', 'TIME_RANGE', 'COERCE', 'blank_to_na', 'fmt_number', 'event_times', 'ids_as_text', 'id_hashes', 'is_member',
-           'repeated_ids', 'check_columns', 'Checked', 'row_reasons', 'show_value', 'as_text', 'validate_batch']
+__all__ = ['Check', 'TIME_RANGE', 'COERCE', 'blank_to_na', 'not_null', 'number_checks', 'unknown_check', 'event_times',
+           'ids_as_text', 'id_hashes', 'is_member', 'repeated_ids', 'check_columns', 'Checked', 'row_reasons',
+           'show_value', 'as_text', 'validate_batch']
 
 # %% ../nbs/01_data.ipynb #4f79baf1
 Check = tuple  # (mask: np.ndarray[bool], column: str, what is wrong: str)
@@ -35,26 +36,37 @@ def blank_to_na(s: pd.Series) -> pd.Series:
 def _nulls(v: pd.Series, s: pd.Series, col: str, c: dict) -> list:
     "The checks every column shares: a value that did not convert; a null where none is allowed."
     return [(v.isna().to_numpy() & s.notna().to_numpy(), col, f"is not {'an' if c['type'][0] in 'aeiou' else 'a'} {c['type']} value"),
-            *([] if c.get("nullable", True) else [(s.isna().to_numpy(), col, "is null, and the contract does not allow nulls")])]
+            *not_null(s.isna().to_numpy(), col, c)]
 
-def fmt_number(x) -> str: return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else str(x)
+def not_null(null: np.ndarray, col: str, c: dict) -> list:
+    "The check of contract `c` on column `col` whose nulls are `null`: none when the contract allows nulls."
+    return [] if c.get("nullable", True) else [(null, col, "is null, and the contract does not allow nulls")]
+
+def _fmt(x) -> str: return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else str(x)
+
+def number_checks(a: np.ndarray, col: str, c: dict) -> list:
+    "The checks of numeric contract `c` on values `a` of column `col` (floats, null as NaN): finite, in range, whole."
+    checks = [(np.isinf(a), col, "is not finite")]
+    with np.errstate(invalid="ignore"):
+        if c["min"] is not None: checks.append((a < c["min"], col, f"is below the minimum {_fmt(c['min'])}"))
+        if c["max"] is not None: checks.append((a > c["max"], col, f"is above the maximum {_fmt(c['max'])}"))
+        if c["integer"]: checks.append((np.isfinite(a) & (a != np.round(a)), col, "is not a whole number"))
+    return checks
+
+def unknown_check(unknown: np.ndarray, col: str, c: dict) -> list:
+    "The check of categorical contract `c` on column `col` whose values outside the contract are `unknown`: none unless they are rejected."
+    if c["unknown"] != "reject" or c["open"]: return []
+    return [(unknown, col, f"is not an allowed value ({', '.join(map(str, c['values'][:10]))}{' ...' if len(c['values']) > 10 else ''})")]
 
 def _numeric(s: pd.Series, col: str, c: dict) -> tuple:
     num = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
     v = (s if num else pd.to_numeric(s.where(~s.map(lambda x: isinstance(x, bool)), None) if pd.api.types.is_object_dtype(s) else s, errors="coerce")).astype("float64")
-    a = v.to_numpy()
-    checks = _nulls(v, s, col, c) + [(np.isinf(a), col, "is not finite")]
-    if c["min"] is not None: checks.append((a < c["min"], col, f"is below the minimum {fmt_number(c['min'])}"))
-    if c["max"] is not None: checks.append((a > c["max"], col, f"is above the maximum {fmt_number(c['max'])}"))
-    if c["integer"]: checks.append((np.isfinite(a) & (a != np.round(a)), col, "is not a whole number"))
-    return v, checks
+    return v, _nulls(v, s, col, c) + number_checks(v.to_numpy(), col, c)
 
 def _categorical(s: pd.Series, col: str, c: dict) -> tuple:
     v = s if s.dtype == "str" else _text(s)
-    checks = _nulls(v, s, col, c)
     unknown = np.zeros(len(v), bool) if c["open"] else (v.notna() & ~v.isin([str(x) for x in c["values"]])).to_numpy()
-    if c["unknown"] == "reject" and not c["open"]: checks.append((unknown, col, f"is not an allowed value ({', '.join(map(str, c['values'][:10]))}{' ...' if len(c['values']) > 10 else ''})"))
-    return v, checks, unknown
+    return v, _nulls(v, s, col, c) + unknown_check(unknown, col, c), unknown
 
 _BOOLS = {"true": True, "1": True, "1.0": True, "yes": True, "false": False, "0": False, "0.0": False, "no": False}
 

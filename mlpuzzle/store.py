@@ -95,24 +95,6 @@ def _max_time(chunk, ts):
     return chunk_times(chunk, ts).max()
 
 # %% ../nbs/01_store.ipynb #d3f6d35e
-def _check(chunk, spec: dict, name: str, now) -> tuple:
-    "(`check_chunk` of `chunk`, the row hashes of its accepted rows)."
-    chk = check_chunk(chunk, spec, name, now=now)
-    return chk, row_hashes(chk.accepted, {spec["columns"]["id"]: chk.id_hashes} if spec["columns"]["id"] else None)
-
-def _checked(chunks, spec: dict, name: str, opts: IngestOptions):
-    """(chunk, `check_chunk` of it, its accepted rows' hashes) for each of `chunks` in [since, until): each chunk is checked
-    in a second thread while this one reads the next and stores the one before (Arrow and numpy release the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(1) as pool:
-        ahead = None
-        for chunk in chunks:  # read here: a source's reader (a SQL connection) stays in the thread that opened it
-            chunk = _in_window(chunk, spec["columns"]["timestamp"], opts.since, opts.until)
-            job = (chunk, pool.submit(_check, chunk, spec, name, opts.now))
-            if ahead is not None: yield ahead[0], *ahead[1].result()
-            ahead = job
-        if ahead is not None: yield ahead[0], *ahead[1].result()
-
 def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestOptions = IngestOptions(),
                  known: np.ndarray = None, seen: np.ndarray = None, bar=None, watermark: bool = False) -> tuple:
     """Check `chunks` (a batch, or a run of its chunks) into writer `w`. `known`: sorted id hashes already stored;
@@ -120,10 +102,11 @@ def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestO
     id_col, ts_col = spec["columns"]["id"], spec["columns"]["timestamp"]
     known = np.empty(0, np.uint64) if known is None else known
     seen, wm = np.empty(0, np.uint64) if seen is None else seen, None
-    for chunk, chk, rows in _checked(chunks, spec, name, opts):
-        if id_col and (dup := is_member(chk.id_hashes, seen)).any():
-            chk, rows = _reject_ids(chk, dup, id_col, REPEATED_ID), rows[~dup]
-        identity = multiset_hash(rows)
+    for chunk in chunks:
+        chunk = _in_window(chunk, ts_col, opts.since, opts.until)
+        chk = check_chunk(chunk, spec, name, now=opts.now)
+        if id_col and (dup := is_member(chk.id_hashes, seen)).any(): chk = _reject_ids(chk, dup, id_col, REPEATED_ID)
+        identity = multiset_hash(row_hashes(chk.accepted, {id_col: chk.id_hashes} if id_col else None))
         if id_col: seen = merge_sorted(seen, chk.id_hashes)
         if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, dup, id_col, KNOWN_ID)
         w.add(chk, identity, len(chunk), w.read, id_col, ts_col)

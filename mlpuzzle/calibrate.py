@@ -36,10 +36,26 @@ def _fit_isotonic(y, p) -> tuple:
     m = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(p, y)
     return ("isotonic", np.asarray(m.X_thresholds_, float), np.asarray(m.y_thresholds_, float))
 
-def _fit_sigmoid(y, p) -> tuple:
-    from sklearn.linear_model import LogisticRegression
-    m = LogisticRegression(C=1e6).fit(_logit(p)[:, None], y)
-    return ("sigmoid", float(m.coef_[0, 0]), float(m.intercept_[0]))
+_RIDGE = np.array([1e-6, 0.0])  # on the slope only, as scikit-learn's LogisticRegression(C=1e6): finite when the rows separate
+
+def _logistic_loss(X, y, w) -> float:
+    z = X @ w
+    return float(np.sum(np.logaddexp(0, z) - y * z) + 0.5 * _RIDGE @ w ** 2)
+
+def _fit_sigmoid(y, p, steps: int = 100) -> tuple:
+    "Platt's map: the logistic regression of `y` on logit(p), by Newton's method with step halving (2 parameters)."
+    y = np.asarray(y, dtype=float)
+    X, w = np.column_stack([_logit(p), np.ones(len(y))]), np.zeros(2)
+    loss = _logistic_loss(X, y, w)
+    for _ in range(steps):
+        q = 1 / (1 + np.exp(-(X @ w)))
+        H = (X * (q * (1 - q))[:, None]).T @ X + np.diag(_RIDGE + 1e-12)
+        step, t = np.linalg.solve(H, X.T @ (q - y) + _RIDGE * w), 1.0
+        while (new := _logistic_loss(X, y, w - t * step)) > loss and t > 1e-9: t /= 2
+        if new > loss: break
+        w, done, loss = w - t * step, loss - new < 1e-12 * max(1.0, abs(loss)), new
+        if done: break
+    return ("sigmoid", float(w[0]), float(w[1]))
 
 def _apply(fit: tuple, p) -> np.ndarray:
     "The probabilities `p` through one fitted map (identity, isotonic or sigmoid)."

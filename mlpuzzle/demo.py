@@ -4,7 +4,9 @@
 
 # %% ../nbs/10_demo.ipynb #80785806
 from __future__ import annotations
+import multiprocessing as mp
 import os, shutil, time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -70,13 +72,15 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
     t1 = time.monotonic()
     replay(ws, since, until, f"{DEMO['step']}d", DEMO_POLICIES, jobs=jobs or os.cpu_count() or 1, say=say)
     loop, t2 = Workspace(d / "replays" / "on-alert", check_imports=False), time.monotonic()
-    out = {**_reports(loop, since, until, reports, say), **_outcome(loop)}
-    c, t3 = compare(ws), time.monotonic()
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:  # two papermill runs side by side
+        comparing = pool.submit(replay_report, str(ws.path), str(reports))
+        out = {**_reports(loop, since, until, reports, say), **_outcome(loop)}
+        c = compare(ws)
+        out.update(verdict=c["verdict"], comparison=str(comparing.result()), seconds=time.monotonic() - t0)
     say(c["table"].to_string(float_format=lambda v: f"{v:,.4g}", na_rep="-"))
     say(c["verdict"])
-    out.update(verdict=c["verdict"], comparison=str(replay_report(ws, reports)), seconds=time.monotonic() - t0)
-    out["split"] = {"simulation": round(t1 - t0, 1), "replay": round(t2 - t1, 1), "loop report and dashboard": round(t3 - t2, 1),
-                    "comparison and its report": round(time.monotonic() - t3, 1)}
+    out["split"] = {"simulation": round(t1 - t0, 1), "replay": round(t2 - t1, 1),
+                    "reports (the loop's monitoring report and dashboard, the comparison's report beside them)": round(time.monotonic() - t2, 1)}
     say("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in out["split"].items()))
     say(f"done in {out['seconds']:.0f} s; the on-alert loop: {out['alerts']} alerts ({', '.join(out['alert_kinds'])}), "
         f"{out['retrainings']} retrainings, {out['promotions']} promotions, {out['refused']} refused challengers, {out['retired']} retired; "

@@ -18,10 +18,10 @@ from .calibrate import Calibrator, OneVsRestCalibrator, calibration_spread, choi
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SIZES', 'expected_confusion', 'confusion_metrics', 'weighted_auc', 'weighted_average_precision',
-           'binary_estimates', 'multiclass_estimates', 'loss_inputs', 'fit_loss_models', 'regression_estimates',
-           'estimated_metrics', 'resampled_se', 'se_at', 'PerformanceEstimator', 'band_below_floor', 'estimator_path',
-           'estimator_types', 'save_estimator', 'load_estimator']
+__all__ = ['log', 'SIZES', 'expected_confusion', 'confusion_metrics', 'score_groups', 'weighted_auc',
+           'weighted_average_precision', 'binary_estimates', 'multiclass_estimates', 'loss_inputs', 'fit_loss_models',
+           'regression_estimates', 'estimated_metrics', 'resampled_se', 'se_at', 'PerformanceEstimator',
+           'band_below_floor', 'estimator_path', 'estimator_types', 'save_estimator', 'load_estimator']
 
 # %% ../nbs/05_estimate.ipynb #e5700031
 def expected_confusion(c, decision) -> dict:
@@ -38,10 +38,15 @@ def confusion_metrics(m: dict) -> dict:
             "recall": _ratio(m["tp"], m["tp"] + m["fn"]), "f1": _ratio(2 * m["tp"], 2 * m["tp"] + m["fp"] + m["fn"])}
 
 # %% ../nbs/05_estimate.ipynb #e5700034
-def weighted_auc(s, c) -> float:
+def score_groups(s) -> np.ndarray:
+    "Each row's rank among the distinct values of scores `s` (0: the lowest): ties share a rank."
+    return np.unique(np.asarray(s, dtype=float), return_inverse=True)[1].reshape(-1)
+
+def weighted_auc(s, c,
+                 groups=None) -> float:  # `score_groups(s)`, when the caller has it already
     "ROC AUC of scores `s` when row i is a positive with weight c_i and a negative with weight 1 - c_i (no self-pairs)."
-    s, c = np.asarray(s, dtype=float), np.asarray(c, dtype=float)
-    _, g = np.unique(s, return_inverse=True)
+    c = np.asarray(c, dtype=float)
+    g = score_groups(s) if groups is None else groups
     pos, neg = np.bincount(g, c), np.bincount(g, 1 - c)
     below = np.cumsum(neg) - neg  # negative weight at strictly lower scores
     self_pairs = float((c * (1 - c)).sum())
@@ -49,11 +54,12 @@ def weighted_auc(s, c) -> float:
     if pairs <= 1e-12: return np.nan
     return float(((pos * below).sum() + 0.5 * ((pos * neg).sum() - self_pairs)) / pairs)
 
-def weighted_average_precision(s, c) -> float:
+def weighted_average_precision(s, c,
+                               groups=None) -> float:  # `score_groups(s)`, when the caller has it already
     "Average precision of scores `s` with expected positives `c` (precision and recall of expected counts)."
-    s, c = np.asarray(s, dtype=float), np.asarray(c, dtype=float)
-    u, g = np.unique(-s, return_inverse=True)
-    tp, flagged = np.cumsum(np.bincount(g, c)), np.cumsum(np.bincount(g))
+    c = np.asarray(c, dtype=float)
+    g = score_groups(s) if groups is None else groups
+    tp, flagged = np.cumsum(np.bincount(g, c)[::-1]), np.cumsum(np.bincount(g)[::-1])  # from the highest score down
     if tp[-1] <= 1e-12: return np.nan
     recall = tp / tp[-1]
     return float(np.sum(np.diff(recall, prepend=0) * tp / flagged))
@@ -65,7 +71,8 @@ def binary_estimates(s, c,  # the model's scores P(positive) and their calibrate
     "A binary window's estimated metrics: from the expected confusion matrix, and AUCs with fractional labels."
     s, c = np.asarray(s, dtype=float), np.asarray(c, dtype=float)
     m = expected_confusion(c, s >= threshold)
-    out = {"roc_auc": weighted_auc(s, c), "pr_auc": weighted_average_precision(s, c), **confusion_metrics(m),
+    g = score_groups(s)  # one sort for both AUCs
+    out = {"roc_auc": weighted_auc(s, c, g), "pr_auc": weighted_average_precision(s, c, g), **confusion_metrics(m),
            "log_loss": float(-np.mean(c * np.log(np.clip(s, 1e-15, 1)) + (1 - c) * np.log(np.clip(1 - s, 1e-15, 1)))),
            "brier": float(np.mean(c * (1 - s) ** 2 + (1 - c) * s ** 2))}
     if business and has_business(business): out["value"] = float(sum(business[k] * v for k, v in m.items()) / len(s))

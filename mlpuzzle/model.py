@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_model.ipynb #f2c44ad0
 from __future__ import annotations
-import inspect, io, logging, time
+import functools, inspect, io, logging, time
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,6 +250,10 @@ class TrainResult:
     fit_seconds: float
     @property
     def metric(self) -> str: return self.spec["promotion"]["metric"]
+    @functools.cached_property
+    def calibration_plot(self) -> bytes:
+        "`calibration_png` of the test rows' calibration (drawn once: the card and the tracked artifacts show the same), b'' when there is none."
+        return calibration_png(self.calibration) if len(self.calibration) else b""
 
 def beats(metric: str, problem: str, value: float, baseline: float) -> bool:
     "Whether `value` of `metric` is strictly better than `baseline` (NaN never is)."

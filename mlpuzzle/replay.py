@@ -16,8 +16,8 @@ from .core import DataError, WorkspaceError, atomic_write, parse_duration, to_ut
 from .workspace import SPEC_FILE, Workspace, open_workspace
 
 # %% auto #0
-__all__ = ['POLICIES', 'DEFAULT_POLICIES', 'Policy', 'parse_policy', 'replays_dir', 'step_bounds', 'cut_feed', 'read_step',
-           'start_state', 'replay_step', 'replay_policy', 'replay']
+__all__ = ['POLICIES', 'DEFAULT_POLICIES', 'WARM_UP', 'Policy', 'parse_policy', 'replays_dir', 'step_bounds', 'cut_feed',
+           'read_step', 'start_state', 'replay_step', 'replay_policy', 'replay']
 
 # %% ../nbs/06_replay.ipynb #r0000007
 @dataclass(frozen=True)
@@ -261,11 +261,31 @@ def replay_policy(workspace, policy: Policy | str, feed: dict, say=print) -> dic
 # %% ../nbs/06_replay.ipynb #r0000021
 DEFAULT_POLICIES = ("never", "every:30d", "on-alert")
 
+WARM_UP = ("mlpuzzle.store", "mlpuzzle.labels", "mlpuzzle.score", "mlpuzzle.monitor", "mlpuzzle.retrain", "mlpuzzle.tracking",
+           "skops.io", "mlflow.artifacts", "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store",
+           "whylogs", "matplotlib.figure")  # what a policy's steps import: seconds each in a new process
+
+def _worker_start(threads: int, modules: tuple):
+    "A policy worker's start: its thread limit, then `modules` imported (while the start state is being made)."
+    import importlib
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # read when scikit-learn's OpenMP loads, later: a limit now would miss it
+    for m in modules:
+        try: importlib.import_module(m)
+        except ImportError: pass  # only a head start: the step that needs it imports it again and says what is missing
+
 def _one_policy(path: str, policy: str, feed: dict, threads: int | None) -> dict:
     "`replay_policy` in a worker process (on `threads` threads), printing its progress."
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # read when scikit-learn's OpenMP loads, later: a limit now would miss it
     from threadpoolctl import threadpool_limits
     with threadpool_limits(threads): return replay_policy(path, policy, feed, say=lambda m: print(m, flush=True))
+
+def _workers(ws: Workspace, jobs: int):
+    "A pool of `jobs` worker processes, started now: they import what the steps need while this process makes the start state."
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    modules = (*WARM_UP, ws.spec["model"]["estimator"].rpartition(".")[0])
+    ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_start, initargs=(1, modules))
+    for _ in range(jobs): ex.submit(os.getpid)  # a process is spawned per task while none is idle
+    return ex
 
 def replay(workspace,  # a Workspace or its directory: its source is replayed, its own state only read
            since,  # the start: the first champion is trained on what is known then
@@ -285,13 +305,13 @@ def replay(workspace,  # a Workspace or its directory: its source is replayed, i
     b = feed["bounds"]
     say(f"replay of {ws.path}: {len(b) - 1} steps of {step} from {b[0][:16]} to {b[-1][:16]}, {sum(feed['events'][1:]):,} events "
         f"after {feed['events'][0]:,} of history; policies: {', '.join(p.name for p in pols)}")
-    start_state(ws, feed, gate_days, say)
     jobs = max(1, min(jobs, len(pols), os.cpu_count() or 1))
-    if jobs == 1: return {p.name: replay_policy(ws, p, feed, say) for p in pols}
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
+    if jobs == 1:
+        start_state(ws, feed, gate_days, say)
+        return {p.name: replay_policy(ws, p, feed, say) for p in pols}
+    ex = _workers(ws, jobs)
     try:
+        start_state(ws, feed, gate_days, say)
         futs = {p.name: ex.submit(_one_policy, str(ws.path), p.name, feed, 1) for p in pols}
         out = {n: f.result() for n, f in futs.items()}
     except BaseException:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .workspace import open_workspace, Workspace
 from .spec import dump_spec
-from .model import TrainResult, calibration_png, has_business
+from .model import TrainResult, has_business
 from .privacy import public_spec, redact
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def model_card(result: TrainResult,
     "A self-contained HTML page describing the model, its data, metrics, slices, calibration and limitations."
     r, s = result, spec or result.spec
     title = html.escape(f"{s['name']}" + (f" version {version}" if version is not None else ""))
-    png = base64.b64encode(calibration_png(r.calibration)).decode() if len(r.calibration) else None
+    png = base64.b64encode(r.calibration_plot).decode() if r.calibration_plot else None
     lim = "".join(f"<li{' class=flag' if x.startswith('flagged') else ''}>{html.escape(x)}</li>" for x in limitations(r)) or "<li>none known</li>"
     return "".join([
         f"<!doctype html><html><head><meta charset='utf-8'><title>Model card: {title}</title><style>{_CSS}</style></head><body>",
@@ -168,7 +168,7 @@ def _write_artifacts(d: Path, r: TrainResult, snapshot_ids):
     (d / "data.json").write_text(json.dumps({"splits": r.data, "features": r.features, "snapshot_ids": list(snapshot_ids)}, indent=1))
     r.slices.to_csv(d / "slices.csv", index=False); (d / "slices.html").write_text(_table(r.slices, index=False))
     r.calibration.to_csv(d / "calibration.csv", index=False)
-    if len(r.calibration): (d / "calibration.png").write_bytes(calibration_png(r.calibration))
+    if r.calibration_plot: (d / "calibration.png").write_bytes(r.calibration_plot)
 
 # %% ../nbs/02_tracking.ipynb #ab6a4437
 def track(workspace,  # a Workspace or its directory

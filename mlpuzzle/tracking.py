@@ -4,11 +4,12 @@
 
 # %% ../nbs/02_tracking.ipynb #e99f64d1
 from __future__ import annotations
-import base64, contextlib, html, json, logging, os, sqlite3, tempfile, time, urllib.parse
+import base64, contextlib, html, json, logging, os, shutil, sqlite3, tempfile, time, urllib.parse
 from pathlib import Path
 
 import pandas as pd
 
+from .core import atomic_path
 from .workspace import open_workspace, Workspace
 from .spec import dump_spec
 from .model import TrainResult, has_business
@@ -17,7 +18,8 @@ from .privacy import public_spec, redact
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'limitations', 'model_card', 'tracking_uri', 'repoint_store', 'mlflow_client', 'experiment_id', 'track']
+__all__ = ['log', 'limitations', 'model_card', 'tracking_uri', 'repoint_store', 'store_cache', 'mlflow_client', 'experiment_id',
+           'track']
 
 # %% ../nbs/02_tracking.ipynb #3eb6bff5
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
@@ -128,6 +130,33 @@ def repoint_store(workspace) -> str | None:
                 old_path, here, n)
     return old
 
+def store_cache() -> Path:
+    "Where the blank MLflow store is kept: $MLPUZZLE_CACHE, else mlpuzzle/ under $XDG_CACHE_HOME or ~/.cache."
+    if d := os.environ.get("MLPUZZLE_CACHE"): return Path(d)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlpuzzle"
+
+def _blank_store(db: Path) -> bool:
+    """Copy a blank MLflow store (every table made, every migration run) to `db`, which does not exist yet: making
+    one runs all of MLflow's migrations, seconds each time. The blank is made once per MLflow version, in
+    `store_cache()`. False, and nothing copied, when the cache cannot be written (MLflow makes the store then)."""
+    mlflow = _mlflow()
+    blank = store_cache() / f"mlflow-{mlflow.__version__}-blank.db"
+    try:
+        if not blank.exists():
+            blank.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=blank.parent) as d:  # two processes may make it at once: the last one stays
+                client = mlflow.MlflowClient(f"sqlite:///{Path(d) / 'blank.db'}")
+                client.search_experiments(max_results=1); client.search_registered_models(max_results=1)
+                os.replace(Path(d) / "blank.db", blank)
+        with atomic_path(db) as tmp:
+            shutil.copyfile(blank, tmp)
+            with contextlib.closing(sqlite3.connect(tmp)) as con, con:  # MLflow's Default experiment: beside the workspace's runs
+                con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", ((db.parent / "artifacts" / "0").as_uri(),))
+    except OSError as e:
+        log.info("no blank MLflow store in %s (%s): MLflow makes the workspace's own", blank.parent, e)
+        return False
+    return True
+
 _READY_STORES = set()  # tracking URIs whose store this process has seen initialised
 
 def mlflow_client(workspace):
@@ -138,7 +167,8 @@ def mlflow_client(workspace):
     with open(ws.dir("mlflow") / ".store.lock", "a") as f:  # two processes creating one sqlite store interleave their migrations
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            client = _mlflow().MlflowClient(uri)  # opening the stores creates and migrates their tables
+            if uri == _local_uri(ws) and not (ws.dir("mlflow") / "mlflow.db").exists(): _blank_store(ws.dir("mlflow") / "mlflow.db")
+            client = _mlflow().MlflowClient(uri)  # opening the stores creates and migrates their tables, if need be
             client.search_experiments(max_results=1); client.search_registered_models(max_results=1)
             if uri == _local_uri(ws): repoint_store(ws)
         finally: fcntl.flock(f, fcntl.LOCK_UN)

@@ -16,7 +16,11 @@ Each job runs in a child process started for it, so peak memory is the job's own
 local cluster's scheduler). Cluster start-up
 is not counted in the times. Results are printed as a table and written to bench/results/scale.json.
 
-    .venv/bin/python bench/scale.py [--rows 10000000] [--workers 2] [--worker-memory 1GiB]
+    .venv/bin/python bench/scale.py [--rows 10000000] [--workers 2] [--worker-memory 1GiB] [--only score]
+
+`--only ingest` or `--only score` runs one job's measurements (`--only score` still ingests the source once, with
+the pandas engine, for a snapshot to score; its ingestion is not reported) and writes them to
+bench/results/scale-only-JOB.json; bench/results/scale.json is written only by a run of everything.
 """
 import argparse, json, os, platform, resource, shutil, subprocess, sys, tempfile, time
 from datetime import datetime, timezone
@@ -154,26 +158,28 @@ def mib(b) -> str: return f"{b / 2**20:,.0f} MiB"
 
 
 def table(res: dict) -> str:
-    src, lines = res["source"], []
+    src, lines, jobs = res["source"], [], [w for w in ("ingest", "score") if "dask" in res[w]]
     lines.append(f"{src['rows']:,} rows x 20 columns over {src['days']} days: {src['parquet_mib']:,.0f} MiB of Parquet, {src['in_memory_mib']:,.0f} MiB as a DataFrame; "
                  f"dask: {res['workers']} workers of {res['worker_memory']} each, partitions of {PARTITION_ROWS:,} rows, chunks of {CHUNK_ROWS:,}")
     lines.append(f"{'job':<8} {'engine':<7} {'seconds':>8} {'rows/s':>10} {'speedup':>8}  peak memory")
-    for what in ("ingest", "score"):
+    for what in jobs:
         p, d = res[what]["pandas"], res[what]["dask"]
         for r in (p, d):
             peak = (f"process {mib(r['peak_rss']['process'])}" if "process" in r["peak_rss"] else
                     f"workers {', '.join(mib(x) for x in r['peak_rss']['workers'])}; client {mib(r['peak_rss']['client'])}")
             sp = f"{p['seconds'] / r['seconds']:.2f}x" if r is d else ""
             lines.append(f"{what:<8} {r['engine']:<7} {r['seconds']:>8.1f} {src['rows'] / r['seconds']:>10,.0f} {sp:>8}  {peak}")
-    lines.append(f"same snapshot content hash: {res['ingest']['same_content_hash']}; same predictions: {res['score']['same_predictions']}")
-    for what in ("ingest", "score"):
+    same = {"ingest": "same snapshot content hash", "score": "same predictions"}
+    key = {"ingest": "same_content_hash", "score": "same_predictions"}
+    lines.append("; ".join(f"{same[w]}: {res[w][key[w]]}" for w in jobs))
+    for what in jobs:
         l = res[what]["pandas_in_one_worker"]
         lines.append(f"pandas {what} as one task on a worker of {res['worker_memory']}: " +
                      (f"finished in {l['seconds']:.0f} s, worker peak {mib(l['peak_rss']['workers'][0])}" if l["finished"] else f"did not finish ({l['error']})"))
     return "\n".join(lines)
 
 
-def main(rows: int, days: int, workers: int, memory: str):
+def main(rows: int, days: int, workers: int, memory: str, only: str | None = None):
     root = Path(tempfile.mkdtemp(prefix="bench-dask-"))
     try:
         log(f"writing {rows:,} rows of Parquet ...")
@@ -181,36 +187,46 @@ def main(rows: int, days: int, workers: int, memory: str):
         res = {"source": make_source(source, rows, days), "workers": workers, "worker_memory": memory, "machine": machine()}
         ws_p, ws_d, ws_l = (workspace(root, n, source) for n in ("pandas", "dask", "limited"))
         res["ingest"], res["score"] = {}, {}
-        for engine, ws in (("pandas", ws_p), ("dask", ws_d)):
+        for engine, ws in (("pandas", ws_p), ("dask", ws_d)) if only != "score" else (("pandas", ws_p),):
             log(f"ingest, {engine} engine ...")
             res["ingest"][engine] = run_job("ingest", ws.path, engine, workers, memory if engine == "dask" else "")
-        hashes = [res["ingest"][e]["result"][0]["content_hash"] for e in ("pandas", "dask")]
-        res["ingest"]["same_content_hash"] = hashes[0] == hashes[1]
-        log("training the champion on 200,000 rows ...")
-        res["champion"] = champion(ws_p)
-        log("score, pandas engine ...")
-        res["score"]["pandas"] = run_job("score", ws_p.path, "pandas", workers, "")
-        a = predictions(ws_p)
-        clear_predictions(ws_p)
-        log("score, dask engine ...")
-        res["score"]["dask"] = run_job("score", ws_p.path, "dask", workers, memory)
-        b = predictions(ws_p)
-        key = ws_p.spec["columns"]["id"]
-        a, b = (x.sort_values(key, ignore_index=True) for x in (a, b))
-        res["score"]["same_predictions"] = bool(len(a) == len(b) == rows and a[key].equals(b[key]) and a["prediction"].equals(b["prediction"])
-                                                and np.allclose(a["p_1"], b["p_1"], rtol=0, atol=1e-12))
-        del a, b
-        clear_predictions(ws_p)
-        for what, ws in (("ingest", ws_l), ("score", ws_p)):
-            log(f"{what}, pandas engine as one task on a worker of {memory} ...")
-            res[what]["pandas_in_one_worker"] = run_job(what, ws.path, "pandas", workers, memory)
-        res["speedup"] = {w: res[w]["pandas"]["seconds"] / res[w]["dask"]["seconds"] for w in ("ingest", "score")}
+        if only == "score": res["ingest"] = {}  # only made the snapshot to score
+        else:
+            hashes = [res["ingest"][e]["result"][0]["content_hash"] for e in ("pandas", "dask")]
+            res["ingest"]["same_content_hash"] = hashes[0] == hashes[1]
+        if only != "ingest": score_jobs(res, ws_p, rows, workers, memory)
+        if only != "score":
+            log(f"ingest, pandas engine as one task on a worker of {memory} ...")
+            res["ingest"]["pandas_in_one_worker"] = run_job("ingest", ws_l.path, "pandas", workers, memory)
+        res["speedup"] = {w: res[w]["pandas"]["seconds"] / res[w]["dask"]["seconds"] for w in ("ingest", "score") if "dask" in res[w]}
         print(table(res))
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(res, indent=1, default=str))
-        log(f"wrote {RESULTS}")
+        out = RESULTS if not only else RESULTS.with_name(f"scale-only-{only}.json")
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(res, indent=1, default=str))
+        log(f"wrote {out}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def score_jobs(res: dict, ws_p, rows: int, workers: int, memory: str):
+    "The scoring measurements on workspace `ws_p` (its snapshot ingested), into `res['score']`."
+    log("training the champion on 200,000 rows ...")
+    res["champion"] = champion(ws_p)
+    log("score, pandas engine ...")
+    res["score"]["pandas"] = run_job("score", ws_p.path, "pandas", workers, "")
+    a = predictions(ws_p)
+    clear_predictions(ws_p)
+    log("score, dask engine ...")
+    res["score"]["dask"] = run_job("score", ws_p.path, "dask", workers, memory)
+    b = predictions(ws_p)
+    key = ws_p.spec["columns"]["id"]
+    a, b = (x.sort_values(key, ignore_index=True) for x in (a, b))
+    res["score"]["same_predictions"] = bool(len(a) == len(b) == rows and a[key].equals(b[key]) and a["prediction"].equals(b["prediction"])
+                                            and np.allclose(a["p_1"], b["p_1"], rtol=0, atol=1e-12))
+    del a, b
+    clear_predictions(ws_p)
+    log(f"score, pandas engine as one task on a worker of {memory} ...")
+    res["score"]["pandas_in_one_worker"] = run_job("score", ws_p.path, "pandas", workers, memory)
 
 
 if __name__ == "__main__":
@@ -223,5 +239,6 @@ if __name__ == "__main__":
     ap.add_argument("--days", type=int, default=10, help="days (daily monitoring windows) the event times span (default: 10)")
     ap.add_argument("--workers", type=int, default=2, help="dask worker processes (default: 2)")
     ap.add_argument("--worker-memory", default="1GiB", help="memory limit of each dask worker (default: 1GiB)")
+    ap.add_argument("--only", choices=("ingest", "score"), help="run this job's measurements only (default: both)")
     a = ap.parse_args()
-    main(a.rows, a.days, a.workers, a.worker_memory)
+    main(a.rows, a.days, a.workers, a.worker_memory, a.only)

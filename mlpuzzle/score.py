@@ -86,22 +86,29 @@ def rows_in_range(df: pd.DataFrame, ts: str | None,  # the event time column (No
     return df[between(df[ts], since, until).to_numpy()]
 
 # %% ../nbs/04_score.ipynb #29a84ba7
+def _score_chunks(chunks,  # DataFrames of rows typed as snapshots store them
+                  model, info: dict, spec: dict, since, until,
+                  out,  # the Parquet file written (none if no row is scored)
+                  profiles=None) -> int:
+    "Score `chunks` one at a time into Parquet `out` (and into `profiles`, if given); return the rows scored."
+    rows, writer, ts = 0, None, spec["columns"]["timestamp"]
+    for df in chunks:
+        df = rows_in_range(df, ts, since, until)
+        if not len(df): continue
+        pred = predictions_frame(model, info, df, spec)
+        t = pa.Table.from_pandas(pred, preserve_index=False)
+        writer = writer or pq.ParquetWriter(out, t.schema)
+        writer.write_table(t); rows += len(df)
+        if profiles is not None: track_predictions(profiles, pred, spec)
+    if writer: writer.close()
+    return rows
+
 def _score_snapshot(ws, m, model, info, since, until, out: Path, chunk_rows: int, profiles=None) -> int:
-    "Score snapshot `m` in row batches into Parquet `out` (and into `profiles`, if given); return the rows scored."
-    spec, ts, rows, writer = ws.spec, ws.spec["columns"]["timestamp"], 0, None
-    files = snapshot_files(ws, m)
-    batches = (b for f in files for b in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows))
+    "Score snapshot `m`, a row group at a time, into Parquet `out` (and into `profiles`, if given); return the rows scored."
+    chunks = (df for f in snapshot_files(ws, m) for df in parquet_chunks(f, chunk_rows))
     with atomic_path(out) as tmp:
-        for b in batches:
-            df = rows_in_range(b.to_pandas(), ts, since, until)
-            if not len(df): continue
-            pred = predictions_frame(model, info, df, spec)
-            t = pa.Table.from_pandas(pred, preserve_index=False)
-            writer = writer or pq.ParquetWriter(tmp, t.schema)
-            writer.write_table(t); rows += len(df)
-            if profiles is not None: track_predictions(profiles, pred, spec)
-        if writer: writer.close()
-        else: pd.DataFrame().to_parquet(tmp)
+        rows = _score_chunks(chunks, model, info, ws.spec, since, until, tmp, profiles)
+        if not rows: pd.DataFrame().to_parquet(tmp)
     return rows
 
 def _scoring_tag(m: dict, version: int, since, until) -> str:
@@ -169,16 +176,8 @@ def score_partition(ws_path: str, spec: dict, version: int, file: str, row_group
     "On a worker: score row groups `row_groups` of snapshot file `file` into Parquet `out`; profile them per window."
     from mlpuzzle.compat import serialize_profile
     model, info = _model(ws_path, version)
-    rows, writer, profiles = 0, None, _profiles(profile)
-    for df in parquet_chunks(Path(file), spec["source"]["chunk_rows"], row_groups):
-        df = rows_in_range(df, spec["columns"]["timestamp"], since, until)
-        if not len(df): continue
-        pred = predictions_frame(model, info, df, spec)
-        t = pa.Table.from_pandas(pred, preserve_index=False)
-        writer = writer or pq.ParquetWriter(out, t.schema)
-        writer.write_table(t); rows += len(df)
-        if profile: track_predictions(profiles, pred, spec)
-    if writer: writer.close()
+    profiles, chunks = _profiles(profile), parquet_chunks(Path(file), spec["source"]["chunk_rows"], row_groups)
+    rows = _score_chunks(chunks, model, info, spec, since, until, out, profiles)
     return {"rows": rows, "views": {k: serialize_profile(v) for k, v in (profiles.views() if profile else {}).items()}}
 
 class PartitionedScoring:

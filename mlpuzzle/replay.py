@@ -271,7 +271,7 @@ def _worker_start(threads: int, modules: tuple):
     os.environ["OMP_NUM_THREADS"] = str(threads)  # read when scikit-learn's OpenMP loads, later: a limit now would miss it
     for m in modules:
         try: importlib.import_module(m)
-        except ImportError: pass  # only a head start: the step that needs it imports it again and says what is missing
+        except Exception: pass  # only a head start: the step that needs it imports it again and says what went wrong
 
 def _one_policy(path: str, policy: str, feed: dict, threads: int | None) -> dict:
     "`replay_policy` in a worker process (on `threads` threads), printing its progress."

@@ -152,8 +152,9 @@ def _blank_store(db: Path) -> bool:
             shutil.copyfile(blank, tmp)
             with contextlib.closing(sqlite3.connect(tmp)) as con, con:  # MLflow's Default experiment: beside the workspace's runs
                 con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", ((db.parent / "artifacts" / "0").as_uri(),))
-    except OSError as e:
-        log.info("no blank MLflow store in %s (%s): MLflow makes the workspace's own", blank.parent, e)
+    except (OSError, sqlite3.Error, mlflow.exceptions.MlflowException) as e:  # e.g. a read-only home, a damaged blank
+        log.info("no blank MLflow store from %s (%s): MLflow makes the workspace's own", blank, e)
+        if isinstance(e, sqlite3.Error): blank.unlink(missing_ok=True)  # damaged: made again next time
         return False
     return True
 

@@ -6,8 +6,11 @@ target and 17 features: floats with NaN, ints, categoricals, booleans):
 1. Time of ingest (profile=False: read, validate against the contract, write the snapshot) of a
    `--rows`-row Parquet file and CSV file, each into a fresh workspace, against the bare anchors
    `pd.read_parquet(file)` and `pd.read_csv(file)`. Each is run `--repeat` times, interleaved, and
-   the medians are reported as seconds, rows/s and the ratio ingest / anchor (target stated in the
-   issue: ingest of Parquet at most 2x a bare `pd.read_parquet`, whylogs not counted).
+   the medians are reported as seconds, rows/s and the ratio ingest / anchor (targets stated in issue 17:
+   ingest of Parquet at most 2x a bare `pd.read_parquet`, of CSV at most 2.5x a bare `pd.read_csv`, whylogs
+   not counted). A second anchor in the same rounds, the copy: the same reader, then `to_parquet` of the frame
+   into a file (snappy, as a snapshot is written; no fsync), the least a store of the file's rows costs. Its
+   ratio says how much of ingestion's time is the checks, hashes and bookkeeping rather than reading and writing.
    Each measurement is taken twice in a row and the second kept: the first read after another job freed
    its memory pays for page faults (pd.read_parquet of 1M rows: 0.9 s cold, 0.25 s warm), which made the
    interleaved anchor swing from 0.26 s to 1.6 s and the ratio with it.
@@ -20,7 +23,9 @@ target and 17 features: floats with NaN, ints, categoricals, booleans):
    with chunk_rows 200000 and profile=False (target: under 1 GiB), next to the peak RSS of a
    subprocess that only imports pandas and mlpuzzle.store.
 4. The top hotspots of one Parquet ingest under cProfile: mlpuzzle functions by cumulative time,
-   and the pandas/pyarrow/numpy calls they make directly.
+   and the pandas/pyarrow/numpy calls they make directly. cProfile sees the calling thread only: the reading,
+   checking and hashing that `core.read_ahead` does a chunk ahead in its own thread show as waits on its
+   `result`, and the Parquet writes as waits in the snapshot writer (py-spy --threads sees them all).
 
 The spec is drafted with `mlpuzzle.infer.infer_spec` from the generated table; every manifest is
 checked (rows read == accepted == rows generated, none quarantined) so the benchmark cannot time
@@ -164,9 +169,12 @@ def check_profiles(ws, m: dict):
 
 def speed(root: Path, spec: dict, pq_path: Path, csv_path: Path, n: int, repeat: int) -> dict:
     "Interleaved timings (seconds) of the anchors and ingests, `repeat` rounds each."
+    copy = lambda read, path: timed(lambda: read(path).to_parquet(root / "copy.parquet", index=False))[0]
     runs = {"read_parquet": lambda: timed(pd.read_parquet, pq_path)[0],
+            "copy_parquet": lambda: copy(pd.read_parquet, pq_path),
             "ingest_parquet": lambda: ingest_once(root, spec, "parquet", pq_path, n),
             "read_csv": lambda: timed(pd.read_csv, csv_path)[0],
+            "copy_csv": lambda: copy(pd.read_csv, csv_path),
             "ingest_csv": lambda: ingest_once(root, spec, "csv", csv_path, n)}
     import mlpuzzle.store, tqdm  # noqa: F401  (imported once here, not inside the first timed ingest)
     pd.read_parquet(pq_path); pd.read_csv(csv_path)  # warm the file cache
@@ -286,6 +294,8 @@ def summarize(samples: dict, n: int) -> dict:
     rows = {k: {"median_s": s, "rows_per_s": n / s, "samples_s": samples[k]} for k, s in med.items()}
     for fmt, anchor in (("parquet", "read_parquet"), ("csv", "read_csv")):
         rows[f"ingest_{fmt}"]["ratio_to_anchor"] = med[f"ingest_{fmt}"] / med[anchor]
+        rows[f"copy_{fmt}"]["ratio_to_anchor"] = med[f"copy_{fmt}"] / med[anchor]
+        rows[f"ingest_{fmt}"]["ratio_to_copy"] = med[f"ingest_{fmt}"] / med[f"copy_{fmt}"]
     return rows
 
 
@@ -293,19 +303,23 @@ def table(res: dict) -> str:
     n, sp, wl, mem = res["rows"], res["speed"], res["whylogs"], res["memory"]
     wl_ratio = wl["ratio_profiled_ingest_to_profile_frame"]
     small = mem[f"ingest_csv_{n}_rows"]
-    lines = [f"{'measurement (' + format(n, ',') + ' rows, median of ' + str(res['repeat']) + ')':48} {'seconds':>8} {'rows/s':>11} {'ratio':>7}"]
-    for k, label in (("read_parquet", "pd.read_parquet (anchor)"), ("ingest_parquet", "ingest parquet, profile=False"),
-                     ("read_csv", "pd.read_csv (anchor)"), ("ingest_csv", "ingest csv, profile=False")):
+    lines = [f"{'measurement (' + format(n, ',') + ' rows, median of ' + str(res['repeat']) + ')':48} {'seconds':>8} {'rows/s':>11} "
+             f"{'/reader':>8} {'/copy':>7}"]
+    for k, label in (("read_parquet", "pd.read_parquet (anchor)"), ("copy_parquet", "pd.read_parquet + to_parquet (copy)"),
+                     ("ingest_parquet", "ingest parquet, profile=False"), ("read_csv", "pd.read_csv (anchor)"),
+                     ("copy_csv", "pd.read_csv + to_parquet (copy)"), ("ingest_csv", "ingest csv, profile=False")):
         r = sp[k]
-        ratio = f"{r['ratio_to_anchor']:6.2f}x" if "ratio_to_anchor" in r else ""
-        lines.append(f"{label:48} {r['median_s']:8.2f} {r['rows_per_s']:11,.0f} {ratio:>7}")
+        ratios = [f"{r[x]:6.2f}x" if x in r else "" for x in ("ratio_to_anchor", "ratio_to_copy")]
+        lines.append(f"{label:48} {r['median_s']:8.2f} {r['rows_per_s']:11,.0f} {ratios[0]:>8} {ratios[1]:>7}")
     for k, label in (("profile_frame", f"whylogs profile_frame, whole frame ({len(wl['profile_frame'])} runs)"),
                      ("ingest_parquet_profiled", f"ingest parquet, profile=True, {wl['windows']} windows")):
         s = statistics.median(wl[k])
         ratio = f"{wl_ratio:6.2f}x" if k == "ingest_parquet_profiled" else ""
         lines.append(f"{label:48} {s:8.2f} {n / s:11,.0f} {ratio:>7}")
-    lines += ["", f"target: ingest parquet (profile=False) <= 2x pd.read_parquet: "
-                  f"{'MET' if sp['ingest_parquet']['ratio_to_anchor'] <= 2 else 'MISSED'} ({sp['ingest_parquet']['ratio_to_anchor']:.2f}x)",
+    target = lambda fmt, reader, most: (f"target: ingest {fmt} (profile=False) <= {most}x {reader}: "
+                                        f"{'MET' if sp['ingest_' + fmt]['ratio_to_anchor'] <= most else 'MISSED'} "
+                                        f"({sp['ingest_' + fmt]['ratio_to_anchor']:.2f}x; the copy alone {sp['copy_' + fmt]['ratio_to_anchor']:.2f}x)")
+    lines += ["", target("parquet", "pd.read_parquet", 2), target("csv", "pd.read_csv", 2.5),
               f"target: ingest parquet with profiles per window ({wl['windows']} windows of {wl['window']}) <= 1.2x "
               f"profile_frame of the whole frame: {'MET' if wl_ratio <= 1.2 else 'MISSED'} ({wl_ratio:.2f}x)",
               f"peak RSS, ingest of a {mem['rows']:,}-row CSV ({mem['csv_mib']:.0f} MiB), chunk_rows {CHUNK_ROWS:,}: "
@@ -349,7 +363,7 @@ def main(rows: int, big_rows: int, repeat: int, whylogs_repeat: int):
     res = {"rows": rows, "columns": 20, "repeat": repeat, "chunk_rows": CHUNK_ROWS, "now": NOW, "files": files,
            "widened_features": widened, "speed": summarize(samples, rows),
            "whylogs": wl, "memory": mem, "hotspots": hot, "machine": machine(),
-           "targets": {"ingest_parquet_ratio_max": 2.0, "peak_rss_mib_max": 1024, "profiled_ingest_to_profile_frame_max": 1.2},
+           "targets": {"ingest_parquet_ratio_max": 2.0, "ingest_csv_ratio_max": 2.5, "peak_rss_mib_max": 1024, "profiled_ingest_to_profile_frame_max": 1.2},
            "total_bench_s": time.perf_counter() - t_start}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(res, indent=1))

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .core import to_utc, utc_now
-from .hashing import text_hashes
+from .hashing import one_array, text_hashes
 from .data import (COERCE, TIME_RANGE, Checked, as_text, blank_to_na, check_columns, event_times, ids_as_text, not_null,
                            number_checks, repeated_ids, row_reasons, unknown_check, validate_batch)
 
@@ -41,10 +41,11 @@ def _texts(a):
 def _numeric_arrow(a, col, c):
     t = a.type
     if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)): return None
-    x = pc.cast(a, pa.float64(), safe=False).to_numpy(zero_copy_only=False)  # null as NaN, as pandas has it
-    checks = not_null(np.isnan(x), col, c) + number_checks(x, col, c)
-    nan = int(np.isnan(x).sum()) - a.null_count  # NaN that Arrow holds as a number: a null, as pandas has it
-    return pc.cast(a, pa.float64(), safe=False) if not nan else pa.array(x, from_pandas=True), checks
+    f = pc.cast(a, pa.float64(), safe=False)
+    x = f.to_numpy(zero_copy_only=False)  # null as NaN, as pandas has it
+    checks = not_null(null := np.isnan(x), col, c) + number_checks(x, col, c)
+    nan = int(null.sum()) - a.null_count  # NaN that Arrow holds as a number: a null, as pandas has it
+    return f if not nan else pa.array(x, from_pandas=True), checks
 
 def _categorical_arrow(a, col, c):
     if (v := _texts(a)) is None: return None
@@ -83,7 +84,7 @@ _ARROW = {"numeric": _numeric_arrow, "categorical": _categorical_arrow, "boolean
 def _column(t: pa.Table, kind: str, col: str, c: dict, frame: pd.DataFrame | None = None) -> tuple:
     """Column `col` of `t` (nulls if absent) checked as contract `c` of type `kind`: (Arrow values, checks[, unknown]).
     `frame`: the chunk as read by pandas, whose column pandas checks when Arrow cannot."""
-    a = t.column(col).combine_chunks() if col in t.column_names else pa.nulls(t.num_rows)
+    a = one_array(t.column(col)) if col in t.column_names else pa.nulls(t.num_rows)
     if (res := _ARROW[kind](a, col, c)) is not None: return res
     res = COERCE[kind](blank_to_na(a.to_pandas() if frame is None or col not in frame else frame[col]), col, c)
     return (pa.array(res[0], SNAPSHOT_TYPES[kind], from_pandas=True), *res[1:])
@@ -94,7 +95,7 @@ def _coerce(t: pa.Table, spec: dict, now, frame=None) -> tuple:
     cols = spec["columns"]
     out, checks, flagged, h = {}, [], {}, None
     if idc := cols["id"]:
-        a = t.column(idc).combine_chunks()
+        a = one_array(t.column(idc))
         v = _texts(a)
         out[idc] = v if v is not None else pa.array(ids_as_text(blank_to_na(a.to_pandas() if frame is None else frame[idc])), TEXT, from_pandas=True)
         h = text_hashes(out[idc])

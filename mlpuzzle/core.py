@@ -12,7 +12,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError', 'atomic_path', 'atomic_write',
            'to_utc', 'utc_now', 'now_iso', 'LockBusy', 'file_lock', 'short_repr', 'parse_duration', 'window_key',
-           'window_keys']
+           'window_codes', 'window_keys', 'read_ahead']
 
 # %% ../nbs/00_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -121,10 +121,30 @@ def window_key(t, window: timedelta) -> str:
     import pandas as pd
     return to_utc(t).floor(pd.Timedelta(window)).strftime("%Y-%m-%dT%H%M%S")
 
+def window_codes(t, window) -> tuple:  # t: a Series of times (text is parsed; unreadable: no window)
+    "(codes, names): the monitoring window of each time in `t` as a code, -1 where the time is unknown; `names[code]` its `window_key`."
+    import numpy as np, pandas as pd
+    codes, starts = pd.factorize(to_utc(t, errors="coerce").dt.floor(pd.Timedelta(window)))  # name each window once, not each row
+    return codes, np.asarray(starts.strftime("%Y-%m-%dT%H%M%S"), dtype=object)
+
 def window_keys(t, window):  # t: a Series of times (text is parsed; unreadable: no window)
     "The monitoring window (`window_key`) of each time in `t`, null where the time is unknown."
     import numpy as np, pandas as pd
-    t = to_utc(t, errors="coerce")
-    codes, starts = pd.factorize(t.dt.floor(pd.Timedelta(window)))  # name each window once, not each row
-    names = np.append(np.asarray(starts.strftime("%Y-%m-%dT%H%M%S"), dtype=object), None)
-    return pd.Series(names[codes], index=t.index)  # code -1 (no time) -> None
+    codes, names = window_codes(t, window)
+    return pd.Series(np.append(names, None)[codes], index=t.index, dtype=object)  # code -1 -> None; objects: pandas' str dtype copies each text
+
+# %% ../nbs/00_core.ipynb #683739d2
+def read_ahead(items,  # an iterable (advanced only in the thread)
+               f,  # the work on each item
+              ):
+    "`f(x)` of each `x` of `items`, in order, each worked out in a background thread while the caller holds the one before."
+    from concurrent.futures import ThreadPoolExecutor
+    it, end = iter(items), object()
+    def step():
+        x = next(it, end)
+        return end if x is end else f(x)
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+        ahead = pool.submit(step)
+        while (x := ahead.result()) is not end:
+            ahead = pool.submit(step)
+            yield x

@@ -10,12 +10,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 # %% auto #0
-__all__ = ['mix', 'text_hashes', 'row_hashes', 'multiset_hash']
+__all__ = ['one_array', 'mix', 'text_hashes', 'row_hashes', 'multiset_hash']
 
 # %% ../nbs/01_hashing.ipynb #ce73ad1a
 _M1, _M2, _GOLD = np.uint64(0xbf58476d1ce4e5b9), np.uint64(0x94d049bb133111eb), np.uint64(0x9e3779b97f4a7c15)
 _P = np.uint64(0x100000001b3)  # the polynomial's base: odd, so it has an inverse modulo 2**64
 _P_INV = np.uint64(pow(int(_P), -1, 1 << 64))
+
+def one_array(a) -> pa.Array:
+    "Arrow array `a`, or chunked array `a` as one array: copied only when it has several chunks (`combine_chunks` always copies)."
+    if not isinstance(a, pa.ChunkedArray): return a
+    return a.chunk(0) if a.num_chunks == 1 else a.combine_chunks()
 
 def mix(x: np.ndarray) -> np.ndarray:
     "splitmix64's finalizer on uint64 array `x`: every input bit moves every output bit."
@@ -38,7 +43,7 @@ def _powers(base: np.uint64, n: int) -> np.ndarray:
 
 def text_hashes(a) -> np.ndarray:
     "A 64-bit hash of each text of Arrow array `a`, from its UTF-8 bytes alone; null: 0."
-    a = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+    a = one_array(a)
     if a.type != pa.large_string(): a = pc.cast(a, pa.large_string())
     n = len(a)
     if not n: return np.empty(0, np.uint64)
@@ -59,7 +64,7 @@ def text_hashes(a) -> np.ndarray:
 # %% ../nbs/01_hashing.ipynb #2af26c32
 def _values(a) -> np.ndarray:
     "A uint64 of each value of Arrow array `a` (of a type a snapshot stores): equal values equal, nulls alike."
-    a = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+    a = one_array(a)
     t = a.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         if len(a) > 64 and len(pc.unique(a[:1000])) * 4 < min(len(a), 1000):  # few distinct texts: hash each once

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from fastcore.basics import patch
 
 from .workspace import Workspace
-from .core import atomic_path, now_iso, to_utc, window_keys
+from .core import atomic_path, now_iso, to_utc, window_codes, window_keys
 from .spec import spec_hash
 from .sources import Batch
 from .data import Checked
@@ -79,18 +79,19 @@ class SnapshotWriter:
         for f, k in chk.flagged.items(): self.flagged[f] = self.flagged.get(f, 0) + k
         if len(chk.rejected): self.rejected.append(chk.rejected.assign(_row=chk.rejected["_row"] + offset))
         times = chk.accepted[ts_col].to_pandas() if ts_col and len(chk.accepted) else None
-        keys = window_keys(times, self.window) if times is not None and self.window else None
-        self._count_accepted(keys)
+        codes, names = window_codes(times, self.window) if times is not None and self.window else (None, None)
+        self._count_accepted(codes, names)
         if ts_col and self.window and len(chk.rejected): self._count_rejected(chk.rejected, ts_col)
-        self._write(chk.accepted, keys)
+        self._write(chk.accepted, None if codes is None or not self.profile else np.append(names, None)[codes])
         if id_col: self.ids.append(chk.id_hashes)
         if times is not None: self.span(times.min(), times.max())
 
     def _window(self, k) -> dict: return self.windows.setdefault(k, {"accepted": 0, "quarantined": 0})
 
-    def _count_accepted(self, keys):
-        "Add the accepted rows (`keys`: their windows) to their monitoring windows."
-        for k, n in (keys.value_counts().items() if keys is not None else ()): self._window(k)["accepted"] += int(n)
+    def _count_accepted(self, codes, names):
+        "Add the accepted rows (`codes`: the index of each one's window in `names`) to their monitoring windows."
+        if codes is None: return
+        for k, n in zip(names, np.bincount(codes[codes >= 0], minlength=len(names))): self._window(k)["accepted"] += int(n)
 
     def _count_rejected(self, rejected: pd.DataFrame, ts_col):
         "Add the quarantined rows to their monitoring windows (`unknown` when their time is), by kind of reason."

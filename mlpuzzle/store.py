@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, logging, shutil
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .core import atomic_write, file_lock, LockBusy, parse_duration, WorkspaceError
+from .core import atomic_write, file_lock, LockBusy, parse_duration, read_ahead, WorkspaceError
 from .workspace import open_workspace, Workspace
 from .sources import Batch, batches, source_of
 from .data import as_text, Checked, id_hashes, is_member, show_value
@@ -95,6 +96,12 @@ def _max_time(chunk, ts):
     return chunk_times(chunk, ts).max()
 
 # %% ../nbs/01_store.ipynb #d3f6d35e
+def _checked(chunk, spec: dict, name: str, opts: IngestOptions) -> tuple:
+    "(chunk in the time window, its `Checked`, the row hashes of its accepted rows): the work done a chunk ahead (`read_ahead`)."
+    chunk = _in_window(chunk, spec["columns"]["timestamp"], opts.since, opts.until)
+    chk, id_col = check_chunk(chunk, spec, name, now=opts.now), spec["columns"]["id"]
+    return chunk, chk, row_hashes(chk.accepted, {id_col: chk.id_hashes} if id_col else None)
+
 def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestOptions = IngestOptions(),
                  known: np.ndarray = None, seen: np.ndarray = None, bar=None, watermark: bool = False) -> tuple:
     """Check `chunks` (a batch, or a run of its chunks) into writer `w`. `known`: sorted id hashes already stored;
@@ -102,11 +109,9 @@ def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestO
     id_col, ts_col = spec["columns"]["id"], spec["columns"]["timestamp"]
     known = np.empty(0, np.uint64) if known is None else known
     seen, wm = np.empty(0, np.uint64) if seen is None else seen, None
-    for chunk in chunks:
-        chunk = _in_window(chunk, ts_col, opts.since, opts.until)
-        chk = check_chunk(chunk, spec, name, now=opts.now)
-        if id_col and (dup := is_member(chk.id_hashes, seen)).any(): chk = _reject_ids(chk, dup, id_col, REPEATED_ID)
-        identity = multiset_hash(row_hashes(chk.accepted, {id_col: chk.id_hashes} if id_col else None))
+    for chunk, chk, h in read_ahead(chunks, partial(_checked, spec=spec, name=name, opts=opts)):
+        if id_col and (dup := is_member(chk.id_hashes, seen)).any(): chk, h = _reject_ids(chk, dup, id_col, REPEATED_ID), h[~dup]
+        identity = multiset_hash(h)
         if id_col: seen = merge_sorted(seen, chk.id_hashes)
         if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, dup, id_col, KNOWN_ID)
         w.add(chk, identity, len(chunk), w.read, id_col, ts_col)

@@ -44,6 +44,7 @@ LAYERS = [
     ["kernels"],
     ["runs"],
     ["retrain"],
+    ["history"],
     ["replay"],
     ["compare"],
     ["dashboard"],

@@ -27,7 +27,7 @@ LAYERS = [
     ["snapshot"],
     ["store"],
     ["labels", "quarantine"],
-    ["model", "calibrate"],
+    ["model", "calibrate", "expected"],
     ["tracking"],
     ["modelfile"],
     ["registry"],

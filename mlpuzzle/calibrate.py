@@ -5,13 +5,13 @@
 # %% ../nbs/02_calibrate.ipynb #ca1b0003
 from __future__ import annotations
 
-import copy, math
+import copy, io, math
 
 import numpy as np
 
 # %% auto #0
 __all__ = ['FITS', 'brier', 'ece', 'halves', 'within_noise', 'Calibrator', 'OneVsRestCalibrator', 'fit_calibrator',
-           'resampled_calibrators', 'calibration_spread', 'choice_spread']
+           'resampled_calibrators', 'calibration_spread', 'choice_spread', 'calibration_png']
 
 # %% ../nbs/02_calibrate.ipynb #e5700011
 _EPS = 1e-6
@@ -186,3 +186,15 @@ def choice_spread(f,  # as `calibration_spread` takes it
     "Per key of `f`'s result on `p`, the root weighted mean square of its change under `cal`'s alternative maps."
     base, alts = f(p, cal.transform(p)), [(w, f(p, a.transform(p))) for w, a in cal.alternatives()]
     return {k: float(math.sqrt(np.nansum([w * (r[k] - v) ** 2 for w, r in alts]))) for k, v in base.items()}
+
+# %% ../nbs/02_calibrate.ipynb #ca1b0091
+def calibration_png(cal,  # a table of mean `predicted` and mean `observed` per bin, as `model.calibration` makes
+                    title: str = "Calibration") -> bytes:
+    "A PNG plot of a `calibration` table against the diagonal (no pyplot state is touched)."
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(4, 3.6), dpi=90); ax = fig.subplots()
+    lo, hi = min(cal.predicted.min(), cal.observed.min()), max(cal.predicted.max(), cal.observed.max())
+    ax.plot([lo, hi], [lo, hi], "--", color="grey", lw=1); ax.plot(cal.predicted, cal.observed, "o-")
+    ax.set(xlabel="mean predicted", ylabel="mean observed", title=title)
+    buf = io.BytesIO(); fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()

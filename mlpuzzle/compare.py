@@ -12,7 +12,7 @@ import pandas as pd
 
 from .core import WorkspaceError
 from .workspace import Workspace, open_workspace
-from .replay import replays_dir
+from .history import replays_dir
 
 # %% auto #0
 __all__ = ['policy_results', 'compare', 'verdict', 'replay_report']

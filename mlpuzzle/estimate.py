@@ -13,56 +13,15 @@ import pandas as pd
 from .core import atomic_path, ModelError
 from .model import feature_columns, has_business, predict_scores, target
 from .schema import METRICS
+from .expected import confusion_metrics, expected_confusion, score_groups, weighted_auc, weighted_average_precision
 from .calibrate import Calibrator, OneVsRestCalibrator, calibration_spread, choice_spread, fit_calibrator, halves
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SIZES', 'expected_confusion', 'confusion_metrics', 'score_groups', 'weighted_auc',
-           'weighted_average_precision', 'binary_estimates', 'multiclass_estimates', 'loss_inputs', 'fit_loss_models',
-           'regression_estimates', 'estimated_metrics', 'resampled_se', 'se_at', 'PerformanceEstimator',
-           'band_below_floor', 'estimator_path', 'estimator_types', 'save_estimator', 'load_estimator']
-
-# %% ../nbs/05_estimate.ipynb #e5700031
-def expected_confusion(c, decision) -> dict:
-    "Expected TP, FP, TN and FN of 0/1 decisions when each row is positive with probability `c`."
-    c, d = np.asarray(c, dtype=float), np.asarray(decision, dtype=bool)
-    return {"tp": c[d].sum(), "fp": (1 - c[d]).sum(), "tn": (1 - c[~d]).sum(), "fn": c[~d].sum()}
-
-def _ratio(a: float, b: float) -> float: return float(a / b) if b > 0 else 0.0
-
-def confusion_metrics(m: dict) -> dict:
-    "Accuracy, precision, recall and F1 of a (possibly expected) confusion matrix; 0 when a denominator is 0."
-    n = sum(m.values())
-    return {"accuracy": _ratio(m["tp"] + m["tn"], n), "precision": _ratio(m["tp"], m["tp"] + m["fp"]),
-            "recall": _ratio(m["tp"], m["tp"] + m["fn"]), "f1": _ratio(2 * m["tp"], 2 * m["tp"] + m["fp"] + m["fn"])}
-
-# %% ../nbs/05_estimate.ipynb #e5700034
-def score_groups(s) -> np.ndarray:
-    "Each row's rank among the distinct values of scores `s` (0: the lowest): ties share a rank."
-    return np.unique(np.asarray(s, dtype=float), return_inverse=True)[1].reshape(-1)
-
-def weighted_auc(s, c,
-                 groups=None) -> float:  # `score_groups(s)`, when the caller has it already
-    "ROC AUC of scores `s` when row i is a positive with weight c_i and a negative with weight 1 - c_i (no self-pairs)."
-    c = np.asarray(c, dtype=float)
-    g = score_groups(s) if groups is None else groups
-    pos, neg = np.bincount(g, c), np.bincount(g, 1 - c)
-    below = np.cumsum(neg) - neg  # negative weight at strictly lower scores
-    self_pairs = float((c * (1 - c)).sum())
-    pairs = pos.sum() * neg.sum() - self_pairs
-    if pairs <= 1e-12: return np.nan
-    return float(((pos * below).sum() + 0.5 * ((pos * neg).sum() - self_pairs)) / pairs)
-
-def weighted_average_precision(s, c,
-                               groups=None) -> float:  # `score_groups(s)`, when the caller has it already
-    "Average precision of scores `s` with expected positives `c` (precision and recall of expected counts)."
-    c = np.asarray(c, dtype=float)
-    g = score_groups(s) if groups is None else groups
-    tp, flagged = np.cumsum(np.bincount(g, c)[::-1]), np.cumsum(np.bincount(g)[::-1])  # from the highest score down
-    if tp[-1] <= 1e-12: return np.nan
-    recall = tp / tp[-1]
-    return float(np.sum(np.diff(recall, prepend=0) * tp / flagged))
+__all__ = ['log', 'SIZES', 'binary_estimates', 'multiclass_estimates', 'loss_inputs', 'fit_loss_models', 'regression_estimates',
+           'estimated_metrics', 'resampled_se', 'se_at', 'PerformanceEstimator', 'band_below_floor', 'estimator_path',
+           'estimator_types', 'save_estimator', 'load_estimator']
 
 # %% ../nbs/05_estimate.ipynb #e5700037
 def binary_estimates(s, c,  # the model's scores P(positive) and their calibrated probabilities

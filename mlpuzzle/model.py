@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_model.ipynb #f2c44ad0
 from __future__ import annotations
-import functools, inspect, io, logging, time
+import functools, inspect, logging, time
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,14 +13,15 @@ import pandas as pd
 from .spec import import_estimator, spec_hash, validate_spec
 from .schema import METRICS
 from .core import ModelError
+from .calibrate import calibration_png
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'PIPELINE_FUNCTIONS', 'bool_to_float', 'datetime_parts', 'datetime_names', 'feature_columns', 'build_pipeline',
            'time_split', 'target', 'predict_scores', 'has_business', 'business_value', 'metrics_of', 'evaluate',
-           'baseline_model', 'baseline_metrics', 'slice_metrics', 'calibration', 'calibration_png', 'choose_threshold',
-           'TrainResult', 'beats', 'train']
+           'baseline_model', 'baseline_metrics', 'slice_metrics', 'calibration', 'choose_threshold', 'TrainResult',
+           'beats', 'train']
 
 # %% ../nbs/02_model.ipynb #a6927833
 _EPOCH = pd.Timestamp(0, tz="UTC")
@@ -206,16 +207,6 @@ def calibration(model, df: pd.DataFrame, spec: dict, bins: int = 10,
     b = np.empty(len(s), int); b[order] = np.arange(len(s)) * bins // max(len(s), 1)
     g = pd.DataFrame({"bin": b, "predicted": s, "observed": y.astype(float)}).groupby("bin")
     return g.agg(rows=("predicted", "size"), predicted=("predicted", "mean"), observed=("observed", "mean")).reset_index()
-
-def calibration_png(cal: pd.DataFrame, title: str = "Calibration") -> bytes:
-    "A PNG plot of a `calibration` table against the diagonal (no pyplot state is touched)."
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(4, 3.6), dpi=90); ax = fig.subplots()
-    lo, hi = min(cal.predicted.min(), cal.observed.min()), max(cal.predicted.max(), cal.observed.max())
-    ax.plot([lo, hi], [lo, hi], "--", color="grey", lw=1); ax.plot(cal.predicted, cal.observed, "o-")
-    ax.set(xlabel="mean predicted", ylabel="mean observed", title=title)
-    buf = io.BytesIO(); fig.savefig(buf, format="png", bbox_inches="tight")
-    return buf.getvalue()
 
 # %% ../nbs/02_model.ipynb #299ecc36
 def choose_threshold(y, p,  # validation targets (0/1) and scores P(positive)

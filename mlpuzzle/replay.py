@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .core import DataError, WorkspaceError, atomic_write, parse_duration, to_utc
+from .core import DataError, WorkspaceError, atomic_write, parse_duration
 from .workspace import SPEC_FILE, Workspace, open_workspace
+from .history import cut_feed, read_step, replays_dir
 
 # %% auto #0
-__all__ = ['POLICIES', 'DEFAULT_POLICIES', 'WARM_UP', 'Policy', 'parse_policy', 'replays_dir', 'step_bounds', 'cut_feed',
-           'read_step', 'start_state', 'replay_step', 'replay_policy', 'replay']
+__all__ = ['POLICIES', 'DEFAULT_POLICIES', 'WARM_UP', 'Policy', 'parse_policy', 'start_state', 'replay_step', 'replay_policy',
+           'replay']
 
 # %% ../nbs/06_replay.ipynb #r0000007
 @dataclass(frozen=True)
@@ -40,84 +40,6 @@ def parse_policy(text: str) -> Policy:
         try: return Policy(t, every=parse_duration(t[6:]))
         except ValueError: pass
     raise ValueError(f"policy {text!r}: expected one of {POLICIES}")
-
-# %% ../nbs/06_replay.ipynb #r0000010
-def replays_dir(ws: Workspace) -> Path: return ws.path / "replays"
-
-def _as_read(chunks) -> pd.DataFrame:
-    "The chunks as one frame; text columns kept as text (mixed chunk types would not fit one Parquet column)."
-    df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
-    for c in df.columns[df.dtypes == object]: df[c] = df[c].where(df[c].isna(), df[c].astype(str))
-    return df
-
-def _read_source(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Every event and every label of the workspace's source, as read."
-    from mlpuzzle.sources import batches
-    from mlpuzzle.labels import label_sources
-    events = _as_read([c for b in batches(ws) for c in b.chunks])
-    labels = _as_read([c for b in label_sources(ws) for c in b.chunks]) if ws.spec["source"]["labels"] else pd.DataFrame()
-    return events, labels
-
-def step_bounds(since, until, step: timedelta) -> list[pd.Timestamp]:
-    "The bounds of the steps from `since` to `until`: since, since + step, ..., and until (the last step may be shorter)."
-    since, until = to_utc(since), to_utc(until)
-    if until <= since: raise ValueError(f"until ({until:%Y-%m-%d %H:%M}) must be after since ({since:%Y-%m-%d %H:%M})")
-    return [min(since + i * step, until) for i in range(int(np.ceil((until - since) / step)) + 1)]
-
-# %% ../nbs/06_replay.ipynb #r0000012
-def _label_times(ws: Workspace, labels: pd.DataFrame, events: pd.DataFrame, ev_time: pd.Series) -> pd.Series:
-    "When each label is known: its label time, else its event's time plus `monitoring.label_delay` (NaT: no such event)."
-    c, lt = ws.spec["columns"], ws.spec["source"]["label_time"]
-    if lt in labels: return to_utc(labels[lt].astype(object), errors="coerce")
-    first = pd.Series(ev_time.to_numpy(), index=events[c["id"]].astype(str)).groupby(level=0).min()
-    return labels[c["id"]].astype(str).map(first) + parse_duration(ws.spec["monitoring"]["label_delay"])
-
-def _data_end(ws: Workspace, t: pd.Series) -> pd.Timestamp:
-    "The end of the monitoring window of the latest event: a replay's default end (no empty window after the data)."
-    from mlpuzzle.core import window_key
-    w = parse_duration(ws.spec["monitoring"]["window"])
-    return pd.Timestamp(window_key(t.max(), w), tz="UTC") + w
-
-def _steps_of(t: pd.Series, bounds: list, side: str) -> np.ndarray:
-    "The step of each time: 0 before the first bound, k in the k-th step, len(bounds) after the last; unreadable: 0."
-    b = np.array([x.value for x in bounds])
-    k = np.searchsorted(b, t.to_numpy(dtype="datetime64[ns]").astype(np.int64), side=side)
-    return np.where(t.isna().to_numpy(), 0, k)
-
-def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
-    "Cut the source into the steps of a replay (once: `DIR/replays/feed/`, reused while source and steps are the same)."
-    ts, lt = ws.spec["columns"]["timestamp"], ws.spec["source"]["label_time"]
-    if not ts: raise DataError("a replay releases events by their time, and the spec sets no columns.timestamp")
-    d, key = replays_dir(ws) / "feed", {"format": 1, "since": str(to_utc(since)), "until": str(until and to_utc(until)), "step": step,
-                                        "source": ws.spec["source"], "spec": ws.spec_file.read_text()}
-    if (d / "feed.json").exists():
-        if (old := json.loads((d / "feed.json").read_text()))["key"] == key: return old
-        if (replays_dir(ws) / "start").exists():
-            raise WorkspaceError(f"{replays_dir(ws)} holds a replay of other steps (since, until, step, source or spec differ): "
-                                 "pass --fresh to start again")
-    events, labels = _read_source(ws)
-    if not len(events): raise DataError("the source holds no event to replay")
-    t = to_utc(events[ts].astype(object), errors="coerce")
-    bounds = step_bounds(since, until if until is not None else _data_end(ws, t), parse_duration(step))
-    ev_step = _steps_of(t, bounds, "right")
-    known = _label_times(ws, labels, events, t) if len(labels) else pd.Series(dtype="datetime64[ns, UTC]")
-    labels, lab_step = (labels.assign(**{lt: known}), _steps_of(known, bounds, "left")) if len(labels) else (labels, np.empty(0, int))
-    if len(labels): lab_step[known.isna().to_numpy()] = len(bounds)  # no event, no label time: never known
-    shutil.rmtree(d, ignore_errors=True); d.mkdir(parents=True)
-    for k in range(len(bounds)):
-        events[ev_step == k].to_parquet(d / f"events-{k:04d}.parquet", index=False)
-        labels[lab_step == k].to_parquet(d / f"labels-{k:04d}.parquet", index=False)
-    late = (lab_step == len(bounds)) & known.notna().to_numpy() if len(labels) else lab_step == 0
-    labels[late].to_parquet(d / "labels-late.parquet", index=False)  # known after the end: to judge the last windows served
-    feed = {"key": key, "bounds": [b.isoformat() for b in bounds], "events": np.bincount(ev_step, minlength=len(bounds) + 1)[:len(bounds)].tolist(),
-            "labels": np.bincount(lab_step, minlength=len(bounds) + 1)[:len(bounds)].tolist(),
-            "after_until": {"events": int((ev_step == len(bounds)).sum()), "labels": int((lab_step == len(bounds)).sum())}}
-    atomic_write(d / "feed.json", json.dumps(feed, indent=1))
-    return feed
-
-def read_step(root: Path, kind: str, k: int | str) -> pd.DataFrame:
-    "The events or labels (`kind`) of step `k` (or labels of step `late`) of the feed in replays directory `root`."
-    return pd.read_parquet(Path(root) / "feed" / f"{kind}-{k if k == 'late' else f'{k:04d}'}.parquet")
 
 # %% ../nbs/06_replay.ipynb #r0000016
 def _ingest_step(ws: Workspace, k: int, now) -> int:

@@ -280,9 +280,13 @@ def run_stage(workspace,  # a Workspace or its directory
         raise RunFailed(f"run {run_id} ({stage}) failed{' at ' + cell if cell else ''}: {error}; executed notebook: {out_nb}", rec)
     return rec
 
+_BRIEF_MLFLOW = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}  # MLflow's defaults: 7 retries, minutes of backoff
+
 def rebuild_dashboard(ws: Workspace, reports: Path):
-    "Rebuild `reports/index.html` in a background process (it outlives this one; a failure only logs)."
+    """Rebuild `reports/index.html` in a background process (it outlives this one; a failure only logs). Its calls to a
+    tracking server retry once (unless the environment says otherwise): a server that is down leaves the page without
+    what the server holds, rather than a process retrying for minutes after the stage has ended."""
     import subprocess, sys
     code = "import sys; from mlpuzzle.dashboard import main; main(sys.argv[1:])"
     subprocess.Popen([sys.executable, "-c", code, str(ws.path), str(reports)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True)
+                     stderr=subprocess.DEVNULL, start_new_session=True, env={**_BRIEF_MLFLOW, **os.environ})

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError', 'atomic_path', 'atomic_write',
-           'to_utc', 'utc_now', 'now_iso', 'LockBusy', 'file_lock', 'short_repr', 'parse_duration', 'window_key',
-           'window_codes', 'window_keys', 'read_ahead']
+__all__ = ['WINDOW_FORMAT', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError', 'atomic_path',
+           'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'LockBusy', 'file_lock', 'short_repr', 'parse_duration',
+           'window_key', 'window_codes', 'window_keys', 'read_ahead']
 
 # %% ../nbs/00_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -116,16 +116,18 @@ def parse_duration(text: str) -> timedelta:
     if not m or float(m.group(1)) <= 0: raise ValueError(f"expected a positive duration such as 1d, 12h or 90min, got {short_repr(text)}")
     return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
 
+WINDOW_FORMAT = "%Y-%m-%dT%H%M%S"  # a monitoring window's name: its start in UTC, as `strftime` writes it
+
 def window_key(t, window: timedelta) -> str:
     "The name of the monitoring window of length `window` holding time `t`: its start, `YYYY-MM-DDTHHMMSS` (UTC)."
     import pandas as pd
-    return to_utc(t).floor(pd.Timedelta(window)).strftime("%Y-%m-%dT%H%M%S")
+    return to_utc(t).floor(pd.Timedelta(window)).strftime(WINDOW_FORMAT)
 
 def window_codes(t, window) -> tuple:  # t: a Series of times (text is parsed; unreadable: no window)
     "(codes, names): the monitoring window of each time in `t` as a code, -1 where the time is unknown; `names[code]` its `window_key`."
     import numpy as np, pandas as pd
     codes, starts = pd.factorize(to_utc(t, errors="coerce").dt.floor(pd.Timedelta(window)))  # name each window once, not each row
-    return codes, np.asarray(starts.strftime("%Y-%m-%dT%H%M%S"), dtype=object)
+    return codes, np.asarray(starts.strftime(WINDOW_FORMAT), dtype=object)
 
 def window_keys(t, window):  # t: a Series of times (text is parsed; unreadable: no window)
     "The monitoring window (`window_key`) of each time in `t`, null where the time is unknown."

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .workspace import open_workspace, Workspace
-from .core import atomic_write, utc_now
+from .core import WINDOW_FORMAT, atomic_write, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def timeline_plot(hist: pd.DataFrame, alerts: pd.DataFrame, vtimes: dict, end) -
     if len(alerts):
         for sev, colour in (("warning", "orange"), ("critical", "red")):
             a = alerts[alerts.severity == sev]
-            if len(a): ax.scatter([_naive(t) for t in pd.to_datetime(a.opened_window, format="%Y-%m-%dT%H%M%S")], [0.35] * len(a),
+            if len(a): ax.scatter([_naive(t) for t in pd.to_datetime(a.opened_window, format=WINDOW_FORMAT)], [0.35] * len(a),
                                   marker="v", color=colour, s=60, label=f"alert ({sev})", zorder=3)
     ax.set_yticks([0.35, 1]); ax.set_yticklabels(["alerts", "champion"]); ax.set_ylim(0, 1.6)
     if ax.get_legend_handles_labels()[0]: ax.legend(loc="upper left", fontsize=8, ncols=3)
@@ -110,7 +110,7 @@ def timeline_plot(hist: pd.DataFrame, alerts: pd.DataFrame, vtimes: dict, end) -
 
 def _performance_panel(ax, perf: pd.DataFrame, est: pd.DataFrame, metric: str):
     "The estimated metric with its band, and the realized one where labels came, per window, on `ax`."
-    t = lambda d: pd.to_datetime(d.window, format="%Y-%m-%dT%H%M%S")
+    t = lambda d: pd.to_datetime(d.window, format=WINDOW_FORMAT)
     if len(est) and est.estimate.notna().any():
         e = est[est.estimate.notna()]
         ax.fill_between(t(e), e.lower, e.upper, color="tab:orange", alpha=0.25, step="mid", label="estimated (band)")

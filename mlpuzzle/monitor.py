@@ -16,7 +16,7 @@ from .alerts import as_json, evaluate_alerts, monitor_db
 from .outbox import deliver, queue_events
 from .compat import merge_into, merge_profiles
 from .workspace import open_workspace, Workspace
-from .core import now_iso, parse_duration, to_utc, utc_now, window_key, window_keys
+from .core import WINDOW_FORMAT, now_iso, parse_duration, to_utc, utc_now, window_key, window_keys
 from .reference import load_baselines, load_reference, window_references
 from .drift import drift
 from .performance import performance, predictions
@@ -68,7 +68,7 @@ def window_range(ws: Workspace, since=None, until=None) -> list[str]:
     start = pd.Timestamp(window_key(since, window) if since is not None else keys[0], tz="UTC")
     stop = to_utc(until) if until is not None else pd.Timestamp(keys[-1], tz="UTC") + window
     starts = pd.date_range(start, stop - pd.Timedelta(microseconds=1), freq=pd.Timedelta(window))
-    return [t.strftime("%Y-%m-%dT%H%M%S") for t in starts]
+    return [t.strftime(WINDOW_FORMAT) for t in starts]
 
 def rollup(views: dict, every: str) -> dict:
     "Merge the window views `{key: view}` into windows of length `every` (e.g. 7d): `{key: view}`."
@@ -101,7 +101,7 @@ def _pool_keys(ws: Workspace, key: str) -> list[str]:
     "The windows before `key` that the drift rule pools with it (its `consecutive` less one), latest first."
     rule = next((r for r in ws.spec["monitoring"]["alerts"] if r["kind"] == "drift"), {"consecutive": 1})
     t, w = pd.Timestamp(key, tz="UTC"), parse_duration(ws.spec["monitoring"]["window"])
-    return [(t - w * i).strftime("%Y-%m-%dT%H%M%S") for i in range(1, rule["consecutive"])]
+    return [(t - w * i).strftime(WINDOW_FORMAT) for i in range(1, rule["consecutive"])]
 
 def _with_pooled(d: pd.DataFrame, view, pool: list, reference, spec: dict) -> pd.DataFrame:
     "Drift table `d` of `view` with `pooled_status`: each column's status over `view` merged with the `pool` files."
@@ -226,7 +226,7 @@ def last_as_of(con) -> str | None:
 # %% ../nbs/05_monitor.ipynb #eaf0d8ae
 def _before(df: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
     "The rows of `df` whose window starts before `end`."
-    return df[df.window < end.strftime("%Y-%m-%dT%H%M%S")] if len(df) else df
+    return df[df.window < end.strftime(WINDOW_FORMAT)] if len(df) else df
 
 def _in_windows(ws: Workspace, pred: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     "The predictions of events in the windows from `keys[0]` on (none without keys): a run judges its range, not all history."

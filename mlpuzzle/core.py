@@ -12,7 +12,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['WINDOW_FORMAT', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError', 'atomic_path',
            'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'LockBusy', 'file_lock', 'short_repr', 'parse_duration',
-           'window_key', 'window_codes', 'window_keys', 'read_ahead']
+           'window_key', 'window_codes', 'window_keys', 'read_ahead', 'add_counts']
 
 # %% ../nbs/00_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -150,3 +150,11 @@ def read_ahead(items,  # an iterable (advanced only in the thread)
         while (x := ahead.result()) is not end:
             ahead = pool.submit(step)
             yield x
+
+# %% ../nbs/00_core.ipynb #cnt00002
+def add_counts(into: dict, counts: dict) -> dict:
+    "Add the counts of `counts` to `into` key by key, nested dicts included; `into` is returned."
+    for k, n in counts.items():
+        if isinstance(n, dict): add_counts(into.setdefault(k, {}), n)
+        else: into[k] = into.get(k, 0) + n
+    return into

@@ -6,10 +6,11 @@
 from __future__ import annotations
 import numpy as np
 
+from .core import add_counts
 from .compat import frequent_items, non_null_count, null_share, profile_columns
 
 # %% auto #0
-__all__ = ['ingestion_counts', 'null_rates', 'new_categories', 'prediction_shares', 'quality']
+__all__ = ['ingestion_counts', 'null_rates', 'new_categories', 'unknown_values', 'prediction_shares', 'quality']
 
 # %% ../nbs/05_quality.ipynb #71341b8b
 def ingestion_counts(manifests: list[dict], key: str) -> dict:
@@ -18,7 +19,7 @@ def ingestion_counts(manifests: list[dict], key: str) -> dict:
     for m in manifests:
         w = m.get("windows", {}).get(key)
         if not w: continue
-        for k, n in w.items(): out[k] = out.get(k, 0) + n
+        add_counts(out, w)
         missing |= set(m.get("missing_columns", [])); extra |= set(m.get("extra_columns", []))
     return {**out, "missing_columns": sorted(missing), "extra_columns": sorted(extra)}
 
@@ -44,6 +45,16 @@ def new_categories(view, spec: dict) -> dict:
     cols = profile_columns(view)
     new = {f: _new_values(cols.get(f), c) for f, c in spec["features"].items()}
     return {f: v for f, v in new.items() if v}
+
+def unknown_values(view, counts: dict, spec: dict) -> dict:
+    """`{feature: {value: rows}}` of the values outside each closed categorical contract: those quarantined
+    (`counts['unknown']`, from ingestion) and those accepted and flagged (`unknown: flag`, from profile `view`)."""
+    out = add_counts({}, counts.get("unknown") or {})
+    cols = profile_columns(view)
+    for f, vals in new_categories(view, spec).items():
+        seen = frequent_items(cols[f])
+        add_counts(out, {f: {repr(v): round(seen[v]) for v in vals}})
+    return out
 
 # %% ../nbs/05_quality.ipynb #b171e359
 _REASONS = {"type_rate": "type", "range_rate": "range", "category_rate": "category", "null_reject_rate": "null",
@@ -91,6 +102,7 @@ def quality(view, counts: dict, spec: dict, expected_rows: float | None = None,
             "null_rates": nulls, "max_null_rate": worst[1], "max_null_feature": worst[0],
             "baseline_null_rates": null_rates(reference, _NO_BATCH, spec) if reference is not None else {},
             "prediction_shares": prediction_shares(view, spec), "baseline_prediction_shares": baselines.get("prediction_shares") or {},
-            "new_categories": new_categories(view, spec),
+            "new_categories": new_categories(view, spec), "unknown_values": unknown_values(view, counts, spec),
+            "reason_columns": counts.get("columns") or {}, "category_only": counts.get("category_only", 0),
             "missing_columns": counts["missing_columns"], "extra_columns": counts["extra_columns"],
             **_request_counts(counts.get("requests") or {})}

@@ -67,12 +67,21 @@ ALERT_SCHEMAS = {  # each rule also takes `severity` (warning | critical) and `r
               "max_quarantined": Key(NUM, 0.5, "windows with a larger share of their rows quarantined are not judged (the rows left are a selection)", between(0, 1))},
     "null_rate": {"above": Key(NUM, None, "a fixed threshold: alert when a feature's null rate in a window is above this (null: learned from the reference)", between(0, 1), nullable=True),
                   "margin": Key(NUM, 0.1, "learned baseline: alert when a window's null rate is above the reference's by more than this, and significantly so", between(0, 1)),
-                  "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the features", between(0, 1, True, True))},
+                  "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the features", between(0, 1, True, True)),
+                  "tolerance": Key(NUM, 0.0, "an open alert resolves once the windows since it last held, pooled, are not significantly above the reference's rate plus this (or significantly below the reference plus half the margin)", between(0, 1)),
+                  "critical_above": Key(NUM, 0.9, "a null rate at or above this is critical (the feature is as good as missing)", between(0, 1))},
     "quarantine_rate": {"above": Key(NUM, None, "a fixed threshold: alert when the share of rows quarantined at ingestion is above this (null: learned from the reference)", between(0, 1), nullable=True),
                         "margin": Key(NUM, 0.02, "learned baseline: alert when a window's quarantine rate (in all, or for one reason) is above the reference period's by more than this, and significantly so", between(0, 1)),
-                        "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the rate in all and its 5 reasons", between(0, 1, True, True))},
+                        "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the rate in all and its 5 reasons", between(0, 1, True, True)),
+                        "tolerance": Key(NUM, 0.0, "an open alert resolves once the windows since it last held, pooled, are not significantly above the reference period's rate plus this (or significantly below it plus half the margin)", between(0, 1)),
+                        "critical_above": Key(NUM, 0.5, "a quarantine rate at or above this is critical (most rows do not reach the model)", between(0, 1))},
+    "category": {"margin": Key(NUM, 0.0, "alert when the share of a feature's rows holding values outside its closed contract is above the reference period's by more than this, and significantly so", between(0, 1)),
+                 "alpha": Key(NUM, 0.001, "significance level of the binomial test, before Bonferroni over the features", between(0, 1, True, True)),
+                 "tolerance": Key(NUM, 0.0, "an open alert resolves once the windows since it last held, pooled, are not significantly above the reference period's share plus this", between(0, 1)),
+                 "critical_above": Key(NUM, 0.5, "a share of unknown values at or above this is critical", between(0, 1))},
     "prediction_balance": {"margin": Key(NUM, 0.1, "alert when a class's share of the predictions moves from the reference's by more than this, and significantly so (classifiers)", between(0, 1)),
-                           "alpha": Key(NUM, 0.001, "significance level of the two-sided binomial test, before Bonferroni over the classes", between(0, 1, True, True))},
+                           "alpha": Key(NUM, 0.001, "significance level of the two-sided binomial test, before Bonferroni over the classes", between(0, 1, True, True)),
+                           "tolerance": Key(NUM, 0.0, "an open alert resolves once the windows since it last held, pooled, move no class's share significantly further than this from the reference's (or significantly less than half the margin)", between(0, 1))},
     "schema": {},  # a batch of the window lacks a feature or brings a column the spec does not know
     "performance": {"below": Key(NUM, None, "alert when the realized gate metric is below this (default: monitoring.performance_floor, "
                                              "else the serving model's test metric less 0.05; for error metrics: above, x1.25)", nullable=True),
@@ -83,8 +92,9 @@ ALERT_SCHEMAS = {  # each rule also takes `severity` (warning | critical) and `r
     "no_data": {"below": Key(NUM, 0.1, "alert when a window has fewer rows than this share of the expected rows (0: only when empty)", between(0, 1)),
                 "alpha": Key(NUM, 0.001, "...and that few rows are unlikely for the expected rows (Poisson), so that small windows may be empty", between(0, 1, True, True))},
     "error_rate": {"above": Key(NUM, 0.05, "alert when the share of failed serving requests is above this", between(0, 1))}}
-DEFAULT_SEVERITY = {"drift": "warning", "null_rate": "warning", "quarantine_rate": "critical", "prediction_balance": "warning", "estimated_performance": "warning", "schema": "critical",
-                    "performance": "critical", "no_data": "critical", "error_rate": "critical"}
+DEFAULT_SEVERITY = {  # the severity of each kind when its rule sets none; a finding's size can raise it (`rules.severity`)
+    "drift": "warning", "null_rate": "warning", "quarantine_rate": "warning", "category": "warning", "prediction_balance": "warning",
+    "estimated_performance": "warning", "schema": "warning", "performance": "critical", "no_data": "critical", "error_rate": "critical"}
 
 SPEC_SCHEMA = {
     "version": Key(INT, 1, "version of the spec format", one_of(1)),
@@ -124,7 +134,9 @@ SPEC_SCHEMA = {
                    "retrain_on": Key((list,), ["drift", "performance"], "alert kinds that start `run train`"),
                    "retrain_window": Key(STR, "90d", "a retraining started by an alert learns from the labeled events of this long before the latest label", is_duration),
                    "retrain_again_after": Key(STR, "14d", "while such an alert stays open, ask for another retraining after this long", is_duration),
-                   "clear_after": Key(INT, 3, "windows without its condition before an alert resolves; a recurrence within them continues the same alert (one alert per incident)", between(1, 10**6)),
+                   "clear_after": Key(INT, 3, "an open alert resolves only after this many windows with data without its condition, and then only when they, pooled, show the signal back (see the rules' tolerance and recovery_alpha)", between(1, 10**6)),
+                   "recovery_alpha": Key(NUM, 0.05, "an open alert resolves when the windows since it last held, pooled, are not significantly (at this level) worse than the recovery level", between(0, 1, True, True)),
+                   "group_within": Key(INT, 2, "alerts that open within this many windows of each other are one incident (one message to the webhook)", between(0, 10**6)),
                    "live_within": Key(STR, "30d", "data whose latest event is older than this, against the clock, is replayed history: monitoring's now is then the data's", is_duration),
                    "drift": {"p_value": Key(NUM, 0.05, "significance level, after correction for multiple testing", between(0, 1, True, True)),
                              "distance": Key(NUM, 0.1, "smallest distance (Hellinger or KS statistic) that counts as drift", between(0, 1)),

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from fastcore.basics import patch
 
 from .workspace import Workspace
-from .core import atomic_path, now_iso, to_utc, window_codes, window_keys
+from .core import add_counts, atomic_path, now_iso, to_utc, window_codes, window_keys
 from .spec import spec_hash
 from .sources import Batch
 from .data import Checked
@@ -22,8 +22,9 @@ from .hashing import multiset_hash
 from .columnar import to_frame
 
 # %% auto #0
-__all__ = ['ID_HASH', 'KNOWN_ID', 'REPEATED_ID', 'REASON_KINDS', 'between', 'overlaps', 'merge_sorted', 'reason_kinds',
-           'SnapshotWriter', 'new_snapshot_dir', 'commit_dir', 'remove_leftovers', 'finish_snapshot']
+__all__ = ['ID_HASH', 'KNOWN_ID', 'REPEATED_ID', 'REASON_KINDS', 'TOP_VALUES', 'between', 'overlaps', 'merge_sorted',
+           'reason_kinds', 'reason_details', 'detail_counts', 'SnapshotWriter', 'new_snapshot_dir', 'commit_dir',
+           'remove_leftovers', 'finish_snapshot']
 
 # %% ../nbs/01_snapshot.ipynb #bd655f71
 def between(s: pd.Series, since=None, until=None) -> pd.Series:
@@ -57,6 +58,57 @@ def reason_kinds(reasons: pd.Series) -> pd.DataFrame:
     "For each quarantined row's `_reasons`, whether it has each kind of `REASON_KINDS` (columns; `other`: none of them)."
     out = pd.DataFrame({k: reasons.str.contains(p, regex=True).to_numpy() for k, p in REASON_KINDS.items()}, index=reasons.index)
     return out.assign(other=~out.any(axis=1))
+
+def _reason_kind(reasons: pd.Series) -> pd.Series:
+    "The kind of each single reason: the first of `REASON_KINDS` whose pattern it matches, else other."
+    out = pd.Series("other", index=reasons.index, dtype=object)
+    for k, p in reversed(REASON_KINDS.items()): out[reasons.str.contains(p, regex=True).to_numpy()] = k
+    return out
+
+def _reason_column(reasons: pd.Series, columns) -> pd.Series:
+    "The column each single reason is about (the longest name it starts with: `fee` is a prefix of `fee_eur`)."
+    out = pd.Series(None, index=reasons.index, dtype=object)
+    for c in sorted(columns, key=len, reverse=True):
+        out = out.mask(out.isna() & reasons.str.startswith(f"{c} "), c)
+    return out.fillna("(row)")
+
+def reason_details(rejected: pd.DataFrame) -> pd.DataFrame:
+    """One row per reason of each rejected row: its position `row`, the `column` it is about, its `kind`, and
+    for a category reason the `value` as the reason shows it (text quoted)."""
+    one = rejected["_reasons"].reset_index(drop=True).str.split("; ").explode().dropna()
+    det = pd.DataFrame({"row": one.index.to_numpy(), "reason": one.to_numpy()})
+    det["column"] = _reason_column(det.reason, [c for c in rejected.columns if not c.startswith("_")])
+    det["kind"] = _reason_kind(det.reason)
+    cat = det.kind == "category"
+    det["value"] = None
+    det.loc[cat, "value"] = [r[len(c) + 1:].split(": is not an allowed value")[0]
+                             for r, c in zip(det.reason[cat], det.column[cat])]
+    return det.drop(columns="reason")
+
+TOP_VALUES = 20  # unknown values counted by name per column and window; the rest are summed as "(other values)"
+
+def _top_values(counts: pd.Series) -> dict:
+    "`{value: rows}` of the `TOP_VALUES` most frequent values of `counts`, the rest summed."
+    top = counts.sort_values(ascending=False)
+    out = {str(v): int(n) for v, n in top.iloc[:TOP_VALUES].items()}
+    if len(top) > TOP_VALUES: out["(other values)"] = int(top.iloc[TOP_VALUES:].sum())
+    return out
+
+def detail_counts(rejected: pd.DataFrame, keys) -> dict:
+    """Per window `keys` (one per rejected row): `{window: {"columns": {"column: kind": rows}, "unknown": {column:
+    {value: rows}}, "category_only": rows}}`; a category-only row is quarantined for unknown values alone."""
+    det = reason_details(rejected)
+    det["key"] = np.asarray(keys, dtype=object)[det["row"].to_numpy()]
+    per = det.drop_duplicates(["row", "column", "kind"])
+    out = {}
+    for (k, c, kind), n in per.groupby(["key", "column", "kind"]).size().items():
+        add_counts(out, {k: {"columns": {f"{c}: {kind}": int(n)}}})
+    for (k, c), g in per[per.kind == "category"].groupby(["key", "column"]):
+        add_counts(out, {k: {"unknown": {c: _top_values(g.groupby("value").size())}}})
+    only = det.kind.eq("category").groupby(det.row).all()
+    rows = det.drop_duplicates("row").set_index("row").key
+    for k, n in rows[only[only].index].value_counts().items(): add_counts(out, {k: {"category_only": int(n)}})
+    return out
 
 # %% ../nbs/01_snapshot.ipynb #e9c26e6f
 class SnapshotWriter:
@@ -103,6 +155,7 @@ class SnapshotWriter:
             w["quarantined"] += len(g)
             for kind, n in g.drop(columns="_key").sum().items():
                 if n: w[kind] = w.get(kind, 0) + int(n)
+        for k, counts in detail_counts(rejected, keys).items(): add_counts(self._window(k), counts)
 
     def _write(self, table: pa.Table, keys=None):
         "Append `table` to the snapshot's Parquet file, in a background thread (pyarrow releases the GIL)."
@@ -175,9 +228,7 @@ def absorb(self: SnapshotWriter, r: dict) -> SnapshotWriter:
     self.content += r["content"]; self.ids.append(r["ids"])
     self.missing |= r["missing"]; self.extra |= r["extra"]; self.schema = self.schema or r["schema"]
     for f, n in r["flagged"].items(): self.flagged[f] = self.flagged.get(f, 0) + n
-    for k, counts in r["windows"].items():
-        into = self._window(k)
-        for c, n in counts.items(): into[c] = into.get(c, 0) + n
+    for k, counts in r["windows"].items(): add_counts(self._window(k), counts)
     if r["tmin"] is not None: self.span(r["tmin"], r["tmax"])
     merge_serialized(self.views, r["views"])
     return self

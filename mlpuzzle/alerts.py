@@ -15,7 +15,8 @@ from .schema import METRICS
 from .workspace import open_workspace, Workspace
 from .performance import below_floor
 from .estimate import band_below_floor
-from .rules import GOES_ON, JUDGE_EMPTY, Pool, condition, recovered, severity
+from .rules import GOES_ON, JUDGE_EMPTY, condition, severity
+from .recovery import Pool, recovered
 
 log = logging.getLogger(__name__)
 

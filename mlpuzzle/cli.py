@@ -73,10 +73,13 @@ VERBS = {  # command -> (function, help, description, arguments)
               arg("--out", default="_docs", metavar="DIR", help="where the site goes (default: _docs)"),
               arg("--reports", default="reports", metavar="DIR", help="reports directory with runs of the pipeline notebooks (default: reports)"),
               arg("--no-proc", action="store_true", help="reuse the processed notebooks in _proc/")]),
-    "alerts": ("cmd_alerts", "the alert log",
-               "List the alerts monitoring raised, oldest first: kind, severity, open or resolved, window, message.",
-               [WORKSPACE, arg("--open", action="store_true", help="only the open alerts"),
-                arg("--json", action="store_true", help="as JSON records (with evidence and delivery counts)")]),
+    "alerts": ("cmd_alerts", "the incidents and their alerts",
+               "List the incidents monitoring found, oldest first (alerts that open within a window or two of each other are "
+               "one incident), each with its alerts: kind, severity, open or resolved, window, message, and how to end it.",
+               [WORKSPACE, arg("--open", action="store_true", help="only the open incidents (alerts)"),
+                arg("--alerts", action="store_true", help="the alert log alone, one line per alert"),
+                arg("--json", action="store_true", help="as JSON records: incidents with their alerts (evidence, "
+                    "retraining, webhook deliveries); with --alerts, the alerts")]),
     "performance": ("cmd_performance", "each window's gate metric, estimated before the labels and realized after",
                     "List per window: rows, the gate metric estimated from the predictions with its band, the realized metric "
                     "once the labels have come, labeled rows and the model version. The estimate cannot see concept drift.",

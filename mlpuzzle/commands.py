@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_commands.ipynb #5e1d1003
 from __future__ import annotations
-import logging, os, sys
+import json, logging, os, sys
 from pathlib import Path
 
 from .core import DataError, MlpuzzleError
@@ -71,18 +71,46 @@ def cmd_docs(a):
     print(f"site: {home} ({sum(1 for _ in home.parent.glob('*.html'))} pages; every internal link resolves)")
     return home
 
-def cmd_alerts(a):
-    from mlpuzzle.alerts import alerts
-    df = alerts(a.workspace, open_only=a.open)
-    if a.json and not len(df): print("[]"); return df  # JSON readers get JSON, also when there is nothing
-    if not len(df): print("no alerts" + (" open" if a.open else f" yet; `mlpuzzle run monitor -w {a.workspace}` looks for them")); return df
-    if a.json: print(df.to_json(orient="records", indent=1)); return df
+def _alert_lines(df: pd.DataFrame):
+    "Print the alert log `df`, one line per alert."
     print(f"{'id':>4} {'kind':<16} {'subject':<14} {'severity':<9} {'state':<9} {'first':<11} {'last':<11} {'windows':>7} "
           f"{'resolved':<11} message")
     for r in df.astype(object).where(df.notna(), None).itertuples():
+        last = (r.last_window or r.opened_window)[:10]
         print(f"{r.id:>4} {r.kind:<16} {_short(r.subject, 14):<14} {r.severity:<9} {r.state:<9} {r.opened_window[:10]:<11} "
-              f"{(r.last_window or r.opened_window)[:10]:<11} {r.windows or 1:>7} {(r.resolved_window or '')[:10]:<11} {_short(r.message, 80)}")
-    return df
+              f"{last:<11} {r.windows or 1:>7} {(r.resolved_window or '')[:10]:<11} {_short(r.message, 80)}")
+
+def _incident_lines(inc: pd.DataFrame, log: pd.DataFrame):
+    "Print each incident of `inc`, its alerts from `log` indented under it, and how to end it while open."
+    from mlpuzzle.report import incident_line
+    for _, r in inc.iterrows():
+        print(incident_line(r))
+        for x in log[log.incident_id == r["id"]].itertuples():
+            until = f"resolved {x.resolved_window[:10]}" if x.state == "resolved" else "open"
+            print(f"    alert {x.id} {x.kind} {x.subject or ''} [{x.severity}] {x.opened_window[:10]}, {until}: "
+                  f"{_short(x.message, 100)}")
+        if r["how_to_end"]: print(f"    to end it: {r['how_to_end']}")
+
+def _incidents_json(inc: pd.DataFrame, log: pd.DataFrame) -> str:
+    "The incidents as JSON records, each with its alerts' records (evidence and retraining included)."
+    log = log.astype(object).where(log.notna(), None)
+    records = [{**r, "alerts": log[log.incident_id == r["id"]].to_dict("records")} for r in inc.to_dict("records")]
+    return json.dumps(records, indent=1, default=str)
+
+def cmd_alerts(a):
+    from mlpuzzle.alerts import alerts
+    from mlpuzzle.incidents import incidents
+    log = alerts(a.workspace, open_only=a.open)
+    if a.json and not len(log): print("[]"); return log  # JSON readers get JSON, also when there is nothing
+    if not len(log):
+        print("no alerts" + (" open" if a.open else f" yet; `mlpuzzle run monitor -w {a.workspace}` looks for them")); return log
+    if a.alerts and a.json: print(log.to_json(orient="records", indent=1)); return log
+    if a.alerts: _alert_lines(log); return log
+    inc = incidents(a.workspace, open_only=a.open)
+    if a.json: print(_incidents_json(inc, log)); return inc
+    print(f"{len(inc)} incident(s) of {len(log)} alert(s){' (open)' * a.open}; `--alerts` lists the alerts alone")
+    _incident_lines(inc, log)
+    return inc
 
 def _short(s, n): return "" if s is None else (s if len(s) <= n else s[:n - 1] + "…")
 

@@ -45,6 +45,19 @@ def _alert_log(ws: Workspace) -> pd.DataFrame:
     from mlpuzzle.alerts import alerts
     return alerts(ws) if (ws.dir("alerts") / "monitor.db").exists() else pd.DataFrame()
 
+def _incidents(ws: Workspace) -> pd.DataFrame:
+    "Monitoring's incidents (empty before the first monitoring run)."
+    from mlpuzzle.incidents import incidents
+    return incidents(ws) if (ws.dir("alerts") / "monitor.db").exists() else pd.DataFrame()
+
+def _incident_rows(inc: pd.DataFrame) -> pd.DataFrame:
+    "The incidents as the page shows them, the open ones first: what, since when, until when, and how to end it."
+    if not len(inc): return inc
+    rows = inc.assign(first=inc.first_window.str[:10], until=inc.resolved_window.fillna("open").str[:10],
+                      kinds=inc.kinds.map(", ".join), subjects=inc.subjects.map(", ".join), alerts=inc.alerts.map(len))
+    rows = rows.sort_values(["state", "id"], ascending=[True, False])  # open before resolved, the latest first
+    return rows[["id", "severity", "state", "first", "until", "kinds", "subjects", "alerts", "message", "how_to_end"]]
+
 def _version_times(ws: Workspace, runs: list[dict]) -> dict:
     "Version -> the business time it came to be: the `as_of` of the run that trained it, if any."
     out = {}
@@ -184,15 +197,14 @@ def _performance(ws: Workspace) -> tuple:
 
 def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
-    from mlpuzzle.monitor import status_of
+    from mlpuzzle.report import incident_line, status_of
     from mlpuzzle.runs import list_runs
     ws = open_workspace(workspace)
     reports, spec = Path(reports), ws.spec
     runs = list_runs(ws, limit=10_000)
-    hist, alerts, win = _history(ws), _alert_log(ws), _windows(ws)
+    hist, alerts, win, inc = _history(ws), _alert_log(ws), _windows(ws), _incidents(ws)
     vtimes = _version_times(ws, runs)
     perf, est = _performance(ws)
-    open_ = alerts[alerts.state == "open"] if len(alerts) else alerts
     status = status_of(alerts)
     champ = hist[hist.action.isin(["promote", "rollback"])].to_version.iloc[-1] if len(hist) and hist.action.isin(["promote", "rollback"]).any() else None
     end = win.window.max() if len(win) else utc_now().tz_localize(None)
@@ -204,16 +216,19 @@ def build_dashboard(workspace, reports) -> Path:
                               "_href": _report_link(r, reports)} for r in runs])
     alert_rows = alerts[["id", "kind", "subject", "severity", "state", "opened_window", "last_window", "windows", "resolved_window", "message", "retrain_run"]] if len(alerts) else alerts
     hist_rows = _history_rows(hist)
-    what = "; ".join(f"{r.kind}{' ' + r.subject if r.subject else ''} ({r.severity})" for r in open_.itertuples()) if len(open_) else "no open alert"
+    open_inc = inc[inc.state == "open"] if len(inc) else inc
+    what = "; ".join(incident_line(r) for _, r in open_inc.iterrows()) if len(open_inc) else "no open incident"
     body = f"""<h1>{html.escape(spec['name'])}</h1>
 <p class="muted">{html.escape(spec['problem'])} model of <code>{html.escape(str(ws.path))}</code>; dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
-<nav><a href="#health">Health</a><a href="#timeline">Timeline</a><a href="#trends">Drift and performance</a><a href="#alerts">Alerts</a><a href="#models">Models</a><a href="#runs">Runs</a></nav>
+<nav><a href="#health">Health</a><a href="#timeline">Timeline</a><a href="#trends">Drift and performance</a><a href="#incidents">Incidents</a><a href="#alerts">Alerts</a><a href="#models">Models</a><a href="#runs">Runs</a></nav>
 <section id="health"><h2>Health</h2><div class="status {status}">{status.upper()}: {html.escape(what)}</div>
-<p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>. {len(alerts)} alert(s), {len(open_)} open;
+<p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>. {len(inc)} incident(s), {len(open_inc)} open, of {len(alerts)} alert(s);
 {retrains} retraining(s) started by alerts; {counts['promote']} promotion(s), {counts['refused']} refused challenger(s), {counts['retire']} retired model(s);
 {len(runs)} run(s), {sum(r['status'] != 'succeeded' for r in runs)} not succeeded.</p></section>
 <section id="timeline"><h2>Timeline of model versions and alerts</h2>{timeline_plot(hist, alerts, vtimes, end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
 <section id="trends"><h2>Drift and performance over time</h2>{trends_plot(win, perf, spec, reference_changes(hist, vtimes), est)}</section>
+<section id="incidents"><h2>Incidents</h2><p>Alerts that open within a window or two of each other are one incident.</p>
+{_table(_incident_rows(inc))}</section>
 <section id="alerts"><h2>Alerts</h2>{_table(alert_rows)}</section>
 <section id="models"><h2>Promotion history</h2>{_table(hist_rows)}</section>
 <section id="runs"><h2>Runs</h2><p>Each run's executed notebook, as HTML.</p>{_table(run_rows, {"run": "_href"})}</section>"""

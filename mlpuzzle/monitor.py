@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, logging
 from contextlib import closing
-from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,8 @@ import pandas as pd
 
 from .alerts import as_json, evaluate_alerts, monitor_db
 from .outbox import deliver, queue_events
+from .incidents import group_events, incident_table
+from .report import MonitorReport, drift_table, event_line, windows_table
 from .compat import merge_into, merge_profiles
 from .workspace import open_workspace, Workspace
 from .core import WINDOW_FORMAT, now_iso, parse_duration, to_utc, utc_now, window_key, window_keys
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'window_files', 'merge_views', 'window_view', 'known_windows', 'window_range', 'rollup', 'online_requests',
-           'window_results', 'business_now', 'MonitorReport', 'status_of', 'last_as_of', 'monitor']
+           'window_results', 'business_now', 'last_as_of', 'pooled_drift', 'monitor']
 
 # %% ../nbs/05_monitor.ipynb #07a5bce7
 def window_files(ws: Workspace, key: str) -> list[Path]:
@@ -110,7 +112,11 @@ def _with_pooled(d: pd.DataFrame, view, pool: list, reference, spec: dict) -> pd
     pooled = drift(merge_views([view] + [read_profile(p) for p in pool]), reference, spec).set_index("column").status
     return d.assign(pooled_status=pooled.reindex(d["column"]).to_numpy())
 
-def _compute(ws: Workspace, con, key: str, files: tuple, counts: dict, expected, refs: tuple, sig: str) -> tuple:
+_STORE = ("INSERT INTO windows (key, signature, computed_at, drift, quality, inputs) VALUES (?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT(key) DO UPDATE SET signature=excluded.signature, computed_at=excluded.computed_at, "
+          "drift=excluded.drift, quality=excluded.quality, inputs=excluded.inputs")  # `judged` stays: what the rules saw
+
+def _compute(ws: Workspace, con, key: str, files: tuple, counts: dict, expected, refs: tuple, sigs: tuple) -> tuple:
     "(drift, quality) of window `key` from its `files` (and the pooled windows': `(own, pool)`) against `refs`: (profile, baselines)."
     from mlpuzzle.compat import read_profile
     (own, pool), (reference, baselines) = files, refs
@@ -118,9 +124,7 @@ def _compute(ws: Workspace, con, key: str, files: tuple, counts: dict, expected,
     d = drift(view, reference, ws.spec) if reference is not None and view is not None else pd.DataFrame()
     d = _with_pooled(d, view, pool, reference, ws.spec)
     q = quality(view, counts, ws.spec, expected, reference, baselines)
-    now = now_iso("seconds")
-    con.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?)",
-                (key, sig, now, as_json(d.to_dict("records")), as_json(q)))
+    con.execute(_STORE, (key, sigs[0], now_iso("seconds"), as_json(d.to_dict("records")), as_json(q), sigs[1]))
     con.commit()
     return d, q
 
@@ -142,18 +146,20 @@ def _results(ws: Workspace, con, keys: list[str], refs: dict) -> dict:
     "`window_results` on the open connection `con`; `refs` names each window's reference version."
     rows = con.execute("SELECT key, signature, drift, quality FROM windows")
     manifests, stored = _manifests(ws), {k: (s, d, q) for k, s, d, q in rows}
-    out, rows_seen, cache, listed, bases = {}, [], {}, {}, {}  # a reference is read only when a window has to be computed
-    files_of = lambda k: listed[k] if k in listed else listed.setdefault(k, window_files(ws, k))  # each window listed once
+    @cache
+    def files_of(k: str) -> list: return window_files(ws, k)  # each window's files listed once
+    @cache
+    def base_of(v) -> dict: return _baselines(ws, v)  # each version's baselines read once
+    out, rows_seen, references = {}, [], {}  # a reference is read only when a window has to be computed
     for key in keys:
         files, pool = files_of(key), [p for k in _pool_keys(ws, key) for p in files_of(k)]
         counts = {**ingestion_counts(manifests, key), "requests": online_requests(ws, key)}
-        base = bases[refs[key]] if refs[key] in bases else bases.setdefault(refs[key], _baselines(ws, refs[key]))
-        expected = _expected(ws.spec, rows_seen, base)
+        expected = _expected(ws.spec, rows_seen, base_of(refs[key]))
         sig = _signature(ws, files + pool, counts, refs[key]) + json.dumps(expected)
         if key in stored and stored[key][0] == sig: out[key] = _stored(stored[key])
         else:
-            reference = _reference(ws, cache, refs[key], files)
-            out[key] = _compute(ws, con, key, (files, pool), counts, expected, (reference, base), sig)
+            reference, inputs = _reference(ws, references, refs[key], files), _signature(ws, files, counts, None)
+            out[key] = _compute(ws, con, key, (files, pool), counts, expected, (reference, base_of(refs[key])), (sig, inputs))
         if out[key][1]["rows"]: rows_seen.append(out[key][1]["rows"])
     return out
 
@@ -179,45 +185,6 @@ def business_now(ws: Workspace, as_of=None) -> tuple[pd.Timestamp, bool]:
     return data_end, True
 
 # %% ../nbs/05_monitor.ipynb #29f36263
-@dataclass
-class MonitorReport:
-    "What `monitor` found: per-window drift, quality and performance, the alert log and this run's events."
-    as_of: str
-    reference_version: int | None  # the serving champion (or the `version` asked for)
-    windows: pd.DataFrame  # one row per window: rows, drifted features, quarantine rate, worst null rate, prediction drift
-    drift: pd.DataFrame  # one row per window and column
-    quality: pd.DataFrame  # one row per window
-    performance: pd.DataFrame  # one row per window of event time with labels
-    alerts: pd.DataFrame  # the whole alert log
-    events: list = field(default_factory=list)  # raised / resolved in this run
-    delivery: dict = field(default_factory=dict)
-    replayed: bool = False  # the data is history: `as_of` is the data's time, not the clock's
-    estimated: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per window: its metric estimated before the labels
-
-    @property
-    def status(self) -> str: return status_of(self.alerts)
-
-    @property
-    def time_note(self) -> str:
-        "One line saying whose time `as_of` is: the clock's, or the data's when it is replayed history."
-        if not self.replayed: return f"now: {self.as_of[:16]} UTC"
-        return f"replayed history: now is the end of the data's last window, {self.as_of[:16]} UTC, not the clock's"
-
-    def summary(self) -> str:
-        "One line: the status and what is open."
-        open_ = self.alerts[self.alerts.state == "open"] if len(self.alerts) else self.alerts
-        what = "; ".join(f"{_subject(r.kind, r.subject)} ({r.severity})" for r in open_.itertuples())
-        head = f"{self.status.upper()}: {len(self.windows)} windows to {self.as_of[:16]}" + " (replayed history)" * self.replayed
-        return head + (f"; open alerts: {what}" if what else "; no open alert")
-
-def _subject(kind: str, subject: str) -> str: return f"{kind} {subject}" if subject else kind
-
-def status_of(alerts: pd.DataFrame) -> str:
-    "healthy, warning (open warnings) or alert (an open critical alert), from an alert log."
-    open_ = alerts[alerts.state == "open"] if len(alerts) else alerts
-    if len(open_) and (open_.severity == "critical").any(): return "alert"
-    return "warning" if len(open_) else "healthy"
-
 def last_as_of(con) -> str | None:
     "The `as_of` of the latest monitoring run (simulated or real time), from the monitoring state `con`."
     r = con.execute("SELECT value FROM meta WHERE key='as_of'").fetchone()
@@ -234,53 +201,52 @@ def _in_windows(ws: Workspace, pred: pd.DataFrame, keys: list[str]) -> pd.DataFr
     w = window_keys(pred[ws.spec["columns"]["timestamp"]], parse_duration(ws.spec["monitoring"]["window"]))
     return pred[(w >= keys[0]).to_numpy()]
 
-def _judge(ws: Workspace, keys: list[str], refs: dict, serving, t: pd.Timestamp, end: pd.Timestamp) -> tuple:
-    "(window results, performance, estimates, events, alert log) of the windows `keys` at time `t`; the state updated."
-    spec, at = ws.spec, t.isoformat(timespec="seconds")
-    rule = next((r for r in spec["monitoring"]["alerts"] if r["kind"] == "performance"), {"min_labels": 50})
+def pooled_drift(ws: Workspace, refs: dict):
+    """A function of window keys: the drift of their merged profiles against the reference of the latest one's model
+    (`refs`, else looked up), None without data; what an open drift alert's recovery is judged on."""
+    from mlpuzzle.compat import read_profile
+    @cache
+    def reference_of(version): return load_reference(ws, version) if version is not None else None
+    def merged(keys: list[str]) -> pd.DataFrame | None:
+        version = refs[keys[-1]] if keys[-1] in refs else window_references(ws, keys[-1:], None)[keys[-1]]
+        view, reference = merge_views([read_profile(p) for k in keys for p in window_files(ws, k)]), reference_of(version)
+        return drift(view, reference, ws.spec) if view is not None and reference is not None else None
+    return merged
+
+def _performance_rule(spec: dict) -> dict:
+    "The spec's performance rule (its defaults when it has none): which windows are judged, and against what floor."
+    return next((r for r in spec["monitoring"]["alerts"] if r["kind"] == "performance"), {"min_labels": 50, "below": None})
+
+def _judge_windows(ws: Workspace, keys: list[str], refs: dict, serving, t: pd.Timestamp, end: pd.Timestamp) -> dict:
+    """The window results, performance, estimates, alert and incident events, alert log and incidents of the windows
+    `keys` at time `t`; the monitoring state updated."""
+    spec, at, rule = ws.spec, t.isoformat(timespec="seconds"), _performance_rule(ws.spec)
     with closing(monitor_db(ws)) as con:
         results = window_results(ws, keys, refs, con)
         pred = _in_windows(ws, predictions(ws), keys)  # read once: realized and estimated performance both need them
-        perf = _before(performance(ws, t, rule.get("min_labels", 50), rule.get("below"), pred), end)
-        est = _before(window_estimates(ws, pred, rule.get("below")), end)
-        events = evaluate_alerts(ws, results, perf, at, con, serving, est)
+        perf = _before(performance(ws, t, rule["min_labels"], rule["below"], pred), end)
+        est = _before(window_estimates(ws, pred, rule["below"]), end)
+        events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, refs))
+        incident_events = group_events(ws, con, events, at)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
-        if spec["monitoring"]["webhook"]: queue_events(con, events)
-        return results, perf, est, events, pd.read_sql("SELECT * FROM alerts ORDER BY id", con)
+        if spec["monitoring"]["webhook"]: queue_events(con, incident_events)
+        return {"results": results, "perf": perf, "est": est, "events": events, "incident_events": incident_events,
+                "alerts": pd.read_sql("SELECT * FROM alerts ORDER BY id", con), "incidents": incident_table(con)}
 
-def _event_line(e: dict) -> str:
-    "One printed line of a raised or resolved alert."
-    what = "ALERT" if e["event"] == "raised" else "resolved"
-    subject, msg = _subject(e["kind"], e["subject"]), e.get("message") or ""
-    return f"{what} [{e['severity']}] {subject} window {e['window'][:10]}: {msg}"
-
-def _drift_table(results: dict) -> pd.DataFrame:
-    "The drift tables of `results`, one row per window and column."
-    parts = [d.assign(window=k) for k, (d, _) in results.items() if len(d)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-def _windows_table(qual: pd.DataFrame, drift_df: pd.DataFrame) -> pd.DataFrame:
-    "One row per window: rows, quarantine, worst null rate, and (with a reference) drifted features and prediction drift."
-    if not len(qual): return pd.DataFrame()
-    win = qual[["window", "reference", "rows", "expected_rows", "quarantine_rate", "max_null_rate", "max_null_feature"]].copy()
-    base = qual["baseline_rates"] if "baseline_rates" in qual else pd.Series([None] * len(qual), index=qual.index)
-    win.insert(5, "reference_quarantine_rate", base.map(lambda b: b.get("quarantine_rate", np.nan) if isinstance(b, dict) else np.nan))
-    if not len(drift_df): return win
-    feats = drift_df[drift_df.role == "feature"].groupby("window")
-    per = feats.agg(drifted=("status", lambda s: int((s == "drift").sum())), max_distance=("distance", "max")).reset_index()
-    preds = drift_df[drift_df.role == "prediction"][["window", "distance"]]
-    preds = preds.rename(columns={"distance": "prediction_distance"})
-    return win.merge(per, on="window", how="left").merge(preds, on="window", how="left")
+def _quality_table(results: dict, refs: dict) -> pd.DataFrame:
+    "One row per window of `results`: its reference version and its quality (without the per-feature dicts of rates)."
+    return pd.DataFrame([{"window": k, "reference": refs[k], **{c: v for c, v in q.items() if not c.endswith("null_rates")}}
+                         for k, (_, q) in results.items()])
 
 def monitor(workspace,  # a Workspace or its directory
             since=None, until=None,  # the windows to report on (default: all complete windows)
             as_of=None,  # the time of this run (default: now): only windows ended by then; labels known by then
             version: int | None = None,  # the model whose reference drift is measured against (default: the champion)
-            deliver_alerts: bool = True,  # POST new events to the webhook (spec monitoring.webhook)
+            deliver_alerts: bool = True,  # POST new incident events to the webhook (spec monitoring.webhook)
             budget: float = 10.0,  # seconds at most spent delivering to the webhook
-            quiet: bool = False,  # do not print the events
+            quiet: bool = False,  # do not print the incident events
            ) -> MonitorReport:
-    "Monitor the windows of a time range: drift, data quality, realized performance; raise and resolve alerts."
+    "Monitor the windows of a time range: drift, data quality, realized performance; raise and resolve alerts and incidents."
     from mlpuzzle.registry import champion
     ws = open_workspace(workspace)
     t, replayed = business_now(ws, as_of)
@@ -288,13 +254,11 @@ def monitor(workspace,  # a Workspace or its directory
     end = pd.Timestamp(window_key(t, window), tz="UTC")  # the window in progress is not complete
     keys = window_range(ws, since, min(to_utc(until), end) if until is not None else end)
     serving, refs = version if version is not None else champion(ws), window_references(ws, keys, version)
-    results, perf, est, events, log_df = _judge(ws, keys, refs, serving, t, end)
-    for e in events:
-        if not quiet: print(_event_line(e))
+    j = _judge_windows(ws, keys, refs, serving, t, end)
+    for e in j["incident_events"]:
+        if not quiet: print(event_line(e))
     webhook = deliver_alerts and ws.spec["monitoring"]["webhook"]
     delivery = deliver(ws, budget=budget) if webhook else {}
-    drift_df = _drift_table(results)
-    qual = pd.DataFrame([{"window": k, "reference": refs[k], **{c: v for c, v in q.items() if not c.endswith("null_rates")}}
-                         for k, (_, q) in results.items()])
-    return MonitorReport(t.isoformat(timespec="seconds"), serving, _windows_table(qual, drift_df), drift_df, qual, perf, log_df,
-                         events, delivery, replayed, est)
+    drift_df, qual = drift_table(j["results"]), _quality_table(j["results"], refs)
+    return MonitorReport(t.isoformat(timespec="seconds"), serving, windows_table(qual, drift_df), drift_df, qual, j["perf"],
+                         j["alerts"], j["events"], delivery, replayed, j["est"], j["incidents"], j["incident_events"])

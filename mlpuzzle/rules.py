@@ -4,22 +4,20 @@
 
 # %% ../nbs/05_rules.ipynb #7a1e0003
 from __future__ import annotations
-from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from .core import MlpuzzleError
 from .schema import DEFAULT_SEVERITY
 
 # %% auto #0
-__all__ = ['CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'SIZED', 'FIXED_RECOVERY', 'RECOVERY', 'judged_quality', 'condition',
-           'severity', 'Pool', 'consistent', 'shown_below', 'back_to', 'recovered']
+__all__ = ['CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'SIZED', 'drifted', 'window_null_rates', 'baseline_nulls', 'judged_quality',
+           'rate_names', 'unknown_shares', 'unlikely_few', 'condition', 'severity']
 
 # %% ../nbs/05_rules.ipynb #c8d7f2f6
 def _pct(x) -> str: return f"{100 * x:.1f}%"
 
-def _drifted(d: pd.DataFrame, status: str = "status", also: tuple = ()) -> list[str]:
+def drifted(d: pd.DataFrame, status: str = "status", also: tuple = ()) -> list[str]:
     "The features whose `status` (or `pooled_status`) is drift, or one of `also`, in drift table `d`."
     if not len(d) or status not in d: return []
     return d[d[status].isin(("drift", *also)) & (d.role == "feature")]["column"].tolist()
@@ -34,9 +32,9 @@ def _drift(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     feature (without pooled results: `min_features` in each of them). A window whose rows were mostly quarantined is
     not judged: the rows left are a selection, not the population, and the quarantine alert tells that incident."""
     if q.get("quarantine_rate", 0) > rule.get("max_quarantined", 1): return {}
-    runs = [_drifted(d)] + [_drifted(h) for h in history[: rule["consecutive"] - 1]]
+    runs = [drifted(d)] + [drifted(h) for h in history[: rule["consecutive"] - 1]]
     if len(runs) < rule["consecutive"] or not all(runs): return {}
-    now = _drifted(d, "pooled_status") if "pooled_status" in d else runs[0]
+    now = drifted(d, "pooled_status") if "pooled_status" in d else runs[0]
     each = "pooled_status" in d or all(len(r) >= rule["min_features"] for r in runs)
     if len(now) < rule["min_features"] or not each: return {}
     ev = _farthest(d, now)
@@ -51,23 +49,23 @@ def _above_baseline(r: float, base: float, n: int, rule: dict, tests: int) -> bo
     if not r > base + rule["margin"]: return False
     return n == 0 or binom.sf(round(r * n) - 1, n, base) < rule["alpha"] / max(tests, 1)
 
-def _window_null_rates(q: dict) -> dict:
+def window_null_rates(q: dict) -> dict:
     "Each feature's share of nulls among all the rows the window received (quarantined ones hold a value, or are counted there)."
     share = q.get("accepted", q["rows"]) / q["rows"] if q["rows"] else 1.0
     return {f: r * share for f, r in q["null_rates"].items() if _known(r) and f not in q.get("missing_columns", [])}
 
-def _baseline_nulls(q: dict, features) -> dict:
+def baseline_nulls(q: dict, features) -> dict:
     "The reference's null rate of each of `features` (0 where it has none)."
     base = q.get("baseline_null_rates") or {}
     return {f: base[f] if _known(base.get(f)) else 0.0 for f in features}
 
 def _null_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "A feature's null rate is above the reference's (or a fixed `above`): one subject per feature."
-    rates = _window_null_rates(q)
+    rates = window_null_rates(q)
     if rule.get("above") is not None:
         return {f: (f"{f}: {_pct(r)} null (above {_pct(rule['above'])})", {"null_rate": r, "rows": q["rows"]})
                 for f, r in rates.items() if r > rule["above"]}
-    b = _baseline_nulls(q, rates)
+    b = baseline_nulls(q, rates)
     return {f: (f"{f}: {_pct(r)} null in {q['rows']:,} rows (reference {_pct(b[f])})",
                 {"null_rate": r, "reference": b[f], "rows": q["rows"]})
             for f, r in rates.items() if _above_baseline(r, b[f], q["rows"], rule, len(rates))}
@@ -87,13 +85,13 @@ def judged_quality(rule: dict, q: dict) -> dict:
     return {**q, "quarantine_rate": rest / q["rows"], "category_rate": 0.0, "reason_columns": columns,
             "baseline_rates": {**base, "category_rate": 0.0} if base else base}
 
-def _rate_names(rule: dict) -> list[str]:
+def rate_names(rule: dict) -> list[str]:
     "The rates the quarantine rule judges: in all, and by reason unless it has a fixed threshold."
     return ["quarantine_rate"] + ([f"{k}_rate" for k in _REASON_RATES] if rule.get("above") is None else [])
 
 def _reasons_above(q: dict, rule: dict) -> dict:
     "`{rate: (window's, reference's)}` of the quarantine rates above the reference period's (in all, and by reason)."
-    base, names = q.get("baseline_rates") or {}, _rate_names(rule)
+    base, names = q.get("baseline_rates") or {}, rate_names(rule)
     return {k: (q.get(k, 0.0), base.get(k, 0.0)) for k in names  # a quality stored by an older version may lack a rate
             if _above_baseline(q.get(k, 0.0), base.get(k, 0.0), q["rows"], rule, len(names))}
 
@@ -117,7 +115,7 @@ def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dic
     return {"": (msg, {"rate": q["quarantine_rate"], "rates": why, "rows": q["rows"], "above_reference": sorted(above),
                        "columns": q.get("reason_columns") or {}})}
 
-def _unknown_shares(q: dict) -> dict:
+def unknown_shares(q: dict) -> dict:
     "`{feature: (rows with a value outside its closed contract, their values)}` of window quality `q`."
     return {f: (sum(v.values()), v) for f, v in (q.get("unknown_values") or {}).items() if sum(v.values())}
 
@@ -131,7 +129,7 @@ def _category_message(f: str, values: dict, rows: int, window) -> str:
 def _category(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     """A feature holds values outside its closed contract (quarantined, or accepted and flagged) in a larger share of
     the window's rows than in the reference period, by the rule's margin and significantly: one subject per feature."""
-    shares, n = _unknown_shares(q), q["rows"]
+    shares, n = unknown_shares(q), q["rows"]
     base = (q.get("baseline_rates") or {}).get("category_rate", 0.0)
     return {f: (_category_message(f, v, n, q.get("window")), {"values": v, "rows": n, "share": k / n, "reference": base})
             for f, (k, v) in shares.items() if n and _above_baseline(k / n, base, n, rule, len(shares))}
@@ -149,7 +147,7 @@ def _shifted_classes(q: dict, rule: dict) -> dict:
 def _prediction_balance(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     """The share of a predicted class moved from the reference's; while features drift in the window, the drift
     rule tells the incident (one alert for it), so this one stays quiet."""
-    if not (q.get("prediction_shares") and q.get("baseline_prediction_shares")) or _drifted(d): return {}
+    if not (q.get("prediction_shares") and q.get("baseline_prediction_shares")) or drifted(d): return {}
     moved = _shifted_classes(q, rule)
     if not moved: return {}
     what = ", ".join(f"{c} {_pct(a)} (reference {_pct(b)})" for c, (a, b) in moved.items())
@@ -170,7 +168,7 @@ def _error_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     msg = f"{_pct(rate)} of {q['requests']:,} requests failed on the server (above {_pct(rule['above'])})"
     return {"": (msg, {"requests": q["requests"], "server_errors": q["server_errors"]})}
 
-def _unlikely_few(rows: int, expected: float, alpha: float) -> bool:
+def unlikely_few(rows: int, expected: float, alpha: float) -> bool:
     "`rows` or fewer is unlikely (Poisson, below `alpha`) when `expected` rows are due."
     from scipy.stats import poisson
     return poisson.cdf(rows, expected) < alpha
@@ -179,13 +177,13 @@ def _no_data(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "The window is empty, or has fewer rows than `below` times the expected, and that few are unlikely by chance."
     rows, exp = q["rows"], q["expected_rows"]
     if not (rows == 0 or (exp and rows < rule["below"] * exp)): return {}
-    if exp and not _unlikely_few(rows, exp, rule.get("alpha", 1.0)): return {}
+    if exp and not unlikely_few(rows, exp, rule.get("alpha", 1.0)): return {}
     expected = f" (expected about {exp:,.0f})" if exp else ""
     return {"": (f"{rows:,} rows{expected}", {"rows": rows, "expected": exp})}
 
 def _drift_goes_on(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "An open drift alert goes on while at least `sustain_features` features drift (in this window alone)."
-    return {"": (None, None)} if len(_drifted(d)) >= rule["sustain_features"] else {}
+    return {"": (None, None)} if len(drifted(d)) >= rule["sustain_features"] else {}
 
 CONDITIONS = {"drift": _drift, "null_rate": _null_rate, "quarantine_rate": _quarantine_rate, "category": _category,
               "prediction_balance": _prediction_balance, "schema": _schema, "error_rate": _error_rate,
@@ -214,116 +212,3 @@ def severity(rule: dict, evidence: dict | None) -> str:
     if rule.get("severity"): return rule["severity"]
     kind = rule["kind"]
     return SIZED[kind](rule, evidence or {}) if kind in SIZED else DEFAULT_SEVERITY[kind]
-
-# %% ../nbs/05_rules.ipynb #b2c3d409
-@dataclass
-class Pool:
-    "The windows since an open alert last held, oldest first: what its recovery is judged on."
-    windows: list  # window rules: (drift table, quality) of each window; performance rules: each window's row
-    alpha: float  # monitoring.recovery_alpha: worse than the recovery level at this significance keeps the alert open
-    drift: pd.DataFrame | None = None  # drift rules: the drift table of the windows' merged profiles, when it was made
-
-FIXED_RECOVERY = (0.5, 0.75)  # a rule with a fixed threshold (`above`): its recovery and materiality levels, as shares of it
-
-def consistent(k: float, n: float, level: float, alpha: float) -> bool:
-    "`k` of `n` is not significantly above rate `level` (one-sided binomial test at `alpha`)."
-    from scipy.stats import binom
-    if n <= 0 or level >= 1: return True
-    return bool(binom.sf(round(k) - 1, round(n), max(level, 0.0)) >= alpha)
-
-def shown_below(k: float, n: float, level: float, alpha: float) -> bool:
-    "`k` of `n` is significantly below rate `level` (one-sided binomial test at `alpha`)."
-    from scipy.stats import binom
-    return n > 0 and level > 0 and bool(binom.cdf(round(k), round(n), min(level, 1.0)) < alpha)
-
-def back_to(k: float, n: float, levels: tuple, alpha: float) -> bool:
-    "Rate `k` of `n` is back: consistent with the recovery level, or shown below the materiality level (`levels`)."
-    return consistent(k, n, levels[0], alpha) or shown_below(k, n, levels[1], alpha)
-
-def _levels(rule: dict, base: float) -> tuple:
-    """(recovery, materiality) levels of a rate: the reference's plus the tolerance, and plus half the margin;
-    with a fixed threshold, the shares `FIXED_RECOVERY` of it."""
-    if rule.get("above") is not None: return tuple(rule["above"] * s for s in FIXED_RECOVERY)
-    return base + rule["tolerance"], base + rule["margin"] / 2
-
-def _rows(pool: Pool) -> int: return sum(q["rows"] for _, q in pool.windows)
-
-def _null_rate_back(rule: dict, subject: str, pool: Pool) -> bool:
-    "The feature's nulls, pooled, are consistent with its recovery level."
-    nulls = sum(_window_null_rates(q).get(subject, 0.0) * q["rows"] for _, q in pool.windows)
-    base = _baseline_nulls(pool.windows[-1][1], [subject])[subject]
-    return back_to(nulls, _rows(pool), _levels(rule, base), pool.alpha)
-
-def _quarantine_back(rule: dict, subject: str, pool: Pool) -> bool:
-    "The quarantined rows, pooled, in all and for each reason, are consistent with their recovery levels."
-    qs = [judged_quality(rule, q) for _, q in pool.windows]
-    base, n = qs[-1].get("baseline_rates") or {}, _rows(pool)
-    return all(back_to(sum(q.get(r, 0.0) * q["rows"] for q in qs), n, _levels(rule, base.get(r, 0.0)), pool.alpha)
-               for r in _rate_names(rule))
-
-def _category_back(rule: dict, subject: str, pool: Pool) -> bool:
-    "The feature's rows with unknown values, pooled, are consistent with the reference period's share plus the tolerance."
-    k = sum(_unknown_shares(q).get(subject, (0, None))[0] for _, q in pool.windows)
-    base = (pool.windows[-1][1].get("baseline_rates") or {}).get("category_rate", 0.0)
-    return back_to(k, _rows(pool), _levels(rule, base), pool.alpha)
-
-def _class_back(rule: dict, k: float, n: float, base: float, alpha: float) -> bool:
-    "A class's `k` of `n` predictions are back to its reference share `base`, on the side they moved to."
-    if k / n >= base: return back_to(k, n, _levels(rule, base), alpha)
-    return back_to(n - k, n, _levels(rule, 1 - base), alpha)
-
-def _balance_back(rule: dict, subject: str, pool: Pool) -> bool:
-    "Each predicted class's share, pooled, is consistent with the reference's within the tolerance."
-    qs = [q for _, q in pool.windows if q.get("prediction_shares")]
-    n, base = sum(q.get("accepted", q["rows"]) for q in qs), (qs[-1].get("baseline_prediction_shares") or {}) if qs else {}
-    if not n or not base: return True
-    count = {c: sum(q["prediction_shares"].get(c, 0.0) * q.get("accepted", q["rows"]) for q in qs) for c in base}
-    return all(_class_back(rule, count[c], n, base[c], pool.alpha) for c in base)
-
-def _drift_back(rule: dict, subject: str, pool: Pool) -> bool:
-    """Fewer than `sustain_features` features drift or come near it (status possible: significant, half as far) in
-    the windows' merged profile (without it: in each window)."""
-    if pool.drift is not None: return len(_drifted(pool.drift, also=("possible",))) < rule["sustain_features"]
-    return all(len(_drifted(d, also=("possible",))) < rule["sustain_features"] for d, _ in pool.windows)
-
-def _schema_back(rule: dict, subject: str, pool: Pool) -> bool:
-    "The windows' batches, all with rows and none of them with a schema change (one would have held), are back."
-    return True
-
-def _errors_back(rule: dict, subject: str, pool: Pool) -> bool:
-    "The failed requests, pooled, are back below part of the threshold."
-    k, n = sum(q.get("server_errors", 0) for _, q in pool.windows), sum(q.get("requests", 0) for _, q in pool.windows)
-    return back_to(k, n, _levels(rule, 0.0), pool.alpha)
-
-def _rows_back(rule: dict, subject: str, pool: Pool) -> bool:
-    "The windows' rows, pooled, are not unlikely few for half the rows expected."
-    expected = sum(q["expected_rows"] or 0 for _, q in pool.windows)
-    return not expected or not _unlikely_few(_rows(pool), FIXED_RECOVERY[0] * expected, pool.alpha)
-
-def _weighted(rows: list, value: str, weight: str) -> tuple:
-    "(mean, standard error) of `value` over `rows`, weighted by `weight`, with each row's `se`."
-    w = np.array([r[weight] for r in rows], float)
-    v, se = np.array([r[value] for r in rows], float), np.array([r.get("se") or 0.0 for r in rows], float)
-    return float((w * v).sum() / w.sum()), float(np.sqrt((w ** 2 * se ** 2).sum()) / w.sum())
-
-def _performance_back(rule: dict, subject: str, pool: Pool) -> bool:
-    "The realized metric of the windows, weighted by their labels, is better than the floor beyond its noise."
-    from scipy.stats import norm
-    mean, se = _weighted(pool.windows, "value", "labeled")
-    margin, floor = norm.isf(pool.alpha) * se, pool.windows[-1]["floor"]
-    return mean - margin > floor if rule["_higher_better"] else mean + margin < floor
-
-def _estimate_back(rule: dict, subject: str, pool: Pool) -> bool:
-    "The estimated metric's band, weighted by the windows' rows, is wholly on the good side of the floor."
-    side = "lower" if rule["_higher_better"] else "upper"
-    bound, floor = _weighted(pool.windows, side, "rows")[0], pool.windows[-1]["floor"]
-    return bound > floor if rule["_higher_better"] else bound < floor
-
-RECOVERY = {"drift": _drift_back, "null_rate": _null_rate_back, "quarantine_rate": _quarantine_back,
-            "category": _category_back, "prediction_balance": _balance_back, "schema": _schema_back,
-            "error_rate": _errors_back, "no_data": _rows_back, "performance": _performance_back,
-            "estimated_performance": _estimate_back}  # kind -> whether the pooled windows show its signal back
-
-def recovered(rule: dict, subject: str, pool: Pool) -> bool:
-    "Whether an open alert of `rule` on `subject` may resolve: at least `_clear_after` windows, whose signal is back."
-    return len(pool.windows) >= rule["_clear_after"] and RECOVERY[rule["kind"]](rule, subject, pool)

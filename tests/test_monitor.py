@@ -150,8 +150,9 @@ def test_flaky_webhook_never_blocks_monitoring_and_gets_the_alert_once(shifted):
             else: assert rep.events == []  # raised once, not again while it holds
         assert rx.attempts >= 3  # it retried while failing and hanging
         assert all(s < 3 + 2 + 5 for s in timings), timings  # the delivery budget, one request's timeout, judging the windows
-        raised = [p for p in rx.received if p["event"] == "raised"]
-        assert len(raised) == 1 and raised[0]["kind"] == "drift" and raised[0]["id"].endswith("-raised")
+        opened = [p for p in rx.received if p["event"] == "opened"]  # one message per incident, not per alert
+        assert len(opened) == 1 and opened[0]["kinds"] == ["drift"] and opened[0]["id"] == f"incident-{opened[0]['incident']}-1"
+        assert opened[0]["alerts"][0]["kind"] == "drift" and "features drift" in opened[0]["message"], opened[0]
         assert alerts(ws).delivered.tolist() == [1]
     finally:
         rx.shutdown()
@@ -186,6 +187,8 @@ def test_monitor_pipeline_alerts_cli_and_retraining(shifted, cli, tmp_path):
     out = cli("alerts", "-w", ws.path)
     assert out.returncode == 0 and "drift" in out.stdout and "open" in out.stdout, out.stdout
     rows = json.loads(cli("alerts", "-w", ws.path, "--json").stdout)
-    assert rows[0]["retrain_run"] and rows[0]["retrain_run"] != "starting"
+    assert rows[0]["kinds"] == ["drift"] and rows[0]["alerts"][0]["retrain_run"] not in (None, "starting"), rows
+    alone = json.loads(cli("alerts", "-w", ws.path, "--json", "--alerts").stdout)
+    assert [a["id"] for a in alone] == [a["id"] for a in rows[0]["alerts"]] and alone[0]["incident_id"] == rows[0]["id"]
     status = cli("status", "-w", ws.path).stdout
     assert "train" in status and "monitor" in status

@@ -97,8 +97,8 @@ def _held_again(con, rule: dict, alert: tuple, key: str, as_of: str, evidence) -
     return _alert_event(con, "escalated", alert[0], key, as_of)
 
 def _open_alert(con, kind: str, subject: str) -> tuple | None:
-    "(id, severity, last window) of the open alert of `kind` on `subject`, if any."
-    return con.execute("SELECT id, severity, COALESCE(last_window, opened_window) FROM alerts "
+    "(id, severity, last window, evidence) of the open alert of `kind` on `subject`, if any."
+    return con.execute("SELECT id, severity, COALESCE(last_window, opened_window), evidence FROM alerts "
                        "WHERE kind=? AND subject=? AND state='open'", (kind, subject)).fetchone()
 
 def _transition(con, rule: dict, subject: str, holds: bool, key: str, as_of: str, finding: tuple, pool_since) -> dict | None:
@@ -108,7 +108,9 @@ def _transition(con, rule: dict, subject: str, holds: bool, key: str, as_of: str
     if alert is None: return _raise(con, rule, subject, key, as_of, *finding) if holds else None
     if holds: return _held_again(con, rule, alert, key, as_of, finding[1])
     con.execute("UPDATE alerts SET clear=clear+1 WHERE id=?", (alert[0],))
-    return _resolve(con, alert[0], key, as_of) if recovered(rule, subject, pool_since(alert[2])) else None
+    pool = pool_since(alert[2])
+    pool.evidence = json.loads(alert[3]) if alert[3] else None
+    return _resolve(con, alert[0], key, as_of) if recovered(rule, subject, pool) else None
 
 # %% ../nbs/05_alerts.ipynb #b37ef7d1
 def _rules(spec: dict) -> list[dict]:

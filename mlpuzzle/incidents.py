@@ -50,10 +50,11 @@ def _incident(con, iid: int) -> dict:
 def _subject(kind: str, subject: str) -> str: return f"{kind} {subject}" if subject else kind
 
 # %% ../nbs/05_incidents.ipynb #1c0d0008
-def _refresh(con, iid: int) -> dict:
-    "Recompute incident `iid` from its alerts (state, severity, windows, kinds, subjects); the incident."
+def _refresh(con, iid: int, at: str) -> dict:
+    """Recompute incident `iid` from its alerts as they stood in window `at` (an alert this run resolves later is still
+    open there): state, severity, windows, kinds, subjects; the incident."""
     al = _members(con, iid)
-    open_ = [a for a in al if a["state"] == "open"]
+    open_ = [a for a in al if a["state"] == "open" or a["resolved_window"] > at]
     sev = max((a["severity"] for a in al), key=_RANK.get)
     last = max((a["resolved_window"] or a["last_window"] or a["opened_window"]) for a in al)
     resolved = None if open_ else max(a["resolved_window"] for a in al)
@@ -99,12 +100,12 @@ def _raised(con, e: dict, within: int, window, as_of: str) -> dict | None:
     iid = _near(con, e, within, window)
     if iid is None:
         iid = _open(con, e, as_of)
-        _refresh(con, iid)
+        _refresh(con, iid, e["window"])
         return _event(con, "opened", iid, as_of, f"{_subject(e['kind'], e['subject'])} raised")
     before = _incident(con, iid)
     con.execute("UPDATE alerts SET incident_id=? WHERE id=?", (iid, e["id"]))
     if before["state"] == "resolved": con.execute("UPDATE incidents SET resolved_at=NULL WHERE id=?", (iid,))
-    change = _change(before, _refresh(con, iid), e)
+    change = _change(before, _refresh(con, iid, e["window"]), e)
     if change is None: return None
     event, why = change
     return _event(con, event, iid, as_of, why)
@@ -113,7 +114,7 @@ def _grown_or_resolved(con, e: dict, as_of: str) -> dict | None:
     "An escalated or resolved alert `e` changes its incident: the incident's event when it rose or resolved."
     iid = con.execute("SELECT incident_id FROM alerts WHERE id=?", (e["id"],)).fetchone()[0]
     if iid is None: return None
-    before, after = _incident(con, iid), _refresh(con, iid)
+    before, after = _incident(con, iid), _refresh(con, iid, e["window"])
     if before["state"] == "open" and after["state"] == "resolved":
         con.execute("UPDATE incidents SET resolved_at=? WHERE id=?", (as_of, iid))
         return _event(con, "resolved", iid, as_of, "every alert resolved")
@@ -129,7 +130,7 @@ def _adopt(con, within: int, window, fresh: set):
         e = {"id": aid, "kind": kind, "subject": subject, "severity": sev, "window": opened}
         iid = _near(con, e, within, window) or _open(con, e, None)
         con.execute("UPDATE alerts SET incident_id=? WHERE id=?", (iid, aid))
-        _refresh(con, iid)
+        _refresh(con, iid, "9999")  # as they stand now
 
 _ORDER = {"raised": 0, "escalated": 1, "resolved": 2}  # within one window: alerts join before others resolve
 

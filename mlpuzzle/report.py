@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['status_of', 'incident_line', 'event_line', 'MonitorReport', 'drift_table', 'windows_table']
+__all__ = ['status_of', 'incident_line', 'event_line', 'MonitorReport', 'drift_table', 'windows_table', 'incidents_figure']
 
 # %% ../nbs/05_report.ipynb #2e0f0007
 def status_of(alerts: pd.DataFrame) -> str:
@@ -92,3 +92,26 @@ def windows_table(qual: pd.DataFrame, drift_df: pd.DataFrame) -> pd.DataFrame:
     preds = drift_df[drift_df.role == "prediction"][["window", "distance"]]
     preds = preds.rename(columns={"distance": "prediction_distance"})
     return win.merge(per, on="window", how="left").merge(preds, on="window", how="left")
+
+# %% ../nbs/05_report.ipynb #2e0f0015
+_COLOUR = {"warning": "tab:orange", "critical": "tab:red"}
+
+def _when(key) -> pd.Timestamp: return pd.Timestamp(key).tz_localize(None) if key else None
+
+def incidents_figure(inc: pd.DataFrame, end=None,  # the last window shown (default: the latest incident's)
+                     limit: int = 20):  # the latest incidents shown
+    """The incidents of `inc` (`incidents.incident_table`) on business time: one bar each, from its first window
+    to its resolution (open: to `end`), coloured by severity, labelled with its subjects. A matplotlib figure."""
+    import matplotlib.pyplot as plt  # imported here: the monitor and the CLI run without matplotlib
+    inc = inc.tail(limit)
+    stop = _when(end) or max((_when(r) for r in inc.last_window), default=None)
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(inc) + 1.1))
+    for y, r in enumerate(inc.itertuples()):
+        t0, t1 = _when(r.first_window), _when(r.resolved_window) or stop
+        width = max(t1 - t0, pd.Timedelta(hours=12)) if t1 is not None else pd.Timedelta(days=1)
+        ax.barh(y, width, left=t0, color=_COLOUR[r.severity], alpha=0.35 if r.state == "resolved" else 0.9)
+        label = f"#{r.id} {', '.join(r.subjects)}" + (" (open)" if r.state == "open" else "")
+        ax.annotate(label[:70], (t0, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks([]); ax.invert_yaxis(); ax.set_title("Incidents (business time; open ones solid; orange warning, red critical)")
+    fig.autofmt_xdate(); fig.tight_layout()
+    return fig

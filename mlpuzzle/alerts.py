@@ -131,6 +131,7 @@ class Judging:
     as_of: str
     alpha: float = 0.05  # monitoring.recovery_alpha
     pooled_drift: Callable | None = None  # keys -> the drift table of their merged profiles (None: judged per window)
+    explain: Callable | None = None  # window -> the segments where its realized metric fell most (`performance.segment_gaps`)
 
     def window(self, key: str) -> tuple | None:
         "(drift, quality) of window `key`: this run's, else the stored one (None when never computed)."
@@ -218,11 +219,17 @@ def _drift_note(drifted: list[dict]) -> str:
     if not drifted: return ""
     return "; drifting in the same window: " + ", ".join(f"{d['column']} ({d['distance']:.2f})" for d in drifted[:5])
 
+def _segment_note(segments: list[dict] | None) -> str:
+    "`; lowest segments: plan=pro 0.552 (rest 0.713, 120 rows)` (nothing without segments)."
+    if not segments: return ""
+    return "; lowest segments: " + ", ".join(f"{s['column']}={s['value']} {s['metric']:.3f} (rest {s['rest']:.3f}, "
+                                             f"{s['rows']:,} rows)" for s in segments)
+
 def _performance_message(p: dict, metric: str) -> str | None:
     "What a performance alert says of window `p` (None without a floor)."
     if not (p["floor"] == p["floor"] and p["floor"] is not None): return None
     return (f"realized {metric} {p['value']:.3f} on {p['labeled']:,} labeled rows, floor {p['floor']:.3f} "
-            f"(test: {p['test_value']:.3f}){_drift_note(p.get('drifted'))}")
+            f"(test: {p['test_value']:.3f}){_segment_note(p.get('segments'))}{_drift_note(p.get('drifted'))}")
 
 def _estimate_message(e: dict) -> str:
     "What an estimated_performance alert says of window estimate `e`."
@@ -250,6 +257,8 @@ def _performance_events(j: Judging, rule: dict, perf: pd.DataFrame, spec: dict, 
     metric, judged = spec["promotion"]["metric"], _judged(perf, serving)
     bad = below_floor(judged, metric, spec["problem"])
     rows = _with_drift(j, judged.to_dict("records"))
+    for r, b in zip(rows, bad):  # where it fell: asked only of the windows below the floor
+        if b and j.explain is not None and r["window"] > cursor: r["segments"] = j.explain(r["window"])
     return _judged_events(j, rule, rows, bad, lambda p: _performance_message(p, metric), cursor)
 
 def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, serving, cursor: str) -> list:
@@ -269,11 +278,12 @@ def _late_windows(con) -> set:
 def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str, con, serving: int | None = None,
                     estimated: pd.DataFrame | None = None,  # `labelfree.window_estimates` of the windows
                     pooled_drift: Callable | None = None,  # window keys -> drift of their merged profiles
+                    explain: Callable | None = None,  # window -> where its realized metric fell (`performance.segment_gaps`)
                    ) -> list[dict]:
     """Apply the spec's rules to the windows of `results` not yet evaluated (and those whose inputs changed since),
     to newly judged `perf` windows and to newly `estimated` ones (only those the `serving` version predicted);
     group the alert events into incidents; return the alert events."""
-    j = Judging(con, results, as_of, ws.spec["monitoring"].get("recovery_alpha", 0.05), pooled_drift)
+    j = Judging(con, results, as_of, ws.spec["monitoring"].get("recovery_alpha", 0.05), pooled_drift, explain)
     cursors, events, late = dict(con.execute("SELECT rule, window FROM cursors")), [], _late_windows(con)
     for rule in _rules(ws.spec):
         cursor = cursors.get(rule["kind"], "")

@@ -21,7 +21,7 @@ from .workspace import open_workspace, Workspace
 from .core import WINDOW_FORMAT, now_iso, parse_duration, to_utc, utc_now, window_key, window_keys
 from .reference import load_baselines, load_reference, window_references
 from .drift import drift
-from .performance import performance, predictions
+from .performance import performance, predictions, segment_gaps
 from .labelfree import window_estimates
 from .quality import ingestion_counts, quality
 
@@ -226,7 +226,8 @@ def _judge_windows(ws: Workspace, keys: list[str], refs: dict, serving, t: pd.Ti
         pred = _in_windows(ws, predictions(ws), keys)  # read once: realized and estimated performance both need them
         perf = _before(performance(ws, t, rule["min_labels"], rule["below"], pred), end)
         est = _before(window_estimates(ws, pred, rule["below"]), end)
-        events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, refs))
+        def explain(key: str) -> list[dict]: return segment_gaps(ws, key, t, pred)
+        events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, refs), explain)
         incident_events = group_events(ws, con, events, at)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
         if spec["monitoring"]["webhook"]: queue_events(con, incident_events)

@@ -12,11 +12,12 @@ import pandas as pd
 from .schema import METRICS
 from .workspace import Workspace
 from .core import parse_duration
+from .store import load_snapshots
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'default_floor', 'below_floor', 'predictions', 'labeled_predictions', 'floor_of', 'performance']
+__all__ = ['log', 'default_floor', 'below_floor', 'predictions', 'labeled_predictions', 'floor_of', 'performance', 'segment_gaps']
 
 # %% ../nbs/05_performance.ipynb #00b25f0b
 def default_floor(metric: str, problem: str, test_value: float | None) -> float | None:
@@ -122,3 +123,34 @@ def performance(ws: Workspace, as_of=None, min_labels: int = 50, floor: float | 
     if df is None: return pd.DataFrame(columns=_COLUMNS)
     rows = [_window_performance(ws, k, g, seen, min_labels, floor) for k, g in df.groupby("window")]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=_COLUMNS)
+
+# %% ../nbs/05_performance.ipynb #5e9a0002
+def _segment_columns(spec: dict) -> list[str]:
+    "The features that cut a window into segments: the categorical and boolean ones."
+    return [f for f, c in spec["features"].items() if c["type"] in ("categorical", "boolean")]
+
+def _with_features(ws: Workspace, g: pd.DataFrame, key: str, columns: list[str]) -> pd.DataFrame:
+    "The labeled predictions `g` of window `key` with the `columns` of their events (from the snapshots)."
+    t0 = pd.Timestamp(key, tz="UTC")
+    rows = load_snapshots(ws, t0, t0 + parse_duration(ws.spec["monitoring"]["window"]))
+    id_col = ws.spec["columns"]["id"]
+    return g.merge(rows[[id_col, *columns]].drop_duplicates(id_col), on=id_col, how="left")
+
+def segment_gaps(ws: Workspace, key: str, as_of=None, pred: pd.DataFrame | None = None,
+                 min_rows: int = 30,  # labeled rows a segment, and the rest of the window, need to be judged
+                 top: int = 3) -> list[dict]:
+    """The segments of window `key` (a value of a categorical or boolean feature) where the realized gate metric
+    fell most below the rest of the window: column, value, labeled rows, the metric there and on the rest."""
+    df, spec = labeled_predictions(ws, as_of, pred), ws.spec
+    if df is None or not (df.window == key).any(): return []
+    columns, g = _segment_columns(spec), df[df.window == key]
+    g = _with_features(ws, g, key, columns)
+    info, y_col = _version_info(ws, int(g["model_version"].mode().iloc[0]), {}), spec["columns"]["target"]
+    def metric(part: pd.DataFrame) -> float:
+        y = part[y_col]
+        return _realized(part, y, spec, info, key) if _judgeable(y, spec["problem"], min_rows) else np.nan
+    out = [{"column": c, "value": str(v), "rows": len(seg), "metric": metric(seg), "rest": metric(g[g[c] != v])}
+           for c in columns for v, seg in g.groupby(c) if len(seg) >= min_rows]
+    sign = 1 if METRICS[spec["problem"]][spec["promotion"]["metric"]] else -1
+    out = [s for s in out if s["metric"] == s["metric"] and s["rest"] == s["rest"] and sign * (s["rest"] - s["metric"]) > 0]
+    return sorted(out, key=lambda s: -sign * (s["rest"] - s["metric"]))[:top]

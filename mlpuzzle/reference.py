@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import atomic_path, ModelError, parse_duration, to_utc
+from .core import add_counts, atomic_path, ModelError, parse_duration, to_utc
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -20,17 +20,12 @@ __all__ = ['log', 'period_counts', 'held_out', 'reference_baselines', 'reference
            'load_reference', 'load_baselines', 'window_references']
 
 # %% ../nbs/05_reference.ipynb #b45e0002
-def _add(into: dict, counts: dict) -> dict:
-    "`into` with `counts` added, key by key."
-    for k, n in counts.items(): into[k] = into.get(k, 0) + n
-    return into
-
 def period_counts(manifests: list[dict], lo: pd.Timestamp, hi: pd.Timestamp) -> dict:
     "`{window: counts}`: rows ingested per window starting from `lo` to `hi` (both included), by what ingestion did."
     out = {}
     for m in manifests:
         for k, c in m.get("windows", {}).items():
-            if k[:4].isdigit() and lo <= pd.Timestamp(k, tz="UTC") <= hi: _add(out.setdefault(k, {}), c)
+            if k[:4].isdigit() and lo <= pd.Timestamp(k, tz="UTC") <= hi: add_counts(out.setdefault(k, {}), c)
     return out
 
 def _prediction_shares(pred: pd.DataFrame, spec: dict) -> dict:
@@ -54,7 +49,7 @@ def reference_baselines(ws: Workspace, data: pd.DataFrame,
     wins = period_counts(snapshots(ws), t.min().floor(window), t.max()) if t is not None else {}
     rows = [c.get("accepted", 0) + c.get("quarantined", 0) for c in wins.values()]
     ingested = {}
-    for c in wins.values(): _add(ingested, c)
+    for c in wins.values(): add_counts(ingested, c)
     return {"ingested": ingested, "windows": len(wins), "rows_per_window": float(np.median(rows)) if rows else None,
             "prediction_shares": _prediction_shares(pred, ws.spec)}
 

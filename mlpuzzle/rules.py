@@ -78,7 +78,7 @@ def judged_quality(rule: dict, q: dict) -> dict:
     """Quality `q` as the quarantine rule judges it: with a category rule in the spec (`_category_rule`), the rows
     quarantined for unknown categories alone are that rule's, and left out here (of the reference period's too)."""
     if not rule.get("_category_rule") or not q["rows"]: return q
-    rest = q["quarantined"] - q.get("category_only", 0)
+    rest = q.get("quarantined", q["quarantine_rate"] * q["rows"]) - q.get("category_only", 0)
     base = dict(q.get("baseline_rates") or {})
     if base: base["quarantine_rate"] = max(base.get("quarantine_rate", 0.0) - base.get("category_rate", 0.0), 0.0)
     columns = {k: n for k, n in (q.get("reason_columns") or {}).items() if not k.endswith(": category")}

@@ -50,14 +50,6 @@ def _incidents(ws: Workspace) -> pd.DataFrame:
     from mlpuzzle.incidents import incidents
     return incidents(ws) if (ws.dir("alerts") / "monitor.db").exists() else pd.DataFrame()
 
-def _incident_rows(inc: pd.DataFrame) -> pd.DataFrame:
-    "The incidents as the page shows them, the open ones first: what, since when, until when, and how to end it."
-    if not len(inc): return inc
-    rows = inc.assign(first=inc.first_window.str[:10], until=inc.resolved_window.fillna("open").str[:10],
-                      kinds=inc.kinds.map(", ".join), subjects=inc.subjects.map(", ".join), alerts=inc.alerts.map(len))
-    rows = rows.sort_values(["state", "id"], ascending=[True, False])  # open before resolved, the latest first
-    return rows[["id", "severity", "state", "first", "until", "kinds", "subjects", "alerts", "message", "how_to_end"]]
-
 def _version_times(ws: Workspace, runs: list[dict]) -> dict:
     "Version -> the business time it came to be: the `as_of` of the run that trained it, if any."
     out = {}
@@ -197,7 +189,7 @@ def _performance(ws: Workspace) -> tuple:
 
 def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
-    from mlpuzzle.report import incident_line, status_of
+    from mlpuzzle.report import incident_line, incident_rows, incidents_figure, status_of
     from mlpuzzle.runs import list_runs
     ws = open_workspace(workspace)
     reports, spec = Path(reports), ws.spec
@@ -228,7 +220,7 @@ def build_dashboard(workspace, reports) -> Path:
 <section id="timeline"><h2>Timeline of model versions and alerts</h2>{timeline_plot(hist, alerts, vtimes, end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
 <section id="trends"><h2>Drift and performance over time</h2>{trends_plot(win, perf, spec, reference_changes(hist, vtimes), est)}</section>
 <section id="incidents"><h2>Incidents</h2><p>Alerts that open within a window or two of each other are one incident.</p>
-{_table(_incident_rows(inc))}</section>
+{_png(incidents_figure(inc, end)) if len(inc) else ''}{_table(incident_rows(inc))}</section>
 <section id="alerts"><h2>Alerts</h2>{_table(alert_rows)}</section>
 <section id="models"><h2>Promotion history</h2>{_table(hist_rows)}</section>
 <section id="runs"><h2>Runs</h2><p>Each run's executed notebook, as HTML.</p>{_table(run_rows, {"run": "_href"})}</section>"""

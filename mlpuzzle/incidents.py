@@ -14,7 +14,7 @@ from .workspace import open_workspace, Workspace
 from .alerts import as_json, monitor_db
 
 # %% auto #0
-__all__ = ['incident_message', 'group_events', 'how_to_end', 'incident_table', 'incidents']
+__all__ = ['what_happened', 'incident_message', 'group_events', 'how_to_end', 'incident_table', 'incidents']
 
 # %% ../nbs/05_incidents.ipynb #1c0d0007
 _RANK = {"warning": 0, "critical": 1}
@@ -65,11 +65,15 @@ def _refresh(con, iid: int, at: str) -> dict:
                                           last, resolved, json.dumps(kinds), json.dumps(subjects), iid))
     return _incident(con, iid)
 
+def what_happened(members: list[dict]) -> str:
+    "Each alert's kind, subject and message, in the order they opened."
+    return "; ".join(f"{_subject(a['kind'], a['subject'])}: {a['message'] or ''}" for a in members)
+
 def incident_message(inc: dict, members: list[dict]) -> str:
     "One paragraph: the incident's severity, first window, and each alert's kind and message."
     head = f"incident {inc['id']} [{inc['severity']}] from {inc['first_window'][:10]}"
     if inc["state"] == "resolved": head += f", resolved {inc['resolved_window'][:10]}"
-    return head + ": " + "; ".join(f"{_subject(a['kind'], a['subject'])}: {a['message'] or ''}" for a in members)
+    return f"{head}: {what_happened(members)}"
 
 def _event(con, event: str, iid: int, as_of: str, why: str) -> dict:
     "The message of `event` (opened, changed, resolved, reopened) of incident `iid`, as the webhook receives it."
@@ -178,9 +182,10 @@ def incident_table(con, open_only: bool = False) -> pd.DataFrame:
         rows.append({**{k: inc[k] for k in ("id", "state", "severity", "first_window", "last_window", "resolved_window",
                                              "kinds", "subjects")},
                      "alerts": [a["id"] for a in members], "message": incident_message(inc, members),
+                     "what": what_happened(members),
                      "how_to_end": how_to_end(inc, members) if inc["state"] == "open" else "", "events": n, "delivered": d})
     cols = ["id", "state", "severity", "first_window", "last_window", "resolved_window", "kinds", "subjects", "alerts",
-            "message", "how_to_end", "events", "delivered"]
+            "message", "what", "how_to_end", "events", "delivered"]
     return pd.DataFrame(rows, columns=cols)
 
 def incidents(workspace, open_only: bool = False) -> pd.DataFrame:

@@ -63,14 +63,14 @@ def _quarantine_back(rule: dict, subject: str, pool: Pool) -> bool:
                for r in rate_names(rule))
 
 def _category_back(rule: dict, subject: str, pool: Pool) -> bool:
-    """The feature's rows with unknown values, pooled, are shown below halfway from the reference period's share to
-    the share seen when the alert was raised (plus the tolerance): a rare value's absence for a few windows is no
-    evidence that it stopped, the same absence over enough rows is."""
+    """The feature's rows with unknown values, pooled, are shown below a quarter of the way from the reference
+    period's share to the share seen when the alert was raised (plus the tolerance): a rare value's absence for a few
+    windows is no evidence that it stopped, the same absence over enough rows is."""
     k = sum(unknown_shares(q).get(subject, (0, None))[0] for _, q in pool.windows)
     base = (pool.windows[-1][1].get("baseline_rates") or {}).get("category_rate", 0.0)
     seen = (pool.evidence or {}).get("share") or 0.0
     if seen <= base: return back_to(k, _rows(pool), _levels(rule, base), pool.alpha)
-    return shown_below(k, _rows(pool), base + (seen - base) / 2 + rule["tolerance"], pool.alpha)
+    return shown_below(k, _rows(pool), base + (seen - base) / 4 + rule["tolerance"], pool.alpha)
 
 def _class_back(rule: dict, k: float, n: float, base: float, alpha: float) -> bool:
     "A class's `k` of `n` predictions are back to its reference share `base`, on the side they moved to."

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['status_of', 'incident_line', 'event_line', 'MonitorReport', 'drift_table', 'windows_table', 'incidents_figure']
+__all__ = ['status_of', 'incident_line', 'event_line', 'MonitorReport', 'drift_table', 'windows_table', 'incident_rows',
+           'incidents_figure']
 
 # %% ../nbs/05_report.ipynb #2e0f0007
 def status_of(alerts: pd.DataFrame) -> str:
@@ -96,7 +97,15 @@ def windows_table(qual: pd.DataFrame, drift_df: pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/05_report.ipynb #2e0f0015
 _COLOUR = {"warning": "tab:orange", "critical": "tab:red"}
 
-def _when(key) -> pd.Timestamp: return pd.Timestamp(key).tz_localize(None) if key else None
+def _when(key) -> pd.Timestamp | None: return None if key is None or pd.isna(key) else pd.Timestamp(key).tz_localize(None)
+
+def incident_rows(inc: pd.DataFrame) -> pd.DataFrame:
+    "The incidents as a report shows them, the open ones first, the latest first: what, since when, until when, how to end it."
+    if not len(inc): return inc
+    rows = inc.assign(first=inc.first_window.str[:10], until=inc.resolved_window.fillna("open").str[:10],
+                      subjects=inc.subjects.map(", ".join), alerts=inc.alerts.map(len))
+    rows = rows.sort_values(["state", "id"], ascending=[True, False])  # open before resolved
+    return rows[["id", "severity", "state", "first", "until", "subjects", "alerts", "what", "how_to_end"]]
 
 def incidents_figure(inc: pd.DataFrame, end=None,  # the last window shown (default: the latest incident's)
                      limit: int = 20):  # the latest incidents shown

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_alerts.ipynb #8d861fb3
 from __future__ import annotations
-import json, logging, math, sqlite3
+import json, logging, sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable
@@ -12,57 +12,17 @@ from typing import Callable
 import pandas as pd
 
 from .schema import METRICS
+from .state import as_json, monitor_db
 from .workspace import open_workspace, Workspace
 from .performance import below_floor
 from .estimate import band_below_floor
 from .rules import GOES_ON, JUDGE_EMPTY, condition, severity
-from .recovery import Pool, recovered
+from .recovery import POOL_WINDOWS, Pool, recovered
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'monitor_db', 'as_json', 'Judging', 'drifted_with', 'evaluate_alerts', 'alerts']
-
-# %% ../nbs/05_alerts.ipynb #0398bccf
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, signature TEXT, computed_at TEXT, drift TEXT, quality TEXT,
-    inputs TEXT, judged TEXT);
-CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT, subject TEXT, severity TEXT, state TEXT,
-    opened_window TEXT, raised_at TEXT, resolved_window TEXT, resolved_at TEXT, message TEXT, evidence TEXT,
-    retrain INTEGER, retrain_run TEXT, retrain_at TEXT, retrain_result TEXT, clear INTEGER DEFAULT 0,
-    last_window TEXT, windows INTEGER DEFAULT 0, incident_id INTEGER, late INTEGER DEFAULT 0);
-CREATE TABLE IF NOT EXISTS incidents (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT, severity TEXT, first_window TEXT,
-    last_window TEXT, resolved_window TEXT, opened_at TEXT, resolved_at TEXT, kinds TEXT, subjects TEXT,
-    events INTEGER DEFAULT 0);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS cursors (rule TEXT PRIMARY KEY, window TEXT);
-CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER, event TEXT, payload TEXT,
-    attempts INTEGER DEFAULT 0, next_try REAL DEFAULT 0, delivered_at TEXT, last_error TEXT, incident_id INTEGER);
-"""
-
-_ADDED = {"alerts": {"last_window": "TEXT", "windows": "INTEGER DEFAULT 0", "incident_id": "INTEGER",
-                     "late": "INTEGER DEFAULT 0"},
-          "windows": {"inputs": "TEXT", "judged": "TEXT"},
-          "outbox": {"incident_id": "INTEGER"}}  # columns added since the first release, by table
-
-def monitor_db(ws: Workspace) -> sqlite3.Connection:
-    "A connection to the monitoring state `alerts/monitor.db`, its tables created if missing (close it after use)."
-    con = sqlite3.connect(ws.dir("alerts") / "monitor.db", timeout=30)
-    con.execute("PRAGMA journal_mode=WAL"); con.executescript(_SCHEMA)
-    for table, added in _ADDED.items():  # a state written before these columns existed gains them
-        have = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
-        for col, decl in added.items():
-            if col not in have: con.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
-    return con
-
-def _plain(x):
-    "What `json` cannot write as JSON: NaN -> null, a numpy scalar -> its Python value, anything else -> text."
-    if x is None or (isinstance(x, float) and math.isnan(x)): return None
-    return x.item() if hasattr(x, "item") else str(x)
-
-def as_json(o) -> str:
-    "`o` as JSON text, numpy scalars and timestamps included."
-    return json.dumps(o, default=_plain)
+__all__ = ['log', 'Judging', 'drifted_with', 'evaluate_alerts', 'alerts']
 
 # %% ../nbs/05_alerts.ipynb #28d58a3a
 _RANK = {"warning": 0, "critical": 1}
@@ -148,9 +108,10 @@ def _window_pool(j: Judging, rule: dict, after: str, key: str) -> Pool:
     "The windows after `after` up to `key` that say something to `rule` (with rows, or any for kinds judging empty ones)."
     found = [(k, j.window(k)) for k in j.keys_between(after, key)]
     windows = [(k, w) for k, w in found if w is not None and (w[1]["rows"] or rule["kind"] in JUDGE_EMPTY)]
+    windows = windows[-POOL_WINDOWS * rule["_clear_after"]:]
     pool = Pool([w for _, w in windows], j.alpha)
     if rule["kind"] == "drift" and j.pooled_drift is not None and len(windows) >= rule["_clear_after"]:
-        pool.drift = j.pooled_drift([k for k, _ in windows][-2 * rule["_clear_after"]:])  # the latest, for cost
+        pool.drift = j.pooled_drift([k for k, _ in windows])
     return pool
 
 def _stored_drift(con, key: str, n: int) -> list:
@@ -243,7 +204,8 @@ def _judged_events(j: Judging, rule: dict, rows: list[dict], bad, message, curso
     for r, b in zip(rows, bad):
         key = r["window"]
         if key <= cursor: continue
-        def pool_since(after: str) -> Pool: return Pool([x for x in rows if after < x["window"] <= key], j.alpha)
+        def pool_since(after: str) -> Pool:
+            return Pool([x for x in rows if after < x["window"] <= key][-POOL_WINDOWS * rule["_clear_after"]:], j.alpha)
         if e := _transition(j.con, rule, "", bool(b), key, j.as_of, (message(r), r), pool_since): events.append(e)
         _set_cursor(j.con, rule["kind"], key)
     return events

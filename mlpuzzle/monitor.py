@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .alerts import as_json, evaluate_alerts, monitor_db
+from .alerts import evaluate_alerts
+from .state import as_json, monitor_db
 from .outbox import deliver, queue_events
 from .incidents import group_events, incident_table
 from .report import MonitorReport, drift_table, event_line, windows_table

@@ -10,7 +10,7 @@ from contextlib import closing
 from .core import now_iso
 from .workspace import Workspace
 from .privacy import redact, show_url
-from .alerts import as_json, monitor_db
+from .state import as_json, monitor_db
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from .rules import (baseline_nulls, drifted, judged_quality, rate_names, unknown
                             window_null_rates)
 
 # %% auto #0
-__all__ = ['FIXED_RECOVERY', 'RECOVERY', 'Pool', 'consistent', 'shown_below', 'back_to', 'recovered']
+__all__ = ['FIXED_RECOVERY', 'POOL_WINDOWS', 'RECOVERY', 'Pool', 'consistent', 'shown_below', 'back_to', 'recovered']
 
 # %% ../nbs/05_recovery.ipynb #3f0a0006
 @dataclass
@@ -24,7 +24,8 @@ class Pool:
     drift: pd.DataFrame | None = None  # drift rules: the drift table of the windows' merged profiles, when it was made
     evidence: dict | None = None  # the open alert's evidence, as it was raised
 
-FIXED_RECOVERY = (0.5, 0.75)  # a rule with a fixed threshold (`above`): its recovery and materiality levels, as shares of it
+FIXED_RECOVERY = (0.5, 0.75)  # a fixed threshold (`above`): its recovery and materiality levels, as shares of it
+POOL_WINDOWS = 4  # an open alert's recovery pools the latest windows since it held, at most this many times clear_after
 
 def consistent(k: float, n: float, level: float, alpha: float) -> bool:
     "`k` of `n` is not significantly above rate `level` (one-sided binomial test at `alpha`)."

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .alerts import monitor_db
+from .state import monitor_db
 from .workspace import Workspace
 from .core import MlpuzzleError, ModelError, parse_duration
 from .monitor import business_now, last_as_of

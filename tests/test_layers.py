@@ -38,7 +38,7 @@ LAYERS = [
     ["traffic"],
     ["serve", "drift", "quality", "performance", "estimate"],
     ["reference"],
-    ["labelfree", "rules", "report"],
+    ["labelfree", "rules", "report", "state"],
     ["recovery"],
     ["alerts"],
     ["incidents", "outbox"],

@@ -160,6 +160,22 @@ def _window_events(j: Judging, rule: dict, cursor: str, late: set) -> list[dict]
         if key > cursor: _set_cursor(j.con, kind, key)
     return events
 
+# %% ../nbs/05_alerts.ipynb #acce0002
+def _shown(v) -> str: return repr(v) if isinstance(v, str) else str(v)  # a value as reasons and evidence show it
+
+def _allowed(contract: dict | None, values: dict) -> bool:
+    "The contract of a feature (None: no longer in the spec) now allows every one of `values` (as the evidence shows them)."
+    if contract is None or contract["type"] != "categorical" or contract["open"]: return True
+    return set(values) <= {_shown(v) for v in contract["values"]}
+
+def _accepted_events(ws: Workspace, con, as_of: str, cursor: str) -> list[dict]:
+    """Resolve the open category alerts whose values the spec's contract now allows (the user accepted them: edited the
+    spec, and may `mlpuzzle quarantine --readmit`), in the last window judged (`cursor`); the events."""
+    rows = con.execute("SELECT id, subject, evidence FROM alerts WHERE kind='category' AND state='open'").fetchall()
+    ended = [aid for aid, subject, ev in rows
+             if _allowed(ws.spec["features"].get(subject), (json.loads(ev) if ev else {}).get("values") or {})]
+    return [_resolve(con, aid, cursor, as_of) for aid in ended if cursor]
+
 # %% ../nbs/05_alerts.ipynb #de4ee3a7
 def _judged(perf: pd.DataFrame, serving: int | None) -> pd.DataFrame:
     "The windows of `perf` with a realized value, predicted by the `serving` version (any, when None)."
@@ -253,6 +269,7 @@ def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str
         elif rule["kind"] == "estimated_performance":
             events += _estimated_events(j, rule, estimated, ws.spec, serving, cursor)
         else: events += _window_events(j, rule, cursor, late)
+        if rule["kind"] == "category": events += _accepted_events(ws, con, as_of, max(j.results, default=cursor))
     con.executemany("UPDATE windows SET judged=inputs WHERE key=?", [(k,) for k in results])
     con.commit()
     return events

@@ -7,7 +7,8 @@ One history of 150 days at 165 rows a day, the champion trained on days 0-29, mo
 - C: the region `central`, which the contract does not know, arrives in 1% of the rows from day 50 (about 100 days);
 - B: on days 70-74 `seats` is 40% null, and from day 71 a fifth of the rows have a discount above 100%: two
   rules, one incident, that resolves when both are back;
-- D: after the last run, 150 rows with a fee of 999999 arrive for day 147, an already-monitored window."""
+- D: after the last run, 150 rows with a fee of 999999 arrive for day 147, an already-monitored window;
+- then the user accepts `central` into the contract, which ends C."""
 import http.server, json, threading
 
 import numpy as np
@@ -90,12 +91,16 @@ def history(tmp_path_factory):
     late = late.head(150).assign(customer_id=[f"late{i}" for i in range(150)], monthly_fee=999999.0)
     ingest(ws, df=late)
     rep = monitor(ws, since=day(30), as_of=day(DAYS), quiet=True, budget=5)
-    yield ws, ev, before, rep, rx
+    written = yaml.safe_load(p.read_text())  # the user accepts `central` into the contract: the incident ends
+    written["features"]["region"]["values"].append("central")
+    p.write_text(yaml.safe_dump(written))
+    accepted = monitor(Workspace(ws.path, check_imports=False), since=day(30), as_of=day(DAYS), quiet=True, budget=5)
+    yield ws, ev, before, (rep, accepted), rx
     rx.shutdown()
 
 
 def test_a_level_that_hovers_at_the_threshold_is_one_alert_open_to_the_end(history):
-    ws, ev, (log, inc, sent), rep, rx = history
+    ws, ev, (log, inc, sent), (rep, accepted), rx = history
     t = ev.event_time.dt.floor("D")
     daily = ev.monthly_fee.isna().groupby(t).mean()
     below = daily[daily.index >= day(NULLS_FROM).tz_localize(None)] <= 0.2
@@ -108,7 +113,7 @@ def test_a_level_that_hovers_at_the_threshold_is_one_alert_open_to_the_end(histo
 
 
 def test_a_rare_new_category_is_one_warning_naming_the_column_and_the_value(history):
-    ws, ev, (log, inc, sent), rep, rx = history
+    ws, ev, (log, inc, sent), (rep, accepted), rx = history
     cat = log[log.kind == "category"]
     assert len(cat) == 1, cat[["opened_window", "resolved_window", "message"]]
     a = cat.iloc[0]
@@ -121,7 +126,7 @@ def test_a_rare_new_category_is_one_warning_naming_the_column_and_the_value(hist
 
 
 def test_two_rules_tripping_together_are_one_incident_that_resolves(history):
-    ws, ev, (log, inc, sent), rep, rx = history
+    ws, ev, (log, inc, sent), (rep, accepted), rx = history
     b = log[(log.opened_window >= key(B_DAYS[0])) & (log.opened_window <= key(B_DAYS[-1]))]
     assert sorted(b.kind) == ["null_rate", "quarantine_rate"] and b.incident_id.nunique() == 1, b[["kind", "subject", "incident_id"]]
     assert (b.state == "resolved").all() and (b.resolved_window <= key(B_DAYS[-1] + 4)).all(), b[["resolved_window"]]
@@ -131,7 +136,7 @@ def test_two_rules_tripping_together_are_one_incident_that_resolves(history):
 
 
 def test_the_webhook_gets_one_message_per_incident_event(history):
-    ws, ev, (log, inc, sent), rep, rx = history
+    ws, ev, (log, inc, sent), (rep, accepted), rx = history
     per = {}
     for m in sent: per.setdefault(m["incident"], []).append(m["event"])
     b = int(log[log.opened_window == key(B_DAYS[0])].incident_id.iloc[0])
@@ -143,8 +148,17 @@ def test_the_webhook_gets_one_message_per_incident_event(history):
 
 
 def test_a_late_file_for_a_monitored_window_opens_an_alert_dated_to_it(history):
-    ws, ev, (log, inc, sent), rep, rx = history
+    ws, ev, (log, inc, sent), (rep, accepted), rx = history
     new = [e for e in rep.events if e["event"] == "raised"]
     assert [(e["kind"], e["window"]) for e in new] == [("quarantine_rate", key(LATE_DAY))], new
     assert "arrived late" in new[0]["message"] and "monthly_fee range" in new[0]["message"], new[0]["message"]
-    assert [e["event"] for e in rep.incident_events] == ["opened"] and rx.received[-1]["first_window"] == key(LATE_DAY)
+    assert [e["event"] for e in rep.incident_events] == ["opened"]
+    assert [m["first_window"] for m in rx.received[len(sent):] if m["event"] == "opened"] == [key(LATE_DAY)]
+
+
+def test_accepting_the_value_into_the_contract_ends_the_category_incident(history):
+    ws, ev, (log, inc, sent), (rep, accepted), rx = history
+    ended = [e for e in accepted.events if e["event"] == "resolved"]
+    assert [(e["kind"], e["subject"]) for e in ended] == [("category", "region")], accepted.events
+    assert [e["event"] for e in accepted.incident_events] == ["resolved"] and rx.received[-1]["event"] == "resolved"
+    assert rx.received[-1]["kinds"] == ["category"]

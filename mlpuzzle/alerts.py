@@ -16,13 +16,14 @@ from .state import as_json, monitor_db
 from .workspace import open_workspace, Workspace
 from .performance import below_floor
 from .estimate import band_below_floor
-from .rules import GOES_ON, JUDGE_EMPTY, condition, severity
+from .rules import (GOES_ON, JUDGE_EMPTY, condition, drifted, drifted_with, estimate_message,
+                            performance_message, severity)
 from .recovery import POOL_WINDOWS, Pool, recovered
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'Judging', 'drifted_with', 'evaluate_alerts', 'alerts']
+__all__ = ['log', 'ONSET_LOOKBACK', 'Judging', 'drift_onset', 'evaluate_alerts', 'alerts']
 
 # %% ../nbs/05_alerts.ipynb #28d58a3a
 _RANK = {"warning": 0, "critical": 1}
@@ -121,9 +122,29 @@ def _stored_drift(con, key: str, n: int) -> list:
 
 def _set_cursor(con, kind: str, key: str): con.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (kind, key))
 
+ONSET_LOOKBACK = 30  # windows a drift alert looks back for the start of the drift that opened it
+
+def drift_onset(j: Judging, rule: dict, key: str) -> str:
+    """The first window of the run of windows up to `key` in which features drift (at least `sustain_features` in the
+    window alone): when a drift opened, not when enough windows had pooled to be sure of it."""
+    before = [k for (k,) in j.con.execute("SELECT key FROM windows WHERE key < ? ORDER BY key DESC LIMIT ?",
+                                          (key, ONSET_LOOKBACK))]
+    onset = key
+    for k in sorted(set(before) | {k for k in j.results if k < key}, reverse=True)[:ONSET_LOOKBACK]:
+        w = j.window(k)
+        if w is None or len(drifted(w[0])) < rule["sustain_features"]: break
+        onset = k
+    return onset
+
+def _dated(j: Judging, rule: dict, holds: dict, key: str) -> dict:
+    "Findings `holds`, a drift's evidence with `since`: the window its drift started (`drift_onset`)."
+    if rule["kind"] != "drift": return holds
+    return {s: (msg, {**ev, "since": drift_onset(j, rule, key)}) for s, (msg, ev) in holds.items()}
+
 def _subject_events(j: Judging, rule: dict, holds: dict, goes_on: dict, key: str) -> list[dict]:
     "The transitions in window `key` of each subject that holds (`holds`) or has an open alert (which `goes_on`)."
     open_ = {s for (s,) in j.con.execute("SELECT subject FROM alerts WHERE kind=? AND state='open'", (rule["kind"],))}
+    holds = {**holds, **_dated(j, rule, {s: f for s, f in holds.items() if s not in open_}, key)}  # a new one dated
     def pool_since(after: str) -> Pool: return _window_pool(j, rule, after, key)
     events = [_transition(j.con, rule, s, (s in goes_on or s in holds) if s in open_ else s in holds, key, j.as_of,
                           holds.get(s, (None, None)), pool_since) for s in sorted(set(holds) | open_)]
@@ -184,35 +205,6 @@ def _judged(perf: pd.DataFrame, serving: int | None) -> pd.DataFrame:
     if serving is not None: keep &= perf["version"] == serving
     return perf[keep]
 
-def drifted_with(results: dict, key: str) -> list[dict]:
-    "The features that drift, or come near it, in window `key` of `results`, the farthest first (column, distance)."
-    if key not in results or not len(results[key][0]): return []
-    d = results[key][0]
-    near = d[d.status.isin(["drift", "possible"]) & (d.role == "feature")].sort_values("distance", ascending=False)
-    return [{"column": c, "distance": float(x), "status": s} for c, x, s in zip(near.column, near.distance, near.status)]
-
-def _drift_note(drifted: list[dict]) -> str:
-    "`; drifting in the same window: tenure_days (0.31), plan (0.12)` (nothing without drifting features)."
-    if not drifted: return ""
-    return "; drifting in the same window: " + ", ".join(f"{d['column']} ({d['distance']:.2f})" for d in drifted[:5])
-
-def _segment_note(segments: list[dict] | None) -> str:
-    "`; lowest segments: plan=pro 0.552 (rest 0.713, 120 rows)` (nothing without segments)."
-    if not segments: return ""
-    return "; lowest segments: " + ", ".join(f"{s['column']}={s['value']} {s['metric']:.3f} (rest {s['rest']:.3f}, "
-                                             f"{s['rows']:,} rows)" for s in segments)
-
-def _performance_message(p: dict, metric: str) -> str | None:
-    "What a performance alert says of window `p` (None without a floor)."
-    if not (p["floor"] == p["floor"] and p["floor"] is not None): return None
-    return (f"realized {metric} {p['value']:.3f} on {p['labeled']:,} labeled rows, floor {p['floor']:.3f} "
-            f"(test: {p['test_value']:.3f}){_segment_note(p.get('segments'))}{_drift_note(p.get('drifted'))}")
-
-def _estimate_message(e: dict) -> str:
-    "What an estimated_performance alert says of window estimate `e`."
-    return (f"estimated {e['metric']} {e['estimate']:.3f} (band {e['lower']:.3f} to {e['upper']:.3f}) on {e['rows']:,} rows "
-            f"whose labels have not come, floor {e['floor']:.3f}{_drift_note(e.get('drifted'))}")
-
 def _judged_events(j: Judging, rule: dict, rows: list[dict], bad, message, cursor: str) -> list:
     """The events of `rule` on per-window `rows` after `cursor`: `bad` says where its condition holds, `message(row)`
     what it says; an open alert resolves when the rows since it last held show the metric back."""
@@ -228,7 +220,8 @@ def _judged_events(j: Judging, rule: dict, rows: list[dict], bad, message, curso
 
 def _with_drift(j: Judging, rows: list[dict]) -> list[dict]:
     "`rows` (one per window), each with the features that drifted in its window."
-    return [{**r, "drifted": drifted_with(j.results, r["window"])} for r in rows]
+    def drift_of(key: str): return j.results[key][0] if key in j.results else None
+    return [{**r, "drifted": drifted_with(drift_of(r["window"]))} for r in rows]
 
 def _performance_events(j: Judging, rule: dict, perf: pd.DataFrame, spec: dict, serving, cursor: str) -> list:
     "The events of the performance `rule` on the windows of `perf` after `cursor`."
@@ -237,7 +230,7 @@ def _performance_events(j: Judging, rule: dict, perf: pd.DataFrame, spec: dict, 
     rows = _with_drift(j, judged.to_dict("records"))
     for r, b in zip(rows, bad):  # where it fell: asked only of the windows below the floor
         if b and j.explain is not None and r["window"] > cursor: r["segments"] = j.explain(r["window"])
-    return _judged_events(j, rule, rows, bad, lambda p: _performance_message(p, metric), cursor)
+    return _judged_events(j, rule, rows, bad, lambda p: performance_message(p, metric), cursor)
 
 def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, serving, cursor: str) -> list:
     "The events of the estimated_performance `rule` on the window estimates `est` after `cursor`."
@@ -247,7 +240,7 @@ def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, ser
     floor = rule.get("below")
     rows = [{**e, "floor": floor if floor is not None else e["floor"]} for e in est[keep].to_dict("records")]
     bad = [band_below_floor(e, e["floor"], spec["problem"]) for e in rows]
-    return _judged_events(j, rule, _with_drift(j, rows), bad, _estimate_message, cursor)
+    return _judged_events(j, rule, _with_drift(j, rows), bad, estimate_message, cursor)
 
 def _late_windows(con) -> set:
     "The windows whose inputs changed since the rules judged them (a backfill, a late file)."

@@ -23,13 +23,20 @@ def _apart(a: str, b: str, window) -> float:
     "How many windows of length `window` lie between window keys `a` and `b`."
     return abs(pd.Timestamp(a) - pd.Timestamp(b)) / window
 
+def _started(opened: str, evidence) -> str:
+    "When an alert's signal started: a drift's `since` (`alerts.drift_onset`), else the window it opened."
+    ev = json.loads(evidence) if isinstance(evidence, str) else evidence
+    return ev.get("since") or opened if isinstance(ev, dict) else opened
+
 def _near(con, alert: dict, within: int, window) -> int | None:
-    """The incident alert `alert` joins: the latest whose alerts opened within `within` windows of it, or where an
-    alert of its kind and subject resolved within `within` windows before it (a recurrence); None: a new one."""
-    rows = con.execute("SELECT incident_id, kind, subject, opened_window, resolved_window FROM alerts "
+    """The incident alert `alert` joins: the latest whose alerts started within `within` windows of it (a drift
+    starts before enough windows pool to open it), or where an alert of its kind and subject resolved within
+    `within` windows before it (a recurrence); None: a new one."""
+    start = _started(alert["window"], alert.get("evidence"))
+    rows = con.execute("SELECT incident_id, kind, subject, opened_window, resolved_window, evidence FROM alerts "
                        "WHERE incident_id IS NOT NULL AND id != ? ORDER BY incident_id DESC", (alert["id"],))
-    for iid, kind, subject, opened, resolved in rows:
-        if _apart(opened, alert["window"], window) <= within: return iid
+    for iid, kind, subject, opened, resolved, evidence in rows:
+        if _apart(_started(opened, evidence), start, window) <= within: return iid
         same = (kind, subject) == (alert["kind"], alert["subject"])
         if same and resolved and resolved <= alert["window"] and _apart(resolved, alert["window"], window) <= within: return iid
     return None
@@ -128,10 +135,10 @@ def _grown_or_resolved(con, e: dict, as_of: str) -> dict | None:
 
 def _adopt(con, within: int, window, fresh: set):
     "Give the alerts of a state written before incidents existed (not the `fresh` ones of this run) their incidents, silently."
-    orphans = con.execute("SELECT id, kind, subject, severity, opened_window, state, resolved_window FROM alerts "
+    orphans = con.execute("SELECT id, kind, subject, severity, opened_window, evidence FROM alerts "
                           "WHERE incident_id IS NULL ORDER BY opened_window, id").fetchall()
-    for aid, kind, subject, sev, opened, *_ in (o for o in orphans if o[0] not in fresh):
-        e = {"id": aid, "kind": kind, "subject": subject, "severity": sev, "window": opened}
+    for aid, kind, subject, sev, opened, evidence in (o for o in orphans if o[0] not in fresh):
+        e = {"id": aid, "kind": kind, "subject": subject, "severity": sev, "window": opened, "evidence": evidence}
         iid = _near(con, e, within, window) or _open(con, e, None)
         con.execute("UPDATE alerts SET incident_id=? WHERE id=?", (iid, aid))
         _refresh(con, iid, "9999")  # as they stand now

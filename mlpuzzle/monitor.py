@@ -94,6 +94,12 @@ def _signature(ws: Workspace, files: list[Path], counts: dict, ref_version) -> s
     st = [(str(p.relative_to(ws.path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     return json.dumps([st, counts, ref_version], sort_keys=True, default=str)
 
+def _rows_in(ws: Workspace, files: list[Path]) -> list[Path]:
+    """The files of a window that hold its rows (ingested snapshots, online traffic), not the batch predictions: a
+    window whose rows change (a backfill, a late file) is judged again, one a new champion scores again is not."""
+    scored = ws.dir("profiles") / "predictions"
+    return [p for p in files if scored not in p.parents]
+
 def _expected(spec: dict, rows_seen: list, baselines: dict) -> float | None:
     """The rows a window should have: the spec's `monitoring.expected_rows`, else the reference period's median
     (`baselines`), else the median of the last 28 windows."""
@@ -159,7 +165,7 @@ def _results(ws: Workspace, con, keys: list[str], refs: dict) -> dict:
         sig = _signature(ws, files + pool, counts, refs[key]) + json.dumps(expected)
         if key in stored and stored[key][0] == sig: out[key] = _stored(stored[key])
         else:
-            reference, inputs = _reference(ws, references, refs[key], files), _signature(ws, files, counts, None)
+            reference, inputs = _reference(ws, references, refs[key], files), _signature(ws, _rows_in(ws, files), counts, None)
             out[key] = _compute(ws, con, key, (files, pool), counts, expected, (reference, base_of(refs[key])), (sig, inputs))
         if out[key][1]["rows"]: rows_seen.append(out[key][1]["rows"])
     return out

@@ -12,7 +12,8 @@ from .schema import DEFAULT_SEVERITY
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'SIZED', 'drifted', 'window_null_rates', 'baseline_nulls', 'judged_quality',
-           'rate_names', 'unknown_shares', 'unlikely_few', 'condition', 'severity']
+           'rate_names', 'unknown_shares', 'unlikely_few', 'condition', 'drifted_with', 'performance_message',
+           'estimate_message', 'severity']
 
 # %% ../nbs/05_rules.ipynb #c8d7f2f6
 def _pct(x) -> str: return f"{100 * x:.1f}%"
@@ -197,6 +198,35 @@ def condition(kind: str):
         raise MlpuzzleError(f"no alert rule of kind {kind!r}: the window rules are {', '.join(CONDITIONS)} "
                             "(performance is judged on labeled windows, estimated_performance on estimated ones)")
     return CONDITIONS[kind]
+
+# %% ../nbs/05_rules.ipynb #pe4f0002
+def drifted_with(d: pd.DataFrame | None) -> list[dict]:
+    "The features that drift, or come near it, in a window's drift table `d`, the farthest first (column, distance)."
+    if d is None or not len(d): return []
+    near = d[d.status.isin(["drift", "possible"]) & (d.role == "feature")].sort_values("distance", ascending=False)
+    return [{"column": c, "distance": float(x), "status": s} for c, x, s in zip(near.column, near.distance, near.status)]
+
+def _drift_note(drifted: list[dict]) -> str:
+    "`; drifting in the same window: tenure_days (0.31), plan (0.12)` (nothing without drifting features)."
+    if not drifted: return ""
+    return "; drifting in the same window: " + ", ".join(f"{d['column']} ({d['distance']:.2f})" for d in drifted[:5])
+
+def _segment_note(segments: list[dict] | None) -> str:
+    "`; lowest segments: plan=pro 0.552 (rest 0.713, 120 rows)` (nothing without segments)."
+    if not segments: return ""
+    return "; lowest segments: " + ", ".join(f"{s['column']}={s['value']} {s['metric']:.3f} (rest {s['rest']:.3f}, "
+                                             f"{s['rows']:,} rows)" for s in segments)
+
+def performance_message(p: dict, metric: str) -> str | None:
+    "What a performance alert says of window `p` (None without a floor)."
+    if not (p["floor"] == p["floor"] and p["floor"] is not None): return None
+    return (f"realized {metric} {p['value']:.3f} on {p['labeled']:,} labeled rows, floor {p['floor']:.3f} "
+            f"(test: {p['test_value']:.3f}){_segment_note(p.get('segments'))}{_drift_note(p.get('drifted'))}")
+
+def estimate_message(e: dict) -> str:
+    "What an estimated_performance alert says of window estimate `e`."
+    return (f"estimated {e['metric']} {e['estimate']:.3f} (band {e['lower']:.3f} to {e['upper']:.3f}) on {e['rows']:,} rows "
+            f"whose labels have not come, floor {e['floor']:.3f}{_drift_note(e.get('drifted'))}")
 
 # %% ../nbs/05_rules.ipynb #b2c3d406
 def _sized(share: float, rule: dict) -> str: return "critical" if share >= rule["critical_above"] else "warning"

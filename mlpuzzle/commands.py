@@ -93,7 +93,7 @@ def _incident_lines(inc: pd.DataFrame, log: pd.DataFrame):
 
 def _incidents_json(inc: pd.DataFrame, log: pd.DataFrame) -> str:
     "The incidents as JSON records, each with its alerts' records (evidence and retraining included)."
-    log = log.astype(object).where(log.notna(), None)
+    log, inc = (df.astype(object).where(df.notna(), None) for df in (log, inc))  # null, not NaN: JSON readers choke on it
     records = [{**r, "alerts": log[log.incident_id == r["id"]].to_dict("records")} for r in inc.to_dict("records")]
     return json.dumps(records, indent=1, default=str)
 

@@ -186,7 +186,8 @@ def test_monitor_pipeline_alerts_cli_and_retraining(shifted, cli, tmp_path):
     assert "WARNING" in report and "drift" in report
     out = cli("alerts", "-w", ws.path)
     assert out.returncode == 0 and "drift" in out.stdout and "open" in out.stdout, out.stdout
-    rows = json.loads(cli("alerts", "-w", ws.path, "--json").stdout)
+    text = cli("alerts", "-w", ws.path, "--json").stdout
+    rows = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))  # null, never NaN
     assert rows[0]["kinds"] == ["drift"] and rows[0]["alerts"][0]["retrain_run"] not in (None, "starting"), rows
     alone = json.loads(cli("alerts", "-w", ws.path, "--json", "--alerts").stdout)
     assert [a["id"] for a in alone] == [a["id"] for a in rows[0]["alerts"]] and alone[0]["incident_id"] == rows[0]["id"]

@@ -23,7 +23,7 @@ from .recovery import POOL_WINDOWS, Pool, recovered
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'ONSET_LOOKBACK', 'Judging', 'drift_onset', 'evaluate_alerts', 'alerts']
+__all__ = ['log', 'ONSET_LOOKBACK', 'ONSET_GAP', 'Judging', 'drift_onset', 'evaluate_alerts', 'alerts']
 
 # %% ../nbs/05_alerts.ipynb #28d58a3a
 _RANK = {"warning": 0, "critical": 1}
@@ -122,18 +122,19 @@ def _stored_drift(con, key: str, n: int) -> list:
 
 def _set_cursor(con, kind: str, key: str): con.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (kind, key))
 
-ONSET_LOOKBACK = 30  # windows a drift alert looks back for the start of the drift that opened it
+ONSET_LOOKBACK, ONSET_GAP = 30, 1  # windows a drift alert looks back for its start; windows without drift a run may skip
 
 def drift_onset(j: Judging, rule: dict, key: str) -> str:
     """The first window of the run of windows up to `key` in which features drift (at least `sustain_features` in the
-    window alone): when a drift opened, not when enough windows had pooled to be sure of it."""
+    window alone; a small window may miss it once in a while: `ONSET_GAP`): when a drift started, not when enough
+    windows had pooled to be sure of it."""
     before = [k for (k,) in j.con.execute("SELECT key FROM windows WHERE key < ? ORDER BY key DESC LIMIT ?",
                                           (key, ONSET_LOOKBACK))]
-    onset = key
+    onset, gap = key, 0
     for k in sorted(set(before) | {k for k in j.results if k < key}, reverse=True)[:ONSET_LOOKBACK]:
         w = j.window(k)
-        if w is None or len(drifted(w[0])) < rule["sustain_features"]: break
-        onset = k
+        if w is not None and len(drifted(w[0])) >= rule["sustain_features"]: onset, gap = k, 0
+        elif (gap := gap + 1) > ONSET_GAP: break
     return onset
 
 def _dated(j: Judging, rule: dict, holds: dict, key: str) -> dict:

@@ -51,7 +51,7 @@ def _resolve(con, alert_id: int, key: str, as_of: str) -> dict:
 
 def _held_again(con, rule: dict, alert: tuple, key: str, as_of: str, evidence) -> dict | None:
     "Open `alert` (id, severity, ...) held in window `key`: its last window moves on; a bigger finding raises its severity."
-    con.execute("UPDATE alerts SET clear=0, last_window=?, windows=windows+1 WHERE id=?", (key, alert[0]))
+    con.execute("UPDATE alerts SET last_window=?, windows=windows+1 WHERE id=?", (key, alert[0]))
     sev = severity(rule, evidence) if evidence is not None else alert[1]
     if _RANK[sev] <= _RANK[alert[1]]: return None
     con.execute("UPDATE alerts SET severity=? WHERE id=?", (sev, alert[0]))
@@ -68,7 +68,6 @@ def _transition(con, rule: dict, subject: str, holds: bool, key: str, as_of: str
     alert = _open_alert(con, rule["kind"], subject)
     if alert is None: return _raise(con, rule, subject, key, as_of, *finding) if holds else None
     if holds: return _held_again(con, rule, alert, key, as_of, finding[1])
-    con.execute("UPDATE alerts SET clear=clear+1 WHERE id=?", (alert[0],))
     pool = pool_since(alert[2])
     pool.evidence = json.loads(alert[3]) if alert[3] else None
     return _resolve(con, alert[0], key, as_of) if recovered(rule, subject, pool) else None

@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, signature TEXT, comput
     inputs TEXT, judged TEXT);
 CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT, subject TEXT, severity TEXT, state TEXT,
     opened_window TEXT, raised_at TEXT, resolved_window TEXT, resolved_at TEXT, message TEXT, evidence TEXT,
-    retrain INTEGER, retrain_run TEXT, retrain_at TEXT, retrain_result TEXT, clear INTEGER DEFAULT 0,
+    retrain INTEGER, retrain_run TEXT, retrain_at TEXT, retrain_result TEXT,
+    clear INTEGER DEFAULT 0,  -- windows clear in a row: what resolved an alert before recovery (kept, no longer written)
     last_window TEXT, windows INTEGER DEFAULT 0, incident_id INTEGER, late INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS incidents (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT, severity TEXT, first_window TEXT,
     last_window TEXT, resolved_window TEXT, opened_at TEXT, resolved_at TEXT, kinds TEXT, subjects TEXT,

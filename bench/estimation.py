@@ -3,8 +3,8 @@ band hold it? One run over the simulator's scenarios and the multiclass and regr
 
 For each scenario: 120 days of the churn business at `--rows` events a day, the change starting on day `--onset`
 (default 75), made untidy as bench/scenarios.py makes it (`monthly_fee` 10% null, the region `west` rare). The
-champion is trained as `mlpuzzle.model.train` does on the labelled events of days 0-29; the performance estimator
-(`mlpuzzle.estimate.PerformanceEstimator`) is fitted on its held-out rows (the valid and test splits, which the
+champion is trained as `mlpuzzle.models.model.train` does on the labelled events of days 0-29; the performance estimator
+(`mlpuzzle.models.estimate.PerformanceEstimator`) is fitted on its held-out rows (the valid and test splits, which the
 champion was not fitted on). Days 60-119 are production: each day's batch is checked against the contract
 (`validate_batch`; the accepted rows are what would be scored), scored (`predictions_frame`), and its metric
 estimated from the predictions alone and computed from the labels (`metrics_of`, as monitoring does): 60 windows.
@@ -16,7 +16,7 @@ is less sure of them).
 Measured per scenario: the mean absolute error between estimated and realized metric per window, the share of
 windows whose band (1.96 standard errors: the window's noise and the reference's own error, `systematic`) holds
 the realized value, the windows below the performance floor
-(`mlpuzzle.performance.default_floor`; below: by 1.645 standard errors, as `performance.below_floor` judges a
+(`mlpuzzle.monitoring.performance.default_floor`; below: by 1.645 standard errors, as `performance.below_floor` judges a
 realized value) in stable windows (before the onset; every window of `none` and `seasonality`), and after the
 onset the first day the estimate is below the floor (known that day) beside the first day the realized metric is
 (known 30 days later, when its labels arrive). The gate metric is ROC AUC for the
@@ -47,8 +47,8 @@ Z_RULE = 1.645  # below the floor: by this many standard errors, one-sided, as `
 
 def accepted(batch: pd.DataFrame, spec: dict) -> pd.DataFrame:
     "The rows of `batch` the contract accepts, typed as stored (no rows when the batch is refused whole)."
-    from mlpuzzle.core import DataError
-    from mlpuzzle.data import validate_batch
+    from mlpuzzle.base.core import DataError
+    from mlpuzzle.data.checks import validate_batch
     try: ok = validate_batch(batch, spec, now=pd.Timestamp("2100-01-01", tz="UTC")).accepted
     except DataError: return batch.iloc[:0]
     return ok.assign(**{f: np.nan for f in spec["features"] if f not in ok})
@@ -57,8 +57,8 @@ def accepted(batch: pd.DataFrame, spec: dict) -> pd.DataFrame:
 def champion(data: pd.DataFrame, spec: dict):
     "(model, info, estimator, seconds to fit it) trained on `data` as `train` does, estimated on valid + test."
     from threadpoolctl import threadpool_limits
-    from mlpuzzle.estimate import PerformanceEstimator
-    from mlpuzzle.model import time_split, train
+    from mlpuzzle.models.estimate import PerformanceEstimator
+    from mlpuzzle.models.model import time_split, train
     with threadpool_limits(1): r = train(data, spec, seed=0)
     info = {"version": 1, "threshold": r.threshold, "test_metrics": r.metrics["test"]}
     _, va, te = time_split(data, r.spec)
@@ -69,8 +69,8 @@ def champion(data: pd.DataFrame, spec: dict):
 
 def window_rows(model, info, est, spec, day: int, rows: pd.DataFrame, y, metrics: list) -> list[dict]:
     "Estimate and realized value of each of `metrics` for one production window."
-    from mlpuzzle.model import metrics_of
-    from mlpuzzle.score import predictions_frame
+    from mlpuzzle.models.model import metrics_of
+    from mlpuzzle.serving.score import predictions_frame
     pred = predictions_frame(model, info, rows, spec)
     if spec["problem"] == "regression": pred = pd.concat([rows[list(spec["features"])].reset_index(drop=True), pred], axis=1)
     classes = np.asarray(getattr(model, "classes_", [])).astype(str) if spec["problem"] == "multiclass" else None
@@ -89,8 +89,8 @@ def first_day(df: pd.DataFrame, col: str, since: int) -> int | None:
 def summarise(w: pd.DataFrame, name: str, rows: int, metric: str, problem: str, test_value: float, onset,
               stable_all: bool) -> dict:
     "The per-scenario figures of one metric's windows `w` (`stable_all`: no window is an incident's)."
-    from mlpuzzle.estimate import band_below_floor
-    from mlpuzzle.performance import default_floor
+    from mlpuzzle.models.estimate import band_below_floor
+    from mlpuzzle.monitoring.performance import default_floor
     floor = default_floor(metric, problem, test_value)
     w = w.assign(err=(w.estimate - w.realized).abs(), held=(w.lower <= w.realized) & (w.realized <= w.upper),
                  est_below=[band_below_floor(r, floor, problem, Z_RULE) for r in w.to_dict("records")],
@@ -113,7 +113,7 @@ def summarise(w: pd.DataFrame, name: str, rows: int, metric: str, problem: str, 
 
 def run(name: str, sim, spec: dict, rows: int, metrics: list, onset, label: str, stable_all: bool = True) -> list[dict]:
     "Train on days 0-29 of `sim`, then estimate and realize `metrics` on each production day."
-    from mlpuzzle.spec import validate_spec
+    from mlpuzzle.base.spec import validate_spec
     spec, labels = validate_spec(spec, check_imports=False), sim.labels
     first = pd.concat([accepted(b, spec) for _, b in sim.batches[:30]], ignore_index=True)
     first = first.merge(labels[["customer_id", label]], on="customer_id")
@@ -135,7 +135,7 @@ def run(name: str, sim, spec: dict, rows: int, metrics: list, onset, label: str,
 
 def churn(scenario: str, rows: int, onset: int, seed: int = 7):
     "The simulation of `scenario`, untidy as bench/scenarios.py makes it, and the churn spec."
-    from mlpuzzle.simulate import churn_spec, simulate
+    from mlpuzzle.simulator.simulate import churn_spec, simulate
     sim = simulate(DAYS, scenario, seed=seed, rows_per_day=rows, onset=onset)
     rng = np.random.default_rng(seed)
     sim.batches = [(d, untidy(b, 0.1, 0.01, rng)) for d, b in sim.batches]
@@ -145,7 +145,7 @@ def churn(scenario: str, rows: int, onset: int, seed: int = 7):
 def unsure_shift(sim, onset: int, share: float = 0.9, seed: int = 7):
     """From `onset`, `share` of each day's customers are ones whose churn odds are near even (|log-odds| < 1): the rule
     is unchanged (a covariate shift), the model less sure. A bench-only scenario: the simulator has none like it."""
-    from mlpuzzle.simulate import churn_logit, draw_churn, draw_customers
+    from mlpuzzle.simulator.simulate import churn_logit, draw_churn, draw_customers
     rng, labels = np.random.default_rng(seed + 1), sim.labels.set_index("customer_id")
     for i in range(onset, len(sim.batches)):
         day, b = sim.batches[i]
@@ -171,7 +171,7 @@ class Variant:
 
 def variant(kind: str, rows: int, seed: int = 7):
     "(simulation, spec, label, metrics) of the multiclass or regression variant without a change."
-    from mlpuzzle import variants as V
+    from mlpuzzle.simulator import variants as V
     sim, spec = (V.simulate_multiclass, V.multiclass_spec) if kind == "multiclass" else (V.simulate_regression, V.regression_spec)
     label = "upgrade_to" if kind == "multiclass" else "next_month_revenue"
     metrics = ["f1_macro", "accuracy"] if kind == "multiclass" else ["mae", "rmse"]

@@ -26,15 +26,15 @@ RESULTS = Path(__file__).parent / "results" / "estimation_overhead.json"
 def workspace(root: Path, rows: int):
     "A workspace of 90 days, its champion trained on days 0-29 and days 30-89 scored; and day()."
     from threadpoolctl import threadpool_limits
-    from mlpuzzle.workspace import init_workspace
-    from mlpuzzle.model import train
-    from mlpuzzle.tracking import track
-    from mlpuzzle.reference import save_reference
-    from mlpuzzle.registry import promote, register
-    from mlpuzzle.score import score
-    from mlpuzzle.simulate import churn_spec, simulate
-    from mlpuzzle.labels import ingest_labels, training_set
-    from mlpuzzle.store import ingest
+    from mlpuzzle.base.workspace import init_workspace
+    from mlpuzzle.models.model import train
+    from mlpuzzle.models.tracking import track
+    from mlpuzzle.monitoring.reference import save_reference
+    from mlpuzzle.models.registry import promote, register
+    from mlpuzzle.serving.score import score
+    from mlpuzzle.simulator.simulate import churn_spec, simulate
+    from mlpuzzle.data.labels import ingest_labels, training_set
+    from mlpuzzle.data.store import ingest
     sim = simulate(90, "none", seed=3, rows_per_day=rows)
     day = lambda d: pd.Timestamp(sim.events.event_time.min().floor("D"), tz="UTC") + pd.Timedelta(days=d)
     ws = init_workspace(root / "ws", churn_spec({"kind": "dataframe"}))
@@ -55,11 +55,11 @@ def timed(f) -> float:
 
 
 def main(a):
-    from mlpuzzle.estimate import PerformanceEstimator
-    from mlpuzzle.labelfree import window_estimates
-    from mlpuzzle.monitor import monitor
-    from mlpuzzle.performance import predictions
-    from mlpuzzle.reference import held_out
+    from mlpuzzle.models.estimate import PerformanceEstimator
+    from mlpuzzle.monitoring.labelfree import window_estimates
+    from mlpuzzle.monitoring.monitor import monitor
+    from mlpuzzle.monitoring.performance import predictions
+    from mlpuzzle.monitoring.reference import held_out
     root = Path(tempfile.mkdtemp(prefix="mlpuzzle-estoh-"))
     log(f"building the workspace: 90 days at {a.rows:,} rows a day ...")
     ws, day, data, model, info = workspace(root, a.rows)

@@ -22,10 +22,10 @@ RESULTS = Path(__file__).parent / "results" / "false_alarms.json"
 
 
 def main(a):
-    from mlpuzzle.compat import profile_frame
-    from mlpuzzle.spec import validate_spec
-    from mlpuzzle.drift import drift
-    from mlpuzzle.simulate import churn_spec, simulate
+    from mlpuzzle.base.compat import profile_frame
+    from mlpuzzle.base.spec import validate_spec
+    from mlpuzzle.monitoring.drift import drift
+    from mlpuzzle.simulator.simulate import churn_spec, simulate
     spec = validate_spec(churn_spec({"kind": "dataframe"}), "bench", check_imports=False)
     feats = list(spec["features"])
     score = lambda df: df[feats].assign(p_1=1 / (1 + np.exp(-(df.tenure_days.to_numpy() - 500) / 300)))  # a per-row score

@@ -1,6 +1,6 @@
 """Alerts per incident for a rate that moved to near its alert threshold and stays there: the rule as it was
 (an alert resolves after `clear_after` windows in a row without its condition) against recovery on evidence
-(`mlpuzzle.recovery.recovered`: the windows since it last held, pooled, must be back). Null rate, reference 10%,
+(`mlpuzzle.monitoring.recovery.recovered`: the windows since it last held, pooled, must be back). Null rate, reference 10%,
 threshold reference + margin = 20%; each window's null count is binomial; 300 daily windows, 20 runs each.
 
     .venv/bin/python bench/flapping.py [--windows 300] [--runs 20]
@@ -22,8 +22,8 @@ RESULTS = Path(__file__).parent / "results" / "flapping.json"
 
 def _rule():
     "The spec's default null_rate rule, as the alerts module annotates it."
-    from mlpuzzle.simulate import churn_spec
-    from mlpuzzle.spec import validate_spec
+    from mlpuzzle.simulator.simulate import churn_spec
+    from mlpuzzle.base.spec import validate_spec
     spec = validate_spec(churn_spec({"kind": "dataframe"}), "bench", check_imports=False)
     rule = next(r for r in spec["monitoring"]["alerts"] if r["kind"] == "null_rate")
     return {**rule, "_clear_after": spec["monitoring"]["clear_after"]}, spec["monitoring"]["recovery_alpha"]
@@ -38,8 +38,8 @@ def _window(k: int, n: int) -> tuple:
 
 def alerts_made(counts, n: int, rule: dict, alpha: float, on_evidence: bool) -> int:
     "How many alerts the windows' null `counts` raise: resolving on evidence of recovery, or after clear_after misses."
-    from mlpuzzle.rules import condition
-    from mlpuzzle.recovery import Pool, recovered
+    from mlpuzzle.monitoring.rules import condition
+    from mlpuzzle.monitoring.recovery import Pool, recovered
     holds_in, made, open_, since = condition("null_rate"), 0, False, []
     for k in counts:
         d, q = _window(int(k), n)

@@ -40,12 +40,12 @@ def shaped(ev: pd.DataFrame, rng) -> pd.DataFrame:
 
 
 def main(root: Path):
-    from mlpuzzle.workspace import init_workspace
-    from mlpuzzle.score import score
-    from mlpuzzle.simulate import churn_spec, simulate
-    from mlpuzzle.labels import ingest_labels, training_set
-    from mlpuzzle.store import ingest
-    from mlpuzzle.dashboard import build_dashboard
+    from mlpuzzle.base.workspace import init_workspace
+    from mlpuzzle.serving.score import score
+    from mlpuzzle.simulator.simulate import churn_spec, simulate
+    from mlpuzzle.data.labels import ingest_labels, training_set
+    from mlpuzzle.data.store import ingest
+    from mlpuzzle.app.dashboard import build_dashboard
     from conftest import serving_champion
     sim = simulate(DAYS, "none", seed=5, start=START, rows_per_day=ROWS)
     spec = churn_spec({"kind": "dataframe"})

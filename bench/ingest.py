@@ -1,4 +1,4 @@
-"""Speed and memory of `mlpuzzle.store.ingest` against bare pandas readers, in one run.
+"""Speed and memory of `mlpuzzle.data.store.ingest` against bare pandas readers, in one run.
 
 What it measures, on a generated, seeded table of clean data (an id, an event time, a binary
 target and 17 features: floats with NaN, ints, categoricals, booleans):
@@ -14,20 +14,20 @@ target and 17 features: floats with NaN, ints, categoricals, booleans):
    Each measurement is taken twice in a row and the second kept: the first read after another job freed
    its memory pays for page faults (pd.read_parquet of 1M rows: 0.9 s cold, 0.25 s warm), which made the
    interleaved anchor swing from 0.26 s to 1.6 s and the ratio with it.
-2. Profiles: `mlpuzzle.compat.profile_frame` on the whole table (whylogs profiling the frame at once), and
+2. Profiles: `mlpuzzle.base.compat.profile_frame` on the whole table (whylogs profiling the frame at once), and
    ingest of the same Parquet file with profile=True (the default), which profiles the accepted rows per
    monitoring window: the event times spread over a year and the drafted spec's window is one day, so
    every chunk meets all 366 daily windows. Interleaved, `--whylogs-repeat` rounds, medians, and the ratio
    profiled ingest / profile_frame (target stated in issue 17: at most 1.2x).
 3. Peak RSS of a subprocess that streams a `--big-rows`-row CSV (written in chunks) through ingest
    with chunk_rows 200000 and profile=False (target: under 1 GiB), next to the peak RSS of a
-   subprocess that only imports pandas and mlpuzzle.store.
+   subprocess that only imports pandas and mlpuzzle.data.store.
 4. The top hotspots of one Parquet ingest under cProfile: mlpuzzle functions by cumulative time,
    and the pandas/pyarrow/numpy calls they make directly. cProfile sees the calling thread only: the reading,
    checking and hashing that `core.read_ahead` does a chunk ahead in its own thread show as waits on its
    `result`, and the Parquet writes as waits in the snapshot writer (py-spy --threads sees them all).
 
-The spec is drafted with `mlpuzzle.infer.infer_spec` from the generated table; every manifest is
+The spec is drafted with `mlpuzzle.data.infer.infer_spec` from the generated table; every manifest is
 checked (rows read == accepted == rows generated, none quarantined) so the benchmark cannot time
 a run that stored something else. Files are generated in a temporary directory, removed at the
 end. Results are printed as a table and written to bench/results/ingest.json.
@@ -112,9 +112,9 @@ def _widen(spec: dict, rejected: pd.DataFrame) -> list[str]:
 
 def draft_spec(df: pd.DataFrame) -> tuple:
     "(spec, widened features): the spec infer_spec drafts from `df`, widened until `df` is fully accepted."
-    from mlpuzzle.spec import validate_spec
-    from mlpuzzle.data import validate_batch
-    from mlpuzzle.infer import infer_spec
+    from mlpuzzle.base.spec import validate_spec
+    from mlpuzzle.data.checks import validate_batch
+    from mlpuzzle.data.infer import infer_spec
     spec = infer_spec(df, target="target", id="event_id", timestamp="event_time", name="bench-ingest")
     widened = []
     for _ in range(3):
@@ -127,7 +127,7 @@ def draft_spec(df: pd.DataFrame) -> tuple:
 
 def workspace(root: Path, name: str, spec: dict, kind: str, path: Path):
     "A fresh workspace `root/name` whose source is `path`."
-    from mlpuzzle.workspace import init_workspace
+    from mlpuzzle.base.workspace import init_workspace
     spec = {**spec, "source": {**spec["source"], "kind": kind, "path": str(path), "chunk_rows": CHUNK_ROWS}}
     d = root / name
     shutil.rmtree(d, ignore_errors=True)
@@ -146,7 +146,7 @@ def check_manifests(ms: list, n: int, what: str):
 def ingest_once(root: Path, spec: dict, kind: str, path: Path, n: int, profile: bool = False, profiler=None,
                 manifests: list | None = None) -> float:
     "Seconds of one ingest of `path` into a fresh workspace (made and removed untimed), under `profiler` if given."
-    from mlpuzzle.store import ingest
+    from mlpuzzle.data.store import ingest
     ws = workspace(root, f"ws-{kind}", spec, kind, path)
     if profiler: profiler.enable()
     s, ms = timed(ingest, ws, profile=profile, now=NOW)
@@ -160,7 +160,7 @@ def ingest_once(root: Path, spec: dict, kind: str, path: Path, n: int, profile: 
 
 def check_profiles(ws, m: dict):
     "Fail unless the snapshot of manifest `m` holds one profile per window, each of the window's accepted rows."
-    from mlpuzzle.compat import read_profile, row_count
+    from mlpuzzle.base.compat import read_profile, row_count
     files = sorted((ws.path / "snapshots" / m["id"] / "profiles").glob("*.bin"))
     counts = {f.stem: row_count(next(iter(read_profile(f).get_columns().values()))) for f in files}
     if counts != {k: w["accepted"] for k, w in m["windows"].items()}:
@@ -176,7 +176,7 @@ def speed(root: Path, spec: dict, pq_path: Path, csv_path: Path, n: int, repeat:
             "read_csv": lambda: timed(pd.read_csv, csv_path)[0],
             "copy_csv": lambda: copy(pd.read_csv, csv_path),
             "ingest_csv": lambda: ingest_once(root, spec, "csv", csv_path, n)}
-    import mlpuzzle.store, tqdm  # noqa: F401  (imported once here, not inside the first timed ingest)
+    import mlpuzzle.data.store, tqdm  # noqa: F401  (imported once here, not inside the first timed ingest)
     pd.read_parquet(pq_path); pd.read_csv(csv_path)  # warm the file cache
     samples = {k: [] for k in runs}
     for i in range(repeat):
@@ -188,7 +188,7 @@ def speed(root: Path, spec: dict, pq_path: Path, csv_path: Path, n: int, repeat:
 def whylogs_cost(root: Path, spec: dict, df: pd.DataFrame, pq_path: Path, n: int, repeat: int) -> dict:
     """Seconds of profile_frame on `df` and of ingest of the Parquet file with profile=True (profiles per window),
     interleaved, `repeat` rounds each; the windows the ingest profiled, and the ratio of the medians."""
-    from mlpuzzle.compat import profile_frame
+    from mlpuzzle.base.compat import profile_frame
     prof, full, ms = [], [], []
     for i in range(repeat):
         prof.append(timed(profile_frame, df)[0])
@@ -201,13 +201,13 @@ def whylogs_cost(root: Path, spec: dict, df: pd.DataFrame, pq_path: Path, n: int
 
 
 CHILD_INGEST = """import json, resource, sys, time
-from mlpuzzle.store import ingest
+from mlpuzzle.data.store import ingest
 t0 = time.perf_counter()
 ms = ingest(sys.argv[1], profile=False, now=sys.argv[2])
 print(json.dumps({"seconds": time.perf_counter() - t0, "manifests": [{"status": m.get("status"), "rows": m.get("rows")} for m in ms],
                   "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"""
 CHILD_IMPORT = """import json, resource
-import pandas, mlpuzzle.store
+import pandas, mlpuzzle.data.store
 print(json.dumps({"self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"""
 
 
@@ -328,7 +328,7 @@ def table(res: dict) -> str:
               f"{'MET' if mem['ingest_csv']['peak_rss_mib'] < 1024 else 'MISSED'}",
               f"peak RSS, same ingest of the {n:,}-row CSV: {small['peak_rss_mib']:.0f} MiB in {small['seconds']:.1f} s "
               f"({n / small['seconds']:,.0f} rows/s)",
-              f"peak RSS, import pandas + mlpuzzle.store only: {mem['import_only']['peak_rss_mib']:.0f} MiB "
+              f"peak RSS, import pandas + mlpuzzle.data.store only: {mem['import_only']['peak_rss_mib']:.0f} MiB "
               f"(measured by {mem['ingest_csv']['measured_by']})"]
     if res["widened_features"]: lines.append(f"spec widened so the clean data is accepted: {', '.join(res['widened_features'])}")
     lines += ["", "hotspots of one parquet ingest (cProfile), mlpuzzle functions by cumulative seconds:"]

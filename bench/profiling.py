@@ -6,7 +6,7 @@ What it measures, on a generated, seeded table of `--rows` rows x 20 columns (8 
 with `--row-groups` row groups in a temporary directory (generation and writing are not timed):
 
 1. Bare anchor: the file read into pandas (`pq.read_table(...).to_pandas()`, not timed), then
-   `why.log(pandas=df).view()` (through `mlpuzzle.compat.profile_frame`) timed, best of `--repeat`.
+   `why.log(pandas=df).view()` (through `mlpuzzle.base.compat.profile_frame`) timed, best of `--repeat`.
 2. Parallel, end to end: a worker pool (`concurrent.futures.ProcessPoolExecutor`) is started INSIDE the
    timed region; each task reads its own row groups (and columns) of the Parquet file with
    `pq.ParquetFile.read_row_groups`, profiles them and returns `view.serialize()`; the parent
@@ -20,14 +20,14 @@ with `--row-groups` row groups in a temporary directory (generation and writing 
    data (asserted). The headline is the fastest correct variant whose pool starts inside the timed region.
 3. Serialized size per column of the bare `--rows`-row profile (bytes, by column type).
 4. Merge of 60 "daily" profiles of `--window-rows` rows each (plus a `p_1` column): merging the 60
-   views in memory (`mlpuzzle.monitor.merge_views`), and deserializing + merging the 60 byte strings.
+   views in memory (`mlpuzzle.monitoring.monitor.merge_views`), and deserializing + merging the 60 byte strings.
 5. Drift of 20 features (+ the prediction `p_1`) x 60 windows from stored profiles: the 60 window
    profiles and a reference profile (`--reference-rows` rows) written to disk, then timed: reading them
-   (`mlpuzzle.compat.read_profile`) and `mlpuzzle.drift.drift(view, reference, spec)` for each window.
+   (`mlpuzzle.base.compat.read_profile`) and `mlpuzzle.monitoring.drift.drift(view, reference, spec)` for each window.
    The last 20 windows carry a shift in two numeric and one categorical feature, so drift has something
    to find.
 
-whylogs is imported only through `mlpuzzle.compat`. The 1-minute load average is recorded before and
+whylogs is imported only through `mlpuzzle.base.compat`. The 1-minute load average is recorded before and
 after; if it is above 0.5 at the start, the run waits up to 2 minutes for it to drop. The CPU time other
 processes used during each timed sample (from /proc/stat) is recorded too, so a busy machine shows. Results are
 printed as a table and written to bench/results/profile.json.
@@ -108,7 +108,7 @@ def profile_part(path: str, row_groups: list, columns: list | None = None) -> tu
     "(serialized profile view, timings) of row groups `row_groups` (`columns`, default all) of Parquet file `path`."
     t0 = time.perf_counter()
     import pyarrow.parquet as pq
-    from mlpuzzle.compat import profile_frame  # whylogs, through its one door (already imported in a forked worker)
+    from mlpuzzle.base.compat import profile_frame  # whylogs, through its one door (already imported in a forked worker)
     t1 = time.perf_counter()
     df = pq.ParquetFile(path).read_row_groups(row_groups, columns=columns, use_threads=False).to_pandas()  # the cores are busy anyway
     t2 = time.perf_counter()
@@ -122,7 +122,7 @@ def profile_part(path: str, row_groups: list, columns: list | None = None) -> tu
 
 def warm(_=None) -> int:
     "Import whylogs in a worker; hold it a moment so that every worker of the pool gets one call."
-    from mlpuzzle.compat import profile_frame  # noqa: F401
+    from mlpuzzle.base.compat import profile_frame  # noqa: F401
     time.sleep(0.3)
     return os.getpid()
 
@@ -138,7 +138,7 @@ def tasks_for(variant: dict, n_groups: int, workers: int, numeric: list, other: 
 def run_parallel(path: Path, tasks: list, workers: int, method: str, pool=None) -> tuple:
     """(seconds, merged view, details) of profiling `tasks` in a pool of `workers` processes started with `method`
     (started and shut down inside the timed region unless `pool` is given) and merging the results as they arrive."""
-    from whylogs.core import DatasetProfileView  # after mlpuzzle.compat (imported in main)
+    from whylogs.core import DatasetProfileView  # after mlpuzzle.base.compat (imported in main)
     t0 = time.perf_counter()
     own = pool is None
     if own: pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
@@ -206,9 +206,9 @@ def with_p1(df: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 def windows_and_drift(root: Path, a) -> dict:
     "Profile 60 windows and a reference; time merging the 60; write them to disk; time reading them and drift."
-    from mlpuzzle.compat import profile_frame, read_profile
-    from mlpuzzle.drift import drift
-    from mlpuzzle.monitor import merge_views
+    from mlpuzzle.base.compat import profile_frame, read_profile
+    from mlpuzzle.monitoring.drift import drift
+    from mlpuzzle.monitoring.monitor import merge_views
     from whylogs.core import DatasetProfileView
     t0 = time.perf_counter()
     views = [profile_frame(with_p1(generate(a.window_rows, seed=100 + i, shift=0.5 if i >= WINDOWS - 20 else 0.0), 100 + i))
@@ -353,7 +353,7 @@ VARIANTS = {  # name: start method, split, pool started before the timed region
 def main(a):
     t_start = time.perf_counter()
     load = wait_for_quiet()
-    from mlpuzzle.compat import profile_frame  # whylogs, through its one door
+    from mlpuzzle.base.compat import profile_frame  # whylogs, through its one door
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as d:
         root = Path(d)
         path = root / "table.parquet"

@@ -2,7 +2,7 @@
 
 The simulated business, `--days` of history then a year of production (`--weeks` weekly steps), `--rows` events a day,
 concept drift from day 100 of production, as CSV files dated 2019 (the case of a new user's history). The replay
-(`mlpuzzle.replay.replay`, the policies in `--jobs` worker processes) runs from a fresh start; timed:
+(`mlpuzzle.loop.replay.replay`, the policies in `--jobs` worker processes) runs from a fresh start; timed:
 - the whole replay, wall clock (the feed cut, the start state, every policy);
 - per policy, its steps' seconds split into ingestion, scoring, monitoring, training and bookkeeping;
 - the comparison (`compare`) and, with `--report`, the report notebook (a papermill run).
@@ -25,9 +25,9 @@ POLICIES = ["never", "every:30d", "on-alert"]
 
 def workspace(root: Path, rows: int, history: int, weeks: int):
     "A workspace reading CSV files of the simulated business (history, then `weeks` of production), dated 2019."
-    from mlpuzzle.simulate import simulate, churn_spec
-    from mlpuzzle.feed import write_simulation
-    from mlpuzzle.workspace import init_workspace
+    from mlpuzzle.simulator.simulate import simulate, churn_spec
+    from mlpuzzle.simulator.feed import write_simulation
+    from mlpuzzle.base.workspace import init_workspace
     days = history + 7 * weeks
     sim = simulate(days, "concept_drift", seed=0, rows_per_day=rows, onset=history + 100, start="2019-01-01")
     write_simulation(sim, root / "data")
@@ -44,8 +44,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="policies at once (default: the cores)")
     ap.add_argument("--report", action="store_true", help="also time the report notebook")
     a = ap.parse_args()
-    from mlpuzzle.replay import replay
-    from mlpuzzle.compare import compare, replay_report
+    from mlpuzzle.loop.replay import replay
+    from mlpuzzle.loop.compare import compare, replay_report
     root = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     try:
         log(f"simulating {a.history} days + {a.weeks} weeks at {a.rows:,} rows a day into {root}")

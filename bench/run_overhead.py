@@ -29,8 +29,9 @@ CODE = """import pandas as pd
 from sklearn.linear_model import LogisticRegression
 df = pd.DataFrame({"x": range(100), "y": [i % 2 for i in range(100)]})
 print(LogisticRegression().fit(df[["x"]], df.y).score(df[["x"]], df.y))"""
-MODULES = ["workspace", "sources", "store", "labels", "registry", "score", "drift", "performance", "alerts",
-           "monitor", "retrain", "runs", "serve", "cli"]
+MODULES = ["base.workspace", "data.sources", "data.store", "data.labels", "models.registry", "serving.score",
+           "monitoring.drift", "monitoring.performance", "monitoring.alerts",
+           "monitoring.monitor", "loop.retrain", "loop.runs", "serving.serve", "app.cli"]
 HEAVY = {"sklearn": "scikit-learn", "scipy": "scipy", "whylogs": "whylogs", "mlflow": "MLflow", "matplotlib": "matplotlib"}
 STAGES = ["check", "ingest", "train", "score", "monitor"]
 

@@ -51,8 +51,8 @@ def job(what: str, ws: str, engine: str, workers: int, memory: str | None) -> di
     "Run `what` (ingest or score) on workspace `ws` with `engine`; with engine pandas and `memory`: as one task on a worker of that limit."
     import dask
     from functools import partial
-    from mlpuzzle.score import score
-    from mlpuzzle.store import ingest
+    from mlpuzzle.serving.score import score
+    from mlpuzzle.data.store import ingest
     fn = partial(ingest, ws, profile=True, now=NOW) if what == "ingest" else partial(score, ws, profile=True)
     dask.config.set({"distributed.scheduler.allowed-failures": 0})  # a worker killed for memory fails the job at once
     out = {"job": what, "engine": engine, "worker_memory": memory}
@@ -111,7 +111,7 @@ def make_source(path: Path, rows: int, days: int) -> dict:
 
 def workspace(root: Path, name: str, source: Path):
     from ingest import draft_spec, generate
-    from mlpuzzle.workspace import init_workspace
+    from mlpuzzle.base.workspace import init_workspace
     spec, _ = draft_spec(generate(50_000, seed=1))
     spec["source"] = {**spec["source"], "kind": "parquet", "path": str(source), "chunk_rows": CHUNK_ROWS}
     spec["engine"] = {"partition_rows": PARTITION_ROWS}
@@ -122,10 +122,10 @@ def champion(ws, rows: int = 200_000):
     "Train, register and promote a model on the first `rows` rows of the workspace's snapshot."
     import pyarrow.parquet as pq
     from threadpoolctl import threadpool_limits
-    from mlpuzzle.model import train
-    from mlpuzzle.tracking import track
-    from mlpuzzle.registry import propose, register
-    from mlpuzzle.store import snapshot_files, snapshots
+    from mlpuzzle.models.model import train
+    from mlpuzzle.models.tracking import track
+    from mlpuzzle.models.registry import propose, register
+    from mlpuzzle.data.store import snapshot_files, snapshots
     f = pq.ParquetFile(snapshot_files(ws, snapshots(ws)[0])[0])
     data = f.read_row_groups(range(max(1, rows // CHUNK_ROWS))).to_pandas()
     with threadpool_limits(1): r = train(data, ws.spec, seed=0)

@@ -113,7 +113,7 @@ def shares(batches: list, days: range) -> dict:
 
 def scenario_data(scenario: str, rows: int, days: int, onset: int, seed: int, nulls: float, rare: float):
     "(simulation of `scenario` made untidy, and changed if near-threshold; its truth; the alert categories it expects)."
-    from mlpuzzle.simulate import simulate
+    from mlpuzzle.simulator.simulate import simulate
     base, cats = NEAR.get(scenario, (scenario, None))
     sim = simulate(days, base, seed=seed, rows_per_day=rows, onset=onset)
     rng = np.random.default_rng(seed)
@@ -129,12 +129,12 @@ def scenario_data(scenario: str, rows: int, days: int, onset: int, seed: int, nu
 def champion(ws, sim, day, start_production: int):
     "Ingest the history, train the champion on days 0-29 with the labels known at `start_production`, promote it."
     from threadpoolctl import threadpool_limits
-    from mlpuzzle.model import train
-    from mlpuzzle.tracking import track
-    from mlpuzzle.reference import save_reference
-    from mlpuzzle.registry import propose, register
-    from mlpuzzle.labels import ingest_labels, training_set
-    from mlpuzzle.store import ingest
+    from mlpuzzle.models.model import train
+    from mlpuzzle.models.tracking import track
+    from mlpuzzle.monitoring.reference import save_reference
+    from mlpuzzle.models.registry import propose, register
+    from mlpuzzle.data.labels import ingest_labels, training_set
+    from mlpuzzle.data.store import ingest
     ingest(ws, df=pd.concat([b for d, b in sim.batches[:start_production]], ignore_index=True), profile=False)
     ingest_labels(ws, df=sim.labels)
     data = training_set(ws, until=day(30), as_of=day(start_production))
@@ -148,10 +148,10 @@ def champion(ws, sim, day, start_production: int):
 def production(ws, sim, day, t0, start_production: int, days: int) -> tuple:
     """Ingest, score and monitor each production day: (alert events, incident events or None without incidents,
     failed ingestions, the last report's incidents), each event with the day it came (`as_of_day`) and its window's."""
-    from mlpuzzle.core import DataError
-    from mlpuzzle.monitor import monitor
-    from mlpuzzle.score import score
-    from mlpuzzle.store import ingest
+    from mlpuzzle.base.core import DataError
+    from mlpuzzle.monitoring.monitor import monitor
+    from mlpuzzle.serving.score import score
+    from mlpuzzle.data.store import ingest
     window_day = lambda key: (pd.Timestamp(key) - t0).days
     events, incident_events, failed, rep = [], None, [], None
     for d in range(start_production, days):
@@ -228,8 +228,8 @@ def alert_scores(events: list, onset, due, cats: tuple, days: int) -> dict:
 def replay(scenario: str, root: Path, rows: int = 1000, days: int = 120, onset: int = 75, seed: int = 7,
            start_production: int = 60, nulls: float = 0.1, rare: float = 0.01) -> dict:
     "Simulate, train on history, then ingest, score and monitor each production day; return what monitoring raised."
-    from mlpuzzle.workspace import init_workspace
-    from mlpuzzle.simulate import churn_spec
+    from mlpuzzle.base.workspace import init_workspace
+    from mlpuzzle.simulator.simulate import churn_spec
     sim, truth, cats = scenario_data(scenario, rows, days, onset, seed, nulls, rare)
     t0 = pd.Timestamp(sim.batches[0][1]["event_time"].min()).floor("D")
     day = lambda d: t0 + pd.Timedelta(days=d)

@@ -17,7 +17,7 @@ registered and promoted):
    The load generator runs in a separate process (threads, one `httpx.Client` each), started after
    a warm-up of 2 s. Every response must be 200, and one record is checked to get the same
    probability from both servers (so both serve the same model).
-2. Batch: `mlpuzzle.score.score(ws, profile=False)` over the workspace's snapshots (read the
+2. Batch: `mlpuzzle.serving.score.score(ws, profile=False)` over the workspace's snapshots (read the
    Parquet snapshot in chunks, predict, write the predictions Parquet) against a bare
    `pipeline.predict_proba` on the same rows already in memory; then `score` with the default
    profile=True (whylogs profile of the predictions) once, for information.
@@ -50,13 +50,13 @@ from common import log, timed
 
 def build(root: Path, rows: int, train_rows: int):
     "A workspace holding `rows` simulated events whose champion was trained on the latest `train_rows` labelled rows."
-    from mlpuzzle.workspace import init_workspace
-    from mlpuzzle.model import train
-    from mlpuzzle.tracking import track
-    from mlpuzzle.registry import propose, register
-    from mlpuzzle.simulate import churn_spec, simulate
-    from mlpuzzle.labels import ingest_labels, training_set
-    from mlpuzzle.store import ingest
+    from mlpuzzle.base.workspace import init_workspace
+    from mlpuzzle.models.model import train
+    from mlpuzzle.models.tracking import track
+    from mlpuzzle.models.registry import propose, register
+    from mlpuzzle.simulator.simulate import churn_spec, simulate
+    from mlpuzzle.data.labels import ingest_labels, training_set
+    from mlpuzzle.data.store import ingest
     sim = simulate(DAYS, "none", seed=11, rows_per_day=rows // DAYS)
     ws = init_workspace(root / "ws", churn_spec({"kind": "dataframe"}))
     ingest(ws, df=sim.events, profile=False)
@@ -217,9 +217,9 @@ def serve_mlflow(root, model_uri, tracking_uri, records, pool, a, env=None) -> d
 def batch(ws) -> dict:
     "score(profile=False) against a bare predict_proba on the same rows; then score with its default profile=True."
     import shutil
-    from mlpuzzle.registry import load_version
-    from mlpuzzle.score import score
-    from mlpuzzle.store import snapshots
+    from mlpuzzle.models.registry import load_version
+    from mlpuzzle.serving.score import score
+    from mlpuzzle.data.store import snapshots
     model, info = load_version(ws, "champion")
     features = list(ws.spec["features"])
     df = pd.concat([pd.read_parquet(ws.dir("snapshots") / m["id"] / "data.parquet") for m in snapshots(ws)], ignore_index=True)
@@ -293,7 +293,7 @@ def main(a):
         root = Path(d)
         log(f"demo champion: {a.rows:,} events, trained on the latest {a.train_rows:,} labelled rows")
         build_s, (ws, events) = timed(build, root, a.rows, a.train_rows)
-        from mlpuzzle.registry import load_version
+        from mlpuzzle.models.registry import load_version
         model, info = load_version(ws, "champion")
         features = list(ws.spec["features"])
         records = feature_records(events, features)

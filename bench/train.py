@@ -1,6 +1,6 @@
 """Cost of mlpuzzle's training stage over a bare scikit-learn fit of the same pipeline, in one run.
 
-On `--rows` labeled rows of the demo business (`mlpuzzle.simulate`, 1000 rows a day, seed 0), ingested once
+On `--rows` labeled rows of the demo business (`mlpuzzle.simulator.simulate`, 1000 rows a day, seed 0), ingested once
 into a workspace and read back with `training_set` (the rows and dtypes the train stage sees):
 
 1. bare: `build_pipeline(spec).fit(X, y)` on the rows `train` fits on (the first 70% by time), so both
@@ -37,10 +37,10 @@ from common import log, timed
 
 def labeled_workspace(d: Path, rows: int):
     "A workspace holding `rows` simulated events with their labels; (workspace, training_set)."
-    from mlpuzzle.workspace import init_workspace
-    from mlpuzzle.simulate import churn_spec, simulate
-    from mlpuzzle.labels import training_set
-    from mlpuzzle.store import ingest
+    from mlpuzzle.base.workspace import init_workspace
+    from mlpuzzle.simulator.simulate import churn_spec, simulate
+    from mlpuzzle.data.labels import training_set
+    from mlpuzzle.data.store import ingest
     sim = simulate(rows // 1000, seed=0, rows_per_day=1000)
     ws = init_workspace(d / "data", churn_spec({"kind": "dataframe"}))
     ingest(ws, df=sim.labelled().drop(columns="label_time"), profile=False)
@@ -51,17 +51,17 @@ def labeled_workspace(d: Path, rows: int):
 
 def bare_fit(df, spec) -> float:
     "Seconds of `build_pipeline(spec).fit(X, y)` on the rows `train` fits on."
-    from mlpuzzle.model import build_pipeline, target, time_split
+    from mlpuzzle.models.model import build_pipeline, target, time_split
     tr = time_split(df, spec)[0]
     return timed(build_pipeline(spec).fit, tr, target(tr, spec))[0]
 
 
 def stage(df, spec, d: Path) -> dict:
     "Seconds of each step of the training stage, in a fresh workspace under `d`."
-    from mlpuzzle.workspace import init_workspace
-    from mlpuzzle.model import train
-    from mlpuzzle.tracking import experiment_id, model_card, track
-    from mlpuzzle.registry import propose, register
+    from mlpuzzle.base.workspace import init_workspace
+    from mlpuzzle.models.model import train
+    from mlpuzzle.models.tracking import experiment_id, model_card, track
+    from mlpuzzle.models.registry import propose, register
     ws = init_workspace(d, spec)
     s = {"store creation": timed(experiment_id, ws)[0]}
     s["train"], r = timed(train, df, spec)
@@ -80,7 +80,7 @@ def cli_train(ws) -> dict:
         secs, p = timed(subprocess.run, [BIN / "mlpuzzle", "run", "train", "-w", ws.path, "-q"], capture_output=True, text=True,
                         env={**os.environ, "MLPUZZLE_REPORTS": rep})
     if p.returncode: raise SystemExit(f"mlpuzzle run train failed: {p.stderr}")
-    from mlpuzzle.runs import list_runs
+    from mlpuzzle.loop.runs import list_runs
     return {"wall_s": secs, "run_duration_s": list_runs(ws, 1)[0]["duration_s"], "stdout": p.stdout.strip()}
 
 

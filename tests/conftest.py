@@ -77,7 +77,7 @@ def write_stage(d: Path, name: str, code: str, params: str = "") -> Path:
 @pytest.fixture
 def sample_csv(tmp_path):
     "A CSV with numeric, string, boolean and timestamp columns (the demo business)."
-    from mlpuzzle.simulate import churn_sample
+    from mlpuzzle.simulator.simulate import churn_sample
     p = tmp_path / "customers.csv"
     churn_sample(400, seed=3).to_csv(p, index=False)
     return p
@@ -87,10 +87,10 @@ def serving_champion(ws, data, as_of):
     """Train on the labeled rows `data`, register, promote from business time `as_of` (no gate: which model
     serves is the test's choice) and save the reference (profile, baselines, estimator); return the version."""
     from threadpoolctl import threadpool_limits
-    from mlpuzzle.model import train
-    from mlpuzzle.tracking import track
-    from mlpuzzle.reference import save_reference
-    from mlpuzzle.registry import promote, register
+    from mlpuzzle.models.model import train
+    from mlpuzzle.models.tracking import track
+    from mlpuzzle.monitoring.reference import save_reference
+    from mlpuzzle.models.registry import promote, register
     with threadpool_limits(1): r = train(data, ws.spec, seed=0)
     info = {"threshold": r.threshold, "beats_baseline": True, "test_metrics": r.metrics["test"]}
     v = register(ws, r.model, track(ws, r), info)

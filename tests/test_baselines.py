@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpuzzle.workspace import init_workspace
-from mlpuzzle.alerts import alerts
-from mlpuzzle.monitor import monitor
-from mlpuzzle.reference import load_baselines
-from mlpuzzle.score import score
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.labels import ingest_labels, training_set
-from mlpuzzle.store import ingest
+from mlpuzzle.base.workspace import init_workspace
+from mlpuzzle.monitoring.alerts import alerts
+from mlpuzzle.monitoring.monitor import monitor
+from mlpuzzle.monitoring.reference import load_baselines
+from mlpuzzle.serving.score import score
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.data.labels import ingest_labels, training_set
+from mlpuzzle.data.store import ingest
 from conftest import serving_champion
 
 START, DAYS, LAUNCH = "2021-06-01", 90, 60

@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpuzzle.workspace import init_workspace
-from mlpuzzle.alerts import alerts
-from mlpuzzle.monitor import business_now, known_windows, monitor, window_results
-from mlpuzzle.registry import champion_at, history
-from mlpuzzle.score import score
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.labels import ingest_labels, training_set
-from mlpuzzle.store import ingest
-from mlpuzzle.dashboard import build_dashboard, reference_changes
+from mlpuzzle.base.workspace import init_workspace
+from mlpuzzle.monitoring.alerts import alerts
+from mlpuzzle.monitoring.monitor import business_now, known_windows, monitor, window_results
+from mlpuzzle.models.registry import champion_at, history
+from mlpuzzle.serving.score import score
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.data.labels import ingest_labels, training_set
+from mlpuzzle.data.store import ingest
+from mlpuzzle.app.dashboard import build_dashboard, reference_changes
 from test_demo import browse, needs_browser
 from conftest import serving_champion
 

@@ -3,9 +3,9 @@ import json
 
 import pandas as pd
 
-from mlpuzzle.workspace import Workspace
-from mlpuzzle.quarantine import quarantined
-from mlpuzzle.store import load_snapshots
+from mlpuzzle.base.workspace import Workspace
+from mlpuzzle.data.quarantine import quarantined
+from mlpuzzle.data.store import load_snapshots
 
 
 def test_simulate_ingest_quarantine_readmit(cli, tmp_path, reports):
@@ -53,7 +53,7 @@ def test_every_command_has_help(cli):
 
 
 def test_every_verb_has_help_and_says_what_it_does(cli):
-    from mlpuzzle.cli import VERBS
+    from mlpuzzle.app.cli import VERBS
     for verb, (_, _, description, _) in VERBS.items():
         r = cli(verb, "--help")
         assert r.returncode == 0 and f"usage: mlpuzzle {verb}" in r.stdout, verb

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from conftest import MLPUZZLE
 
-from mlpuzzle.runs import list_runs
-from mlpuzzle.store import load_snapshots, snapshots
-from mlpuzzle.workspace import Workspace
+from mlpuzzle.loop.runs import list_runs
+from mlpuzzle.data.store import load_snapshots, snapshots
+from mlpuzzle.base.workspace import Workspace
 
 
 def user_env(reports, buffered: bool = True) -> dict:

@@ -36,7 +36,7 @@ def _dirty(csv_dir: Path):
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, cluster):
     "Two identical workspaces: `pandas` and `dask`; the source has dirty rows."
-    from mlpuzzle.commands import simulate_into
+    from mlpuzzle.app.commands import simulate_into
     root = tmp_path_factory.mktemp("engines")
     r = simulate_into(root / "pandas", days=60, scenario="covariate_drift", seed=5, rows_per_day=400, onset=40)
     _dirty(root / "pandas" / "source" / "csv")
@@ -56,8 +56,8 @@ def _run(cli, stage, ws, *params, engine=None, scheduler=None):
 
 
 def _manifests(ws: Path) -> dict:
-    from mlpuzzle.workspace import Workspace
-    from mlpuzzle.store import snapshots
+    from mlpuzzle.base.workspace import Workspace
+    from mlpuzzle.data.store import snapshots
     return {Path(m["source"]["name"]).name: m for m in snapshots(Workspace(ws))}
 
 
@@ -94,13 +94,13 @@ def test_same_snapshots(ingested):
         if mp[name].get("quarantine"):
             qa, qb = (pd.read_parquet(ws / m[name]["quarantine"]).drop(columns="_source") for ws, m in ((p, mp), (d, md)))
             pd.testing.assert_frame_equal(qa, qb)
-    from mlpuzzle.workspace import Workspace
-    from mlpuzzle.store import load_snapshots
+    from mlpuzzle.base.workspace import Workspace
+    from mlpuzzle.data.store import load_snapshots
     pd.testing.assert_frame_equal(load_snapshots(Workspace(p)), load_snapshots(Workspace(d)))
 
 
 def test_dirty_rows_are_quarantined_for_the_right_reason(ingested):
-    from mlpuzzle.quarantine import quarantined
+    from mlpuzzle.data.quarantine import quarantined
     _, d, _ = ingested
     q = quarantined(d)
     reasons = q["_reasons"].str.replace(r"^\S+ .*?: ", "", regex=True)
@@ -111,7 +111,7 @@ def test_dirty_rows_are_quarantined_for_the_right_reason(ingested):
 
 
 def test_a_second_ingest_stores_nothing(ingested, cluster):
-    from mlpuzzle.store import ingest
+    from mlpuzzle.data.store import ingest
     _, d, _ = ingested
     assert {m["status"] for m in ingest(d, engine="dask", scheduler=cluster)} == {"unchanged"}
 
@@ -137,7 +137,7 @@ def _predictions(ws: Path) -> pd.DataFrame:
 
 
 def test_same_predictions(scored):
-    from mlpuzzle.labels import training_set
+    from mlpuzzle.data.labels import training_set
     p, d, _ = scored
     # what the train stage reads (labeled rows of the snapshots) is the same in the dask workspace: a train there
     # gives the same model (training is reproducible: test_models), so one train serves both
@@ -150,7 +150,7 @@ def test_same_predictions(scored):
 
 
 def test_same_drift(scored):
-    from mlpuzzle.monitor import monitor
+    from mlpuzzle.monitoring.monitor import monitor
     p, d, end = scored
     rp, rd = (monitor(ws, as_of=end, deliver_alerts=False, quiet=True) for ws in (p, d))
     a, b = (r.drift.set_index(["window", "column"]).sort_index() for r in (rp, rd))
@@ -169,9 +169,9 @@ def test_same_drift(scored):
 
 
 def test_an_unreachable_scheduler_is_a_clear_error_and_stores_nothing(tmp_path, cli):
-    from mlpuzzle.commands import simulate_into
-    from mlpuzzle.engine import EngineError
-    from mlpuzzle.store import ingest
+    from mlpuzzle.app.commands import simulate_into
+    from mlpuzzle.data.engine import EngineError
+    from mlpuzzle.data.store import ingest
     simulate_into(tmp_path / "ws", days=2, rows_per_day=50)
     with pytest.raises(EngineError, match="no scheduler answers at tcp://127.0.0.1:9 .*start one"):
         ingest(tmp_path / "ws", engine="dask", scheduler="tcp://127.0.0.1:9")

@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 from sklearn.naive_bayes import GaussianNB
 
-from mlpuzzle.calibrate import brier, calibration_spread, choice_spread, ece, fit_calibrator
-from mlpuzzle.estimate import PerformanceEstimator, binary_estimates, load_estimator, save_estimator
-from mlpuzzle.model import metrics_of, time_split, train
-from mlpuzzle.score import predictions_frame
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.variants import multiclass_spec, regression_spec, simulate_multiclass, simulate_regression
-from mlpuzzle.workspace import init_workspace
+from mlpuzzle.models.calibrate import brier, calibration_spread, choice_spread, ece, fit_calibrator
+from mlpuzzle.models.estimate import PerformanceEstimator, binary_estimates, load_estimator, save_estimator
+from mlpuzzle.models.model import metrics_of, time_split, train
+from mlpuzzle.serving.score import predictions_frame
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.simulator.variants import multiclass_spec, regression_spec, simulate_multiclass, simulate_regression
+from mlpuzzle.base.workspace import init_workspace
 
 
 def fitted(df: pd.DataFrame, spec: dict) -> tuple:

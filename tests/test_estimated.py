@@ -8,12 +8,12 @@ import json, subprocess, sys
 import pandas as pd
 import pytest
 
-from mlpuzzle.workspace import init_workspace
-from mlpuzzle.monitor import monitor
-from mlpuzzle.score import score
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.labels import ingest_labels, training_set
-from mlpuzzle.store import ingest
+from mlpuzzle.base.workspace import init_workspace
+from mlpuzzle.monitoring.monitor import monitor
+from mlpuzzle.serving.score import score
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.data.labels import ingest_labels, training_set
+from mlpuzzle.data.store import ingest
 from conftest import serving_champion
 
 START, DAYS, TRAINED, ONSET = "2022-03-01", 51, 21, 35
@@ -69,12 +69,12 @@ def test_the_realized_metric_confirms_it_30_days_later(unsure):
 
 def test_the_performance_command_lists_estimated_and_realized(unsure):
     ws, _, _ = unsure
-    out = subprocess.run([sys.executable, "-m", "mlpuzzle.cli", "performance", "-w", str(ws.path), "--json"],
+    out = subprocess.run([sys.executable, "-m", "mlpuzzle.app.cli", "performance", "-w", str(ws.path), "--json"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = pd.DataFrame(json.loads(out.stdout))
     assert list(rows.columns[:9]) == ["window", "rows", "metric", "estimate", "lower", "upper", "realized", "labeled", "version"]
     assert len(rows) == DAYS - TRAINED and rows.realized.notna().all() and (rows.labeled > 900).all(), rows
-    text = subprocess.run([sys.executable, "-m", "mlpuzzle.cli", "performance", "-w", str(ws.path)],
+    text = subprocess.run([sys.executable, "-m", "mlpuzzle.app.cli", "performance", "-w", str(ws.path)],
                           capture_output=True, text=True, timeout=300).stdout
     assert text.splitlines()[0].split()[:4] == ["window", "rows", "metric", "estimate"] and "roc_auc" in text

@@ -16,15 +16,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlpuzzle.schema import ALERT_SCHEMAS
-from mlpuzzle.workspace import Workspace, init_workspace
-from mlpuzzle.alerts import alerts
-from mlpuzzle.incidents import incidents
-from mlpuzzle.monitor import monitor
-from mlpuzzle.score import score
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.labels import ingest_labels, training_set
-from mlpuzzle.store import ingest
+from mlpuzzle.base.schema import ALERT_SCHEMAS
+from mlpuzzle.base.workspace import Workspace, init_workspace
+from mlpuzzle.monitoring.alerts import alerts
+from mlpuzzle.monitoring.incidents import incidents
+from mlpuzzle.monitoring.monitor import monitor
+from mlpuzzle.serving.score import score
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.data.labels import ingest_labels, training_set
+from mlpuzzle.data.store import ingest
 from conftest import serving_champion
 
 START, DAYS, ROWS = "2019-03-01", 150, 165

@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlpuzzle.core import DataError
-from mlpuzzle.workspace import init_workspace
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.feed import write_simulation
-from mlpuzzle.labels import ingest_labels, training_set
-from mlpuzzle.quarantine import quarantined
-from mlpuzzle.store import ingest, load_snapshots, snapshots, watermarks
+from mlpuzzle.base.core import DataError
+from mlpuzzle.base.workspace import init_workspace
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.simulator.feed import write_simulation
+from mlpuzzle.data.labels import ingest_labels, training_set
+from mlpuzzle.data.quarantine import quarantined
+from mlpuzzle.data.store import ingest, load_snapshots, snapshots, watermarks
 
 from conftest import MLPUZZLE
 
@@ -132,7 +132,7 @@ def test_sigkill_while_writing_a_snapshot_leaves_no_partial_snapshot(tmp_path):
     src = tmp_path / "big.csv"
     s.events.to_csv(src, index=False)
     ws = init_workspace(tmp_path / "ws", {**churn_spec({"kind": "csv", "path": str(src)}), "source": {"kind": "csv", "path": str(src), "chunk_rows": 20_000}})
-    code = f"from mlpuzzle.store import ingest; ingest({str(ws.path)!r}, profile=False)"
+    code = f"from mlpuzzle.data.store import ingest; ingest({str(ws.path)!r}, profile=False)"
     p = subprocess.Popen([sys.executable, "-c", code])
     snaps = ws.path / "snapshots"
     deadline = time.monotonic() + 120

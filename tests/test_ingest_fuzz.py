@@ -14,13 +14,13 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mlpuzzle.core import DataError
-from mlpuzzle.workspace import init_workspace
-from mlpuzzle.spec import validate_spec
-from mlpuzzle.data import validate_batch
-from mlpuzzle.columnar import check_chunk, check_table, snapshot_schema
-from mlpuzzle.quarantine import quarantined
-from mlpuzzle.store import ingest, load_snapshots, snapshots
+from mlpuzzle.base.core import DataError
+from mlpuzzle.base.workspace import init_workspace
+from mlpuzzle.base.spec import validate_spec
+from mlpuzzle.data.checks import validate_batch
+from mlpuzzle.data.columnar import check_chunk, check_table, snapshot_schema
+from mlpuzzle.data.quarantine import quarantined
+from mlpuzzle.data.store import ingest, load_snapshots, snapshots
 
 SPEC = validate_spec({
     "name": "fuzz", "problem": "binary", "source": {"kind": "dataframe"},

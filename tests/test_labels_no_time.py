@@ -6,16 +6,16 @@ import nbformat
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from mlpuzzle.feed import write_simulation
-from mlpuzzle.labels import load_labels, training_set
-from mlpuzzle.model import train
-from mlpuzzle.monitor import monitor
-from mlpuzzle.reference import save_reference
-from mlpuzzle.registry import propose, register
-from mlpuzzle.score import score
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.tracking import track
-from mlpuzzle.workspace import init_workspace, Workspace
+from mlpuzzle.simulator.feed import write_simulation
+from mlpuzzle.data.labels import load_labels, training_set
+from mlpuzzle.models.model import train
+from mlpuzzle.monitoring.monitor import monitor
+from mlpuzzle.monitoring.reference import save_reference
+from mlpuzzle.models.registry import propose, register
+from mlpuzzle.serving.score import score
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.models.tracking import track
+from mlpuzzle.base.workspace import init_workspace, Workspace
 
 
 def _report_text(reports) -> str:

@@ -1,159 +1,134 @@
-"""The package's modules import one way: each only from modules of earlier layers (function-level imports
-included), never in a circle, and never a private name of another module. The layers are the ones the
-docs' home page and the README's Layout section name."""
-import ast
+"""The package is its subpackages, and they import one way.
+
+- A module imports only from its own subpackage and from the subpackages `USES` lists for it (function-level imports
+  included). `USES` is the architecture, not a sort order: every edge it lists is one a module really takes, and the
+  test fails on an edge nothing needs any more, as it does on one that is not listed.
+- Within a subpackage the modules import without a cycle, and each notebook's number comes after the numbers of the
+  modules it imports: a folder reads in dependency order.
+- No private name crosses a module. No module is left at the top level."""
+import ast, re
 from pathlib import Path
 
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mlpuzzle"
 
-# Modules of one layer may import any module of an earlier layer and none of their own layer or a later one.
-LAYERS = [
-    ["privacy"],
-    ["core"],
-    ["hashing"],
-    ["schema"],
-    ["spec"],
-    ["workspace"],
-    ["compat", "contracts", "simulate"],
-    ["leaks", "variants"],
-    ["infer"],
-    ["feed"],
-    ["sources"],
-    ["data"],
-    ["columnar"],
-    ["engine"],
-    ["snapshot"],
-    ["store"],
-    ["labels", "quarantine"],
-    ["calibrate", "expected"],
-    ["model"],
-    ["tracking"],
-    ["modelfile"],
-    ["registry"],
-    ["score"],
-    ["contract"],
-    ["fastpath"],
-    ["traffic"],
-    ["serve", "drift", "quality", "performance", "estimate"],
-    ["reference"],
-    ["labelfree", "rules", "report", "state"],
-    ["recovery"],
-    ["alerts"],
-    ["incidents", "outbox"],
-    ["monitor"],
-    ["kernels"],
-    ["runs"],
-    ["retrain"],
-    ["history"],
-    ["replay"],
-    ["compare"],
-    ["dashboard"],
-    ["demo", "docs"],
-    ["commands"],
-    ["cli"],
-]
-LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
-
-# Exceptions to the rules, without line numbers (e.g. "store imports serve"): the tests fail on anything else,
-# and on an entry here that no longer happens. There are none; keep it that way.
-KNOWN: set[str] = set()
-
-
-def check(found: list[tuple[str, str]], what: str):
-    "Fail on (key, message) pairs whose key is not KNOWN, and on KNOWN keys of this kind that no longer occur."
-    new = [msg for key, msg in found if key not in KNOWN]
-    assert not new, f"{what}:\n" + "\n".join(new)
-    return {key for key, _ in found}
+# Which subpackages each subpackage imports from (besides itself). The docs' home page and the README's Layout
+# describe the same picture.
+USES = {
+    "base": set(),
+    "data": {"base"},
+    "models": {"base", "data"},
+    "serving": {"base", "data", "models"},
+    "monitoring": {"base", "data", "models", "serving"},
+    "loop": {"base", "data", "models", "serving", "monitoring"},
+    "simulator": {"base"},
+    "app": {"base", "data", "models", "serving", "monitoring", "loop", "simulator"},
+}
 
 
 def modules() -> list[str]:
-    return sorted(p.stem for p in PKG.glob("*.py") if not p.stem.startswith("_"))
+    "Every module as `subpackage.module` (a top-level module is just `module`)."
+    return sorted(".".join(p.relative_to(PKG).with_suffix("").parts) for p in PKG.rglob("*.py")
+                  if not p.name.startswith("_") and "__pycache__" not in p.parts)
+
+
+def _target(module: str, node: ast.ImportFrom) -> str:
+    "The dotted name (below mlpuzzle) that `node` imports from, or '' when it is not the package's own."
+    if node.level:
+        base = module.split(".")[:-node.level]
+        return ".".join([*base, *([node.module] if node.module else [])])
+    name = node.module or ""
+    return name.removeprefix("mlpuzzle").lstrip(".") if name.split(".")[0] == "mlpuzzle" else ""
 
 
 def imports(module: str):
     "(line, imported module, names) for every import of another mlpuzzle module in `module`, at any depth."
-    tree = ast.parse((PKG / f"{module}.py").read_text())
+    tree = ast.parse((PKG / f"{module.replace('.', '/')}.py").read_text())
+    known = set(modules())
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            target = node.module or ""
-            if node.level:  # relative: from .x import y, from . import x
-                if node.level != 1: raise AssertionError(f"{module}.py:{node.lineno}: relative import beyond the package")
-            elif target == "mlpuzzle" or target.startswith("mlpuzzle."): target = target.removeprefix("mlpuzzle").lstrip(".")
-            else: continue
-            if target: yield node.lineno, target.split(".")[0], [a.name for a in node.names]
-            else:  # from mlpuzzle import store (but not the package's own __version__)
-                for a in node.names:
-                    if not a.name.startswith("__"): yield node.lineno, a.name, []
+            target = _target(module, node)
+            if target in known: yield node.lineno, target, [a.name for a in node.names]
+            elif node.level or node.module and node.module.startswith("mlpuzzle"):
+                for a in node.names:  # from mlpuzzle.data import store; from . import rules
+                    name = f"{target}.{a.name}".lstrip(".")
+                    if name in known: yield node.lineno, name, []
         elif isinstance(node, ast.Import):
             for a in node.names:
-                if a.name.startswith("mlpuzzle."): yield node.lineno, a.name.split(".")[1], []
+                name = a.name.removeprefix("mlpuzzle.")
+                if a.name.startswith("mlpuzzle.") and name in known: yield node.lineno, name, []
 
 
-def test_every_module_has_a_layer():
-    missing = [m for m in modules() if m not in LAYER]
-    assert not missing, f"modules without a layer in tests/test_layers.py LAYERS: {missing}"
+def package(module: str) -> str: return module.split(".")[0] if "." in module else ""
 
 
-def layer_violations():
-    return [(f"{m} imports {t}", f"mlpuzzle/{m}.py:{line}: {m} (layer {LAYER[m]}) imports {t} (layer {LAYER.get(t, '?')})")
-            for m in modules() for line, t, _ in imports(m) if t != m and LAYER.get(t, 10**6) >= LAYER[m]]
+def test_no_module_at_the_top_level_and_every_subpackage_known():
+    top = [m for m in modules() if not package(m)]
+    assert not top, f"modules at the top level of mlpuzzle/ (put each in the subpackage of its concern): {top}"
+    unknown = sorted({package(m) for m in modules()} - set(USES))
+    assert not unknown, f"subpackages missing from USES in tests/test_layers.py: {unknown}"
 
 
-def private_imports():
-    out = []
+def test_subpackages_are_acyclic():
+    order = []
+    def visit(p, path):
+        assert p not in path, f"USES has a cycle: {' -> '.join(path + [p])}"
+        for q in sorted(USES[p]): visit(q, path + [p])
+        order.append(p)
+    for p in USES: visit(p, [])
+
+
+def package_edges() -> dict:
+    "(importing subpackage, imported subpackage) -> the first import that takes that edge, as file:line."
+    edges = {}
     for m in modules():
-        for line, t, names in imports(m):
-            private = ", ".join(n for n in names if n.startswith("_"))
-            if t != m and private: out.append((f"{m} imports {private} from {t}", f"mlpuzzle/{m}.py:{line}: imports {private} from {t}"))
-    return out
+        for line, t, _ in imports(m):
+            if package(t) != package(m): edges.setdefault((package(m), package(t)), f"mlpuzzle/{m.replace('.', '/')}.py:{line}")
+    return edges
 
 
-def test_imports_follow_the_layers():
-    check(layer_violations(), "imports against the layer order")
+def test_imports_follow_the_subpackages():
+    bad = [f"{where}: {a} imports {b}, which USES does not allow" for (a, b), where in package_edges().items()
+           if b not in USES.get(a, set())]
+    assert not bad, "imports against the architecture:\n" + "\n".join(bad)
+
+
+def test_every_allowed_edge_is_used():
+    used = set(package_edges())
+    idle = sorted(f"{a} -> {b}" for a, bs in USES.items() for b in bs if (a, b) not in used)
+    assert not idle, f"USES lists edges no import takes (remove them): {idle}"
+
+
+def number(module: str) -> int:
+    "The number of the notebook `module` is exported from (nbs/<subpackage>/NN_name.ipynb)."
+    head = (PKG / f"{module.replace('.', '/')}.py").read_text()[:600]
+    return int(re.search(r"File to edit: \S*?/(\d+)_\w+\.ipynb", head).group(1))
+
+
+def test_a_folder_reads_in_dependency_order():
+    late = [f"{m} (notebook {number(m):02d}) imports {t} (notebook {number(t):02d})"
+            for m in modules() for _, t, _ in imports(m) if package(t) == package(m) and number(t) >= number(m)]
+    assert not late, "renumber the notebooks so each comes after what it imports:\n" + "\n".join(late)
 
 
 def test_no_private_name_crosses_a_module():
-    check(private_imports(), "private names imported from another module")
-
-
-def cycles() -> list[str]:
-    graph = {m: {t for _, t, _ in imports(m) if t != m and t in LAYER} for m in modules()}
-    state, cycles = {}, []
-
-    def visit(m, path):
-        if state.get(m) == "done": return
-        if state.get(m) == "open": cycles.append(" -> ".join(path[path.index(m):] + [m])); return
-        state[m] = "open"
-        for t in sorted(graph.get(m, ())): visit(t, path + [m])
-        state[m] = "done"
-
-    for m in sorted(graph): visit(m, [])
-    return cycles
-
-
-def test_no_cycles():
-    check([(c, c) for c in cycles()], "import cycles")
-
-
-def test_known_debt_still_exists():
-    "Each KNOWN entry still happens; once the redesign removes one, it leaves the list."
-    found = {k for k, _ in layer_violations() + private_imports()} | set(cycles())
-    gone = KNOWN - found
-    assert not gone, f"fixed, remove from KNOWN in tests/test_layers.py: {sorted(gone)}"
+    found = [f"mlpuzzle/{m.replace('.', '/')}.py:{line}: imports {', '.join(n for n in names if n.startswith('_'))} from {t}"
+             for m in modules() for line, t, names in imports(m)
+             if t != m and any(n.startswith("_") for n in names)]
+    assert not found, "private names imported from another module:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize("source, message", [
-    ("from .serve import app\n", "imports serve"),
-    ("def f():\n    from mlpuzzle.cli import main\n", "imports cli"),
+    ("from ..serving.serve import app\n", "data imports serving"),
+    ("def f():\n    from mlpuzzle.app.cli import main\n", "data imports app"),
 ])
 def test_the_check_sees_late_and_function_level_imports(tmp_path, monkeypatch, source, message):
-    "A store module that imports a later layer is named, with its line."
-    global PKG
-    fake = tmp_path / "mlpuzzle"; fake.mkdir()
-    for m in ("store", "serve", "cli"): (fake / f"{m}.py").write_text("")
-    (fake / "store.py").write_text(source)
+    "A data module that imports a later subpackage is named, with its line."
+    fake = tmp_path / "mlpuzzle"
+    for m in ("data/store", "serving/serve", "app/cli"):
+        (fake / m).parent.mkdir(parents=True, exist_ok=True); (fake / f"{m}.py").write_text("")
+    (fake / "data/store.py").write_text(source)
     monkeypatch.setattr(__import__(__name__), "PKG", fake)
-    with pytest.raises(AssertionError, match=f"store.py:\\d+: store \\(layer \\d+\\) {message}"):
-        test_imports_follow_the_layers()
+    with pytest.raises(AssertionError, match=f"mlpuzzle/data/store.py:\\d+: {message}"):
+        test_imports_follow_the_subpackages()

@@ -5,7 +5,7 @@ import nbformat
 import numpy as np
 import yaml
 
-from mlpuzzle.simulate import churn_sample
+from mlpuzzle.simulator.simulate import churn_sample
 
 LEFT_OUT = "If it is not, uncomment the next line to put it back."
 
@@ -60,7 +60,7 @@ def test_init_leaves_leaks_out_and_says_why_and_check_warns_when_one_is_put_back
 def test_check_joins_the_labels_to_screen_a_source_without_its_target(cli, tmp_path, reports):
     "The demo business's source has no target column: its labels arrive in their own files, joined by id for the screen."
     import pandas as pd
-    from mlpuzzle.spec import dump_spec
+    from mlpuzzle.base.spec import dump_spec
     ws = tmp_path / "ws"
     assert cli("simulate", "-w", ws, "--days", "3", "--rows-per-day", "300").returncode == 0
     first = sorted((ws / "source" / "csv").glob("events-*.csv"))[0]

@@ -11,18 +11,18 @@ import pandas as pd
 import pytest
 
 from conftest import MLPUZZLE
-from mlpuzzle.schema import METRICS
-from mlpuzzle.core import ModelError
-from mlpuzzle.workspace import init_workspace, Workspace
-from mlpuzzle.model import evaluate, predict_scores, train
-from mlpuzzle.tracking import experiment_id, mlflow_client, model_card, track
-from mlpuzzle.monitor import business_now
-from mlpuzzle.registry import (champion, champion_at, history, load_version, promote, propose, recent_labeled, register,
+from mlpuzzle.base.schema import METRICS
+from mlpuzzle.base.core import ModelError
+from mlpuzzle.base.workspace import init_workspace, Workspace
+from mlpuzzle.models.model import evaluate, predict_scores, train
+from mlpuzzle.models.tracking import experiment_id, mlflow_client, model_card, track
+from mlpuzzle.monitoring.monitor import business_now
+from mlpuzzle.models.registry import (champion, champion_at, history, load_version, promote, propose, recent_labeled, register,
                                version_info, versions)
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.variants import multiclass_spec, regression_spec, simulate_multiclass, simulate_regression
-from mlpuzzle.labels import training_set
-from mlpuzzle.store import ingest
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.simulator.variants import multiclass_spec, regression_spec, simulate_multiclass, simulate_regression
+from mlpuzzle.data.labels import training_set
+from mlpuzzle.data.store import ingest
 from threadpoolctl import threadpool_limits
 
 START = pd.Timestamp("2024-01-01")  # day 0 of the simulation
@@ -300,7 +300,7 @@ def test_a_foreign_type_is_refused_even_with_its_digest_recorded(tmp_path):
     matches) still meets the type check: the memmap is named and never built, in `load_version`, `run score`
     and the service's start."""
     import sqlite3
-    from mlpuzzle.modelfile import file_digest
+    from mlpuzzle.models.modelfile import file_digest
     w = init_workspace(tmp_path / "ws", churn_spec({"kind": "dataframe"}))
     ingest(w, df=churn_rows(1500, seed=2), profile=False)
     r = train(training_set(w), w.spec)
@@ -319,7 +319,7 @@ def test_a_foreign_type_is_refused_even_with_its_digest_recorded(tmp_path):
 
 def test_an_estimator_holding_unknown_types_is_refused_at_registration_unless_trusted(tmp_path):
     "A fitted model holding a type outside the exact list is refused when registered (naming it), not when served."
-    from mlpuzzle.modelfile import type_name
+    from mlpuzzle.models.modelfile import type_name
     from sklearn.feature_selection import SelectKBest
     from sklearn.pipeline import Pipeline
     w = init_workspace(tmp_path / "ws", churn_spec({"kind": "dataframe"}))

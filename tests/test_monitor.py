@@ -8,26 +8,26 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from mlpuzzle.compat import profile_frame
-from mlpuzzle.workspace import init_workspace
-from mlpuzzle.model import train
-from mlpuzzle.tracking import track
-from mlpuzzle.alerts import alerts
-from mlpuzzle.drift import drift
-from mlpuzzle.monitor import monitor, rollup, window_range, window_results
-from mlpuzzle.reference import save_reference, window_references
-from mlpuzzle.registry import propose, register
-from mlpuzzle.score import score
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.labels import ingest_labels, training_set
-from mlpuzzle.store import ingest
+from mlpuzzle.base.compat import profile_frame
+from mlpuzzle.base.workspace import init_workspace
+from mlpuzzle.models.model import train
+from mlpuzzle.models.tracking import track
+from mlpuzzle.monitoring.alerts import alerts
+from mlpuzzle.monitoring.drift import drift
+from mlpuzzle.monitoring.monitor import monitor, rollup, window_range, window_results
+from mlpuzzle.monitoring.reference import save_reference, window_references
+from mlpuzzle.models.registry import propose, register
+from mlpuzzle.serving.score import score
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.data.labels import ingest_labels, training_set
+from mlpuzzle.data.store import ingest
 
 
 FEATURES = list(churn_spec({"kind": "dataframe"})["features"])
 
 
 def _spec(**monitoring):
-    from mlpuzzle.spec import validate_spec
+    from mlpuzzle.base.spec import validate_spec
     s = churn_spec({"kind": "dataframe"})
     s["monitoring"] = {**s.get("monitoring", {}), **monitoring}
     return validate_spec(s, "test", check_imports=False)
@@ -105,7 +105,7 @@ def _with_webhook(ws, url):
     spec.setdefault("monitoring", {})["webhook"] = url
     p.write_text(yaml.safe_dump(spec))
     (ws.path / "alerts" / "monitor.db").unlink(missing_ok=True)
-    from mlpuzzle.workspace import Workspace
+    from mlpuzzle.base.workspace import Workspace
     return Workspace(ws.path, check_imports=False)
 
 

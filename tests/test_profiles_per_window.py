@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mlpuzzle.compat import WindowProfiles, profile_frame, read_profile
-from mlpuzzle.core import window_keys
-from mlpuzzle.feed import write_simulation
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.store import ingest, load_snapshots
-from mlpuzzle.workspace import init_workspace
+from mlpuzzle.base.compat import WindowProfiles, profile_frame, read_profile
+from mlpuzzle.base.core import window_keys
+from mlpuzzle.simulator.feed import write_simulation
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.data.store import ingest, load_snapshots
+from mlpuzzle.base.workspace import init_workspace
 
 EXACT = ("counts/n", "counts/null", "counts/nan", "counts/inf", "types/integral", "types/fractional", "types/boolean",
          "types/string", "types/object", "ints/max", "ints/min", "distribution/n")

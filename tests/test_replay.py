@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from conftest import MLPUZZLE, run_mlpuzzle, stop_group
-from mlpuzzle.compare import compare
-from mlpuzzle.feed import write_simulation
-from mlpuzzle.demo import demo_spec
-from mlpuzzle.simulate import simulate
-from mlpuzzle.workspace import init_workspace
+from mlpuzzle.loop.compare import compare
+from mlpuzzle.simulator.feed import write_simulation
+from mlpuzzle.app.demo import demo_spec
+from mlpuzzle.simulator.simulate import simulate
+from mlpuzzle.base.workspace import init_workspace
 
 START = "2019-01-01"
 

@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from mlpuzzle.core import ModelError
-from mlpuzzle.workspace import init_workspace
-from mlpuzzle.model import train
-from mlpuzzle.tracking import track
-from mlpuzzle.registry import load_version, promote, propose, register, rollback, version_info
-from mlpuzzle.score import score
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.labels import ingest_labels, training_set
-from mlpuzzle.store import ingest
+from mlpuzzle.base.core import ModelError
+from mlpuzzle.base.workspace import init_workspace
+from mlpuzzle.models.model import train
+from mlpuzzle.models.tracking import track
+from mlpuzzle.models.registry import load_version, promote, propose, register, rollback, version_info
+from mlpuzzle.serving.score import score
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.data.labels import ingest_labels, training_set
+from mlpuzzle.data.store import ingest
 
 from conftest import MLPUZZLE, die_with_parent, free_port, stop_group, wait_ready
 
@@ -85,7 +85,7 @@ def wait_for(check, timeout: float = 5 * POLL + 10, every: float = 0.25):
 def copy_of(built_ws, d: Path):
     "A copy in `d` of the (ws, simulation, data) of `build_workspace` (its MLflow store re-points itself when opened)."
     import shutil
-    from mlpuzzle.workspace import Workspace
+    from mlpuzzle.base.workspace import Workspace
     ws, sim, data = built_ws
     return Workspace(shutil.copytree(ws.path, d)), sim, data
 
@@ -424,7 +424,7 @@ def _ready(url): return httpx.get(f"{url}/ready", timeout=10).json()
 
 def _move_alias(ws, v):
     "Make version `v` champion the way the MLflow UI would: move the alias, without mlpuzzle's checks."
-    from mlpuzzle.tracking import mlflow_client
+    from mlpuzzle.models.tracking import mlflow_client
     mlflow_client(ws).set_registered_model_alias(ws.spec["name"], "champion", str(v))
 
 
@@ -478,7 +478,7 @@ def test_schemathesis_finds_no_server_error(url, tmp_path):
 
 def test_served_rows_reach_the_window_profile(built, good, tmp_path):
     import shutil
-    from mlpuzzle.compat import read_profile
+    from mlpuzzle.base.compat import read_profile
     ws_dir = tmp_path / "ws"  # a copy: the module's other servers write their own profiles into the original
     shutil.copytree(built[0].path, ws_dir, ignore=shutil.ignore_patterns("online"))
     online = ws_dir / "profiles" / "online"

@@ -32,27 +32,27 @@ def test_clean_copy_is_in_sync(project):
 
 
 def test_hand_edited_module_fails(project):
-    core = project / "mlpuzzle" / "core.py"
+    core = project / "mlpuzzle" / "base" / "core.py"
     core.write_text(core.read_text() + "\ndef sneaked_in(): return 42\n")
     r = check_sync(project)
     assert r.returncode != 0
-    assert "mlpuzzle/core.py" in r.stdout and "Edit the notebook" in r.stdout
+    assert "mlpuzzle/base/core.py" in r.stdout and "Edit the notebook" in r.stdout
 
 
 def test_notebook_edit_not_exported_fails(project):
-    nb_path = project / "nbs" / "00_core.ipynb"
+    nb_path = project / "nbs" / "base/01_core.ipynb"
     nb = json.loads(nb_path.read_text())
     cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).startswith("#| export"))
     cell["source"].append("\nNEW_CONSTANT = 1\n")
     nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     r = check_sync(project)
-    assert r.returncode != 0 and "mlpuzzle/core.py" in r.stdout
+    assert r.returncode != 0 and "mlpuzzle/base/core.py" in r.stdout
 
 
 def test_unclean_notebook_fails(project):
-    nb_path = project / "nbs" / "07_simulate.ipynb"
+    nb_path = project / "nbs" / "simulator/00_simulate.ipynb"
     nb = json.loads(nb_path.read_text())
     next(c for c in nb["cells"] if c["cell_type"] == "code")["execution_count"] = 12
     nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     r = check_sync(project)
-    assert r.returncode != 0 and "nbs/07_simulate.ipynb" in r.stdout
+    assert r.returncode != 0 and "nbs/simulator/00_simulate.ipynb" in r.stdout

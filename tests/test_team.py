@@ -108,7 +108,7 @@ def server(tmp_path_factory, backend):
 
 
 def test_stages_run_unchanged_against_a_tracking_server(server, cli, tmp_path):
-    from mlpuzzle.commands import simulate_into
+    from mlpuzzle.app.commands import simulate_into
     url, d, backend_uri = server
     ws_dir = tmp_path / "ws"
     r = simulate_into(ws_dir, days=70, scenario="none", seed=4, rows_per_day=300)
@@ -139,13 +139,13 @@ def test_stages_run_unchanged_against_a_tracking_server(server, cli, tmp_path):
     # a dashboard rebuilt in the background while the tracking server is down gives up in seconds: MLflow's own
     # retries (7, with minutes of backoff per call) kept such a process alive for many minutes after the stage ended
     import psutil
-    from mlpuzzle.runs import rebuild_dashboard
-    from mlpuzzle.workspace import open_workspace
+    from mlpuzzle.loop.runs import rebuild_dashboard
+    from mlpuzzle.base.workspace import open_workspace
     spec_file.write_text(yaml.safe_dump({**spec, "model": {**spec["model"], "tracking_uri": f"http://127.0.0.1:{free_port()}"}}))
     before = {p.pid for p in psutil.Process().children()}
     t0 = time.monotonic()
     rebuild_dashboard(open_workspace(ws_dir), tmp_path / "reports")
-    child = next(p for p in psutil.Process().children() if p.pid not in before and "mlpuzzle.dashboard" in " ".join(p.cmdline()))
+    child = next(p for p in psutil.Process().children() if p.pid not in before and "mlpuzzle.app.dashboard" in " ".join(p.cmdline()))
     try: child.wait(timeout=120)
     except psutil.TimeoutExpired: child.kill(); raise AssertionError(f"the background dashboard still ran after {time.monotonic() - t0:.0f} s")
     spec_file.write_text(yaml.safe_dump(spec))

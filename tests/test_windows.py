@@ -4,14 +4,14 @@ from the reference period), a 6-hour outage is one `no_data` alert of 6 windows,
 import pandas as pd
 import pytest
 
-from mlpuzzle.workspace import init_workspace
-from mlpuzzle.alerts import alerts
-from mlpuzzle.monitor import known_windows, monitor
-from mlpuzzle.reference import load_baselines
-from mlpuzzle.score import score
-from mlpuzzle.simulate import churn_spec, simulate
-from mlpuzzle.labels import ingest_labels, training_set
-from mlpuzzle.store import ingest
+from mlpuzzle.base.workspace import init_workspace
+from mlpuzzle.monitoring.alerts import alerts
+from mlpuzzle.monitoring.monitor import known_windows, monitor
+from mlpuzzle.monitoring.reference import load_baselines
+from mlpuzzle.serving.score import score
+from mlpuzzle.simulator.simulate import churn_spec, simulate
+from mlpuzzle.data.labels import ingest_labels, training_set
+from mlpuzzle.data.store import ingest
 from conftest import serving_champion
 
 START = "2020-02-03"

@@ -5,10 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 
-.PHONY: demo test check-sync nbtest pytest bench lab docs clean-venv help
+.PHONY: demo test check-sync lint nbtest pytest bench lab docs clean-venv help
 help:
 	@echo "make demo    run the demo (creates $(VENV) on first use)"
-	@echo "make test    notebooks in sync and clean, notebook tests, pytest"
+	@echo "make test    notebooks in sync and clean, lint, notebook tests, pytest"
 	@echo "make bench   benchmarks (results in bench/results/)"
 	@echo "make lab     JupyterLab on nbs/ (the project installed in its kernel)"
 	@echo "make docs    the documentation site in _docs/ (pipeline notebooks from the latest runs in reports/)"
@@ -22,11 +22,15 @@ $(BIN)/.installed: settings.ini setup.py
 demo: $(BIN)/.installed
 	$(BIN)/mlpuzzle demo $(DEMO)
 
-test: check-sync nbtest pytest
+test: check-sync lint nbtest pytest
 
 # Fails when nbdev_export or nbdev_clean would change a notebook or a generated module.
 check-sync: $(BIN)/.installed
 	$(BIN)/python .ci/sync_check.py $(BIN)
+
+# pyflakes on the exported package (pyproject.toml's [tool.ruff]): no unused import, no undefined name.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check --quiet mlpuzzle
 
 # One OpenMP thread per process: notebooks (and tests) run two at a time, and two fits each spinning one
 # thread per core slow each other down many times over on a small machine.

@@ -208,7 +208,7 @@ def windows_and_drift(root: Path, a) -> dict:
     "Profile 60 windows and a reference; time merging the 60; write them to disk; time reading them and drift."
     from mlpuzzle.base.compat import profile_frame, read_profile
     from mlpuzzle.monitoring.drift import drift
-    from mlpuzzle.monitoring.monitor import merge_views
+    from mlpuzzle.base.compat import merge_views
     from whylogs.core import DatasetProfileView
     t0 = time.perf_counter()
     views = [profile_frame(with_p1(generate(a.window_rows, seed=100 + i, shift=0.5 if i >= WINDOWS - 20 else 0.0), 100 + i))

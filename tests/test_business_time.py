@@ -10,7 +10,8 @@ import pytest
 
 from mlpuzzle.base.workspace import init_workspace
 from mlpuzzle.monitoring.alerts import alerts
-from mlpuzzle.monitoring.monitor import business_now, known_windows, monitor, window_results
+from mlpuzzle.monitoring.monitor import monitor, window_results
+from mlpuzzle.monitoring.windows import business_now, known_windows
 from mlpuzzle.models.registry import champion_at, history
 from mlpuzzle.serving.score import score
 from mlpuzzle.simulator.simulate import churn_spec, simulate

@@ -101,16 +101,20 @@ def test_docs_site_in_chromium(demo, tmp_path):
     r = subprocess.run([str(MLPUZZLE), "docs", "--root", str(ROOT), "--out", str(out), "--reports", str(d / "reports")],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    pages = sorted(out.glob("*.html"))
-    names = {p.stem for p in pages}
-    assert {"index", "privacy", "core", "spec", "workspace", "sources", "data", "engine", "snapshot", "store", "labels", "quarantine", "model", "tracking", "modelfile", "registry", "score",
-            "contract", "fastpath", "traffic", "serve", "drift", "quality", "performance", "reference", "alerts", "outbox", "monitor", "kernels", "runs",
-            "retrain", "cli", "commands", "feed", "schema", "variants", "contracts", "leaks",
-            "search"} <= names, names
+    pages = sorted(out.glob("*.html")) + sorted(out.glob("*/*.html"))
+    names = {str(p.relative_to(out).with_suffix("")) for p in pages}
+    folders = ["base", "data", "models", "serving", "monitoring", "loop", "simulator", "app"]  # one per subpackage
+    library = {str(nb.relative_to(ROOT / "nbs").parent / nb.stem.split("_", 1)[1])
+               for f in folders for nb in (ROOT / "nbs" / f).glob("[0-9]*.ipynb")}
+    assert len(library) > 50 and {"index", "search", "base/core", "monitoring/alerts", "app/cli"} | library <= names, \
+        sorted(library - names)
+    home = (out / "index.html").read_text()
+    assert all(f"mlpuzzle.{f}" in home for f in folders), "the sidebar has a section per subpackage"
+    assert home.index("mlpuzzle.base") < home.index("mlpuzzle.monitoring") < home.index("mlpuzzle.app")
     assert {"pipeline-train", "pipeline-monitor", "pipeline-score"} <= names
     plots = re.findall(r'<img[^>]+src="(_images/[^"]+\.png)"', (out / "pipeline-monitor.html").read_text())
     assert len(plots) >= 2 and all((out / p).exists() for p in plots)  # the demo's monitor run, with its plots
-    pages = [p for p in pages if p.stem not in ("search", "genindex")]
+    pages = [p for p in pages if p.stem not in ("search", "genindex") and "_static" not in p.parts]
     with ThreadPoolExecutor(3) as pool:  # a page is 1.4 s of which chromium computes half: three at a time, each its own profile
         seen = list(pool.map(lambda ip: browse(ip[1].as_uri(), tmp_path / f"page-{ip[0]}"), enumerate(pages)))
     assert len(seen) == len(pages) > 40

@@ -16,7 +16,7 @@ from mlpuzzle.base.core import ModelError
 from mlpuzzle.base.workspace import init_workspace, Workspace
 from mlpuzzle.models.model import evaluate, predict_scores, train
 from mlpuzzle.models.tracking import experiment_id, mlflow_client, model_card, track
-from mlpuzzle.monitoring.monitor import business_now
+from mlpuzzle.monitoring.windows import business_now
 from mlpuzzle.models.registry import (champion, champion_at, history, load_version, promote, propose, recent_labeled, register,
                                version_info, versions)
 from mlpuzzle.simulator.simulate import churn_spec, simulate

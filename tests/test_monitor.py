@@ -14,7 +14,8 @@ from mlpuzzle.models.model import train
 from mlpuzzle.models.tracking import track
 from mlpuzzle.monitoring.alerts import alerts
 from mlpuzzle.monitoring.drift import drift
-from mlpuzzle.monitoring.monitor import monitor, rollup, window_range, window_results
+from mlpuzzle.monitoring.monitor import monitor, rollup, window_results
+from mlpuzzle.monitoring.windows import window_range
 from mlpuzzle.monitoring.reference import save_reference, window_references
 from mlpuzzle.models.registry import propose, register
 from mlpuzzle.serving.score import score

@@ -56,3 +56,13 @@ def test_unclean_notebook_fails(project):
     nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     r = check_sync(project)
     assert r.returncode != 0 and "nbs/simulator/00_simulate.ipynb" in r.stdout
+
+
+def test_lint_fails_on_an_unused_import(project):
+    "The test command's lint step (ruff's pyflakes rules on the exported package) names the module and the name."
+    run = ["make", "-s", "lint", f"VENV={BIN.parent}", "-o", f"{BIN}/.installed"]
+    assert subprocess.run(run, cwd=project, capture_output=True, text=True).returncode == 0
+    state = project / "mlpuzzle" / "monitoring" / "state.py"
+    state.write_text("import os\n" + state.read_text())
+    r = subprocess.run(run, cwd=project, capture_output=True, text=True)
+    assert r.returncode != 0 and "mlpuzzle/monitoring/state.py" in r.stdout and "os" in r.stdout

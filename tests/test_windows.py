@@ -6,7 +6,8 @@ import pytest
 
 from mlpuzzle.base.workspace import init_workspace
 from mlpuzzle.monitoring.alerts import alerts
-from mlpuzzle.monitoring.monitor import known_windows, monitor
+from mlpuzzle.monitoring.monitor import monitor
+from mlpuzzle.monitoring.windows import known_windows
 from mlpuzzle.monitoring.reference import load_baselines
 from mlpuzzle.serving.score import score
 from mlpuzzle.simulator.simulate import churn_spec, simulate

@@ -6,9 +6,12 @@
 from __future__ import annotations
 import json, logging, os, sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..base.core import DataError, MlpuzzleError
 from ..base.workspace import init_workspace, Workspace
+
+if TYPE_CHECKING: import pandas as pd  # for the annotations: commands that need no data start without pandas
 
 log = logging.getLogger("mlpuzzle")
 
@@ -198,7 +201,7 @@ def cmd_quarantine(a):
     if not len(q): print("no row is waiting in quarantine"); return q
     print(f"{len(q)} row(s) in quarantine ({(q['_kind'] == 'labels').sum()} of them labels). Most frequent reasons:")
     for reason, n in reason_counts(q).head(10).items(): print(f"  {n:>7}  {reason}")
-    print(f"export them with --export FILE, fix, and --readmit FILE; or fix the spec and --readmit to check them again")
+    print("export them with --export FILE, fix, and --readmit FILE; or fix the spec and --readmit to check them again")
     return q
 
 # %% ../../nbs/app/03_commands.ipynb #afaed965
@@ -218,7 +221,7 @@ def cmd_models(a):
 
 def _business_now(ws: Workspace):
     "When a move by hand takes effect: now, or the data's end when the workspace holds replayed history."
-    from mlpuzzle.monitoring.monitor import business_now
+    from mlpuzzle.monitoring.windows import business_now
     return business_now(ws)[0]
 
 def cmd_promote(a):

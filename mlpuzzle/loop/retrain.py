@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..monitoring.state import monitor_db
+from ..monitoring.state import last_as_of, monitor_db
 from ..base.workspace import Workspace
 from ..base.core import MlpuzzleError, ModelError, parse_duration
-from ..monitoring.monitor import business_now, last_as_of
+from ..monitoring.windows import business_now
 
 # %% auto #0
 __all__ = ['retrain_requests', 'Trained', 'train_version', 'training_since', 'trigger_retraining']

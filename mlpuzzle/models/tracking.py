@@ -81,7 +81,7 @@ def model_card(result: TrainResult,
         f"spec hash {r.spec_hash}; fit in {r.fit_seconds:.1f}s.</p>",
         _data_section(r, snapshot_ids), _metrics_section(r), _decision_section(r),
         f"<h2>Slices</h2>{_table(r.slices, index=False) if len(r.slices) else '<p>No slices in promotion.slices.</p>'}",
-        f"<h2>Calibration</h2>" + (f"<img alt='calibration plot' src='data:image/png;base64,{png}'>{_table(r.calibration, index=False)}" if png else ""),
+        "<h2>Calibration</h2>" + (f"<img alt='calibration plot' src='data:image/png;base64,{png}'>{_table(r.calibration, index=False)}" if png else ""),
         f"<h2>Known limitations</h2><ul>{lim}</ul></body></html>"])
 
 # %% ../../nbs/models/03_tracking.ipynb #1d261bb2

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..base.core import parse_duration
 from ..base.workspace import open_workspace, Workspace
-from .state import as_json, monitor_db
+from .state import monitor_db
 
 # %% auto #0
 __all__ = ['what_happened', 'incident_message', 'group_events', 'how_to_end', 'incident_table', 'incidents']

@@ -9,7 +9,7 @@ import json, math, sqlite3
 from ..base.workspace import Workspace
 
 # %% auto #0
-__all__ = ['monitor_db', 'as_json']
+__all__ = ['monitor_db', 'as_json', 'last_as_of']
 
 # %% ../../nbs/monitoring/07_state.ipynb #0398bccf
 _SCHEMA = """
@@ -52,3 +52,9 @@ def _plain(x):
 def as_json(o) -> str:
     "`o` as JSON text, numpy scalars and timestamps included."
     return json.dumps(o, default=_plain)
+
+# %% ../../nbs/monitoring/07_state.ipynb #57a7e011
+def last_as_of(con: sqlite3.Connection) -> str | None:
+    "The `as_of` of the latest monitoring run (simulated or real time), from the monitoring state `con`."
+    r = con.execute("SELECT value FROM meta WHERE key='as_of'").fetchone()
+    return r[0] if r else None

@@ -118,7 +118,7 @@ def _profile_traffic(q, out: str, window_seconds: float, flush_seconds: float, n
                      predictions: str | None = None):
     "The profiling process: `Windows` fed from queue `q` and flushed every `flush_seconds`."
     import queue
-    import mlpuzzle.base.compat  # whylogs loads now, not in the flush of a service that is stopping
+    import mlpuzzle.base.compat  # noqa: F401  whylogs loads now, not in the flush of a service that is stopping
     # the service says when to stop (it flushes first); `start` blocked these signals until now
     for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})

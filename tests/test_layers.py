@@ -71,12 +71,13 @@ def test_no_module_at_the_top_level_and_every_subpackage_known():
 
 
 def test_subpackages_are_acyclic():
-    order = []
     def visit(p, path):
         assert p not in path, f"USES has a cycle: {' -> '.join(path + [p])}"
         for q in sorted(USES[p]): visit(q, path + [p])
-        order.append(p)
     for p in USES: visit(p, [])
+
+
+def where(module: str, line: int) -> str: return f"mlpuzzle/{module.replace('.', '/')}.py:{line}"
 
 
 def package_edges() -> dict:
@@ -84,7 +85,7 @@ def package_edges() -> dict:
     edges = {}
     for m in modules():
         for line, t, _ in imports(m):
-            if package(t) != package(m): edges.setdefault((package(m), package(t)), f"mlpuzzle/{m.replace('.', '/')}.py:{line}")
+            if package(t) != package(m): edges.setdefault((package(m), package(t)), where(m, line))
     return edges
 
 
@@ -113,9 +114,8 @@ def test_a_folder_reads_in_dependency_order():
 
 
 def test_no_private_name_crosses_a_module():
-    found = [f"mlpuzzle/{m.replace('.', '/')}.py:{line}: imports {', '.join(n for n in names if n.startswith('_'))} from {t}"
-             for m in modules() for line, t, names in imports(m)
-             if t != m and any(n.startswith("_") for n in names)]
+    found = [f"{where(m, line)}: imports {', '.join(n for n in names if n.startswith('_'))} from {t}"
+             for m in modules() for line, t, names in imports(m) if t != m and any(n.startswith("_") for n in names)]
     assert not found, "private names imported from another module:\n" + "\n".join(found)
 
 

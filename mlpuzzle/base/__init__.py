@@ -1,1 +1,2 @@
-"""The ground every piece stands on: errors, atomic writes and locks, privacy, the typed spec, the workspace, the whylogs door."""
+"""The ground every piece stands on: errors, atomic writes and locks, privacy, the spec and its schema,
+the workspace, the whylogs door."""

@@ -1,1 +1,2 @@
-"""The production loop: pipeline runs, retraining, a workspace's history, its replay under policies, and their comparison."""
+"""The production loop: pipeline runs, retraining, a workspace's history, its replay under policies, and
+their comparison."""

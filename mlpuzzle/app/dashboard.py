@@ -94,7 +94,7 @@ def timeline_plot(hist: pd.DataFrame, alerts: pd.DataFrame, vtimes: dict, end) -
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(11, 2.6))
-    when = lambda r: _naive(_business_time(r, vtimes))
+    def when(r) -> pd.Timestamp: return _naive(_business_time(r, vtimes))
     champ = [(when(r), int(r.to_version)) for r in hist.itertuples() if r.action in ("promote", "rollback")]
     for i, (t, v) in enumerate(champ):
         t_end = champ[i + 1][0] if i + 1 < len(champ) else _naive(end)
@@ -115,7 +115,7 @@ def timeline_plot(hist: pd.DataFrame, alerts: pd.DataFrame, vtimes: dict, end) -
 
 def _performance_panel(ax, perf: pd.DataFrame, est: pd.DataFrame, metric: str):
     "The estimated metric with its band, and the realized one where labels came, per window, on `ax`."
-    t = lambda d: pd.to_datetime(d.window, format=WINDOW_FORMAT)
+    def t(d: pd.DataFrame) -> pd.Series: return pd.to_datetime(d.window, format=WINDOW_FORMAT)
     if len(est) and est.estimate.notna().any():
         e = est[est.estimate.notna()]
         ax.fill_between(t(e), e.lower, e.upper, color="tab:orange", alpha=0.25, step="mid", label="estimated (band)")

@@ -14,8 +14,8 @@ from .schema import (ALERT_SCHEMAS, BOOL, DEFAULT_ESTIMATOR, DEFAULT_METRIC, FEA
                              INT, PROBLEMS, REQUIRED, SPEC_SCHEMA, STR, between, one_of)
 
 # %% auto #0
-__all__ = ['DEFAULT_ALERTS', 'MAX_SPEC_CHARS', 'MAX_SPEC_VALUES', 'import_estimator', 'validate_spec', 'load_spec', 'dump_spec',
-           'spec_hash']
+__all__ = ['DEFAULT_ALERTS', 'MAX_SPEC_CHARS', 'MAX_SPEC_VALUES', 'alert_defaults', 'alert_rule', 'import_estimator',
+           'validate_spec', 'load_spec', 'dump_spec', 'spec_hash']
 
 # %% ../../nbs/base/03_spec.ipynb #a1d719a9
 def _join(path, k): return f"{path}.{k}" if path else str(k)
@@ -90,6 +90,18 @@ def _alerts(v, path, problems):
     return out
 
 _CUSTOM = {"features": _features, "monitoring.drift.features": _drift_features, "monitoring.alerts": _alerts}
+
+# %% ../../nbs/base/03_spec.ipynb #5e1d1111
+def alert_defaults(kind: str) -> dict:
+    "Alert rule `kind` with every key at its default, as `validate_spec` fills it in."
+    problems = []
+    rules = _alerts([{"kind": kind}], "monitoring.alerts", problems)
+    if problems: raise SpecError("<alert_defaults>", problems)
+    return rules[0]
+
+def alert_rule(spec: dict, kind: str) -> dict | None:
+    "The first alert rule of `kind` in validated `spec`, or None when the spec has none."
+    return next((r for r in spec["monitoring"]["alerts"] if r["kind"] == kind), None)
 
 # %% ../../nbs/base/03_spec.ipynb #25e9d036
 def import_estimator(path: str):

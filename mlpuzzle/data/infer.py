@@ -13,8 +13,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from ..base.core import DataError, SpecError, atomic_write, parse_duration
-from ..base.schema import ALERT_SCHEMAS
-from ..base.spec import dump_spec, validate_spec
+from ..base.spec import alert_defaults, dump_spec, validate_spec
 from .contracts import clip_text, column_kind, draft_contract, problem_of
 from .leaks import leak_reasons
 
@@ -133,7 +132,7 @@ def sample_baselines(df: pd.DataFrame,  # the sample
                      spec: dict,  # the spec drafted from it
                     ) -> list[str]:
     "Comment lines on the rates of the sample that monitoring takes as baselines (again from each model's reference)."
-    margin, out = ALERT_SCHEMAS["null_rate"]["margin"].default, []
+    margin, out = alert_defaults("null_rate")["margin"], []
     for f, r in df[[f for f in spec["features"] if f in df]].isna().mean().items():
         if r > 0: out.append(f"null rate of {f}: {r:.1%} (null_rate alerts above about {r + margin:.1%}, when significant)")
     y, ts = spec["columns"]["target"], spec["columns"]["timestamp"]

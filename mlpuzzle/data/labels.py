@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..base.core import DataError, parse_duration, to_utc
 from ..base.workspace import open_workspace, Workspace
-from .sources import Batch, csv_chunks, parquet_chunks
+from .sources import Batch, csv_chunks, file_batch_key, parquet_chunks
 from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots, snapshots
 
 # %% auto #0
@@ -48,8 +48,7 @@ def label_sources(ws: Workspace, path=None) -> list[Batch]:
     pattern = path or ws.spec["source"]["labels"]
     if not pattern: raise DataError("no label source: set source.labels in the spec, or pass a path")
     files = sorted(Path(f) for f in globlib.glob(str(ws.resolve(pattern))))
-    key = lambda f: {"path": str(f), "size": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns}
-    return [Batch(str(f), _read_any(f, ws.spec["source"]["chunk_rows"]), key(f)) for f in files]
+    return [Batch(str(f), _read_any(f, ws.spec["source"]["chunk_rows"]), file_batch_key(f)) for f in files]
 
 def _peek(b: Batch) -> tuple[list[str] | None, Batch]:
     "The columns of batch `b`'s first chunk (None: no chunk at all), and `b` with that chunk put back."

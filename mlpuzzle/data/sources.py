@@ -19,7 +19,7 @@ from ..base.workspace import Workspace
 
 # %% auto #0
 __all__ = ['KINDS', 'Batch', 'open_bytes', 'csv_blocks', 'csv_header', 'read_csv_block', 'csv_chunks', 'parquet_file',
-           'parquet_tables', 'parquet_chunks', 'kind_of', 'source_of', 'source_files', 'batches']
+           'parquet_tables', 'parquet_chunks', 'kind_of', 'source_of', 'source_files', 'file_batch_key', 'batches']
 
 # %% ../../nbs/data/03_sources.ipynb #644206a2
 @dataclass
@@ -149,11 +149,14 @@ def source_files(ws: Workspace, src: dict, since=None, until=None) -> list[Path]
     if not files: raise DataError(f"source.path {src['path']} {what} (looked in {p if p.is_dir() else p.parent})")
     return [f for f in files if _in_range(str(f), since, until)]
 
+def file_batch_key(f: Path) -> dict:
+    "What identifies file `f`'s batch as read once: its path, size and modification time."
+    st = f.stat()
+    return {"path": str(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
 def _file_batches(ws, src, since, until, chunk_rows, tables=False):
     read = csv_chunks if src["kind"] == "csv" else parquet_tables if tables else parquet_chunks
-    for f in source_files(ws, src, since, until):
-        st = f.stat()
-        yield Batch(str(f), read(f, chunk_rows), {"path": str(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    for f in source_files(ws, src, since, until): yield Batch(str(f), read(f, chunk_rows), file_batch_key(f))
 
 # %% ../../nbs/data/03_sources.ipynb #7b96d5b8
 def _sql_time(v, sample):

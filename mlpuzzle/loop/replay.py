@@ -143,7 +143,10 @@ def replay_step(ws: Workspace, policy: Policy, bounds: list, k: int, state: dict
     from mlpuzzle.serving.score import score
     a, b, secs = bounds[k - 1], bounds[k], {}
     t0 = t = time.perf_counter()
-    clock = lambda part, t: secs.__setitem__(part, round(time.perf_counter() - t, 3)) or time.perf_counter()  # the part's seconds; now
+    def clock(part: str, t: float) -> float:
+        "Record the seconds of `part`, begun at `t`; return now."
+        secs[part] = round(time.perf_counter() - t, 3)
+        return time.perf_counter()
     rows = _ingest_step(ws, k, b); t = clock("ingestion", t)
     score(ws, since=a, until=b); t = clock("scoring", t)
     rep = monitor(ws, since=_monitor_since(ws, bounds, k), as_of=b, deliver_alerts=False, quiet=True); t = clock("monitoring", t)

@@ -136,15 +136,14 @@ class OneVsRestCalibrator:
         "Fit one `Calibrator` per column of `P` (the probability of each of `classes`) on targets `y`."
         y, P = np.asarray(y).astype(str), np.asarray(P, dtype=float)
         self.classes_ = np.asarray(classes).astype(str)
-        fit = lambda k, c: Calibrator(self.method, self.seed).fit(y == c, P[:, k])
-        self.calibrators_ = [fit(k, c) for k, c in enumerate(self.classes_)]
+        self.calibrators_ = [Calibrator(self.method, self.seed).fit(y == c, P[:, k]) for k, c in enumerate(self.classes_)]
         self.method_ = [c.method_ for c in self.calibrators_]
         self.held_out_ = _normalise(np.column_stack([c.held_out_ for c in self.calibrators_]), P)
         return self
 
     def alternatives(self) -> list[tuple]:
         "(weight, calibrator) with one class's map swapped for one of its other candidates, for each such swap."
-        swap = lambda k, c: _with(self, calibrators_=[*self.calibrators_[:k], c, *self.calibrators_[k + 1:]])
+        def swap(k: int, c: Calibrator): return _with(self, calibrators_=[*self.calibrators_[:k], c, *self.calibrators_[k + 1:]])
         return [(w, swap(k, c)) for k, cal in enumerate(self.calibrators_) for w, c in cal.alternatives()]
 
     def transform(self, P) -> np.ndarray:

@@ -100,6 +100,10 @@ def _rows(ab: tuple, i) -> tuple:
     "Rows `i` of the estimation inputs (a, b)."
     return tuple(None if x is None else x[i] for x in ab)
 
+def _column_or_zeros(window: pd.DataFrame, col: str) -> np.ndarray:
+    "Column `col` of `window` as floats; zeros when it is missing (a class the model never scored)."
+    return window[col].to_numpy(dtype=float) if col in window else np.zeros(len(window))
+
 # %% ../../nbs/models/06_estimate.ipynb #e5700062
 def _differences(pair, n_ref: int, n: int, resamples: int, rng) -> dict:
     "Per metric, realized less estimated over `resamples` chunks of `n` rows drawn from the reference."
@@ -153,7 +157,7 @@ class PerformanceEstimator:
         y, s = target(reference, spec), predict_scores(model, reference, spec)
         held, truth = self._fit_inputs(model, reference, y, s), self._truth(y, s)
         self.reference_ = {"rows": len(y), "realized": self._estimates(*truth), "estimated": self._estimates(*held)}
-        pair = lambda i: (self._estimates(*_rows(held, i)), self._estimates(*_rows(truth, i)))
+        def pair(i) -> tuple: return self._estimates(*_rows(held, i)), self._estimates(*_rows(truth, i))
         self.se_ = resampled_se(pair, len(y), self.sizes, self.resamples, self.seed)
         if self.problem_ == "regression": self.systematic_ = {k: c / math.sqrt(len(y)) for k, c in self.se_.items()}
         return self
@@ -189,8 +193,7 @@ class PerformanceEstimator:
         "A classifier's scores in `window`: its `p_<class>` columns (as predictions are stored), or the array itself."
         if not isinstance(window, pd.DataFrame): return np.asarray(window, dtype=float)
         if self.problem_ == "binary": return window["p_1"].to_numpy(dtype=float)
-        col = lambda c: window[c].to_numpy(dtype=float) if c in window else np.zeros(len(window))  # a class never scored
-        return np.column_stack([col(f"p_{c}") for c in self.classes_])
+        return np.column_stack([_column_or_zeros(window, f"p_{c}") for c in self.classes_])
 
     def inputs(self, window) -> tuple:
         "(a, b) of `estimated_metrics` for the rows of `window`, or a reason why they cannot be had."

@@ -125,6 +125,8 @@ def business_value(y, decision, business: dict) -> float:
     counts = {"tp": y & d, "fp": ~y & d, "tn": ~y & ~d, "fn": y & ~d}
     return float(sum(business[k] * m.sum() for k, m in counts.items()))
 
+def _value_per_row(y, decision, business: dict) -> float: return business_value(y, decision, business) / len(y)
+
 # %% ../../nbs/models/02_model.ipynb #07700cd1
 def _binary(y, p, spec, threshold, only=None):
     from sklearn import metrics as M
@@ -133,7 +135,7 @@ def _binary(y, p, spec, threshold, only=None):
          "log_loss": lambda: M.log_loss(y, p, labels=[0, 1]), "brier": lambda: M.brier_score_loss(y, p, pos_label=1),
          "f1": lambda: M.f1_score(y, d, zero_division=0), "precision": lambda: M.precision_score(y, d, zero_division=0),
          "recall": lambda: M.recall_score(y, d, zero_division=0), "accuracy": lambda: M.accuracy_score(y, d)}
-    if has_business(spec["business"]): f["value"] = lambda: business_value(y, d, spec["business"]) / len(y)
+    if has_business(spec["business"]): f["value"] = functools.partial(_value_per_row, y, d, spec["business"])
     return {k: g() for k, g in f.items() if only is None or k == only}  # one metric alone: monitoring asks for hundreds
 
 def _multiclass(y, P, classes):

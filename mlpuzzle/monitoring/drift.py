@@ -7,10 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..base.core import MlpuzzleError
 from ..base.compat import frequent_items, ks_test, non_null_count, profile_columns
 
 # %% auto #0
-__all__ = ['categorical_drift', 'numeric_drift', 'holm', 'prediction_columns', 'drift_columns', 'drift']
+__all__ = ['DRIFT_METHODS', 'MULTIVARIATE_METHODS', 'categorical_drift', 'numeric_drift', 'holm', 'prediction_columns',
+           'drift_columns', 'drift_method', 'column_kind', 'drift']
 
 # %% ../../nbs/monitoring/00_drift.ipynb #a2b1ea5f
 def _contingency(t: dict, r: dict, nt: float, nr: float) -> np.ndarray:
@@ -64,19 +66,30 @@ def drift_columns(spec: dict) -> list[str]:
     "The columns whose drift is measured: every feature but datetimes, then the predictions."
     return [c for c in spec["features"] if spec["features"][c]["type"] != "datetime"] + prediction_columns(spec)
 
+# %% ../../nbs/monitoring/00_drift.ipynb #d71f0a02
+DRIFT_METHODS = {"numeric": numeric_drift, "categorical": categorical_drift}  # column kind -> its two-sample test
+MULTIVARIATE_METHODS: dict = {}  # name -> a test of a window's rows together against the reference's
+
+def drift_method(kind: str):
+    "The drift test of columns of `kind`; an unknown kind names the known ones."
+    if kind not in DRIFT_METHODS:
+        raise MlpuzzleError(f"no drift method for {kind!r} columns; the kinds with one are {', '.join(DRIFT_METHODS)}")
+    return DRIFT_METHODS[kind]
+
+def column_kind(spec: dict, col: str) -> str:
+    "How column `col` is tested: `numeric` or `categorical` (a feature by its contract, a prediction by the problem)."
+    if col in spec["features"]:
+        return "numeric" if spec["features"][col]["type"] in ("numeric", "datetime") else "categorical"
+    return "categorical" if col == "prediction" and spec["problem"] == "multiclass" else "numeric"
+
 # %% ../../nbs/monitoring/00_drift.ipynb #0344134e
 _NO_TEST = {"test": None, "p_value": np.nan, "distance": np.nan, "measure": None}
-
-def _is_numeric(spec: dict, col: str) -> bool:
-    "Column `col` is tested as numbers (else as categories)."
-    if col in spec["features"]: return spec["features"][col]["type"] in ("numeric", "datetime")
-    return not (col == "prediction" and spec["problem"] == "multiclass")
 
 def _column_drift(spec: dict, col: str, t, r) -> dict:
     "The test of column `col` (views `t` of the window, `r` of the reference, either None) and its thresholds."
     cfg = spec["monitoring"]["drift"]
     over = cfg["features"].get(col, {})
-    test = numeric_drift if _is_numeric(spec, col) else categorical_drift
+    test = drift_method(column_kind(spec, col))
     res = test(t, r) if t is not None and r is not None else None
     role = "feature" if col in spec["features"] else "prediction"
     rows = non_null_count(t) if t is not None else 0

@@ -18,6 +18,7 @@ from .outbox import deliver, queue_events
 from .incidents import group_events, incident_table
 from .report import MonitorReport, drift_table, event_line, windows_table
 from ..base.compat import merge_into, merge_views, read_profile
+from ..base.spec import alert_defaults, alert_rule
 from ..base.workspace import open_workspace, Workspace
 from ..base.core import WINDOW_FORMAT, now_iso, parse_duration, to_utc, window_key, window_keys
 from ..data.store import snapshots
@@ -73,9 +74,9 @@ def _expected(spec: dict, rows_seen: list, baselines: dict) -> float | None:
 
 def _pool_keys(ws: Workspace, key: str) -> list[str]:
     "The windows before `key` that the drift rule pools with it (its `consecutive` less one), latest first."
-    rule = next((r for r in ws.spec["monitoring"]["alerts"] if r["kind"] == "drift"), {"consecutive": 1})
+    rule = alert_rule(ws.spec, "drift")
     t, w = pd.Timestamp(key, tz="UTC"), parse_duration(ws.spec["monitoring"]["window"])
-    return [(t - w * i).strftime(WINDOW_FORMAT) for i in range(1, rule["consecutive"])]
+    return [(t - w * i).strftime(WINDOW_FORMAT) for i in range(1, rule["consecutive"] if rule else 1)]
 
 def _with_pooled(d: pd.DataFrame, view, pool: list, reference, spec: dict) -> pd.DataFrame:
     "Drift table `d` of `view` with `pooled_status`: each column's status over `view` merged with the `pool` files."
@@ -168,7 +169,7 @@ def pooled_drift(ws: Workspace, refs: dict):
 
 def _performance_rule(spec: dict) -> dict:
     "The spec's performance rule (its defaults when it has none): which windows are judged, and against what floor."
-    return next((r for r in spec["monitoring"]["alerts"] if r["kind"] == "performance"), {"min_labels": 50, "below": None})
+    return alert_rule(spec, "performance") or alert_defaults("performance")
 
 def _judge_windows(ws: Workspace, keys: list[str], refs: dict, serving, t: pd.Timestamp, end: pd.Timestamp) -> dict:
     """The window results, performance, estimates, alert and incident events, alert log and incidents of the windows

@@ -32,8 +32,8 @@ def _null_rate(col, missing: bool) -> float:
 def null_rates(view, counts: dict, spec: dict) -> dict:
     "The null rate of each feature in profile `view` (see `ingestion_counts` for `counts`)."
     cols = profile_columns(view)
-    lacked = lambda f: bool(counts["accepted"]) and f in counts["missing_columns"]
-    return {f: _null_rate(cols.get(f), lacked(f)) for f in spec["features"]}
+    lacked = set(counts["missing_columns"]) if counts["accepted"] else set()  # absent from the window's batches
+    return {f: _null_rate(cols.get(f), f in lacked) for f in spec["features"]}
 
 def _new_values(col, contract: dict) -> list:
     "The values of column view `col` outside a closed categorical `contract`, sorted."
@@ -60,10 +60,12 @@ def unknown_values(view, counts: dict, spec: dict) -> dict:
 _REASONS = {"type_rate": "type", "range_rate": "range", "category_rate": "category", "null_reject_rate": "null",
             "duplicate_rate": "duplicate_id"}  # rate -> the quarantine reason it counts
 
+def _share(counts: dict, key: str, rows: int) -> float: return counts.get(key, 0) / rows if rows else 0.0
+
 def _rates(counts: dict, rows: int) -> dict:
     "The share of `rows` quarantined, and by each reason."
-    share = lambda k: counts.get(k, 0) / rows if rows else 0.0
-    return {"quarantine_rate": share("quarantined"), **{r: share(k) for r, k in _REASONS.items()}}
+    return {"quarantine_rate": _share(counts, "quarantined", rows),
+            **{rate: _share(counts, reason, rows) for rate, reason in _REASONS.items()}}
 
 def _worst(nulls: dict) -> tuple:
     "(feature, null rate) of the highest known null rate; (None, 0.0) when none is known."
@@ -72,7 +74,7 @@ def _worst(nulls: dict) -> tuple:
 
 def _request_counts(requests: dict) -> dict:
     "Online requests in all, failed on the server (5xx) and invalid (4xx), from counts by HTTP status."
-    by = lambda d: sum(n for st, n in requests.items() if st.startswith(d))
+    def by(first_digit: str) -> int: return sum(n for st, n in requests.items() if st.startswith(first_digit))
     return {"requests": sum(requests.values()), "server_errors": by("5"), "invalid_requests": by("4")}
 
 _NO_BATCH = {"accepted": 0, "missing_columns": []}  # counts for a profile that is not a window's (a reference)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['status_of', 'incident_line', 'event_line', 'MonitorReport', 'drift_table', 'windows_table', 'incident_rows',
-           'incidents_figure']
+__all__ = ['status_of', 'incident_line', 'event_line', 'MonitorReport', 'drift_table', 'windows_table', 'quarantine_threshold',
+           'incident_rows', 'incidents_figure']
 
 # %% ../../nbs/monitoring/06_report.ipynb #2e0f0007
 def status_of(alerts: pd.DataFrame) -> str:
@@ -93,6 +93,13 @@ def windows_table(qual: pd.DataFrame, drift_df: pd.DataFrame) -> pd.DataFrame:
     preds = drift_df[drift_df.role == "prediction"][["window", "distance"]]
     preds = preds.rename(columns={"distance": "prediction_distance"})
     return win.merge(per, on="window", how="left").merge(preds, on="window", how="left")
+
+# %% ../../nbs/monitoring/06_report.ipynb #2e0f0021
+def quarantine_threshold(win: pd.DataFrame,  # `windows_table`'s rows
+                         rule: dict) -> pd.Series:  # the spec's quarantine_rate rule
+    "Per window of `win`, the quarantine rate the rule alerts above."
+    if rule["above"] is not None: return pd.Series(float(rule["above"]), index=win.index)
+    return win.reference_quarantine_rate.fillna(0) + rule["margin"]
 
 # %% ../../nbs/monitoring/06_report.ipynb #2e0f0015
 _COLOUR = {"warning": "tab:orange", "critical": "tab:red"}

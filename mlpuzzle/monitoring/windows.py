@@ -13,7 +13,7 @@ from ..base.workspace import Workspace
 from ..data.store import snapshots
 
 # %% auto #0
-__all__ = ['window_files', 'known_windows', 'window_range', 'business_now']
+__all__ = ['window_files', 'known_windows', 'window_range', 'recent_since', 'business_now']
 
 # %% ../../nbs/monitoring/12_windows.ipynb #3b7e0006
 def window_files(ws: Workspace, key: str) -> list[Path]:
@@ -40,6 +40,11 @@ def window_range(ws: Workspace, since=None, until=None) -> list[str]:
     stop = to_utc(until) if until is not None else pd.Timestamp(keys[-1], tz="UTC") + window
     starts = pd.date_range(start, stop - pd.Timedelta(microseconds=1), freq=pd.Timedelta(window))
     return [t.strftime(WINDOW_FORMAT) for t in starts]
+
+def recent_since(ws: Workspace, n: int = 60) -> str | None:
+    "The first of the last `n` windows with data: where a report on recent windows starts (None: no data yet)."
+    keys = known_windows(ws)
+    return keys[max(0, len(keys) - n)] if keys else None
 
 # %% ../../nbs/monitoring/12_windows.ipynb #3b7e000b
 def business_now(ws: Workspace, as_of=None) -> tuple[pd.Timestamp, bool]:

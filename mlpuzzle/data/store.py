@@ -163,7 +163,7 @@ class PartitionedBatches:
     def _check(self, b: Batch, part: dict, tmp: Path, i: int, *more):
         return self.engine.submit(check_partition, self.ws.spec, b.name, part, str(tmp), i, self.opts, self.known, *more, pure=False)
 
-    def _again(self, b: Batch, parts, tmp, results, known) -> list:
+    def _checked_again(self, b: Batch, parts, tmp, results, known) -> list:
         "The results, with the partitions holding ids seen earlier in the batch or stored earlier in the run checked again."
         seen, again = np.empty(0, np.uint64), {}
         for i, r in enumerate(results):
@@ -177,7 +177,7 @@ class PartitionedBatches:
         "Finish batch `b` (after the batches before it): its manifest, as `ingest_batch` returns it."
         parts, tmp, futures = self.jobs.pop(b.name)
         try:
-            results = self._again(b, parts, tmp, self.engine.gather(futures), known)
+            results = self._checked_again(b, parts, tmp, self.engine.gather(futures), known)
             if bar is not None: bar.update(sum(r["read"] for r in results))
             w = SnapshotWriter(tmp, self.opts.profile, parse_duration(self.ws.spec["monitoring"]["window"]))
             for r in results: w.absorb(r)

@@ -88,9 +88,13 @@ _STORE = ("INSERT INTO windows (key, signature, computed_at, drift, quality, inp
           "ON CONFLICT(key) DO UPDATE SET signature=excluded.signature, computed_at=excluded.computed_at, "
           "drift=excluded.drift, quality=excluded.quality, inputs=excluded.inputs")  # `judged` stays: what the rules saw
 
-def _compute(ws: Workspace, con, key: str, files: tuple, counts: dict, expected, refs: tuple, sigs: tuple) -> tuple:
-    "(drift, quality) of window `key` from its `files` (and the pooled windows': `(own, pool)`) against `refs`: (profile, baselines)."
-    (own, pool), (reference, baselines) = files, refs
+def _compute_window(ws: Workspace, con, key: str,
+                    files: tuple,  # (the window's own, the pooled windows')
+                    counts: dict, expected,
+                    against: tuple,  # (reference profile, baselines)
+                    sigs: tuple) -> tuple:
+    "(drift, quality) of window `key` from its `files` against a reference, stored with signatures `sigs`."
+    (own, pool), (reference, baselines) = files, against
     view = merge_views([read_profile(p) for p in own])
     d = drift(view, reference, ws.spec) if reference is not None and view is not None else pd.DataFrame()
     d = _with_pooled(d, view, pool, reference, ws.spec)
@@ -99,7 +103,7 @@ def _compute(ws: Workspace, con, key: str, files: tuple, counts: dict, expected,
     con.commit()
     return d, q
 
-def _stored(row: tuple) -> tuple:
+def _stored_window(row: tuple) -> tuple:
     "(drift, quality) from a stored row of the `windows` table."
     return pd.DataFrame(json.loads(row[1])), json.loads(row[2])
 
@@ -113,8 +117,8 @@ def _baselines(ws: Workspace, version: int | None) -> dict:
     "The baselines of `version` (`{}` without a version)."
     return load_baselines(ws, version) if version is not None else {}
 
-def _results(ws: Workspace, con, keys: list[str], refs: dict) -> dict:
-    "`window_results` on the open connection `con`; `refs` names each window's reference version."
+def _window_results_on(ws: Workspace, con, keys: list[str], versions: dict) -> dict:
+    "`window_results` on the open connection `con`; `versions` names each window's reference version."
     rows = con.execute("SELECT key, signature, drift, quality FROM windows")
     manifests, stored = snapshots(ws), {k: (s, d, q) for k, s, d, q in rows}
     @cache
@@ -125,23 +129,25 @@ def _results(ws: Workspace, con, keys: list[str], refs: dict) -> dict:
     for key in keys:
         files, pool = files_of(key), [p for k in _pool_keys(ws, key) for p in files_of(k)]
         counts = {**ingestion_counts(manifests, key), "requests": online_requests(ws, key)}
-        expected = _expected(ws.spec, rows_seen, base_of(refs[key]))
-        sig = _signature(ws, files + pool, counts, refs[key]) + json.dumps(expected)
-        if key in stored and stored[key][0] == sig: out[key] = _stored(stored[key])
+        expected = _expected(ws.spec, rows_seen, base_of(versions[key]))
+        sig = _signature(ws, files + pool, counts, versions[key]) + json.dumps(expected)
+        if key in stored and stored[key][0] == sig: out[key] = _stored_window(stored[key])
         else:
-            reference, inputs = _reference(ws, references, refs[key], files), _signature(ws, _rows_in(ws, files), counts, None)
-            out[key] = _compute(ws, con, key, (files, pool), counts, expected, (reference, base_of(refs[key])), (sig, inputs))
+            reference = _reference(ws, references, versions[key], files)
+            inputs = _signature(ws, _rows_in(ws, files), counts, None)
+            against = (reference, base_of(versions[key]))
+            out[key] = _compute_window(ws, con, key, (files, pool), counts, expected, against, (sig, inputs))
         if out[key][1]["rows"]: rows_seen.append(out[key][1]["rows"])
     return out
 
 def window_results(ws: Workspace, keys: list[str],
-                   refs,  # the reference version of each window: `{key: version}`, or one version (or None) for all
+                   versions,  # the reference version of each window: `{key: version}`, or one version (or None) for all
                    con=None) -> dict:
     "Drift (DataFrame) and quality (dict) of each window in `keys`, from the store or computed: `{key: (drift, quality)}`."
     own = con is None
     con = con or monitor_db(ws)
-    refs = refs if isinstance(refs, dict) else {k: refs for k in keys}
-    try: return _results(ws, con, keys, refs)
+    versions = versions if isinstance(versions, dict) else {k: versions for k in keys}
+    try: return _window_results_on(ws, con, keys, versions)
     finally:
         if own: con.close()
 
@@ -156,13 +162,13 @@ def _in_windows(ws: Workspace, pred: pd.DataFrame, keys: list[str]) -> pd.DataFr
     w = window_keys(pred[ws.spec["columns"]["timestamp"]], parse_duration(ws.spec["monitoring"]["window"]))
     return pred[(w >= keys[0]).to_numpy()]
 
-def pooled_drift(ws: Workspace, refs: dict):
+def pooled_drift(ws: Workspace, versions: dict):
     """A function of window keys: the drift of their merged profiles against the reference of the latest one's model
-    (`refs`, else looked up), None without data; what an open drift alert's recovery is judged on."""
+    (`versions`, else looked up), None without data; what an open drift alert's recovery is judged on."""
     @cache
     def reference_of(version): return load_reference(ws, version) if version is not None else None
     def merged(keys: list[str]) -> pd.DataFrame | None:
-        version = refs[keys[-1]] if keys[-1] in refs else window_references(ws, keys[-1:], None)[keys[-1]]
+        version = versions[keys[-1]] if keys[-1] in versions else window_references(ws, keys[-1:], None)[keys[-1]]
         view, reference = merge_views([read_profile(p) for k in keys for p in window_files(ws, k)]), reference_of(version)
         return drift(view, reference, ws.spec) if view is not None and reference is not None else None
     return merged
@@ -171,26 +177,26 @@ def _performance_rule(spec: dict) -> dict:
     "The spec's performance rule (its defaults when it has none): which windows are judged, and against what floor."
     return alert_rule(spec, "performance") or alert_defaults("performance")
 
-def _judge_windows(ws: Workspace, keys: list[str], refs: dict, serving, t: pd.Timestamp, end: pd.Timestamp) -> dict:
+def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: pd.Timestamp, end: pd.Timestamp) -> dict:
     """The window results, performance, estimates, alert and incident events, alert log and incidents of the windows
     `keys` at time `t`; the monitoring state updated."""
     spec, at, rule = ws.spec, t.isoformat(timespec="seconds"), _performance_rule(ws.spec)
     with closing(monitor_db(ws)) as con:
-        results = window_results(ws, keys, refs, con)
+        results = window_results(ws, keys, versions, con)
         pred = _in_windows(ws, predictions(ws), keys)  # read once: realized and estimated performance both need them
         perf = _before(performance(ws, t, rule["min_labels"], rule["below"], pred), end)
         est = _before(window_estimates(ws, pred, rule["below"]), end)
         def explain(key: str) -> list[dict]: return segment_gaps(ws, key, t, pred)
-        events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, refs), explain)
+        events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, versions), explain)
         incident_events = group_events(ws, con, events, at)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
         if spec["monitoring"]["webhook"]: queue_events(con, incident_events)
         return {"results": results, "perf": perf, "est": est, "events": events, "incident_events": incident_events,
                 "alerts": pd.read_sql("SELECT * FROM alerts ORDER BY id", con), "incidents": incident_table(con)}
 
-def _quality_table(results: dict, refs: dict) -> pd.DataFrame:
+def _quality_table(results: dict, versions: dict) -> pd.DataFrame:
     "One row per window of `results`: its reference version and its quality (without the per-feature dicts of rates)."
-    return pd.DataFrame([{"window": k, "reference": refs[k], **{c: v for c, v in q.items() if not c.endswith("null_rates")}}
+    return pd.DataFrame([{"window": k, "reference": versions[k], **{c: v for c, v in q.items() if not c.endswith("null_rates")}}
                          for k, (_, q) in results.items()])
 
 def monitor(workspace,  # a Workspace or its directory
@@ -208,12 +214,12 @@ def monitor(workspace,  # a Workspace or its directory
     window = parse_duration(ws.spec["monitoring"]["window"])
     end = pd.Timestamp(window_key(t, window), tz="UTC")  # the window in progress is not complete
     keys = window_range(ws, since, min(to_utc(until), end) if until is not None else end)
-    serving, refs = version if version is not None else champion(ws), window_references(ws, keys, version)
-    j = _judge_windows(ws, keys, refs, serving, t, end)
+    serving, versions = version if version is not None else champion(ws), window_references(ws, keys, version)
+    j = _judge_windows(ws, keys, versions, serving, t, end)
     for e in j["incident_events"]:
         if not quiet: print(event_line(e))
     webhook = deliver_alerts and ws.spec["monitoring"]["webhook"]
     delivery = deliver(ws, budget=budget) if webhook else {}
-    drift_df, qual = drift_table(j["results"]), _quality_table(j["results"], refs)
+    drift_df, qual = drift_table(j["results"]), _quality_table(j["results"], versions)
     return MonitorReport(t.isoformat(timespec="seconds"), serving, windows_table(qual, drift_df), drift_df, qual, j["perf"],
                          j["alerts"], j["events"], delivery, replayed, j["est"], j["incidents"], j["incident_events"])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..base.core import DataError, MlpuzzleError
-from ..base.workspace import init_workspace, Workspace
+from ..base.workspace import SPEC_FILE, init_workspace, Workspace
 
 if TYPE_CHECKING: import pandas as pd  # for the annotations: commands that need no data start without pandas
 
@@ -168,7 +168,6 @@ def cmd_replay(a):
 # %% ../../nbs/app/03_commands.ipynb #2ebe469f
 def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, rows_per_day: int = 1000, onset=None) -> dict:
     "Simulate the demo business into workspace `dir`'s source directory (creating the workspace if needed)."
-    from mlpuzzle.base.workspace import SPEC_FILE
     from mlpuzzle.simulator.simulate import churn_spec, simulate
     from mlpuzzle.simulator.feed import write_simulation
     d = Path(dir)

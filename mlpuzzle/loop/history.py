@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..base.core import DataError, WorkspaceError, atomic_write, parse_duration, to_utc
+from ..base.core import DataError, WorkspaceError, atomic_write, parse_duration, to_utc, window_key
 from ..base.workspace import Workspace
 
 # %% auto #0
@@ -50,7 +50,6 @@ def _label_times(ws: Workspace, labels: pd.DataFrame, events: pd.DataFrame, ev_t
 
 def _data_end(ws: Workspace, t: pd.Series) -> pd.Timestamp:
     "The end of the monitoring window of the latest event: a replay's default end (no empty window after the data)."
-    from mlpuzzle.base.core import window_key
     w = parse_duration(ws.spec["monitoring"]["window"])
     return pd.Timestamp(window_key(t.max(), w), tz="UTC") + w
 

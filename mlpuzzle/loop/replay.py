@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..base.core import DataError, WorkspaceError, atomic_write, parse_duration
+from ..base.core import DataError, MlpuzzleError, WorkspaceError, atomic_write, parse_duration
 from ..base.workspace import SPEC_FILE, Workspace, open_workspace
 from .history import cut_feed, read_step, replays_dir
 
@@ -114,7 +114,6 @@ def _repointed(d: Path) -> Workspace:
 # %% ../../nbs/loop/04_replay.ipynb #r0000019
 def _retrain(ws: Workspace, policy: Policy, end: pd.Timestamp, state: dict) -> str | None:
     "Retrain if `policy` says so at step end `end`: the outcome (promoted, refused, failed), None when it did not."
-    from mlpuzzle.base.core import MlpuzzleError
     from mlpuzzle.models.registry import history
     from mlpuzzle.loop.retrain import training_since, train_version, trigger_retraining
     seen = len(history(ws))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..monitoring.state import last_as_of, monitor_db
-from ..base.workspace import Workspace
+from ..base.workspace import Workspace, open_workspace
 from ..base.core import MlpuzzleError, ModelError, parse_duration
 from ..monitoring.windows import business_now
 
@@ -59,7 +59,6 @@ def train_version(workspace, since=None, until=None,  # the events to train on, 
     from mlpuzzle.models.registry import champion, propose, recent_labeled, register, retire
     from mlpuzzle.data.store import snapshots
     from mlpuzzle.models.tracking import model_card, track
-    from mlpuzzle.base.workspace import open_workspace
     ws = open_workspace(workspace)
     ts = ws.spec["columns"]["timestamp"]
     gate_df = recent_labeled(ws, gate_days, as_of)  # the latest labeled data, whatever range this model trains on

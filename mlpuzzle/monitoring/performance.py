@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..base.schema import METRICS
 from ..base.workspace import Workspace
-from ..base.core import parse_duration
+from ..base.core import parse_duration, window_keys
 from ..data.store import load_snapshots
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ def predictions(ws: Workspace) -> pd.DataFrame:
 
 def labeled_predictions(ws: Workspace, as_of=None, pred: pd.DataFrame | None = None) -> pd.DataFrame | None:
     "The predictions whose label is known at `as_of`, with it and their window (None: no predictions or labels)."
-    from mlpuzzle.base.core import window_keys
     from mlpuzzle.data.labels import load_labels
     cols = ws.spec["columns"]
     pred, labels = predictions(ws) if pred is None else pred, load_labels(ws, as_of)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlpuzzle.base.schema import ALERT_SCHEMAS
+from mlpuzzle.base.schema import ALERT_RULES
 from mlpuzzle.base.workspace import Workspace, init_workspace
 from mlpuzzle.monitoring.alerts import alerts
 from mlpuzzle.monitoring.incidents import incidents
@@ -70,7 +70,7 @@ def history(tmp_path_factory):
     ev = shaped(sim.events, np.random.default_rng(1))
     spec = churn_spec({"kind": "dataframe"})
     spec["features"]["seats"]["nullable"] = True
-    spec["monitoring"]["alerts"] = [{"kind": k} for k in ALERT_SCHEMAS if k not in ("performance", "estimated_performance")]
+    spec["monitoring"]["alerts"] = [{"kind": k} for k in ALERT_RULES if k not in ("performance", "estimated_performance")]
     # (the labels are the simulator's noise: at 165 rows a window a realized AUC dips below the floor now and then,
     # a performance incident of its own that would blur the counts here; test_estimated and the scenarios judge those)
     ws = init_workspace(tmp_path_factory.mktemp("incidents") / "ws", spec)

@@ -67,6 +67,10 @@ VERBS = {  # command -> (function, help, description, arguments)
              arg("--engine", choices=("pandas", "dask"), help="ingest, score: the engine (default: the spec's engine.kind)"),
              arg("--scheduler", metavar="ADDRESS", help="ingest, score with --engine dask: the dask scheduler, e.g. "
                  "tcp://10.0.0.5:8786, or local (default: the spec's engine.scheduler)")]),
+    "schema": ("cmd_schema", "print the JSON Schema of the spec (mlpuzzle.yml)",
+               "Print the JSON Schema of the spec, generated from its pydantic models: every key, its type, default and meaning. "
+               "YAML editors use it to complete and check a spec (a drafted spec names the copy written beside it).",
+               [arg("--out", metavar="FILE", help="write it to FILE instead of printing it")]),
     "docs": ("cmd_docs", "build the documentation site",
              "Build the documentation site from the notebooks (nbdev processing, Sphinx + myst-nb) into _docs/, the pipeline "
              "notebooks with the outputs of their latest run in reports/, and check its links.",

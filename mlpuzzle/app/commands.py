@@ -8,7 +8,7 @@ import json, logging, os, sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..base.core import DataError, MlpuzzleError
+from ..base.core import DataError, MlpuzzleError, atomic_write
 from ..base.workspace import SPEC_FILE, init_workspace, Workspace
 
 if TYPE_CHECKING: import pandas as pd  # for the annotations: commands that need no data start without pandas
@@ -16,9 +16,9 @@ if TYPE_CHECKING: import pandas as pd  # for the annotations: commands that need
 log = logging.getLogger("mlpuzzle")
 
 # %% auto #0
-__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_docs', 'cmd_alerts', 'cmd_performance', 'cmd_status', 'cmd_demo',
-           'cmd_replay', 'simulate_into', 'cmd_simulate', 'cmd_quarantine', 'cmd_models', 'cmd_promote', 'cmd_rollback',
-           'cmd_retire', 'cmd_ui', 'cmd_serve']
+__all__ = ['log', 'read_sample', 'cmd_init', 'cmd_run', 'cmd_schema', 'cmd_docs', 'cmd_alerts', 'cmd_performance', 'cmd_status',
+           'cmd_demo', 'cmd_replay', 'simulate_into', 'cmd_simulate', 'cmd_quarantine', 'cmd_models', 'cmd_promote',
+           'cmd_rollback', 'cmd_retire', 'cmd_ui', 'cmd_serve']
 
 # %% ../../nbs/app/03_commands.ipynb #c9edc627
 def read_sample(path, rows: int = 100_000):
@@ -41,7 +41,7 @@ def cmd_init(a):
         spec = infer_spec(df, target=a.target, id=a.id, timestamp=a.timestamp, name=a.name or Path(a.dir).name, source=a.from_data)
         ws = init_workspace(a.dir, spec, force=a.force)
         write_draft(ws.spec_file, spec)  # with the columns left out of the features as comments, saying why
-        c = spec["columns"]
+        c = spec.columns
         print(f"drafted {ws.spec_file}: {spec['problem']} problem, {len(spec['features'])} features, "
               f"id={c['id']}, timestamp={c['timestamp']}; review it, then `mlpuzzle run check -w {a.dir}`")
     return ws
@@ -64,6 +64,13 @@ def _retrain(a):
     print(f"{len(req)} alert(s) ask for retraining ({', '.join(sorted(set(req.kind)))}): starting `run train`")
     rec = trigger_retraining(ws, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
     print(f"run {rec['id']} (train) {rec['status']}; report: {rec['report']}")
+
+def cmd_schema(a):
+    from mlpuzzle.base.spec import json_schema
+    text = json.dumps(json_schema(), indent=1)
+    if a.out: atomic_write(Path(a.out), text + "\n"); print(f"wrote {a.out}")
+    else: print(text)
+    return text
 
 def cmd_docs(a):
     from mlpuzzle.app.docs import build_docs, check_site

@@ -136,14 +136,14 @@ def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict,
     if len(win):
         ax[0].plot(win.window, win.max_distance, ".-", label="largest feature distance")
         ax[0].plot(win.window, win.prediction_distance, ".-", label="predictions")
-        ax[0].axhline(spec["monitoring"]["drift"]["distance"], ls="--", c="red", label="threshold")
+        ax[0].axhline(spec.monitoring.drift.distance, ls="--", c="red", label="threshold")
         ax[1].plot(win.window, win.quarantine_rate, ".-", label="quarantined")
         ax[1].plot(win.window, win.max_null_rate, ".-", label="largest null rate")
-        rules = {r["kind"]: r for r in spec["monitoring"]["alerts"]}
+        rules = {r.kind: r for r in spec.monitoring.alerts}
         if "quarantine_rate" in rules: ax[1].plot(win.window, _quarantine_line(rules["quarantine_rate"], win), ls="--", c="red", lw=1,
                                                   drawstyle="steps-post", label="quarantine alert line")
         for a in ax[:2]: _mark_changes(a, changes, win.window.min(), win.window.max())
-    _performance_panel(ax[2], perf, est if est is not None else pd.DataFrame(), spec["promotion"]["metric"])
+    _performance_panel(ax[2], perf, est if est is not None else pd.DataFrame(), spec.promotion.metric)
     for a, title in zip(ax, ("Drift", "Data quality", "Performance: estimated, realized as labels arrive")):
         a.set_title(title); a.tick_params(axis="x", labelrotation=30)
         if a.has_data(): a.legend(fontsize=7)
@@ -224,7 +224,7 @@ def build_dashboard(workspace, reports) -> Path:
 <section id="alerts"><h2>Alerts</h2>{_table(alert_rows)}</section>
 <section id="models"><h2>Promotion history</h2>{_table(hist_rows)}</section>
 <section id="runs"><h2>Runs</h2><p>Each run's executed notebook, as HTML.</p>{_table(run_rows, {"run": "_href"})}</section>"""
-    page = f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mlpuzzle: {html.escape(spec["name"])}</title><style>{_CSS}</style></head><body>{body}</body></html>'
+    page = f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mlpuzzle: {html.escape(spec.name)}</title><style>{_CSS}</style></head><body>{body}</body></html>'
     reports.mkdir(parents=True, exist_ok=True)
     return atomic_write(reports / "index.html", page)
 

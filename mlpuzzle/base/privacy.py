@@ -32,7 +32,7 @@ def show_url(url: str | None) -> str:
 # %% ../../nbs/base/00_privacy.ipynb #9a0c1e0f
 def public_spec(spec: dict) -> dict:
     "A copy of `spec` to keep for the record: the webhook only by where it goes, the source and tracking URLs redacted."
-    out = json.loads(json.dumps(spec))
+    out = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else json.loads(json.dumps(spec))  # a `Spec`, or a mapping
     mon, src, model = out.get("monitoring") or {}, out.get("source") or {}, out.get("model") or {}
     if mon.get("webhook"): mon["webhook"] = show_url(mon["webhook"])
     if src.get("url"): src["url"] = redact(src["url"])

@@ -5,16 +5,24 @@
 # %% ../../nbs/base/02_schema.ipynb #5c0e0003
 from __future__ import annotations
 import re
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from .core import parse_duration, short_repr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic.functional_validators import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from .core import parse_duration
 
 # %% auto #0
-__all__ = ['REQUIRED', 'PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'NUM', 'INT', 'STR', 'BOOL',
-           'FEATURE_SCHEMAS', 'ALERT_SCHEMAS', 'DEFAULT_SEVERITY', 'SPEC_SCHEMA', 'Key', 'one_of', 'between',
-           'is_duration', 'spec_reference']
+__all__ = ['PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'Num', 'Duration', 'FEATURE_TYPES', 'Feature',
+           'ALERT_RULES', 'AlertRule', 'AlertKind', 'DEFAULT_SEVERITY', 'spec_error', 'Share', 'Count', 'Section',
+           'NumericFeature', 'CategoricalFeature', 'BooleanFeature', 'DatetimeFeature', 'Rule', 'DriftRule',
+           'NullRateRule', 'QuarantineRateRule', 'CategoryRule', 'PredictionBalanceRule', 'SchemaRule',
+           'PerformanceRule', 'EstimatedPerformanceRule', 'NoDataRule', 'ErrorRateRule', 'Source', 'Columns',
+           'ModelSettings', 'Business', 'Promotion', 'DriftThresholds', 'Drift', 'default_alerts', 'Monitoring',
+           'Engine', 'Spec', 'models_at', 'field_at', 'spec_reference', 'spec_problems']
 
 # %% ../../nbs/base/02_schema.ipynb #d7039233
-REQUIRED = "(required)"
 PROBLEMS = ("binary", "multiclass", "regression")
 METRICS = {  # metric -> True when higher is better, per problem type
     "binary": {"roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False, "f1": True,
@@ -26,139 +34,372 @@ DEFAULT_ESTIMATOR = {"binary": "sklearn.ensemble.HistGradientBoostingClassifier"
                      "multiclass": "sklearn.ensemble.HistGradientBoostingClassifier",
                      "regression": "sklearn.ensemble.HistGradientBoostingRegressor"}
 
-class Key:
-    "One leaf of the spec schema: accepted types, default, one-line doc and an optional check."
-    def __init__(self, types, default, doc, check=None, nullable=False):
-        self.types, self.default, self.doc, self.check, self.nullable = types, default, doc, check, nullable
+def spec_error(msg: str, at: str | None = None) -> PydanticCustomError:
+    "A validation error with message `msg`, about the key `at` inside the value being checked (default: the value)."
+    return PydanticCustomError("spec", "{msg}", {"msg": msg, **({"at": at} if at else {})})
 
-def one_of(*vals): return lambda v: None if v in vals else f"expected one of {', '.join(map(str, vals))}, got {short_repr(v)}"
-def between(lo, hi, lo_open=False, hi_open=False):
-    "A check that a number lies in [lo, hi] (or the open interval at a side marked open)."
-    def check(v):
-        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-        return None if ok else f"expected a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {v}"
-    return check
-def is_duration(v):
+def _duration(v: str) -> str:
     try: parse_duration(v)
-    except ValueError as e: return str(e)
+    except ValueError as e: raise spec_error(str(e)) from None
+    return v
 
-NUM, INT, STR, BOOL = (int, float), (int,), (str,), (bool,)
+Num = Union[StrictInt, StrictFloat]  # a number as written: 3 stays 3, 0.5 stays 0.5; "3" is refused
+Duration = Annotated[StrictStr, AfterValidator(_duration), Field(json_schema_extra={"pattern": r"^\d+(\.\d+)?\s*[a-zA-Z]+$"})]
+def Share(default, doc, **bounds):
+    "A number field in [0, 1] (or tighter `bounds`, e.g. gt=0, lt=1) with its default and meaning."
+    return Field(default, description=doc, **({"ge": 0, "le": 1} if not bounds else bounds))
+def Count(default, doc, lo=1, hi=10**6):
+    "An integer field in [lo, hi] with its default and meaning."
+    return Field(default, description=doc, ge=lo, le=hi)
+
+class Section(BaseModel):
+    """A part of the spec: strict types (no "3" for 3), unknown keys refused, every key documented. Read it by
+    attribute (`spec.monitoring.window`); as a mapping (`s["key"]`, `s.get("key")`, `{**s, "key": v}`), it also works."""
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)  # `spec.monitoring.window = "7d"` is checked too
+    def __getitem__(self, k): 
+        if k not in type(self).model_fields: raise KeyError(k)
+        return getattr(self, k)
+    def __setitem__(self, k, v): setattr(self, k, v)
+    def __contains__(self, k): return k in type(self).model_fields
+    def get(self, k, default=None): return getattr(self, k, default) if k in type(self).model_fields else default
+    def keys(self): return type(self).model_fields.keys()
 
 # %% ../../nbs/base/02_schema.ipynb #755f3967
-FEATURE_SCHEMAS = {
-    "numeric": {"type": Key(STR, REQUIRED, "numeric"),
-                "min": Key(NUM, None, "smallest allowed value; null: no bound", nullable=True),
-                "max": Key(NUM, None, "largest allowed value; null: no bound", nullable=True),
-                "integer": Key(BOOL, False, "values must be whole numbers"),
-                "nullable": Key(BOOL, False, "nulls are allowed")},
-    "categorical": {"type": Key(STR, REQUIRED, "categorical"),
-                    "values": Key((list,), None, "the allowed values; null only with open: true", nullable=True),
-                    "open": Key(BOOL, False, "any value is allowed (no list of values)"),
-                    "unknown": Key(STR, "reject", "a value not in `values`: reject (quarantine the row) or flag (accept it, count it)",
-                                    one_of("reject", "flag")),
-                    "nullable": Key(BOOL, False, "nulls are allowed")},
-    "boolean": {"type": Key(STR, REQUIRED, "boolean"), "nullable": Key(BOOL, False, "nulls are allowed")},
-    "datetime": {"type": Key(STR, REQUIRED, "datetime"), "nullable": Key(BOOL, False, "nulls are allowed")}}
+class NumericFeature(Section):
+    "A number: optional bounds, whole numbers only if `integer`."
+    type: Literal["numeric"] = Field(description="numeric")
+    min: Num | None = Field(None, description="smallest allowed value; null: no bound")
+    max: Num | None = Field(None, description="largest allowed value; null: no bound")
+    integer: StrictBool = Field(False, description="values must be whole numbers")
+    nullable: StrictBool = Field(False, description="nulls are allowed")
+    @model_validator(mode="after")
+    def _bounds_in_order(self):
+        if None not in (self.min, self.max) and self.min > self.max: raise spec_error(f"min ({self.min}) is above max ({self.max})", "min")
+        return self
 
-ALERT_SCHEMAS = {  # each rule also takes `severity` (warning | critical) and `retrain` (start `run train`)
-    "drift": {"min_features": Key(INT, 2, "alert when at least this many features drift...", between(1, 10**6)),
-              "consecutive": Key(INT, 2, "...for this many consecutive windows", between(1, 10**6)),
-              "sustain_features": Key(INT, 1, "an open drift alert goes on while at least this many features drift (a small window may miss one)", between(1, 10**6)),
-              "max_quarantined": Key(NUM, 0.5, "windows with a larger share of their rows quarantined are not judged (the rows left are a selection)", between(0, 1))},
-    "null_rate": {"above": Key(NUM, None, "a fixed threshold: alert when a feature's null rate in a window is above this (null: learned from the reference)", between(0, 1), nullable=True),
-                  "margin": Key(NUM, 0.1, "learned baseline: alert when a window's null rate is above the reference's by more than this, and significantly so", between(0, 1)),
-                  "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the features", between(0, 1, True, True)),
-                  "tolerance": Key(NUM, 0.0, "an open alert resolves once the windows since it last held, pooled, are not significantly above the reference's rate plus this (or significantly below the reference plus half the margin)", between(0, 1)),
-                  "critical_above": Key(NUM, 0.9, "a null rate at or above this is critical (the feature is as good as missing)", between(0, 1))},
-    "quarantine_rate": {"above": Key(NUM, None, "a fixed threshold: alert when the share of rows quarantined at ingestion is above this (null: learned from the reference)", between(0, 1), nullable=True),
-                        "margin": Key(NUM, 0.02, "learned baseline: alert when a window's quarantine rate (in all, or for one reason) is above the reference period's by more than this, and significantly so", between(0, 1)),
-                        "alpha": Key(NUM, 0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the rate in all and its 5 reasons", between(0, 1, True, True)),
-                        "tolerance": Key(NUM, 0.0, "an open alert resolves once the windows since it last held, pooled, are not significantly above the reference period's rate plus this (or significantly below it plus half the margin)", between(0, 1)),
-                        "critical_above": Key(NUM, 0.5, "a quarantine rate at or above this is critical (most rows do not reach the model)", between(0, 1))},
-    "category": {"margin": Key(NUM, 0.0, "alert when the share of a feature's rows holding values outside its closed contract is above the reference period's by more than this, and significantly so", between(0, 1)),
-                 "alpha": Key(NUM, 0.001, "significance level of the binomial test, before Bonferroni over the features", between(0, 1, True, True)),
-                 "tolerance": Key(NUM, 0.0, "an open alert resolves once the windows since it last held, pooled, are not significantly above the reference period's share plus this", between(0, 1)),
-                 "critical_above": Key(NUM, 0.5, "a share of unknown values at or above this is critical", between(0, 1))},
-    "prediction_balance": {"margin": Key(NUM, 0.1, "alert when a class's share of the predictions moves from the reference's by more than this, and significantly so (classifiers)", between(0, 1)),
-                           "alpha": Key(NUM, 0.001, "significance level of the two-sided binomial test, before Bonferroni over the classes", between(0, 1, True, True)),
-                           "tolerance": Key(NUM, 0.0, "an open alert resolves once the windows since it last held, pooled, move no class's share significantly further than this from the reference's (or significantly less than half the margin)", between(0, 1))},
-    "schema": {},  # a batch of the window lacks a feature or brings a column the spec does not know
-    "performance": {"below": Key(NUM, None, "alert when the realized gate metric is below this (default: monitoring.performance_floor, "
-                                             "else the serving model's test metric less 0.05; for error metrics: above, x1.25)", nullable=True),
-                    "min_labels": Key(INT, 50, "windows with fewer labeled predictions are not judged", between(1, 10**9))},
-    "estimated_performance": {"below": Key(NUM, None, "alert when the whole band of a window's gate metric estimated before its labels (mlpuzzle.monitoring.labelfree) is below this "
-                                                       "(default: the performance rule's floor; error metrics: above)", nullable=True),
-                              "min_rows": Key(INT, 100, "windows with fewer predictions are not judged", between(2, 10**9))},
-    "no_data": {"below": Key(NUM, 0.1, "alert when a window has fewer rows than this share of the expected rows (0: only when empty)", between(0, 1)),
-                "alpha": Key(NUM, 0.001, "...and that few rows are unlikely for the expected rows (Poisson), so that small windows may be empty", between(0, 1, True, True))},
-    "error_rate": {"above": Key(NUM, 0.05, "alert when the share of failed serving requests is above this", between(0, 1))}}
+class CategoricalFeature(Section):
+    "One of a list of values (or any value, with `open`)."
+    type: Literal["categorical"] = Field(description="categorical")
+    values: list[Any] | None = Field(None, description="the allowed values; null only with open: true")
+    open: StrictBool = Field(False, description="any value is allowed (no list of values)")
+    unknown: Literal["reject", "flag"] = Field("reject", description="a value not in `values`: reject (quarantine the row) or flag (accept it, count it)")
+    nullable: StrictBool = Field(False, description="nulls are allowed")
+    @model_validator(mode="after")
+    def _values_or_open(self):
+        if not self.open and not self.values: raise spec_error("expected a list of allowed values, or open: true", "values")
+        return self
+
+class BooleanFeature(Section):
+    "true or false."
+    type: Literal["boolean"] = Field(description="boolean")
+    nullable: StrictBool = Field(False, description="nulls are allowed")
+
+class DatetimeFeature(Section):
+    "A point in time."
+    type: Literal["datetime"] = Field(description="datetime")
+    nullable: StrictBool = Field(False, description="nulls are allowed")
+
+FEATURE_TYPES = {c.model_fields["type"].description: c for c in (NumericFeature, CategoricalFeature, BooleanFeature, DatetimeFeature)}
+Feature = Annotated[Union[tuple(FEATURE_TYPES.values())], Field(discriminator="type")]
+
+# %% ../../nbs/base/02_schema.ipynb #f4c9092d
+class Rule(Section):
+    "What every alert rule takes besides its kind's own keys."
+    kind: StrictStr = Field(description="the rule: one of the kinds below")
+    severity: Literal["warning", "critical"] | None = Field(None, description="warning or critical (default: DEFAULT_SEVERITY of the kind)")
+    retrain: StrictBool | None = Field(None, description="start `run train` (default: kind in monitoring.retrain_on)")
+    clear_after: StrictInt | None = Count(None, "windows clear before it resolves (default: monitoring.clear_after)")
+
+_ALPHA = "significance level of the binomial test, before Bonferroni over the features"
+class DriftRule(Rule):
+    "Features whose distribution moved from the reference's."
+    kind: Literal["drift"]
+    min_features: StrictInt = Count(2, "alert when at least this many features drift...")
+    consecutive: StrictInt = Count(2, "...for this many consecutive windows")
+    sustain_features: StrictInt = Count(1, "an open drift alert goes on while at least this many features drift (a small window may miss one)")
+    max_quarantined: float = Share(0.5, "windows with a larger share of their rows quarantined are not judged (the rows left are a selection)")
+
+class NullRateRule(Rule):
+    "A feature's share of nulls above the reference's."
+    kind: Literal["null_rate"]
+    above: float | None = Share(None, "a fixed threshold: alert when a feature's null rate in a window is above this (null: learned from the reference)")
+    margin: float = Share(0.1, "learned baseline: alert when a window's null rate is above the reference's by more than this, and significantly so")
+    alpha: float = Share(0.001, "learned baseline: " + _ALPHA, gt=0, lt=1)
+    tolerance: float = Share(0.0, "an open alert resolves once the windows since it last held, pooled, are not significantly above the reference's "
+                                  "rate plus this (or significantly below the reference plus half the margin)")
+    critical_above: float = Share(0.9, "a null rate at or above this is critical (the feature is as good as missing)")
+
+class QuarantineRateRule(Rule):
+    "The share of rows quarantined at ingestion above the reference period's."
+    kind: Literal["quarantine_rate"]
+    above: float | None = Share(None, "a fixed threshold: alert when the share of rows quarantined at ingestion is above this (null: learned from the reference)")
+    margin: float = Share(0.02, "learned baseline: alert when a window's quarantine rate (in all, or for one reason) is above the reference "
+                                "period's by more than this, and significantly so")
+    alpha: float = Share(0.001, "learned baseline: significance level of the binomial test, before Bonferroni over the rate in all and its 5 reasons",
+                         gt=0, lt=1)
+    tolerance: float = Share(0.0, "an open alert resolves once the windows since it last held, pooled, are not significantly above the reference "
+                                  "period's rate plus this (or significantly below it plus half the margin)")
+    critical_above: float = Share(0.5, "a quarantine rate at or above this is critical (most rows do not reach the model)")
+
+class CategoryRule(Rule):
+    "Values outside a feature's closed list of values."
+    kind: Literal["category"]
+    margin: float = Share(0.0, "alert when the share of a feature's rows holding values outside its closed contract is above the reference "
+                               "period's by more than this, and significantly so")
+    alpha: float = Share(0.001, _ALPHA, gt=0, lt=1)
+    tolerance: float = Share(0.0, "an open alert resolves once the windows since it last held, pooled, are not significantly above the reference "
+                                  "period's share plus this")
+    critical_above: float = Share(0.5, "a share of unknown values at or above this is critical")
+
+class PredictionBalanceRule(Rule):
+    "A class's share of the predictions moved from the reference's."
+    kind: Literal["prediction_balance"]
+    margin: float = Share(0.1, "alert when a class's share of the predictions moves from the reference's by more than this, and significantly so (classifiers)")
+    alpha: float = Share(0.001, "significance level of the two-sided binomial test, before Bonferroni over the classes", gt=0, lt=1)
+    tolerance: float = Share(0.0, "an open alert resolves once the windows since it last held, pooled, move no class's share significantly further "
+                                  "than this from the reference's (or significantly less than half the margin)")
+
+class SchemaRule(Rule):
+    "A batch of the window lacks a feature or brings a column the spec does not know."
+    kind: Literal["schema"]
+
+class PerformanceRule(Rule):
+    "The realized gate metric, once labels arrive, below its floor."
+    kind: Literal["performance"]
+    below: Num | None = Field(None, description="alert when the realized gate metric is below this (default: monitoring.performance_floor, else the "
+                                                "serving model's test metric less 0.05; for error metrics: above, x1.25)")
+    min_labels: StrictInt = Count(50, "windows with fewer labeled predictions are not judged", hi=10**9)
+
+class EstimatedPerformanceRule(Rule):
+    "The gate metric estimated before the labels, its whole band below the floor."
+    kind: Literal["estimated_performance"]
+    below: Num | None = Field(None, description="alert when the whole band of a window's gate metric estimated before its labels "
+                                                "(mlpuzzle.monitoring.labelfree) is below this (default: the performance rule's floor; error metrics: above)")
+    min_rows: StrictInt = Count(100, "windows with fewer predictions are not judged", lo=2, hi=10**9)
+
+class NoDataRule(Rule):
+    "A window with unlikely few rows."
+    kind: Literal["no_data"]
+    below: float = Share(0.1, "alert when a window has fewer rows than this share of the expected rows (0: only when empty)")
+    alpha: float = Share(0.001, "...and that few rows are unlikely for the expected rows (Poisson), so that small windows may be empty", gt=0, lt=1)
+
+class ErrorRateRule(Rule):
+    "Failed serving requests."
+    kind: Literal["error_rate"]
+    above: float = Share(0.05, "alert when the share of failed serving requests is above this")
+
+ALERT_RULES = {get_args(c.model_fields["kind"].annotation)[0]: c for c in (
+    DriftRule, NullRateRule, QuarantineRateRule, CategoryRule, PredictionBalanceRule, SchemaRule, PerformanceRule,
+    EstimatedPerformanceRule, NoDataRule, ErrorRateRule)}
+AlertRule = Annotated[Union[tuple(ALERT_RULES.values())], Field(discriminator="kind")]
+AlertKind = Literal[tuple(ALERT_RULES)]
 DEFAULT_SEVERITY = {  # the severity of each kind when its rule sets none; a finding's size can raise it (`rules.severity`)
     "drift": "warning", "null_rate": "warning", "quarantine_rate": "warning", "category": "warning", "prediction_balance": "warning",
     "estimated_performance": "warning", "schema": "warning", "performance": "critical", "no_data": "critical", "error_rate": "critical"}
 
-SPEC_SCHEMA = {
-    "version": Key(INT, 1, "version of the spec format", one_of(1)),
-    "name": Key(STR, REQUIRED, "name of the use case (letters, digits, - and _)",
-                 lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", v) else f"expected letters, digits, - and _, got {short_repr(v)}"),
-    "problem": Key(STR, REQUIRED, "binary, multiclass or regression", one_of(*PROBLEMS)),
-    "source": {"kind": Key(STR, REQUIRED, "csv, parquet, sql or dataframe", one_of("csv", "parquet", "sql", "dataframe")),
-               "path": Key(STR, None, "csv/parquet: a file or a glob, relative to the workspace or absolute", nullable=True),
-               "url": Key(STR, None, "sql: an SQLAlchemy URL, e.g. sqlite:///data.db", nullable=True),
-               "table": Key(STR, None, "sql: the table to read", nullable=True),
-               "query": Key(STR, None, "sql: a query to read instead of a table", nullable=True),
-               "chunk_rows": Key(INT, 200_000, "rows per chunk when streaming a large source", between(1, 10**9)),
-               "labels": Key(STR, None, "label batches (id, target, label time): a CSV/Parquet file or glob", nullable=True),
-               "label_time": Key(STR, "label_time", "the label batches' column saying when a label became known (optional: "
-                                   "without it, the event time plus monitoring.label_delay)")},
-    "columns": {"id": Key(STR, None, "the column identifying a row (labels are joined on it)", nullable=True),
-                "timestamp": Key(STR, None, "the event time column (splits and monitoring windows use it)", nullable=True),
-                "target": Key(STR, REQUIRED, "the column the model predicts")},
-    "features": None,  # validated by _features: {name: contract}
-    "model": {"estimator": Key(STR, None, "import path of an sklearn-compatible estimator (default: by problem)", nullable=True),
-              "params": Key((dict,), {}, "keyword arguments of the estimator"),
-              "seed": Key(INT, 0, "random seed for splits and the estimator"),
-              "trusted_types": Key((list,), [], "exact type names (module.Class) a model file may hold beyond mlpuzzle's own list, for an estimator from outside scikit-learn"),
-              "tracking_uri": Key(STR, None, "MLflow tracking URI of a team server (default: $MLFLOW_TRACKING_URI, else a sqlite store in mlflow/)", nullable=True)},
-    "business": {o: Key(NUM, 0, f"value of one {o.upper()} (a cost is negative); all 0: no business value")
-                 for o in ("tp", "fp", "tn", "fn")},
-    "promotion": {"metric": Key(STR, None, "the gate metric (default: roc_auc, f1_macro or rmse by problem)", nullable=True),
-                  "min_improvement": Key(NUM, 0.0, "a challenger must beat the champion by at least this", between(0, 10**12)),
-                  "slices": Key((list,), [], "categorical features whose slices must not regress"),
-                  "max_slice_regression": Key(NUM, 0.05, "largest allowed drop of the gate metric on a slice", between(0, 10**12))},
-    "monitoring": {"window": Key(STR, "1d", "length of a monitoring window", is_duration),
-                   "label_delay": Key(STR, "30d", "how long after the event a label arrives (the label time of "
-                                   "label batches without source.label_time)", is_duration),
-                   "expected_rows": Key(INT, None, "rows expected per window; null: the reference period's median rows per window, else the last 28 windows' median", nullable=True),
-                   "performance_floor": Key(NUM, None, "the realized gate metric must stay at or above this", nullable=True),
-                   "webhook": Key(STR, None, "URL that receives alerts as JSON POSTs", nullable=True),
-                   "retrain_on": Key((list,), ["drift", "performance"], "alert kinds that start `run train`"),
-                   "retrain_window": Key(STR, "90d", "a retraining started by an alert learns from the labeled events of this long before the latest label", is_duration),
-                   "retrain_again_after": Key(STR, "14d", "while such an alert stays open, ask for another retraining after this long", is_duration),
-                   "clear_after": Key(INT, 3, "an open alert resolves only after this many windows with data without its condition, and then only when they, pooled, show the signal back (see the rules' tolerance and recovery_alpha)", between(1, 10**6)),
-                   "recovery_alpha": Key(NUM, 0.05, "an open alert resolves when the windows since it last held, pooled, are not significantly (at this level) worse than the recovery level", between(0, 1, True, True)),
-                   "group_within": Key(INT, 2, "alerts that open within this many windows of each other are one incident (one message to the webhook)", between(0, 10**6)),
-                   "live_within": Key(STR, "30d", "data whose latest event is older than this, against the clock, is replayed history: monitoring's now is then the data's", is_duration),
-                   "drift": {"p_value": Key(NUM, 0.05, "significance level, after correction for multiple testing", between(0, 1, True, True)),
-                             "distance": Key(NUM, 0.1, "smallest distance (Hellinger or KS statistic) that counts as drift", between(0, 1)),
-                             "features": None},  # validated by _drift_features: {feature: {p_value, distance}}
-                   "alerts": None},  # validated by _alerts: [{kind, severity, retrain, ...}]
-    "engine": {"kind": Key(STR, "pandas", "pandas (one process) or dask (ingestion, batch scoring and profiling per partition on a dask.distributed cluster)",
-                            one_of("pandas", "dask")),
-               "scheduler": Key(STR, None, "dask: the scheduler's address, e.g. tcp://10.0.0.5:8786 (null or local: a cluster of local processes for the run)", nullable=True),
-               "workers": Key(INT, None, "dask, local cluster: worker processes (default: the CPU count)", between(1, 1024), nullable=True),
-               "partition_rows": Key(INT, 1_000_000, "dask: rows per partition (whole chunks of source.chunk_rows, or Parquet row groups)", between(1, 10**10))}}
+# %% ../../nbs/base/02_schema.ipynb #8a3be77f
+class Source(Section):
+    "Where the events come from, and their labels."
+    kind: Literal["csv", "parquet", "sql", "dataframe"] = Field(description="csv, parquet, sql or dataframe")
+    path: StrictStr | None = Field(None, description="csv/parquet: a file or a glob, relative to the workspace or absolute")
+    url: StrictStr | None = Field(None, description="sql: an SQLAlchemy URL, e.g. sqlite:///data.db")
+    table: StrictStr | None = Field(None, description="sql: the table to read")
+    query: StrictStr | None = Field(None, description="sql: a query to read instead of a table")
+    chunk_rows: StrictInt = Count(200_000, "rows per chunk when streaming a large source", hi=10**9)
+    labels: StrictStr | None = Field(None, description="label batches (id, target, label time): a CSV/Parquet file or glob")
+    label_time: StrictStr = Field("label_time", description="the label batches' column saying when a label became known (optional: "
+                                                            "without it, the event time plus monitoring.label_delay)")
+    @model_validator(mode="after")
+    def _kind_has_its_keys(self):
+        if self.kind in ("csv", "parquet") and not self.path: raise spec_error(f"missing: a {self.kind} source needs a file or glob", "path")
+        if self.kind == "sql" and not self.url: raise spec_error("missing: an sql source needs an SQLAlchemy URL", "url")
+        if self.kind == "sql" and not (self.table or self.query): raise spec_error("missing: an sql source needs a table or a query", "table")
+        return self
+
+class Columns(Section):
+    "The columns with a role other than feature."
+    id: StrictStr | None = Field(None, description="the column identifying a row (labels are joined on it)")
+    timestamp: StrictStr | None = Field(None, description="the event time column (splits and monitoring windows use it)")
+    target: StrictStr = Field(description="the column the model predicts")
+
+class ModelSettings(Section):
+    "The estimator and how it is tracked."
+    estimator: StrictStr | None = Field(None, description="import path of an sklearn-compatible estimator (default: by problem)")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the estimator")
+    seed: StrictInt = Field(0, description="random seed for splits and the estimator")
+    trusted_types: list[StrictStr] = Field(default_factory=list, description="exact type names (module.Class) a model file may hold beyond "
+                                                                             "mlpuzzle's own list, for an estimator from outside scikit-learn")
+    tracking_uri: StrictStr | None = Field(None, description="MLflow tracking URI of a team server (default: $MLFLOW_TRACKING_URI, else a sqlite "
+                                                             "store in mlflow/)")
+
+class Business(Section):
+    "The value of each outcome of a binary decision (a cost is negative); all 0: no business value."
+    tp: Num = Field(0, description="value of one TP (a cost is negative)")
+    fp: Num = Field(0, description="value of one FP (a cost is negative)")
+    tn: Num = Field(0, description="value of one TN (a cost is negative)")
+    fn: Num = Field(0, description="value of one FN (a cost is negative)")
+
+class Promotion(Section):
+    "When a challenger may replace the serving model."
+    metric: StrictStr | None = Field(None, description="the gate metric (default: roc_auc, f1_macro or rmse by problem)")
+    min_improvement: Num = Field(0.0, ge=0, le=10**12, description="a challenger must beat the champion by at least this")
+    slices: list[StrictStr] = Field(default_factory=list, description="categorical features whose slices must not regress")
+    max_slice_regression: Num = Field(0.05, ge=0, le=10**12, description="largest allowed drop of the gate metric on a slice")
+
+class DriftThresholds(Section):
+    "A feature's own drift thresholds (null: the section's)."
+    p_value: float | None = Share(None, "significance level, after correction for multiple testing", gt=0, lt=1)
+    distance: float | None = Share(None, "smallest distance (Hellinger or KS statistic) that counts as drift")
+
+class Drift(Section):
+    "When a feature counts as drifted."
+    p_value: float = Share(0.05, "significance level, after correction for multiple testing", gt=0, lt=1)
+    distance: float = Share(0.1, "smallest distance (Hellinger or KS statistic) that counts as drift")
+    features: dict[str, DriftThresholds] = Field(default_factory=dict, description="per feature: its own p_value and distance")
+
+def default_alerts() -> list:
+    "One rule of every kind, each key at its default."
+    return [c(kind=k) for k, c in ALERT_RULES.items()]
+
+class Monitoring(Section):
+    "Windows, alerts and the retraining they start."
+    window: Duration = Field("1d", description="length of a monitoring window")
+    label_delay: Duration = Field("30d", description="how long after the event a label arrives (the label time of label batches without "
+                                                     "source.label_time)")
+    expected_rows: StrictInt | None = Field(None, description="rows expected per window; null: the reference period's median rows per window, "
+                                                              "else the last 28 windows' median")
+    performance_floor: Num | None = Field(None, description="the realized gate metric must stay at or above this")
+    webhook: StrictStr | None = Field(None, description="URL that receives alerts as JSON POSTs")
+    retrain_on: list[AlertKind] = Field(default_factory=lambda: ["drift", "performance"], description="alert kinds that start `run train`")
+    retrain_window: Duration = Field("90d", description="a retraining started by an alert learns from the labeled events of this long before "
+                                                        "the latest label")
+    retrain_again_after: Duration = Field("14d", description="while such an alert stays open, ask for another retraining after this long")
+    clear_after: StrictInt = Count(3, "an open alert resolves only after this many windows with data without its condition, and then only when "
+                                      "they, pooled, show the signal back (see the rules' tolerance and recovery_alpha)")
+    recovery_alpha: float = Share(0.05, "an open alert resolves when the windows since it last held, pooled, are not significantly (at this level) "
+                                        "worse than the recovery level", gt=0, lt=1)
+    group_within: StrictInt = Count(2, "alerts that open within this many windows of each other are one incident (one message to the webhook)", lo=0)
+    live_within: Duration = Field("30d", description="data whose latest event is older than this, against the clock, is replayed history: "
+                                                     "monitoring's now is then the data's")
+    drift: Drift = Field(default_factory=Drift, description="when a feature counts as drifted")
+    alerts: list[AlertRule] = Field(default_factory=default_alerts, description="the alert rules (default: one of every kind)")
+
+class Engine(Section):
+    "Where the heavy steps run."
+    kind: Literal["pandas", "dask"] = Field("pandas", description="pandas (one process) or dask (ingestion, batch scoring and profiling per "
+                                                                  "partition on a dask.distributed cluster)")
+    scheduler: StrictStr | None = Field(None, description="dask: the scheduler's address, e.g. tcp://10.0.0.5:8786 (null or local: a cluster of "
+                                                          "local processes for the run)")
+    workers: StrictInt | None = Count(None, "dask, local cluster: worker processes (default: the CPU count)", hi=1024)
+    partition_rows: StrictInt = Count(1_000_000, "dask: rows per partition (whole chunks of source.chunk_rows, or Parquet row groups)", hi=10**10)
+
+class Spec(Section):
+    "A use case: its data, its model, when a new model may serve, and how it is watched."
+    version: Literal[1] = Field(1, description="version of the spec format")
+    name: StrictStr = Field(description="name of the use case (letters, digits, - and _)", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    problem: Literal[PROBLEMS] = Field(description="binary, multiclass or regression")
+    source: Source = Field(description="where the events come from, and their labels")
+    columns: Columns = Field(description="the columns with a role other than feature")
+    features: dict[str, Feature] = Field(description="each feature's contract, by name", min_length=1)
+    model: ModelSettings = Field(default_factory=ModelSettings, description="the estimator and how it is tracked")
+    business: Business = Field(default_factory=Business, description="the value of each outcome (binary problems)")
+    promotion: Promotion = Field(default_factory=Promotion, description="when a challenger may replace the serving model")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="windows, alerts and the retraining they start")
+    engine: Engine = Field(default_factory=Engine, description="where the heavy steps run")
+    @model_validator(mode="after")
+    def _defaults_by_problem(self):
+        self.model.estimator = self.model.estimator or DEFAULT_ESTIMATOR[self.problem]
+        self.promotion.metric = self.promotion.metric or DEFAULT_METRIC[self.problem]
+        return self
 
 # %% ../../nbs/base/02_schema.ipynb #1b634300
+def _members(t) -> list:
+    "The models a field of type `t` holds: itself, or those of a union, a list or a mapping (Annotated and None looked through)."
+    if isinstance(t, type) and issubclass(t, BaseModel): return [t]
+    return [m for a in get_args(t) for m in _members(a)] if get_origin(t) in (Annotated, Union, type(int | None), list, dict) else []
+
+def _tag(model):
+    "The value of `model`'s `type` or `kind` when it is one literal (the member's tag in a discriminated union), else None."
+    f = model.model_fields.get("type") or model.model_fields.get("kind")
+    args = get_args(f.annotation) if f is not None and get_origin(f.annotation) is Literal else ()
+    return args[0] if len(args) == 1 else None
+
+def models_at(loc: tuple) -> list:
+    """The models that may hold the last key of pydantic error location `loc` in a `Spec`. List indexes, mapping keys (a
+    feature's name) and a union's tag in `loc` are stepped over."""
+    models = [Spec]
+    for step in loc[:-1]:
+        field = next((m.model_fields[step] for m in models if step in m.model_fields), None)
+        if field is not None: models = _members(field.annotation)
+        elif any(_tag(m) == step for m in models): models = [m for m in models if _tag(m) == step]
+    return models
+
+def field_at(loc: tuple):
+    "The `FieldInfo` of the key at pydantic error location `loc` in a `Spec`, or None."
+    return next((m.model_fields[loc[-1]] for m in models_at(loc) if loc and loc[-1] in m.model_fields), None)
+
 def spec_reference():
-    "A DataFrame of every key of the spec schema: key path, default and meaning."
+    "A DataFrame of every key of the spec: key path, default and meaning (from the models' fields)."
     import pandas as pd  # imported here: the CLI loads specs without paying for pandas
     rows = []
-    def walk(schema, path):
-        for k, key in schema.items():
-            p = f"{path}.{k}" if path else k
-            if isinstance(key, dict): walk(key, p)
-            elif key is not None: rows.append((p, key.default if key.default is not None else "null", key.doc))
-    walk(SPEC_SCHEMA, "")
-    for kind, s in FEATURE_SCHEMAS.items(): walk(s, f"features.<name> ({kind})")
-    for kind, s in ALERT_SCHEMAS.items(): walk(s, f"monitoring.alerts[] (kind: {kind})")
+    def walk(model, path):
+        for k, f in model.model_fields.items():
+            p, kids = f"{path}.{k}" if path else k, _members(f.annotation)
+            shape = get_origin(next((a for a in get_args(f.annotation) if get_origin(a) in (list, dict)), f.annotation))
+            if len(kids) > 1:
+                for m in kids: walk(m, f"{p}[] (kind: {_tag(m)})" if shape is list else f"{p}.<name> (type: {_tag(m)})")
+            elif kids: walk(kids[0], f"{p}.<feature>" if shape is dict else p)
+            else:
+                default = "(required)" if f.is_required() else f.get_default(call_default_factory=True)
+                rows.append((p, "null" if default is None else default, f.description))
+    walk(Spec, "")
     return pd.DataFrame(rows, columns=["key", "default", "meaning"])
+
+# %% ../../nbs/base/02_schema.ipynb #d059c553
+_TYPES = {"int_type": "an integer", "float_type": "a number", "string_type": "a string", "bool_type": "true/false",
+          "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping"}
+
+_QUOTED = re.compile(r"'([^']*)'")  # the values in pydantic's "'a', 'b' or 'c'"
+
+def _short(v, n=60) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[:n - 3] + "..."
+
+def _interval(field) -> str:
+    "The bounds of a number field as an interval: [0, 1], (0, 1), ..."
+    b = {k: getattr(m, k) for m in field.metadata for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
+    lo, hi = b.get("ge", b.get("gt")), b.get("le", b.get("lt"))
+    return f"{'(' if 'gt' in b else '['}{lo}, {hi}{')' if 'lt' in b else ']'}"
+
+def spec_problems(error) -> list[tuple[str, str]]:
+    """The errors of a pydantic `ValidationError` about a spec as (key path, one-line message), e.g.
+    ("features.age.min", "expected an integer or a number, got 'zero'"). The alternatives of a union are one message."""
+    out, types = {}, {}
+    for e in error.errors():
+        loc, kind, ctx = tuple(e["loc"]), e["type"], e.get("ctx") or {}
+        models = models_at(loc)
+        # the steps a reader wrote: not a union's tags, nor the int/float alternative of a number
+        steps = [s for i, s in enumerate(loc) if not (isinstance(s, str) and any(_tag(m) == s for m in models_at(loc[:i + 1]))
+                                                         and s not in {k for m in models_at(loc[:i + 1]) for k in m.model_fields})]
+        if kind in _TYPES and steps and steps[-1] in ("int", "float", "str", "bool"): steps = steps[:-1]
+        if kind in ("union_tag_invalid", "union_tag_not_found"): steps.append(ctx["discriminator"].strip("'"))
+        if "at" in ctx: steps.append(ctx["at"])
+        path = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps).lstrip(".")
+        if kind in _TYPES:
+            types.setdefault(path, ([], e["input"]))[0].append(_TYPES[kind])
+            continue
+        field = field_at(loc)
+        if kind == "missing": msg = f"missing: {field.description}" if field else "missing"
+        elif kind == "extra_forbidden": msg = f"unknown key; expected one of: {', '.join(k for m in models for k in m.model_fields)}"
+        elif kind == "literal_error": msg = f"expected one of {', '.join(_QUOTED.findall(ctx['expected']) or [ctx['expected']])}, got {_short(e['input'])}"
+        elif kind == "union_tag_invalid": msg = f"expected one of {ctx['expected_tags'].replace(chr(39), '')}, got {_short(ctx['tag'])}"
+        elif kind == "union_tag_not_found": msg = f"missing: one of {', '.join(_tag(m) for m in models_at(loc + ('',)))}"
+        elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal") and field:
+            msg = f"expected a number in {_interval(field)}, got {e['input']}"
+        elif kind == "string_pattern_mismatch": msg = f"expected letters, digits, - and _ (the pattern {ctx['pattern']}), got {_short(e['input'])}"
+        elif kind == "too_short": msg = f"missing: at least one entry ({field.description})" if field else "missing: at least one entry"
+        else: msg = ctx.get("msg") or e["msg"]
+        out.setdefault(path, msg)
+    for path, (names, value) in types.items():
+        out.setdefault(path, f"expected {' or '.join(dict.fromkeys(names))}, got {_short(value)}")
+    return list(out.items())

@@ -8,100 +8,31 @@ import hashlib, importlib, json
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-from .core import SpecError, short_repr
-from .schema import (ALERT_SCHEMAS, BOOL, DEFAULT_ESTIMATOR, DEFAULT_METRIC, FEATURE_SCHEMAS, Key, METRICS,
-                             INT, PROBLEMS, REQUIRED, SPEC_SCHEMA, STR, between, one_of)
+from .core import SpecError, atomic_write
+from .schema import ALERT_RULES, METRICS, Spec, spec_problems
 
 # %% auto #0
-__all__ = ['DEFAULT_ALERTS', 'MAX_SPEC_CHARS', 'MAX_SPEC_VALUES', 'alert_defaults', 'alert_rule', 'import_estimator',
-           'validate_spec', 'load_spec', 'dump_spec', 'spec_hash']
+__all__ = ['MAX_SPEC_CHARS', 'MAX_SPEC_VALUES', 'SCHEMA_FILE', 'alert_defaults', 'alert_rule', 'import_estimator',
+           'validate_spec', 'load_spec', 'json_schema', 'dump_spec', 'write_spec', 'spec_hash']
 
 # %% ../../nbs/base/03_spec.ipynb #a1d719a9
-def _join(path, k): return f"{path}.{k}" if path else str(k)
-def _tname(types): return " or ".join({int: "an integer", float: "a number", str: "a string", bool: "true/false",
-                                      list: "a list", dict: "a mapping"}[t] for t in types)
-def _is(v, types): return isinstance(v, types) and not (isinstance(v, bool) and bool not in types)
-
-def _leaf(v, key, path, problems):
-    "Check one value against its `Key`; record a problem and return None if it does not fit."
-    if v is None and key.nullable: return None
-    if not _is(v, key.types): return problems.append((path, f"expected {_tname(key.types)}, got {short_repr(v)}"))
-    msg = key.check(v) if key.check else None
-    return problems.append((path, msg)) if msg else v
-
-def _section(data, schema, path, problems, custom):
-    "Validate mapping `data` against `schema`, filling defaults; `custom` validates the keys whose schema is None."
-    if data is None: data = {}
-    if not isinstance(data, dict): return problems.append((path, f"expected a mapping, got {short_repr(data)}")) or {}
-    problems += [(_join(path, k), f"unknown key; expected one of: {', '.join(schema)}") for k in data if k not in schema]
-    out = {}
-    for k, key in schema.items():
-        p = _join(path, k)
-        if key is None: out[k] = custom[p](data.get(k), p, problems)
-        elif isinstance(key, dict): out[k] = _section(data.get(k), key, p, problems, custom)
-        elif k in data: out[k] = _leaf(data[k], key, p, problems)
-        elif key.default == REQUIRED: problems.append((p, f"missing: {key.doc}"))
-        else: out[k] = json.loads(json.dumps(key.default))  # a fresh copy of the default
-    return out
+def _plain(spec) -> dict:
+    "A spec as plain JSON-like data: a `Spec` dumped; a mapping with the sections of a spec in it (`{**spec, ...}`) too."
+    if isinstance(spec, BaseModel): return spec.model_dump(mode="json")
+    if isinstance(spec, dict): return {k: _plain(v) for k, v in spec.items()}
+    return [_plain(v) for v in spec] if isinstance(spec, list) else spec
 
 # %% ../../nbs/base/03_spec.ipynb #a0c7592e
-def _mapping(v, path, problems):
-    if v is None: return {}
-    if not isinstance(v, dict): return problems.append((path, f"expected a mapping, got {short_repr(v)}")) or {}
-    return v
+def alert_defaults(kind: str):
+    "Alert rule `kind` with every key at its default (its model in `ALERT_RULES`)."
+    if kind not in ALERT_RULES: raise SpecError("<alert_defaults>", [("monitoring.alerts[0].kind", f"expected one of {', '.join(ALERT_RULES)}, got {kind!r}")])
+    return ALERT_RULES[kind](kind=kind)
 
-def _features(v, path, problems):
-    "Validate the `features` section: each name maps to a contract whose schema depends on its `type`."
-    if v is None or v == {}: return problems.append((path, "missing: at least one feature with its contract")) or {}
-    out = {}
-    for name, c in _mapping(v, path, problems).items():
-        p = _join(path, name)
-        kind = c.get("type") if isinstance(c, dict) else None
-        if kind not in FEATURE_SCHEMAS:
-            problems.append((_join(p, "type"), f"expected one of {', '.join(FEATURE_SCHEMAS)}, got {short_repr(kind)}")); continue
-        out[name] = f = _section(c, FEATURE_SCHEMAS[kind], p, problems, {})
-        if kind == "numeric" and None not in (f["min"], f["max"]) and f["min"] > f["max"]:
-            problems.append((_join(p, "min"), f"min ({f['min']}) is above max ({f['max']})"))
-        if kind == "categorical" and not f["open"] and not f["values"]:
-            problems.append((_join(p, "values"), "expected a list of allowed values, or open: true"))
-    return out
-
-def _drift_features(v, path, problems):
-    keys = {"p_value": SPEC_SCHEMA["monitoring"]["drift"]["p_value"], "distance": SPEC_SCHEMA["monitoring"]["drift"]["distance"]}
-    keys = {k: Key(key.types, None, key.doc, key.check, nullable=True) for k, key in keys.items()}
-    return {f: _section(t, keys, _join(path, f), problems, {}) for f, t in _mapping(v, path, problems).items()}
-
-DEFAULT_ALERTS = [{"kind": k} for k in ALERT_SCHEMAS]
-
-def _alerts(v, path, problems):
-    "Validate the alert rules: a list of mappings whose schema depends on `kind`."
-    if v is None: v = DEFAULT_ALERTS
-    if not isinstance(v, list): return problems.append((path, f"expected a list of rules, got {short_repr(v)}")) or []
-    out = []
-    for i, r in enumerate(v):
-        p, kind = f"{path}[{i}]", r.get("kind") if isinstance(r, dict) else None
-        if kind not in ALERT_SCHEMAS:
-            problems.append((_join(p, "kind"), f"expected one of {', '.join(ALERT_SCHEMAS)}, got {short_repr(kind)}")); continue
-        schema = {"kind": Key(STR, REQUIRED, "the rule"), "severity": Key(STR, None, "warning or critical (default: DEFAULT_SEVERITY of the kind)", one_of("warning", "critical"), nullable=True),
-                  "retrain": Key(BOOL, None, "start `run train` (default: kind in monitoring.retrain_on)", nullable=True),
-                  "clear_after": Key(INT, None, "windows clear before it resolves (default: monitoring.clear_after)", between(1, 10**6), nullable=True), **ALERT_SCHEMAS[kind]}
-        out.append(_section(r, schema, p, problems, {}))
-    return out
-
-_CUSTOM = {"features": _features, "monitoring.drift.features": _drift_features, "monitoring.alerts": _alerts}
-
-# %% ../../nbs/base/03_spec.ipynb #5e1d1111
-def alert_defaults(kind: str) -> dict:
-    "Alert rule `kind` with every key at its default, as `validate_spec` fills it in."
-    problems = []
-    rules = _alerts([{"kind": kind}], "monitoring.alerts", problems)
-    if problems: raise SpecError("<alert_defaults>", problems)
-    return rules[0]
-
-def alert_rule(spec: dict, kind: str) -> dict | None:
+def alert_rule(spec: Spec, kind: str):
     "The first alert rule of `kind` in validated `spec`, or None when the spec has none."
-    return next((r for r in spec["monitoring"]["alerts"] if r["kind"] == kind), None)
+    return next((r for r in spec.monitoring.alerts if r.kind == kind), None)
 
 # %% ../../nbs/base/03_spec.ipynb #25e9d036
 def import_estimator(path: str):
@@ -115,47 +46,38 @@ def import_estimator(path: str):
 
 def _check_estimator(m, problem, problems):
     from sklearn.base import is_classifier, is_regressor
-    try: est = import_estimator(m["estimator"])(**m["params"])
+    try: est = import_estimator(m.estimator)(**m.params)
     except ImportError as e: return problems.append(("model.estimator", f"does not import: {e}"))
-    except TypeError as e: return problems.append(("model.params", f"not accepted by {m['estimator']}: {e}"))
-    want = is_regressor if problem == "regression" else is_classifier
-    if not want(est): problems.append(("model.estimator", f"{m['estimator']} is not a {'regressor' if problem == 'regression' else 'classifier'}, as problem: {problem} needs"))
+    except TypeError as e: return problems.append(("model.params", f"not accepted by {m.estimator}: {e}"))
+    want, kind = (is_regressor, "regressor") if problem == "regression" else (is_classifier, "classifier")
+    if not want(est): problems.append(("model.estimator", f"{m.estimator} is not a {kind}, as problem: {problem} needs"))
 
-def _cross_checks(s, problems, check_imports=True):
-    "Checks that relate several keys of an otherwise well-typed spec `s`."
-    feats, cols, prob = s["features"], s["columns"], s["problem"]
+def _cross_checks(s: Spec, check_imports=True) -> list:
+    "The problems that relate several keys of a well-typed spec `s`: [(key path, message)]."
+    problems, feats, prob = [], s.features, s.problem
     for role in ("target", "id", "timestamp"):
-        if cols[role] is not None and cols[role] in feats:
-            problems.append((f"features.{cols[role]}", f"is the {role} column (columns.{role}); remove it from features"))
-    if prob in PROBLEMS:
-        s["model"]["estimator"] = s["model"]["estimator"] or DEFAULT_ESTIMATOR[prob]
-        s["promotion"]["metric"] = s["promotion"]["metric"] or DEFAULT_METRIC[prob]
-        if s["promotion"]["metric"] not in METRICS[prob]:
-            problems.append(("promotion.metric", f"expected one of {', '.join(METRICS[prob])} for a {prob} problem, got {s['promotion']['metric']!r}"))
-        if check_imports and s["model"]["params"] is not None: _check_estimator(s["model"], prob, problems)
-    for i, f in enumerate(s["promotion"]["slices"] or []):
-        if feats.get(f, {}).get("type") != "categorical":
-            problems.append((f"promotion.slices[{i}]", f"expected a categorical feature, got {f!r}"))
-    for f in s["monitoring"]["drift"]["features"]:
-        if f not in feats: problems.append((f"monitoring.drift.features.{f}", "is not a feature"))
-    for i, k in enumerate(s["monitoring"]["retrain_on"] or []):
-        if k not in ALERT_SCHEMAS: problems.append((f"monitoring.retrain_on[{i}]", f"expected one of {', '.join(ALERT_SCHEMAS)}, got {k!r}"))
-    src = s["source"]
-    if src["kind"] in ("csv", "parquet") and not src["path"]: problems.append(("source.path", f"missing: a {src['kind']} source needs a file or glob"))
-    if src["kind"] == "sql" and not src["url"]: problems.append(("source.url", "missing: an sql source needs an SQLAlchemy URL"))
-    if src["kind"] == "sql" and not (src["table"] or src["query"]): problems.append(("source.table", "missing: an sql source needs a table or a query"))
+        col = s.columns[role]
+        if col is not None and col in feats: problems.append((f"features.{col}", f"is the {role} column (columns.{role}); remove it from features"))
+    if s.promotion.metric not in METRICS[prob]:
+        problems.append(("promotion.metric", f"expected one of {', '.join(METRICS[prob])} for a {prob} problem, got {s.promotion.metric!r}"))
+    if check_imports: _check_estimator(s.model, prob, problems)
+    for i, f in enumerate(s.promotion.slices):
+        if f not in feats or feats[f].type != "categorical": problems.append((f"promotion.slices[{i}]", f"expected a categorical feature, got {f!r}"))
+    problems += [(f"monitoring.drift.features.{f}", "is not a feature") for f in s.monitoring.drift.features if f not in feats]
+    return problems
+
 
 # %% ../../nbs/base/03_spec.ipynb #dc62fb88
-def validate_spec(data,  # the spec as read from YAML
+def validate_spec(data,  # the spec as read from YAML (or a `Spec`, checked again)
                   file="<spec>",  # where it came from, for the error message
                   check_imports: bool = True,  # import the estimator to check it (slow: imports scikit-learn)
-                 ) -> dict:
-    "Validate spec mapping `data`; return it with every default filled in, or raise a `SpecError` naming `file`."
+                 ) -> Spec:
+    "Validate spec mapping `data`; return the `Spec` with every default filled in, or raise a `SpecError` naming `file`."
+    data = _plain(data)
     if not isinstance(data, dict): raise SpecError(file, [("", f"expected a mapping of keys (name, problem, ...), got {type(data).__name__}")])
-    problems = []
-    spec = _section(data, SPEC_SCHEMA, "", problems, _CUSTOM)
-    if not problems: _cross_checks(spec, problems, check_imports)
-    if problems: raise SpecError(file, problems)
+    try: spec = Spec.model_validate(data)
+    except ValidationError as e: raise SpecError(file, spec_problems(e)) from None
+    if problems := _cross_checks(spec, check_imports): raise SpecError(file, problems)
     return spec
 
 MAX_SPEC_CHARS, MAX_SPEC_VALUES = 1_000_000, 100_000  # a spec is small: far beyond these, it is an attack or a mistake
@@ -194,11 +116,24 @@ def load_spec(path, check_imports: bool = True) -> dict:
         raise SpecError(path, [("", f"not valid YAML: {where}{getattr(e, 'problem', None) or e}")]) from None
     return validate_spec(data, path, check_imports)
 
-def dump_spec(spec: dict) -> str:
-    "The YAML text of `spec`, with a header saying where its keys are documented."
-    head = "# mlpuzzle use-case spec. Every key and its default: https://mlpuzzle.github.io/mlpuzzle/spec.html#the-spec\n"
-    return head + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, default_flow_style=None, width=110)
+SCHEMA_FILE = "mlpuzzle.schema.json"  # written beside a spec, for YAML editors
 
-def spec_hash(spec: dict) -> str:
+def json_schema() -> dict:
+    "The JSON Schema of the spec (every key, its type, default and meaning), generated from `Spec`."
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **Spec.model_json_schema()}
+
+def dump_spec(spec) -> str:
+    "The YAML text of `spec`: a line pointing YAML editors at the schema file beside it, where its keys are documented, the keys."
+    head = (f"# yaml-language-server: $schema={SCHEMA_FILE}\n"
+            "# mlpuzzle use-case spec. Every key and its default: https://mlpuzzle.github.io/mlpuzzle/base/schema.html#the-spec\n")
+    return head + yaml.safe_dump(_plain(spec), sort_keys=False, allow_unicode=True, default_flow_style=None, width=110)
+
+def write_spec(path, text: str):
+    "Write spec YAML `text` to `path` (atomically) and the JSON Schema its first line names beside it."
+    path = Path(path)
+    atomic_write(path.with_name(SCHEMA_FILE), json.dumps(json_schema(), indent=1) + "\n")
+    atomic_write(path, text)
+
+def spec_hash(spec) -> str:
     "A short content hash of a validated spec (models and snapshots record which spec made them)."
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(_plain(spec), sort_keys=True, default=str).encode()).hexdigest()[:16]

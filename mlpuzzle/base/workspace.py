@@ -6,9 +6,9 @@
 from __future__ import annotations
 from pathlib import Path
 
-from .core import WorkspaceError, atomic_write
+from .core import WorkspaceError
 from .privacy import private_dir
-from .spec import dump_spec, load_spec, validate_spec
+from .spec import dump_spec, load_spec, validate_spec, write_spec
 
 # %% auto #0
 __all__ = ['SPEC_FILE', 'STATE_DIRS', 'Workspace', 'open_workspace', 'init_workspace']
@@ -60,5 +60,5 @@ def init_workspace(path,  # directory to create (or reuse, with force)
     if path.exists() and not path.is_dir(): raise WorkspaceError(f"{path} exists and is not a directory")
     for d in STATE_DIRS: (path / d).mkdir(parents=True, exist_ok=True)
     private_dir(path)  # others cannot reach anything below it, whatever the umask (`privacy`)
-    atomic_write(path / SPEC_FILE, dump_spec(spec))
+    write_spec(path / SPEC_FILE, dump_spec(spec))
     return Workspace(path)

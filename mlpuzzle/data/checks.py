@@ -130,8 +130,8 @@ def _target(s: pd.Series, col: str, problem: str) -> tuple:
 
 # %% ../../nbs/data/05_checks.ipynb #c00282fb
 def _required(spec) -> list[str]:
-    cols = spec["columns"]
-    return [c for c in (cols["id"], cols["timestamp"]) if c] + [f for f, c in spec["features"].items() if not c["nullable"]]
+    cols = spec.columns
+    return [c for c in (cols.id, cols.timestamp) if c] + [f for f, c in spec.features.items() if not c.nullable]
 
 def check_columns(columns, spec: dict, name: str) -> tuple:
     "(missing nullable features, extra columns) of a batch with `columns`; a missing required column raises a DataError."
@@ -139,9 +139,9 @@ def check_columns(columns, spec: dict, name: str) -> tuple:
     if missing := [c for c in _required(spec) if c not in have]:
         raise DataError(f"{name}: lacks the required column(s) {', '.join(missing)} (it has: {', '.join(map(str, columns))}); "
                         "fix the source, or make the feature nullable in the spec, and re-run: nothing of this batch was stored")
-    cols = spec["columns"]
-    known = set(spec["features"]) | {c for c in (cols["id"], cols["timestamp"], cols["target"]) if c}
-    return [f for f in spec["features"] if f not in have], sorted(have - known)
+    cols = spec.columns
+    known = set(spec.features) | {c for c in (cols.id, cols.timestamp, cols.target) if c}
+    return [f for f in spec.features if f not in have], sorted(have - known)
 
 # %% ../../nbs/data/05_checks.ipynb #1eaa482a
 @dataclass
@@ -158,22 +158,22 @@ class Checked:
 
 def _coerce(df, spec, known_ids, now):
     "Coerce every column of `df`; return (coerced columns, checks, masks of flagged unknown categories, id hashes)."
-    cols, n = spec["columns"], len(df)
+    cols, n = spec.columns, len(df)
     out, checks, flagged, h = {}, [], {}, None
-    if cols["id"]:
-        out[cols["id"]] = ids_as_text(blank_to_na(df[cols["id"]]))
-        h = id_hashes(out[cols["id"]])
-        checks += _id_checks(out[cols["id"]], cols["id"], known_ids, h)
-    if cols["timestamp"]:
-        out[cols["timestamp"]], c = _datetime(blank_to_na(df[cols["timestamp"]]), cols["timestamp"], {"type": "datetime", "nullable": False})
-        checks += c + [(out[cols["timestamp"]].gt(now).fillna(False).to_numpy(), cols["timestamp"], f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)")]
-    for f, c in spec["features"].items():
+    if cols.id:
+        out[cols.id] = ids_as_text(blank_to_na(df[cols.id]))
+        h = id_hashes(out[cols.id])
+        checks += _id_checks(out[cols.id], cols.id, known_ids, h)
+    if cols.timestamp:
+        out[cols.timestamp], c = _datetime(blank_to_na(df[cols.timestamp]), cols.timestamp, {"type": "datetime", "nullable": False})
+        checks += c + [(out[cols.timestamp].gt(now).fillna(False).to_numpy(), cols.timestamp, f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)")]
+    for f, c in spec.features.items():
         s = blank_to_na(df[f]) if f in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
-        res = COERCE[c["type"]](s, f, c)
+        res = COERCE[c.type](s, f, c)
         out[f], checks = res[0], checks + res[1]
-        if c["type"] == "categorical" and c["unknown"] == "flag": flagged[f] = res[2]
-    if cols["target"] in df.columns:
-        out[cols["target"]], c = _target(blank_to_na(df[cols["target"]]), cols["target"], spec["problem"])
+        if c.type == "categorical" and c.unknown == "flag": flagged[f] = res[2]
+    if cols.target in df.columns:
+        out[cols.target], c = _target(blank_to_na(df[cols.target]), cols.target, spec.problem)
         checks += c
     return pd.DataFrame(out, index=df.index), checks, flagged, h
 
@@ -211,7 +211,7 @@ def validate_batch(df: pd.DataFrame,  # one chunk of a batch, as read
     bad = np.zeros(len(df), bool)
     for m, _, _ in checks: bad |= m
     if h is not None:
-        checks.append((dup := repeated_ids(h, bad), spec["columns"]["id"], "repeats an id earlier in this batch"))
+        checks.append((dup := repeated_ids(h, bad), spec.columns.id, "repeats an id earlier in this batch"))
         bad |= dup
     rejected = as_text(df[bad]).assign(_row=np.flatnonzero(bad), _reasons=row_reasons(df, checks, bad))
     assert len(df) == (~bad).sum() + len(rejected), "rows read != accepted + quarantined"

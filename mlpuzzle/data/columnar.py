@@ -92,27 +92,27 @@ def _column(t: pa.Table, kind: str, col: str, c: dict, frame: pd.DataFrame | Non
 # %% ../../nbs/data/06_columnar.ipynb #7a4aabf8
 def _coerce(t: pa.Table, spec: dict, now, frame=None) -> tuple:
     "Every column of `t` checked: (accepted-to-be table, checks, masks of flagged unknown categories, id hashes)."
-    cols = spec["columns"]
+    cols = spec.columns
     out, checks, flagged, h = {}, [], {}, None
-    if idc := cols["id"]:
+    if idc := cols.id:
         a = one_array(t.column(idc))
         v = _texts(a)
         out[idc] = v if v is not None else pa.array(ids_as_text(blank_to_na(a.to_pandas() if frame is None else frame[idc])), TEXT, from_pandas=True)
         h = text_hashes(out[idc])
         checks.append((_mask(out[idc].is_null()), idc, "is missing (every row needs an id)"))
-    if ts := cols["timestamp"]:
+    if ts := cols.timestamp:
         out[ts], c = _column(t, "datetime", ts, {"type": "datetime", "nullable": False}, frame)
         future = _mask(pc.greater(out[ts], pa.scalar(now.to_pydatetime(), TIME)))
         checks += c + [(future, ts, f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)")]
-    for f, c in spec["features"].items():
-        res = _column(t, c["type"], f, c, frame)
+    for f, c in spec.features.items():
+        res = _column(t, c.type, f, c, frame)
         out[f], checks = res[0], checks + res[1]
-        if c["type"] == "categorical" and c["unknown"] == "flag": flagged[f] = res[2]
-    if (y := cols["target"]) in t.column_names:
-        if spec["problem"] == "multiclass": out[y], c = _column(t, "categorical", y, {"type": "categorical", "open": True, "unknown": "flag", "nullable": True}, frame)[:2]
+        if c.type == "categorical" and c.unknown == "flag": flagged[f] = res[2]
+    if (y := cols.target) in t.column_names:
+        if spec.problem == "multiclass": out[y], c = _column(t, "categorical", y, {"type": "categorical", "open": True, "unknown": "flag", "nullable": True}, frame)[:2]
         else:
-            out[y], c = _column(t, "numeric", y, {"type": "numeric", "min": None, "max": None, "integer": spec["problem"] == "binary", "nullable": True}, frame)
-            if spec["problem"] == "binary": c.append((_mask(pc.and_(out[y].is_valid(), pc.invert(pc.is_in(out[y], pa.array([0.0, 1.0]))))), y, "is not 0 or 1"))
+            out[y], c = _column(t, "numeric", y, {"type": "numeric", "min": None, "max": None, "integer": spec.problem == "binary", "nullable": True}, frame)
+            if spec.problem == "binary": c.append((_mask(pc.and_(out[y].is_valid(), pc.invert(pc.is_in(out[y], pa.array([0.0, 1.0]))))), y, "is not 0 or 1"))
         checks += c
     return pa.table(out), checks, flagged, h
 
@@ -129,7 +129,7 @@ def check_table(t: pa.Table,  # one chunk of a batch, as read
     bad = np.zeros(t.num_rows, bool)
     for m, _, _ in checks: bad |= m
     if h is not None and len(h) > 1 and (np.diff(np.sort(h)) == 0).any():  # a repeated id: which rows repeat one
-        checks.append((dup := repeated_ids(h, bad), spec["columns"]["id"], "repeats an id earlier in this batch"))
+        checks.append((dup := repeated_ids(h, bad), spec.columns.id, "repeats an id earlier in this batch"))
         bad |= dup
     idx = np.flatnonzero(bad)
     if len(idx):
@@ -142,9 +142,9 @@ def check_table(t: pa.Table,  # one chunk of a batch, as read
 
 def snapshot_schema(spec: dict, columns) -> pa.Schema:
     "The Arrow schema of accepted rows with `columns` (id, timestamp, features, maybe the target)."
-    cols, feats = spec["columns"], spec["features"]
-    kind = {cols["id"]: "categorical", cols["timestamp"]: "datetime", **{f: c["type"] for f, c in feats.items()},
-            cols["target"]: "categorical" if spec["problem"] == "multiclass" else "numeric"}
+    cols, feats = spec.columns, spec.features
+    kind = {cols.id: "categorical", cols.timestamp: "datetime", **{f: c.type for f, c in feats.items()},
+            cols.target: "categorical" if spec.problem == "multiclass" else "numeric"}
     return pa.schema([(c, SNAPSHOT_TYPES[kind[c]]) for c in columns])
 
 _PLAIN = {"string", "integer", "floating", "boolean", "empty"}  # Python values of one kind: Arrow converts them as pandas reads them

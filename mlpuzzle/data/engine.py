@@ -52,9 +52,9 @@ def _pandas(spec: dict, scheduler=None):
 @contextmanager
 def _dask(spec: dict, scheduler: str | None = None):
     from distributed import Client, LocalCluster
-    addr = scheduler or spec["engine"]["scheduler"]
+    addr = scheduler or spec.engine.scheduler
     if addr in (None, "", "local"):
-        n = spec["engine"]["workers"] or os.cpu_count() or 1
+        n = spec.engine.workers or os.cpu_count() or 1
         with (LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR) as cluster,
               Client(cluster) as c):
             yield DaskEngine(c)
@@ -74,7 +74,7 @@ def open_engine(spec: dict,  # the workspace's spec (its `engine` section)
                 needed: bool = True,  # False: there is nothing to compute; start or connect to nothing
                ):
     "The engine named `engine`, open for the length of the block."
-    kind = engine or spec["engine"]["kind"]
+    kind = engine or spec.engine.kind
     if kind not in ENGINES: raise EngineError(f"engine {kind!r}: expected one of {', '.join(ENGINES)}")
     with ENGINES[kind if needed else "pandas"](spec, scheduler) as e: yield e
 

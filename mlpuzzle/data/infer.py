@@ -11,9 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import yaml
+from pydantic import PrivateAttr
 
-from ..base.core import DataError, SpecError, atomic_write, parse_duration
-from ..base.spec import alert_defaults, dump_spec, validate_spec
+from ..base.core import DataError, SpecError, parse_duration
+from ..base.schema import Spec
+from ..base.spec import alert_defaults, dump_spec, validate_spec, write_spec
 from .contracts import clip_text, column_kind, draft_contract, problem_of
 from .leaks import leak_reasons
 
@@ -93,13 +95,17 @@ def _check_target(y: pd.Series, where: str):
                         "a classifier needs at least two classes; choose another --target, or give more data")
 
 # %% ../../nbs/data/02_infer.ipynb #1eac000e
-class DraftedSpec(dict):
-    "A drafted spec (the mapping of its keys) that also knows the columns left out of its features (`left_out`, `order`)."
-    left_out: dict = {}  # {column: {"why": the reason, "contract": the contract it would have had}}
-    order: list = []  # the columns that could have been features, in the sample's order
-    baselines: list = []  # comment lines: the rates of the sample monitoring will take as baselines
-
-yaml.SafeDumper.add_representer(DraftedSpec, yaml.SafeDumper.represent_dict)  # written as YAML like any mapping
+class DraftedSpec(Spec):
+    "A drafted `Spec` that also knows the columns left out of its features (`left_out`, `order`) and the sample's baselines."
+    _left_out: dict = PrivateAttr(default_factory=dict)  # {column: {"why": the reason, "contract": the contract it would have had}}
+    _order: list = PrivateAttr(default_factory=list)  # the columns that could have been features, in the sample's order
+    _baselines: list = PrivateAttr(default_factory=list)  # comment lines: the rates of the sample monitoring will take as baselines
+    @property
+    def left_out(self) -> dict: return self._left_out
+    @property
+    def order(self) -> list: return self._order
+    @property
+    def baselines(self) -> list: return self._baselines
 
 def _drafted_features(df: pd.DataFrame, target: str, cands: list, problem: str, margin: float, max_categories: int,
                       where: str) -> tuple:
@@ -122,7 +128,7 @@ def _rows_per_window(t: pd.Series, window: str) -> float | None:
 
 def _rare_values(df: pd.DataFrame, spec: dict, below: float = 0.01) -> list[str]:
     "A line naming the values under `below` of the sample in closed categoricals (a value the sample lacks is quarantined)."
-    rare = [f"{f} {v} {r:.1%}" for f, c in spec["features"].items() if f in df and c.get("type") == "categorical" and not c.get("open")
+    rare = [f"{f} {v} {r:.1%}" for f, c in spec.features.items() if f in df and c.get("type") == "categorical" and not c.get("open")
             for v, r in df[f].value_counts(normalize=True).items() if r < below]
     if not rare: return []
     return [f"rare values: {', '.join(rare[:10])}; a value the sample lacks is quarantined, and the quarantine rate of each "
@@ -133,13 +139,13 @@ def sample_baselines(df: pd.DataFrame,  # the sample
                     ) -> list[str]:
     "Comment lines on the rates of the sample that monitoring takes as baselines (again from each model's reference)."
     margin, out = alert_defaults("null_rate")["margin"], []
-    for f, r in df[[f for f in spec["features"] if f in df]].isna().mean().items():
+    for f, r in df[[f for f in spec.features if f in df]].isna().mean().items():
         if r > 0: out.append(f"null rate of {f}: {r:.1%} (null_rate alerts above about {r + margin:.1%}, when significant)")
-    y, ts = spec["columns"]["target"], spec["columns"]["timestamp"]
-    if spec["problem"] != "regression":
+    y, ts = spec.columns.target, spec.columns.timestamp
+    if spec.problem != "regression":
         out.append(f"classes of {y}: " + ", ".join(f"{k} {v:.1%}" for k, v in df[y].value_counts(normalize=True).items())
                    + " (prediction_balance alerts when a predicted class's share moves 10 points from the model's own, when significant)")
-    if ts and (n := _rows_per_window(df[ts], spec["monitoring"]["window"])):
+    if ts and (n := _rows_per_window(df[ts], spec.monitoring.window)):
         out.append(f"rows per {spec['monitoring']['window']} window: median {n:,.0f} in the sample (no_data alerts below 10% of the median)")
     out += _rare_values(df, spec)
     head = "# Baselines in the sample (monitoring learns them again from each model's reference):\n"
@@ -167,9 +173,9 @@ def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
     feats, left_out = _drafted_features(df, target, cands, problem, margin, max_categories, _where(source))
     spec = {"version": 1, "name": name, "problem": problem, "source": _source_for(source),
             "columns": {"id": id, "timestamp": timestamp, "target": target}, "features": feats}
-    drafted = DraftedSpec(validate_spec(spec, "<drafted spec>"))
-    drafted.left_out, drafted.order = left_out, [str(c) for c in cands]
-    drafted.baselines = sample_baselines(df, drafted)
+    drafted = DraftedSpec.model_validate(validate_spec(spec, "<drafted spec>").model_dump())
+    drafted._left_out, drafted._order = left_out, [str(c) for c in cands]
+    drafted._baselines = sample_baselines(df, drafted)
     return drafted
 
 # %% ../../nbs/data/02_infer.ipynb #1eac0010
@@ -199,4 +205,4 @@ def draft_text(spec: dict) -> str:
 def write_draft(path: str | Path,  # the spec file of a workspace just initialised with `spec`
                 spec: dict):  # the spec, as `infer_spec` drafted it
     "Write drafted `spec` to `path` as `draft_text` (with the columns left out as comments)."
-    atomic_write(path, draft_text(spec))
+    write_spec(path, draft_text(spec))

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..base.core import DataError, parse_duration, to_utc
+from ..base.schema import CategoricalFeature, Columns, NumericFeature
 from ..base.workspace import open_workspace, Workspace
 from .sources import Batch, csv_chunks, file_batch_key, parquet_chunks
 from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots, snapshots
@@ -24,13 +25,11 @@ def label_spec(spec: dict,  # the workspace's validated spec
                timed: bool = True,  # the batch has the label time column (`source.label_time`)
               ) -> dict:
     "The contract of a label batch: the id, the label time (when `timed`) and the target."
-    p, t = spec["problem"], spec["columns"]["target"]
-    if p == "multiclass": target = {"type": "categorical", "values": None, "open": True, "unknown": "flag", "nullable": False}
-    else: target = {"type": "numeric", "min": 0 if p == "binary" else None, "max": 1 if p == "binary" else None,
-                    "integer": p == "binary", "nullable": False}
-    ts = spec["source"]["label_time"] if timed else None
-    return {**spec, "columns": {"id": spec["columns"]["id"], "timestamp": ts, "target": None},
-            "features": {t: target}}
+    p, t = spec.problem, spec.columns.target
+    if p == "multiclass": target = CategoricalFeature(type="categorical", open=True, unknown="flag")
+    else: target = NumericFeature(type="numeric", min=0 if p == "binary" else None, max=1 if p == "binary" else None, integer=p == "binary")
+    columns = Columns.model_construct(id=spec.columns.id, timestamp=spec.source.label_time if timed else None, target=None)
+    return spec.model_copy(update={"columns": columns, "features": {t: target}})
 
 # %% ../../nbs/data/10_labels.ipynb #0e0db09b
 class _LabelView(Workspace):
@@ -45,10 +44,10 @@ def _read_any(path: Path, chunk_rows: int):
 
 def label_sources(ws: Workspace, path=None) -> list[Batch]:
     "The label files of the spec's `source.labels` (or of the file or glob `path`), one batch each."
-    pattern = path or ws.spec["source"]["labels"]
+    pattern = path or ws.spec.source.labels
     if not pattern: raise DataError("no label source: set source.labels in the spec, or pass a path")
     files = sorted(Path(f) for f in globlib.glob(str(ws.resolve(pattern))))
-    return [Batch(str(f), _read_any(f, ws.spec["source"]["chunk_rows"]), file_batch_key(f)) for f in files]
+    return [Batch(str(f), _read_any(f, ws.spec.source.chunk_rows), file_batch_key(f)) for f in files]
 
 def _peek(b: Batch) -> tuple[list[str] | None, Batch]:
     "The columns of batch `b`'s first chunk (None: no chunk at all), and `b` with that chunk put back."
@@ -59,19 +58,19 @@ def _peek(b: Batch) -> tuple[list[str] | None, Batch]:
 
 def _has_label_time(spec: dict, name: str, cols: list[str]) -> bool:
     "Whether label batch `name` (columns `cols`) has the label time column; a missing id or target raises a DataError."
-    c, lt = spec["columns"], spec["source"]["label_time"]
-    if missing := [x for x in (c["id"], c["target"]) if x not in cols]:
+    c, lt = spec.columns, spec.source.label_time
+    if missing := [x for x in (c.id, c.target) if x not in cols]:
         raise DataError(f"{name}: a label batch needs the id column {c['id']} and the target column {c['target']}; "
                         f"it lacks {', '.join(missing)} (it has: {', '.join(cols)}); nothing of this batch was stored")
     if lt in cols: return True
-    if not c["timestamp"]:
+    if not c.timestamp:
         raise DataError(f"{name}: has no {lt} column, and its labels cannot count as known some time after their "
                         "event because the spec sets no columns.timestamp; add the label time column")
     return False
 
 def _label_delay(spec: dict, label_delay: str | None) -> dict:
     "What a batch without label times records: the label delay (`label_delay`, else the spec's) and its origin."
-    d = label_delay or spec["monitoring"]["label_delay"]
+    d = label_delay or spec.monitoring.label_delay
     try: parse_duration(d)
     except ValueError as e: raise ValueError(f"label_delay: {e}") from None
     return {"label_delay": d, "label_delay_from": "the run's label_delay" if label_delay else "monitoring.label_delay"}
@@ -91,7 +90,7 @@ def ingest_labels(workspace,  # a Workspace or its directory
                  ) -> list[dict]:
     "Ingest label batches (the spec's `source.labels`, a file or glob `path`, or `df`) into `labels/`."
     ws = open_workspace(workspace)
-    if not ws.spec["columns"]["id"]: raise DataError("labels are joined on the id column, and columns.id is not set in the spec")
+    if not ws.spec.columns.id: raise DataError("labels are joined on the id column, and columns.id is not set in the spec")
     delay = _label_delay(ws.spec, label_delay)
     srcs = [Batch("labels:dataframe", iter([df]))] if df is not None else label_sources(ws, path)
     with ingest_lock(ws):
@@ -110,7 +109,7 @@ def label_batches(ws: Workspace) -> list[dict]:
 # %% ../../nbs/data/10_labels.ipynb #a3e1f0c4
 def stored_event_times(ws: Workspace) -> pd.Series:
     "The event time of each stored event, indexed by its id."
-    idc, ts = ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]
+    idc, ts = ws.spec.columns.id, ws.spec.columns.timestamp
     parts = [pd.read_parquet(ws.dir("snapshots") / m["id"] / "data.parquet", columns=[idc, ts])
              for m in snapshots(ws) if m["rows"]["accepted"]]
     if not parts: return pd.Series([], index=pd.Index([], dtype=object, name=idc), dtype="datetime64[ns, UTC]", name=ts)
@@ -121,7 +120,7 @@ def _batch_labels(ws: Workspace, m: dict, events: pd.Series | None) -> pd.DataFr
     "The labels of stored batch `m`; when it had no label time, derived from `events` (id -> event time) and its delay."
     df = pd.read_parquet(ws.path / "labels" / m["id"] / "data.parquet")
     if "label_delay" not in m: return df
-    lt, idc = ws.spec["source"]["label_time"], ws.spec["columns"]["id"]
+    lt, idc = ws.spec.source.label_time, ws.spec.columns.id
     return df.assign(**{lt: df[idc].map(events) + pd.Timedelta(parse_duration(m["label_delay"]))})
 
 def load_labels(ws: Workspace, as_of=None) -> pd.DataFrame:
@@ -129,8 +128,8 @@ def load_labels(ws: Workspace, as_of=None) -> pd.DataFrame:
     ms = [m for m in label_batches(ws) if m["rows"]["accepted"]]
     events = stored_event_times(ws) if any("label_delay" in m for m in ms) else None
     parts = [_batch_labels(ws, m, events) for m in ms]
-    lt, idc = ws.spec["source"]["label_time"], ws.spec["columns"]["id"]
-    if not parts: return pd.DataFrame(columns=[idc, lt, ws.spec["columns"]["target"]])
+    lt, idc = ws.spec.source.label_time, ws.spec.columns.id
+    if not parts: return pd.DataFrame(columns=[idc, lt, ws.spec.columns.target])
     df = pd.concat(parts, ignore_index=True)
     if as_of is not None: df = df[df[lt] <= to_utc(as_of)]
     df = df.sort_values(lt, kind="stable", na_position="first")  # a label with a time wins over one without
@@ -140,11 +139,11 @@ def load_labels(ws: Workspace, as_of=None) -> pd.DataFrame:
 def label_time_note(ws: Workspace, m: dict, events: pd.Series | None = None) -> str | None:
     "One line on how the labels of stored batch `m` get their time (None: the batch has a label time column)."
     if "label_delay" not in m: return None
-    name, lt = m["source"]["name"], ws.spec["source"]["label_time"]
+    name, lt = m["source"]["name"], ws.spec.source.label_time
     if Path(name).is_absolute() and Path(name).is_relative_to(ws.path): name = str(Path(name).relative_to(ws.path))
     delay, origin = m["label_delay"], m["label_delay_from"]
     out = f"{name} has no {lt} column: each label counts as known {delay} after its event ({origin})"
-    ids = pd.read_parquet(ws.path / "labels" / m["id"] / "data.parquet")[ws.spec["columns"]["id"]]
+    ids = pd.read_parquet(ws.path / "labels" / m["id"] / "data.parquet")[ws.spec.columns.id]
     n = int((~ids.isin((stored_event_times(ws) if events is None else events).index)).sum())
     if not n: return out
     return out + f"; {n:,} of its {len(ids):,} ids have no stored event yet, and count once it is ingested"
@@ -153,11 +152,11 @@ def label_time_note(ws: Workspace, m: dict, events: pd.Series | None = None) -> 
 def training_set(workspace, since=None, until=None, as_of=None) -> pd.DataFrame:
     "Events with event time in [since, until) and their labels known at `as_of`, joined by id."
     ws = open_workspace(workspace)
-    cols = ws.spec["columns"]
+    cols = ws.spec.columns
     ev = load_snapshots(ws, since, until)
     if not len(ev): return ev
     lab = load_labels(ws, as_of)
     if len(lab):
-        ev = ev.drop(columns=[cols["target"]], errors="ignore").merge(lab[[cols["id"], cols["target"]]], on=cols["id"], how="left")
-    if cols["target"] not in ev: return ev.iloc[:0]
-    return ev[ev[cols["target"]].notna()].reset_index(drop=True)
+        ev = ev.drop(columns=[cols.target], errors="ignore").merge(lab[[cols.id, cols.target]], on=cols.id, how="left")
+    if cols.target not in ev: return ev.iloc[:0]
+    return ev[ev[cols.target].notna()].reset_index(drop=True)

@@ -138,7 +138,7 @@ def source_of(ws: Workspace, source: dict | None = None) -> dict:
     "The spec's source with the keys of `source` over it; a `path` given without a `kind` comes with its own (`kind_of`)."
     over = dict(source or {})
     if over.get("path") and not over.get("kind"): over["kind"] = kind_of(ws.resolve(over["path"]))
-    return {**ws.spec["source"], **over}
+    return {**ws.spec.source.model_dump(), **over}
 
 def source_files(ws: Workspace, src: dict, since=None, until=None) -> list[Path]:
     """The files of file source `src` (a file, a glob, or a directory: its files of the source's kind), in name order,
@@ -206,5 +206,5 @@ def batches(ws: Workspace,  # the workspace whose spec names the source
     rows = src["chunk_rows"]
     if df is not None: return iter([Batch("dataframe", iter([df[i:i + rows] for i in range(0, max(len(df), 1), rows)]))])
     if src["kind"] in ("csv", "parquet"): return _file_batches(ws, src, since, until, rows, tables)
-    if src["kind"] == "sql": return _sql_batches(src, ws.spec["columns"]["timestamp"], since, until, watermark, rows)
+    if src["kind"] == "sql": return _sql_batches(src, ws.spec.columns.timestamp, since, until, watermark, rows)
     raise DataError(f"source.kind {src['kind']}: pass the DataFrame itself (df=...)")

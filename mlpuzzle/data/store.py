@@ -39,7 +39,7 @@ def snapshots(ws: Workspace) -> list[dict]:
 
 def _stored_ids(ws: Workspace, m: dict) -> np.ndarray:
     "The id hashes of snapshot `m`: its `ids.npy`, or, when an older version hashed them another way, its ids hashed again."
-    idc = ws.spec["columns"]["id"]
+    idc = ws.spec.columns.id
     if m.get("id_hash") == ID_HASH or not idc: return np.load(ws.dir("snapshots") / m["id"] / "ids.npy")
     return np.concatenate([id_hashes(pd.read_parquet(f, columns=[idc])[idc]) for f in snapshot_files(ws, m)] or [np.empty(0, np.uint64)])
 
@@ -55,7 +55,7 @@ def snapshot_files(ws: Workspace, m: dict) -> list[Path]:
 
 def load_snapshots(ws: Workspace, since=None, until=None, ids: list | None = None) -> pd.DataFrame:
     "The accepted rows of the snapshots `ids` (default: all), with event time in [since, until)."
-    ts = ws.spec["columns"]["timestamp"]
+    ts = ws.spec.columns.timestamp
     want = set(ids) if ids is not None else None
     parts = [pd.read_parquet(ws.dir("snapshots") / m["id"] / "data.parquet") for m in snapshots(ws)
              if (want is None or m["id"] in want) and m["rows"]["accepted"] and overlaps(m, since, until)]
@@ -98,15 +98,15 @@ def _max_time(chunk, ts):
 # %% ../../nbs/data/09_store.ipynb #d3f6d35e
 def _checked(chunk, spec: dict, name: str, opts: IngestOptions) -> tuple:
     "(chunk in the time window, its `Checked`, the row hashes of its accepted rows): the work done a chunk ahead (`read_ahead`)."
-    chunk = _in_window(chunk, spec["columns"]["timestamp"], opts.since, opts.until)
-    chk, id_col = check_chunk(chunk, spec, name, now=opts.now), spec["columns"]["id"]
+    chunk = _in_window(chunk, spec.columns.timestamp, opts.since, opts.until)
+    chk, id_col = check_chunk(chunk, spec, name, now=opts.now), spec.columns.id
     return chunk, chk, row_hashes(chk.accepted, {id_col: chk.id_hashes} if id_col else None)
 
 def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestOptions = IngestOptions(),
                  known: np.ndarray = None, seen: np.ndarray = None, bar=None, watermark: bool = False) -> tuple:
     """Check `chunks` (a batch, or a run of its chunks) into writer `w`. `known`: sorted id hashes already stored;
     `seen`: sorted id hashes accepted earlier in the batch. Return (`seen` with this run's ids added, watermark)."""
-    id_col, ts_col = spec["columns"]["id"], spec["columns"]["timestamp"]
+    id_col, ts_col = spec.columns.id, spec.columns.timestamp
     known = np.empty(0, np.uint64) if known is None else known
     seen, wm = np.empty(0, np.uint64) if seen is None else seen, None
     for chunk, chk, h in read_ahead(chunks, partial(_checked, spec=spec, name=name, opts=opts)):
@@ -131,7 +131,7 @@ def ingest_batch(ws: Workspace, batch: Batch, known: np.ndarray, opts: IngestOpt
     "Check and store one batch in this process; return its manifest (status stored or unchanged), or None if it had no rows."
     tmp = new_snapshot_dir(ws.dir("snapshots"))
     try:
-        w = SnapshotWriter(tmp, opts.profile, parse_duration(ws.spec["monitoring"]["window"]))
+        w = SnapshotWriter(tmp, opts.profile, parse_duration(ws.spec.monitoring.window))
         _, wm = check_chunks(w, batch.chunks, ws.spec, batch.name, opts, np.sort(known), bar=bar, watermark="watermark" in batch.key)
         return store_batch(ws, w, batch, parents, hashes, {**(extra or {}), **({"watermark": str(wm)} if wm is not None else {})})
     finally:
@@ -143,7 +143,7 @@ def check_partition(spec: dict, name: str, part: dict, tmp: str, i: int, opts: I
     """On a worker: check partition `i` of batch `name` into `tmp/data.parquet/part-<i>.parquet`. `known`: sorted id
     hashes already stored (`more_known`: more of them); `seen`: ids accepted in earlier partitions that this one holds."""
     if more_known is not None and len(more_known): known = merge_sorted(known, more_known)
-    w = SnapshotWriter(Path(tmp), opts.profile, parse_duration(spec["monitoring"]["window"]), f"data.parquet/part-{i:05d}.parquet")
+    w = SnapshotWriter(Path(tmp), opts.profile, parse_duration(spec.monitoring.window), f"data.parquet/part-{i:05d}.parquet")
     seen, _ = check_chunks(w, partition_chunks(part), spec, name, opts, known, seen)
     w.close()
     return {**w.summary(), "seen": seen}
@@ -156,7 +156,7 @@ class PartitionedBatches:
         self.known = engine.scatter(np.sort(known), broadcast=True)
 
     def submit(self, b: Batch, kind: str, chunk_rows: int):
-        parts = partitions(Path(b.key["path"]), kind, chunk_rows, self.ws.spec["engine"]["partition_rows"])
+        parts = partitions(Path(b.key["path"]), kind, chunk_rows, self.ws.spec.engine.partition_rows)
         tmp = new_snapshot_dir(self.ws.dir("snapshots"))
         self.jobs[b.name] = (parts, tmp, [self._check(b, p, tmp, i) for i, p in enumerate(parts)])
 
@@ -179,7 +179,7 @@ class PartitionedBatches:
         try:
             results = self._checked_again(b, parts, tmp, self.engine.gather(futures), known)
             if bar is not None: bar.update(sum(r["read"] for r in results))
-            w = SnapshotWriter(tmp, self.opts.profile, parse_duration(self.ws.spec["monitoring"]["window"]))
+            w = SnapshotWriter(tmp, self.opts.profile, parse_duration(self.ws.spec.monitoring.window))
             for r in results: w.absorb(r)
             return store_batch(self.ws, w, b, parents, hashes, {"engine": {"kind": self.engine.name, "partitions": len(parts)}})
         finally:

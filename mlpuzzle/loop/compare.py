@@ -22,10 +22,10 @@ def _values(ws: Workspace, as_of=None) -> pd.DataFrame:
     "The business value of the labeled predictions per window (empty without a business section or for a regression)."
     from mlpuzzle.models.model import business_value, has_business
     from mlpuzzle.monitoring.performance import labeled_predictions
-    c, biz = ws.spec["columns"], ws.spec["business"]
-    df = labeled_predictions(ws, as_of) if ws.spec["problem"] == "binary" and has_business(biz) else None
+    c, biz = ws.spec.columns, ws.spec.business
+    df = labeled_predictions(ws, as_of) if ws.spec.problem == "binary" and has_business(biz) else None
     if df is None: return pd.DataFrame(columns=["window", "value"])
-    return df.groupby("window").apply(lambda g: business_value(g[c["target"]], g["prediction"], biz), include_groups=False).rename("value").reset_index()
+    return df.groupby("window").apply(lambda g: business_value(g[c.target], g["prediction"], biz), include_groups=False).rename("value").reset_index()
 
 def policy_results(path) -> dict:
     "What a policy's replay did: its progress, windows (realized metric, business value), moves, alerts, and counts."
@@ -49,7 +49,7 @@ def compare(workspace, seed: int = 0) -> dict:
     root = replays_dir(ws)
     res = [policy_results(p.parent) for p in sorted(root.glob("*/replay.json"))]
     if not res: raise WorkspaceError(f"{root} holds no replay yet: run `mlpuzzle replay -w {ws.path} --since T0` first")
-    metric, higher = ws.spec["promotion"]["metric"], METRICS[ws.spec["problem"]][ws.spec["promotion"]["metric"]]
+    metric, higher = ws.spec.promotion.metric, METRICS[ws.spec.problem][ws.spec.promotion.metric]
     wide = pd.DataFrame({r["policy"]: r["windows"].set_index("window")["value"] for r in res if len(r["windows"])}).dropna()
     table = pd.DataFrame([{"policy": r["policy"], f"mean {metric}": wide[r["policy"]].mean() if r["policy"] in wide else np.nan,
                            "business value": r["windows"]["business_value"].sum(min_count=1) if len(r["windows"]) else np.nan,

@@ -31,7 +31,7 @@ def _read_source(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     from mlpuzzle.data.sources import batches
     from mlpuzzle.data.labels import label_sources
     events = _as_read([c for b in batches(ws) for c in b.chunks])
-    labels = _as_read([c for b in label_sources(ws) for c in b.chunks]) if ws.spec["source"]["labels"] else pd.DataFrame()
+    labels = _as_read([c for b in label_sources(ws) for c in b.chunks]) if ws.spec.source.labels else pd.DataFrame()
     return events, labels
 
 def step_bounds(since, until, step: timedelta) -> list[pd.Timestamp]:
@@ -43,14 +43,14 @@ def step_bounds(since, until, step: timedelta) -> list[pd.Timestamp]:
 # %% ../../nbs/loop/03_history.ipynb #h0000009
 def _label_times(ws: Workspace, labels: pd.DataFrame, events: pd.DataFrame, ev_time: pd.Series) -> pd.Series:
     "When each label is known: its label time, else its event's time plus `monitoring.label_delay` (NaT: no such event)."
-    c, lt = ws.spec["columns"], ws.spec["source"]["label_time"]
+    c, lt = ws.spec.columns, ws.spec.source.label_time
     if lt in labels: return to_utc(labels[lt].astype(object), errors="coerce")
-    first = pd.Series(ev_time.to_numpy(), index=events[c["id"]].astype(str)).groupby(level=0).min()
-    return labels[c["id"]].astype(str).map(first) + parse_duration(ws.spec["monitoring"]["label_delay"])
+    first = pd.Series(ev_time.to_numpy(), index=events[c.id].astype(str)).groupby(level=0).min()
+    return labels[c.id].astype(str).map(first) + parse_duration(ws.spec.monitoring.label_delay)
 
 def _data_end(ws: Workspace, t: pd.Series) -> pd.Timestamp:
     "The end of the monitoring window of the latest event: a replay's default end (no empty window after the data)."
-    w = parse_duration(ws.spec["monitoring"]["window"])
+    w = parse_duration(ws.spec.monitoring.window)
     return pd.Timestamp(window_key(t.max(), w), tz="UTC") + w
 
 def _steps_of(t: pd.Series, bounds: list, side: str) -> np.ndarray:
@@ -61,10 +61,10 @@ def _steps_of(t: pd.Series, bounds: list, side: str) -> np.ndarray:
 
 def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
     "Cut the source into the steps of a replay (once: `DIR/replays/feed/`, reused while source and steps are the same)."
-    ts, lt = ws.spec["columns"]["timestamp"], ws.spec["source"]["label_time"]
+    ts, lt = ws.spec.columns.timestamp, ws.spec.source.label_time
     if not ts: raise DataError("a replay releases events by their time, and the spec sets no columns.timestamp")
     d, key = replays_dir(ws) / "feed", {"format": 1, "since": str(to_utc(since)), "until": str(until and to_utc(until)), "step": step,
-                                        "source": ws.spec["source"], "spec": ws.spec_file.read_text()}
+                                        "source": ws.spec.source.model_dump(), "spec": ws.spec_file.read_text()}
     if (d / "feed.json").exists():
         if (old := json.loads((d / "feed.json").read_text()))["key"] == key: return old
         if (replays_dir(ws) / "start").exists():

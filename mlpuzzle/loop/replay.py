@@ -80,8 +80,9 @@ def _policy_spec(ws: Workspace, policy: Policy) -> str:
     "The spec of the policy's copy: the workspace's, with `estimated_performance` among `retrain_on` for `on-alert:estimated`."
     from mlpuzzle.base.spec import dump_spec
     if not policy.estimated: return ws.spec_file.read_text()
-    m = ws.spec["monitoring"]
-    return dump_spec({**ws.spec, "monitoring": {**m, "retrain_on": sorted({*(m["retrain_on"] or []), "estimated_performance"})}})
+    spec = ws.spec.model_copy(deep=True)
+    spec.monitoring.retrain_on = sorted({*spec.monitoring.retrain_on, "estimated_performance"})
+    return dump_spec(spec)
 
 def _open_policy(ws: Workspace, policy: Policy, feed: dict) -> tuple[Workspace, dict]:
     "The policy's workspace, copied from the start state the first time, and its progress."
@@ -132,7 +133,7 @@ def _retrain(ws: Workspace, policy: Policy, end: pd.Timestamp, state: dict) -> s
 
 def _monitor_since(ws: Workspace, bounds: list, k: int) -> pd.Timestamp:
     "The first window a step monitors: `monitoring.label_delay` and two steps before its end, not before the replay's start."
-    back = parse_duration(ws.spec["monitoring"]["label_delay"]) + 2 * (bounds[k] - bounds[k - 1])
+    back = parse_duration(ws.spec.monitoring.label_delay) + 2 * (bounds[k] - bounds[k - 1])
     return max(bounds[0], bounds[k] - back)
 
 def replay_step(ws: Workspace, policy: Policy, bounds: list, k: int, state: dict) -> dict:
@@ -206,7 +207,7 @@ def _workers(ws: Workspace, jobs: int):
     "A pool of `jobs` worker processes, started now: they import what the steps need while this process makes the start state."
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
-    modules = (*WARM_UP, ws.spec["model"]["estimator"].rpartition(".")[0])
+    modules = (*WARM_UP, ws.spec.model.estimator.rpartition(".")[0])
     ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_start, initargs=(1, modules))
     for _ in range(jobs): ex.submit(os.getpid)  # a process is spawned per task while none is idle
     return ex

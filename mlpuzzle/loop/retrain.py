@@ -25,7 +25,7 @@ _ASKING = ("SELECT * FROM alerts WHERE retrain=1 AND (retrain_run IS NULL OR sta
 def retrain_requests(ws: Workspace) -> pd.DataFrame:
     """Alerts that ask for a retraining: raised and not yet answered, or still open `monitoring.retrain_again_after`
     after a retraining whose challenger the gate refused (e.g. too few new labels then)."""
-    again = parse_duration(ws.spec["monitoring"]["retrain_again_after"])
+    again = parse_duration(ws.spec.monitoring.retrain_again_after)
     with closing(monitor_db(ws)) as con:
         df = pd.read_sql(_ASKING, con)
         now = last_as_of(con)
@@ -60,7 +60,7 @@ def train_version(workspace, since=None, until=None,  # the events to train on, 
     from mlpuzzle.data.store import snapshots
     from mlpuzzle.models.tracking import model_card, track
     ws = open_workspace(workspace)
-    ts = ws.spec["columns"]["timestamp"]
+    ts = ws.spec.columns.timestamp
     gate_df = recent_labeled(ws, gate_days, as_of)  # the latest labeled data, whatever range this model trains on
     df = training_set(ws, since, until, as_of)
     fit_df = df[df[ts] < gate_df[ts].min()]  # never trained on what the gate judges on
@@ -86,9 +86,9 @@ def train_version(workspace, since=None, until=None,  # the events to train on, 
 # %% ../../nbs/loop/02_retrain.ipynb #95cd9cbc
 def _since(ws: Workspace, labeled: pd.DataFrame) -> str:
     "The start of the training data: `monitoring.retrain_window` before the latest labeled event ('' when none)."
-    ts = ws.spec["columns"]["timestamp"]
+    ts = ws.spec.columns.timestamp
     if not (len(labeled) and ts): return ""
-    return str(labeled[ts].max() - pd.Timedelta(parse_duration(ws.spec["monitoring"]["retrain_window"])))
+    return str(labeled[ts].max() - pd.Timedelta(parse_duration(ws.spec.monitoring.retrain_window)))
 
 def training_since(ws: Workspace, as_of=None) -> str:
     "The start of a retraining's data: `monitoring.retrain_window` before the latest labeled event known at `as_of` ('' when none)."

@@ -148,9 +148,9 @@ class PerformanceEstimator:
             reference: pd.DataFrame,  # labelled rows the model was not fitted on (its valid and test rows)
             spec: dict):  # the validated spec it was trained with
         "Learn the calibration (or loss models) and the standard errors from labelled rows the model was not fitted on."
-        self.problem_, self.metric_ = spec["problem"], spec["promotion"]["metric"]
+        self.problem_, self.metric_ = spec.problem, spec.promotion.metric
         self.threshold_, self.version_ = float(info.get("threshold", 0.5)), info.get("version")
-        self.business_, self.features_ = dict(spec.get("business") or {}), feature_columns(spec)
+        self.business_, self.features_ = spec.business.model_dump(), feature_columns(spec)
         self.classes_ = np.asarray(model.classes_).astype(str) if self.problem_ == "multiclass" else None
         if len(reference) < 20:
             raise ModelError(f"{len(reference)} reference rows are too few to fit a performance estimator (20 or more)")

@@ -48,7 +48,7 @@ PIPELINE_FUNCTIONS = ["mlpuzzle.models.model.bool_to_float", "mlpuzzle.models.mo
 # %% ../../nbs/models/02_model.ipynb #c8b73520
 def feature_columns(spec: dict) -> list[str]:
     "The input columns of the model: the spec's features, in order."
-    return list(spec["features"])
+    return list(spec.features)
 
 def _steps(kind: str):
     "The preprocessing of one feature type."
@@ -67,10 +67,10 @@ def _steps(kind: str):
 
 def _estimator(spec: dict, seed: int):
     "The spec's estimator with its params, and `random_state=seed` when it takes one and the params do not set it."
-    m = spec["model"]
-    try: cls = import_estimator(m["estimator"])
+    m = spec.model
+    try: cls = import_estimator(m.estimator)
     except ImportError as e: raise ModelError(f"model.estimator: {e}") from None
-    params = dict(m["params"] or {})
+    params = dict(m.params or {})
     if "random_state" in inspect.signature(cls).parameters and "random_state" not in params: params["random_state"] = seed
     try: return cls(**params)
     except TypeError as e: raise ModelError(f"model.params: not accepted by {m['estimator']}: {e}") from None
@@ -83,9 +83,9 @@ def build_pipeline(spec: dict,  # a validated spec
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
     kinds = {}
-    for f, c in spec["features"].items(): kinds.setdefault(c["type"], []).append(f)
+    for f, c in spec.features.items(): kinds.setdefault(c.type, []).append(f)
     pre = ColumnTransformer([(k, _steps(k), cols) for k, cols in kinds.items()], sparse_threshold=0)
-    return Pipeline([("features", pre), ("model", _estimator(spec, spec["model"]["seed"] if seed is None else seed))])
+    return Pipeline([("features", pre), ("model", _estimator(spec, spec.model.seed if seed is None else seed))])
 
 # %% ../../nbs/models/02_model.ipynb #637f232c
 def time_split(df: pd.DataFrame, spec: dict,
@@ -93,7 +93,7 @@ def time_split(df: pd.DataFrame, spec: dict,
                test: float = 0.15,  # share of the most recent rows for the test
               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     "Split `df` by time into (train, valid, test); test holds the most recent rows."
-    ts = spec["columns"]["timestamp"]
+    ts = spec.columns.timestamp
     d = df.sort_values(ts, kind="stable") if ts else df
     n = len(d)
     a, b = round(n * (1 - valid - test)), round(n * (1 - test))
@@ -103,17 +103,17 @@ def time_split(df: pd.DataFrame, spec: dict,
 # %% ../../nbs/models/02_model.ipynb #6c140301
 def target(df: pd.DataFrame, spec: dict) -> np.ndarray:
     "The target of `df`: 0/1 for binary, text for multiclass, numbers for regression."
-    y = df[spec["columns"]["target"]]
+    y = df[spec.columns.target]
     if y.isna().any(): raise ModelError(f"{int(y.isna().sum())} rows have no {y.name}; train on labelled rows only (as training_set returns)")
     return {"binary": lambda: y.to_numpy(dtype=float).astype(int), "multiclass": lambda: y.astype(str).to_numpy(dtype=object),
-            "regression": lambda: y.to_numpy(dtype=float)}[spec["problem"]]()
+            "regression": lambda: y.to_numpy(dtype=float)}[spec.problem]()
 
 def predict_scores(model, df: pd.DataFrame, spec: dict) -> np.ndarray:
     "P(positive) for binary, class probabilities (columns: `model.classes_`) for multiclass, predictions for regression."
     X = df[feature_columns(spec)]
-    if spec["problem"] == "regression": return model.predict(X)
+    if spec.problem == "regression": return model.predict(X)
     p = model.predict_proba(X)
-    return p[:, 1] if spec["problem"] == "binary" else p
+    return p[:, 1] if spec.problem == "binary" else p
 
 def has_business(business: dict) -> bool:
     "Whether the spec's `business` section gives any outcome a value."
@@ -135,7 +135,7 @@ def _binary(y, p, spec, threshold, only=None):
          "log_loss": lambda: M.log_loss(y, p, labels=[0, 1]), "brier": lambda: M.brier_score_loss(y, p, pos_label=1),
          "f1": lambda: M.f1_score(y, d, zero_division=0), "precision": lambda: M.precision_score(y, d, zero_division=0),
          "recall": lambda: M.recall_score(y, d, zero_division=0), "accuracy": lambda: M.accuracy_score(y, d)}
-    if has_business(spec["business"]): f["value"] = functools.partial(_value_per_row, y, d, spec["business"])
+    if has_business(spec.business): f["value"] = functools.partial(_value_per_row, y, d, spec.business)
     return {k: g() for k, g in f.items() if only is None or k == only}  # one metric alone: monitoring asks for hundreds
 
 def _multiclass(y, P, classes):
@@ -157,7 +157,7 @@ def metrics_of(y, scores, spec: dict, threshold: float = 0.5, classes=None,
                only: str | None = None) -> dict:  # this metric alone (and `rows`)
     "The metrics of the problem type for targets `y` and `predict_scores` output `scores`, and `rows`."
     m = {"binary": lambda: _binary(y, scores, spec, threshold, only), "multiclass": lambda: _multiclass(y, scores, classes),
-         "regression": lambda: _regression(y, scores)}[spec["problem"]]()
+         "regression": lambda: _regression(y, scores)}[spec.problem]()
     return {**{k: float(v) for k, v in m.items() if only is None or k == only}, "rows": len(y)}
 
 def _scores(model, df, spec, scores): return predict_scores(model, df, spec) if scores is None else scores
@@ -173,7 +173,7 @@ def evaluate(model, df: pd.DataFrame, spec: dict,
 def baseline_model(train_y, spec: dict):
     "The trivial model fitted on the training targets: prior probabilities, or the training mean."
     from sklearn.dummy import DummyClassifier, DummyRegressor
-    m = DummyRegressor() if spec["problem"] == "regression" else DummyClassifier(strategy="prior")
+    m = DummyRegressor() if spec.problem == "regression" else DummyClassifier(strategy="prior")
     return m.fit(np.zeros((len(train_y), 1)), train_y)
 
 def baseline_metrics(train_y, df: pd.DataFrame, spec: dict, threshold: float = 0.5) -> dict:
@@ -186,9 +186,9 @@ def slice_metrics(model, df: pd.DataFrame, spec: dict, threshold: float = 0.5,
                   scores=None,  # `predict_scores` of `df`, when already computed
                  ) -> pd.DataFrame:
     "The gate metric and rows of each value of each slice feature (`promotion.slices`)."
-    metric, y, s = spec["promotion"]["metric"], target(df, spec), _scores(model, df, spec, scores)
+    metric, y, s = spec.promotion.metric, target(df, spec), _scores(model, df, spec, scores)
     rows = []
-    for f in spec["promotion"]["slices"]:
+    for f in spec.promotion.slices:
         for v, idx in df.groupby(df[f].fillna("(missing)"), sort=True).indices.items():
             m = metrics_of(y[idx], s[idx], spec, threshold, getattr(model, "classes_", None)) if len(idx) >= min_rows else {}
             note = "" if len(idx) >= min_rows else f"fewer than {min_rows} rows"
@@ -202,7 +202,7 @@ def calibration(model, df: pd.DataFrame, spec: dict, bins: int = 10,
                ) -> pd.DataFrame:
     "Per bin of the prediction: rows, mean predicted and mean observed."
     y, s = target(df, spec), _scores(model, df, spec, scores)
-    if spec["problem"] == "multiclass":
+    if spec.problem == "multiclass":
         classes = np.asarray(model.classes_).astype(str)
         y, s = (classes[s.argmax(1)] == y).astype(float), s.max(1)
     order = np.argsort(s, kind="stable")
@@ -242,7 +242,7 @@ class TrainResult:
     spec_hash: str
     fit_seconds: float
     @property
-    def metric(self) -> str: return self.spec["promotion"]["metric"]
+    def metric(self) -> str: return self.spec.promotion.metric
     @functools.cached_property
     def calibration_plot(self) -> bytes:
         "`calibration_png` of the test rows' calibration (drawn once: the card and the tracked artifacts show the same), b'' when there is none."
@@ -259,20 +259,20 @@ def _span(d: pd.DataFrame, ts) -> dict:
 # %% ../../nbs/models/02_model.ipynb #6490471a
 def _check(df: pd.DataFrame, spec: dict):
     "Raise a ModelError if `df` cannot train a model of `spec`."
-    need = feature_columns(spec) + [c for c in (spec["columns"]["target"], spec["columns"]["timestamp"]) if c]
+    need = feature_columns(spec) + [c for c in (spec.columns.target, spec.columns.timestamp) if c]
     missing = [c for c in need if c not in df.columns]
     if missing: raise ModelError(f"the training data lacks the column(s) {', '.join(missing)} that the spec names")
-    if spec["promotion"]["metric"] == "value" and not has_business(spec["business"]):
+    if spec.promotion.metric == "value" and not has_business(spec.business):
         raise ModelError("promotion.metric: value needs the business section to give some outcome a non-zero value")
 
 def _fit(tr: pd.DataFrame, spec: dict, seed: int) -> tuple:  # (the fitted Pipeline, seconds)
     "The spec's pipeline fitted on the training rows `tr`, and the seconds the fit took."
-    y, model, clf = target(tr, spec), build_pipeline(spec, seed), spec["problem"] != "regression"
+    y, model, clf = target(tr, spec), build_pipeline(spec, seed), spec.problem != "regression"
     if clf and len(set(y)) < 2: raise ModelError(f"the training rows have a single class ({y[0]}); a classifier needs two or more")
     if clf and not hasattr(model, "predict_proba"):
         raise ModelError(f"model.estimator: {spec['model']['estimator']} gives no probabilities (predict_proba); a {spec['problem']} model needs them")
     t0 = time.perf_counter(); model.fit(tr, y); secs = time.perf_counter() - t0
-    log.info("fitted %s on %d rows in %.1fs", spec["model"]["estimator"], len(tr), secs)
+    log.info("fitted %s on %d rows in %.1fs", spec.model.estimator, len(tr), secs)
     return model, secs
 
 def train(df: pd.DataFrame,  # labelled rows, as training_set returns them
@@ -281,16 +281,16 @@ def train(df: pd.DataFrame,  # labelled rows, as training_set returns them
          ) -> TrainResult:
     "Split `df` by time, fit the spec's pipeline on train and evaluate it on valid and test."
     spec = validate_spec(spec, check_imports=False)
-    seed = spec["model"]["seed"] if seed is None else seed
+    seed = spec.model.seed if seed is None else seed
     _check(df, spec)
     tr, va, te = time_split(df, spec)
     model, fit_s = _fit(tr, spec, seed)
     sv, st = predict_scores(model, va, spec), predict_scores(model, te, spec)
-    th = choose_threshold(target(va, spec), sv, spec["business"]) if spec["problem"] == "binary" else 0.5
+    th = choose_threshold(target(va, spec), sv, spec.business) if spec.problem == "binary" else 0.5
     ms = {"valid": evaluate(model, va, spec, th, sv), "test": evaluate(model, te, spec, th, st),
           "baseline": baseline_metrics(target(tr, spec), te, spec, th)}
-    ts, metric = spec["columns"]["timestamp"], spec["promotion"]["metric"]
-    return TrainResult(model, spec, seed, th, ms, beats(metric, spec["problem"], ms["test"][metric], ms["baseline"][metric]),
+    ts, metric = spec.columns.timestamp, spec.promotion.metric
+    return TrainResult(model, spec, seed, th, ms, beats(metric, spec.problem, ms["test"][metric], ms["baseline"][metric]),
                        slice_metrics(model, te, spec, th, scores=st), calibration(model, te, spec, scores=st),
                        {k: _span(d, ts) for k, d in zip(("train", "valid", "test"), (tr, va, te))},
                        feature_columns(spec), spec_hash(spec), fit_s)

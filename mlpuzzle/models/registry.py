@@ -36,8 +36,8 @@ def registry_lock(ws: Workspace):
 # %% ../../nbs/models/05_registry.ipynb #0a22b03a
 def spec_types(spec: dict, recorded_estimator: str | None = None) -> set:
     "The exact types a model file of this use case may hold: the spec's estimator (and a version's recorded one)."
-    m = spec["model"]
-    return allowed_types([m["estimator"], recorded_estimator], m.get("trusted_types") or [])
+    m = spec.model
+    return allowed_types([m.estimator, recorded_estimator], m.get("trusted_types") or [])
 
 def register(ws: Workspace,  # the workspace
              model,  # the fitted pipeline
@@ -47,7 +47,7 @@ def register(ws: Workspace,  # the workspace
             ) -> int:
     "Register `model` as a new version of the use case's model, with its file's SHA-256 and types; return its version."
     from mlflow.exceptions import MlflowException
-    client, name = _client(ws), ws.spec["name"]
+    client, name = _client(ws), ws.spec.name
     estimator = type_name(type(model.steps[-1][1])) if hasattr(model, "steps") else type_name(type(model))
     with tempfile.TemporaryDirectory() as d:
         rec = save_model(model, Path(d) / "model.skops")
@@ -69,7 +69,7 @@ def register(ws: Workspace,  # the workspace
 def version_info(ws: Workspace, version) -> dict:
     "What the registry knows of `version` (a number, or an alias such as champion): tags decoded, aliases."
     from mlflow.exceptions import MlflowException
-    client, name = _client(ws), ws.spec["name"]
+    client, name = _client(ws), ws.spec.name
     try: mv = client.get_model_version_by_alias(name, version) if isinstance(version, str) and not version.isdigit() else client.get_model_version(name, str(version))
     except MlflowException: raise ModelError(f"no model version {version!r} of {name}; see `mlpuzzle models -w {ws.path}`") from None
     return {"version": int(mv.version), "run_id": mv.run_id, "source": mv.source, "aliases": list(mv.aliases),
@@ -142,7 +142,7 @@ def promote(ws: Workspace, version: int, reason: str = "promoted by hand", trigg
             as_of=None,  # business time from which it serves (a replay's time; default: now)
            ) -> dict:
     "Make `version` the champion and record it; a retired version is refused."
-    client, name = _client(ws), ws.spec["name"]
+    client, name = _client(ws), ws.spec.name
     with registry_lock(ws):
         info = version_info(ws, version)
         if info.get("retired_at"): raise ModelError(f"model version {version} is retired ({info['retired_at']}); it cannot be promoted")
@@ -170,7 +170,7 @@ def rollback(ws: Workspace, reason: str = "rolled back by hand", trigger: str = 
 
 def retire(ws: Workspace, version: int, reason: str = "retired by hand", trigger: str = "manual", as_of=None) -> dict:
     "Retire `version`: it can no longer be promoted or served; its history stays."
-    client, name = _client(ws), ws.spec["name"]
+    client, name = _client(ws), ws.spec.name
     with registry_lock(ws):
         info = version_info(ws, version)
         if info.get("retired_at"): raise ModelError(f"model version {version} is already retired")
@@ -183,7 +183,7 @@ def apply_retention(ws: Workspace, days: float, now=None) -> list[int]:
     "Delete the artifacts of versions retired more than `days` ago (the registry entry and history stay)."
     from urllib.parse import urlparse
     now = utc_now() if now is None else to_utc(now)
-    client, name, done = _client(ws), ws.spec["name"], []
+    client, name, done = _client(ws), ws.spec.name, []
     with registry_lock(ws):
         for v in versions(ws).itertuples():
             info = version_info(ws, v.version)
@@ -197,7 +197,7 @@ def apply_retention(ws: Workspace, days: float, now=None) -> list[int]:
 def versions(ws: Workspace) -> pd.DataFrame:
     "Every version: aliases, status, when trained, its test metric and lineage."
     from mlflow.exceptions import MlflowException
-    client, name, m = _client(ws), ws.spec["name"], ws.spec["promotion"]["metric"]
+    client, name, m = _client(ws), ws.spec.name, ws.spec.promotion.metric
     try: mvs, aliases = client.search_model_versions(f"name = '{name}'"), client.get_registered_model(name).aliases
     except MlflowException: mvs, aliases = [], {}
     rows = []
@@ -222,7 +222,7 @@ class Decision:
 def _slice_drops(ch_model, ch_info, cm_model, cm_info, data, spec) -> list:
     "Per slice of `promotion.slices`: the gate metric of both models and the challenger's drop."
     from mlpuzzle.models.model import slice_metrics
-    m, sign = spec["promotion"]["metric"], 1 if METRICS[spec["problem"]][spec["promotion"]["metric"]] else -1
+    m, sign = spec.promotion.metric, 1 if METRICS[spec.problem][spec.promotion.metric] else -1
     a = slice_metrics(ch_model, data, spec, ch_info.get("threshold", 0.5))
     b = slice_metrics(cm_model, data, spec, cm_info.get("threshold", 0.5))
     if not len(a) or not len(b): return []
@@ -234,8 +234,8 @@ def _slice_drops(ch_model, ch_info, cm_model, cm_info, data, spec) -> list:
 def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
     "Decide whether version `challenger` may replace the champion, judged on labeled `data`."
     from mlpuzzle.models.model import evaluate
-    spec, p = ws.spec, ws.spec["promotion"]
-    m, hib = p["metric"], METRICS[ws.spec["problem"]][p["metric"]]
+    spec, p = ws.spec, ws.spec.promotion
+    m, hib = p.metric, METRICS[ws.spec.problem][p.metric]
     ch_model, ch = load_version(ws, challenger)
     if ch.get("beats_baseline") is False: return Decision(False, f"version {challenger} does not beat the trivial baseline")
     cur = champion(ws)
@@ -246,11 +246,11 @@ def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
     metrics = {"challenger": mc, "champion": mo, "rows": len(data)}
     gain = (mc[m] - mo[m]) * (1 if hib else -1)
     vs = f"{m} {mc[m]:.4f} against the champion's (v{cur}) {mo[m]:.4f} on {len(data):,} recent labeled rows"
-    if gain <= 0 or gain < p["min_improvement"]:
-        return Decision(False, f"{vs}: a gain of {gain:+.4f}; it must beat the champion" + (f" by at least {p['min_improvement']}" if p["min_improvement"] else ""), metrics)
+    if gain <= 0 or gain < p.min_improvement:
+        return Decision(False, f"{vs}: a gain of {gain:+.4f}; it must beat the champion" + (f" by at least {p.min_improvement}" if p.min_improvement else ""), metrics)
     slices = _slice_drops(ch_model, ch, cm_model, cm, data, spec)
     worst = max(slices, key=lambda s: s["drop"], default=None)
-    if worst and worst["drop"] > p["max_slice_regression"]:
+    if worst and worst["drop"] > p.max_slice_regression:
         return Decision(False, f"{vs}, but on {worst['feature']}={worst['value']} it drops by {worst['drop']:.4f} (allowed: {p['max_slice_regression']})", metrics, slices)
     return Decision(True, f"{vs}: a gain of {gain:+.4f}" + (f"; no slice drops more than {p['max_slice_regression']}" if slices else ""), metrics, slices)
 
@@ -258,7 +258,7 @@ def recent_labeled(ws: Workspace, days: float = 14, as_of=None) -> pd.DataFrame:
     "The labeled events of the last `days` days before the latest labeled event (labels known at `as_of`)."
     from mlpuzzle.data.labels import training_set
     df = training_set(ws, as_of=as_of)
-    ts = ws.spec["columns"]["timestamp"]
+    ts = ws.spec.columns.timestamp
     if not len(df): raise ModelError("no labeled data yet: ingest events and their labels first (`mlpuzzle run ingest`)")
     return df[df[ts] >= df[ts].max() - pd.Timedelta(days=days)].reset_index(drop=True)
 
@@ -266,7 +266,7 @@ def propose(ws: Workspace, version: int, data: pd.DataFrame, trigger: str = "man
             as_of=None,  # business time of the decision (a replay's time; default: now)
            ) -> Decision:
     "Make `version` the challenger, run the gate on `data`, and promote it or record the refusal."
-    client, name = _client(ws), ws.spec["name"]
+    client, name = _client(ws), ws.spec.name
     with registry_lock(ws):
         if version_info(ws, version).get("retired_at"): raise ModelError(f"model version {version} is retired; it cannot be promoted")
         client.set_registered_model_alias(name, "challenger", str(version))

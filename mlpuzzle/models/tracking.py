@@ -38,7 +38,7 @@ def limitations(result: TrainResult) -> list[str]:
     if len(few := r.slices[r.slices.note != ""]):
         out.append("slices without a reliable metric: " + ", ".join(f"{f}={v} ({n})" for f, v, n in zip(few.feature, few.value, few.note)))
     c = r.calibration
-    tol = 0.1 * c.observed.abs().max() if r.spec["problem"] == "regression" else 0.1
+    tol = 0.1 * c.observed.abs().max() if r.spec.problem == "regression" else 0.1
     if len(c) and (gap := (c.predicted - c.observed).abs().max()) > tol:
         out.append(f"calibration: a bin's mean prediction is off by {gap:.3g} from the mean observed")
     if r.data["test"]["to"]: out.append(f"trained on events up to {r.data['train']['to']}; tested up to {r.data['test']['to']}")
@@ -56,10 +56,10 @@ def _metrics_section(r: TrainResult) -> str:
     return f"<h2>Metrics</h2>{_table(t)}"
 
 def _decision_section(r: TrainResult) -> str:
-    if r.spec["problem"] != "binary": return ""
-    b = r.spec["business"]
+    if r.spec.problem != "binary": return ""
+    b = r.spec.business
     if not has_business(b): return f"<h2>Decision</h2><p>Threshold {r.threshold:.4g} (no business values in the spec).</p>"
-    vals = ", ".join(f"{k.upper()} {v:g}" for k, v in b.items())
+    vals = ", ".join(f"{k.upper()} {v:g}" for k, v in b.model_dump().items())
     return (f"<h2>Decision</h2><p>Threshold {r.threshold:.4g}, chosen on validation to maximize the business value ({vals}).</p>"
             f"<p>Value per row on test: {r.metrics['test']['value']:.4g} (baseline: {r.metrics['baseline']['value']:.4g}).</p>")
 
@@ -95,7 +95,7 @@ def _local_uri(ws: Workspace) -> str: return f"sqlite:///{ws.dir('mlflow') / 'ml
 def tracking_uri(workspace) -> str:
     "The MLflow tracking URI: the spec's model.tracking_uri, else $MLFLOW_TRACKING_URI, else the workspace's sqlite store."
     ws = open_workspace(workspace)
-    return ws.spec["model"]["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI") or _local_uri(ws)
+    return ws.spec.model.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or _local_uri(ws)
 
 def _text_columns(con) -> list[tuple]:
     "(table, column) of every text column of SQLite database `con`."
@@ -119,7 +119,7 @@ def repoint_store(workspace) -> str | None:
     db, here = ws.dir("mlflow") / "mlflow.db", ws.dir("mlflow") / "artifacts"
     if not db.exists(): return None
     with contextlib.closing(sqlite3.connect(db, timeout=60, isolation_level=None)) as con:
-        row = con.execute("SELECT artifact_location FROM experiments WHERE name = ?", (ws.spec["name"],)).fetchone()
+        row = con.execute("SELECT artifact_location FROM experiments WHERE name = ?", (ws.spec.name,)).fetchone()
         old = row and row[0]
         if not old or old == here.as_uri() or not old.startswith("file://"): return None
         old_path = urllib.parse.unquote(urllib.parse.urlparse(old).path)
@@ -179,18 +179,18 @@ def mlflow_client(workspace):
 def experiment_id(workspace, client=None) -> str:
     "The id of the workspace's experiment (named after the spec); created on first use."
     ws = open_workspace(workspace); client = client or mlflow_client(ws)
-    e = client.get_experiment_by_name(ws.spec["name"])
+    e = client.get_experiment_by_name(ws.spec.name)
     if e is None:
         art = (ws.dir("mlflow") / "artifacts").as_uri() if tracking_uri(ws) == _local_uri(ws) else None
-        try: return client.create_experiment(ws.spec["name"], artifact_location=art)
-        except _mlflow().exceptions.MlflowException: e = client.get_experiment_by_name(ws.spec["name"])  # created meanwhile
+        try: return client.create_experiment(ws.spec.name, artifact_location=art)
+        except _mlflow().exceptions.MlflowException: e = client.get_experiment_by_name(ws.spec.name)  # created meanwhile
     if e.lifecycle_stage == "deleted": client.restore_experiment(e.experiment_id)
     return e.experiment_id
 
 # %% ../../nbs/models/03_tracking.ipynb #89ddacde
 def _params(r: TrainResult) -> dict:
-    p = {"estimator": r.spec["model"]["estimator"], "seed": r.seed, "threshold": r.threshold,
-         **{f"model.{k}": v for k, v in r.spec["model"]["params"].items()}, **{f"rows_{k}": d["rows"] for k, d in r.data.items()}}
+    p = {"estimator": r.spec.model.estimator, "seed": r.seed, "threshold": r.threshold,
+         **{f"model.{k}": v for k, v in r.spec.model.params.items()}, **{f"rows_{k}": d["rows"] for k, d in r.data.items()}}
     return {k: str(v) for k, v in p.items()}
 
 def _write_artifacts(d: Path, r: TrainResult, snapshot_ids):

@@ -76,12 +76,12 @@ def _transition(con, rule: dict, subject: str, holds: bool, key: str, as_of: str
 def _rules(spec: dict) -> list[dict]:
     """The spec's alert rules, each with `_retrain` (its own, else its kind in `retrain_on`), `_clear_after`,
     `_category_rule` (a category rule tells unknown values) and `_higher_better` (the gate metric's direction)."""
-    mon, metric = spec["monitoring"], spec["promotion"]["metric"]
-    retrain_on, kinds = mon["retrain_on"] or [], {r["kind"] for r in mon["alerts"]}
-    better = METRICS[spec["problem"]].get(metric, True)
-    return [{**r, "_retrain": r["kind"] in retrain_on if r.get("retrain") is None else r["retrain"],
+    mon, metric = spec.monitoring, spec.promotion.metric
+    retrain_on, kinds = mon.retrain_on or [], {r["kind"] for r in mon.alerts}
+    better = METRICS[spec.problem].get(metric, True)
+    return [{**r.model_dump(), "_retrain": r["kind"] in retrain_on if r.get("retrain") is None else r["retrain"],
              "_clear_after": r.get("clear_after") or mon.get("clear_after", 3), "_category_rule": "category" in kinds,
-             "_higher_better": better} for r in mon["alerts"]]
+             "_higher_better": better} for r in mon.alerts]
 
 @dataclass
 class Judging:
@@ -194,7 +194,7 @@ def _accepted_events(ws: Workspace, con, as_of: str, cursor: str) -> list[dict]:
     spec, and may `mlpuzzle quarantine --readmit`), in the last window judged (`cursor`); the events."""
     rows = con.execute("SELECT id, subject, evidence FROM alerts WHERE kind='category' AND state='open'").fetchall()
     ended = [aid for aid, subject, ev in rows
-             if _allowed(ws.spec["features"].get(subject), (json.loads(ev) if ev else {}).get("values") or {})]
+             if _allowed(ws.spec.features.get(subject), (json.loads(ev) if ev else {}).get("values") or {})]
     return [_resolve(con, aid, cursor, as_of) for aid in ended if cursor]
 
 # %% ../../nbs/monitoring/09_alerts.ipynb #de4ee3a7
@@ -225,8 +225,8 @@ def _with_drift(j: Judging, rows: list[dict]) -> list[dict]:
 
 def _performance_events(j: Judging, rule: dict, perf: pd.DataFrame, spec: dict, serving, cursor: str) -> list:
     "The events of the performance `rule` on the windows of `perf` after `cursor`."
-    metric, judged = spec["promotion"]["metric"], _judged(perf, serving)
-    bad = below_floor(judged, metric, spec["problem"])
+    metric, judged = spec.promotion.metric, _judged(perf, serving)
+    bad = below_floor(judged, metric, spec.problem)
     rows = _with_drift(j, judged.to_dict("records"))
     for r, b in zip(rows, bad):  # where it fell: asked only of the windows below the floor
         if b and j.explain is not None and r["window"] > cursor: r["segments"] = j.explain(r["window"])
@@ -239,7 +239,7 @@ def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, ser
     if serving is not None: keep &= est["version"] == serving
     floor = rule.get("below")
     rows = [{**e, "floor": floor if floor is not None else e["floor"]} for e in est[keep].to_dict("records")]
-    bad = [band_below_floor(e, e["floor"], spec["problem"]) for e in rows]
+    bad = [band_below_floor(e, e["floor"], spec.problem) for e in rows]
     return _judged_events(j, rule, _with_drift(j, rows), bad, estimate_message, cursor)
 
 def _late_windows(con) -> set:
@@ -254,7 +254,7 @@ def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str
     """Apply the spec's rules to the windows of `results` not yet evaluated (and those whose inputs changed since),
     to newly judged `perf` windows and to newly `estimated` ones (only those the `serving` version predicted);
     group the alert events into incidents; return the alert events."""
-    j = Judging(con, results, as_of, ws.spec["monitoring"].get("recovery_alpha", 0.05), pooled_drift, explain)
+    j = Judging(con, results, as_of, ws.spec.monitoring.recovery_alpha, pooled_drift, explain)
     cursors, events, late = dict(con.execute("SELECT rule, window FROM cursors")), [], _late_windows(con)
     for rule in _rules(ws.spec):
         cursor = cursors.get(rule["kind"], "")

@@ -60,11 +60,11 @@ def holm(p: np.ndarray) -> np.ndarray:
 # %% ../../nbs/monitoring/00_drift.ipynb #2dc12369
 def prediction_columns(spec: dict) -> list[str]:
     "The columns of predictions that monitoring follows: the positive class's probability, or the prediction."
-    return ["p_1"] if spec["problem"] == "binary" else ["prediction"]
+    return ["p_1"] if spec.problem == "binary" else ["prediction"]
 
 def drift_columns(spec: dict) -> list[str]:
     "The columns whose drift is measured: every feature but datetimes, then the predictions."
-    return [c for c in spec["features"] if spec["features"][c]["type"] != "datetime"] + prediction_columns(spec)
+    return [c for c in spec.features if spec.features[c]["type"] != "datetime"] + prediction_columns(spec)
 
 # %% ../../nbs/monitoring/00_drift.ipynb #d71f0a02
 DRIFT_METHODS = {"numeric": numeric_drift, "categorical": categorical_drift}  # column kind -> its two-sample test
@@ -78,24 +78,24 @@ def drift_method(kind: str):
 
 def column_kind(spec: dict, col: str) -> str:
     "How column `col` is tested: `numeric` or `categorical` (a feature by its contract, a prediction by the problem)."
-    if col in spec["features"]:
-        return "numeric" if spec["features"][col]["type"] in ("numeric", "datetime") else "categorical"
-    return "categorical" if col == "prediction" and spec["problem"] == "multiclass" else "numeric"
+    if col in spec.features:
+        return "numeric" if spec.features[col]["type"] in ("numeric", "datetime") else "categorical"
+    return "categorical" if col == "prediction" and spec.problem == "multiclass" else "numeric"
 
 # %% ../../nbs/monitoring/00_drift.ipynb #0344134e
 _NO_TEST = {"test": None, "p_value": np.nan, "distance": np.nan, "measure": None}
 
 def _column_drift(spec: dict, col: str, t, r) -> dict:
     "The test of column `col` (views `t` of the window, `r` of the reference, either None) and its thresholds."
-    cfg = spec["monitoring"]["drift"]
-    over = cfg["features"].get(col, {})
+    cfg = spec.monitoring.drift
+    over = cfg.features.get(col, {})
     test = drift_method(column_kind(spec, col))
     res = test(t, r) if t is not None and r is not None else None
-    role = "feature" if col in spec["features"] else "prediction"
+    role = "feature" if col in spec.features else "prediction"
     rows = non_null_count(t) if t is not None else 0
     return {"column": col, "role": role, "rows": rows, **(res or _NO_TEST),
-            "p_threshold": over.get("p_value") or cfg["p_value"],
-            "d_threshold": over.get("distance") or cfg["distance"]}
+            "p_threshold": over.get("p_value") or cfg.p_value,
+            "d_threshold": over.get("distance") or cfg.distance}
 
 def _status(df: pd.DataFrame) -> np.ndarray:
     "drift (significant and far), possible (significant, half as far), none, or no data."

@@ -149,7 +149,7 @@ def group_events(ws: Workspace, con, events: list[dict], as_of: str) -> list[dic
     """Group the alert `events` of one monitoring run into incidents, in window order (alerts that open within
     `monitoring.group_within` windows of each other are one); the incidents' events: opened, changed, reopened,
     resolved, one each, as the webhook receives them."""
-    window, within = parse_duration(ws.spec["monitoring"]["window"]), ws.spec["monitoring"].get("group_within", 2)
+    window, within = parse_duration(ws.spec.monitoring.window), ws.spec.monitoring.group_within
     _adopt(con, within, window, {e["id"] for e in events})
     out = []
     for e in sorted(events, key=lambda e: (e["window"], _ORDER[e["event"]], e["id"])):

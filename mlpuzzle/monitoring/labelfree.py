@@ -38,7 +38,7 @@ def _test_value(ws: Workspace, version: int, cache: dict) -> float | None:
     "The gate metric of `version` on its test split, as the registry has it (None when unknown)."
     from mlpuzzle.models.registry import version_info
     def read():
-        try: return (version_info(ws, version).get("test_metrics") or {}).get(ws.spec["promotion"]["metric"])
+        try: return (version_info(ws, version).get("test_metrics") or {}).get(ws.spec.promotion.metric)
         except Exception: return None
     return _once(cache, ("test", version), read)
 
@@ -52,10 +52,10 @@ def _window_estimate(ws: Workspace, key: str, g: pd.DataFrame, cache: dict, floo
 
 def with_features(ws: Workspace, pred: pd.DataFrame) -> pd.DataFrame:
     "Regression: `pred` with each row's features from the snapshots, which the loss models read; else `pred` as it is."
-    if ws.spec["problem"] != "regression" or not len(pred): return pred
+    if ws.spec.problem != "regression" or not len(pred): return pred
     from mlpuzzle.models.model import feature_columns
     from mlpuzzle.data.store import load_snapshots
-    id_, ts = ws.spec["columns"]["id"], ws.spec["columns"]["timestamp"]
+    id_, ts = ws.spec.columns.id, ws.spec.columns.timestamp
     rows = load_snapshots(ws, since=pred[ts].min(), until=pred[ts].max() + pd.Timedelta(microseconds=1))
     feats = [f for f in feature_columns(ws.spec) if f in rows and f not in pred]
     if not len(rows) or not feats: return pred
@@ -69,7 +69,7 @@ def window_estimates(ws: Workspace,
     pred = predictions(ws) if pred is None else pred
     if not len(pred): return pd.DataFrame(columns=COLUMNS)
     pred = with_features(ws, pred)
-    keys = window_keys(pred[ws.spec["columns"]["timestamp"]], parse_duration(ws.spec["monitoring"]["window"]))
+    keys = window_keys(pred[ws.spec.columns.timestamp], parse_duration(ws.spec.monitoring.window))
     cache = {}
     rows = [_window_estimate(ws, k, g, cache, floor) for k, g in pred.groupby(keys.to_numpy())]
     return pd.DataFrame([r for r in rows if r is not None], columns=COLUMNS)

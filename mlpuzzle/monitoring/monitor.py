@@ -69,13 +69,13 @@ def _rows_in(ws: Workspace, files: list[Path]) -> list[Path]:
 def _expected(spec: dict, rows_seen: list, baselines: dict) -> float | None:
     """The rows a window should have: the spec's `monitoring.expected_rows`, else the reference period's median
     (`baselines`), else the median of the last 28 windows."""
-    known = spec["monitoring"]["expected_rows"] or baselines.get("rows_per_window")
+    known = spec.monitoring.expected_rows or baselines.get("rows_per_window")
     return known or (float(np.median(rows_seen[-28:])) if rows_seen else None)
 
 def _pool_keys(ws: Workspace, key: str) -> list[str]:
     "The windows before `key` that the drift rule pools with it (its `consecutive` less one), latest first."
     rule = alert_rule(ws.spec, "drift")
-    t, w = pd.Timestamp(key, tz="UTC"), parse_duration(ws.spec["monitoring"]["window"])
+    t, w = pd.Timestamp(key, tz="UTC"), parse_duration(ws.spec.monitoring.window)
     return [(t - w * i).strftime(WINDOW_FORMAT) for i in range(1, rule["consecutive"] if rule else 1)]
 
 def _with_pooled(d: pd.DataFrame, view, pool: list, reference, spec: dict) -> pd.DataFrame:
@@ -159,7 +159,7 @@ def _before(df: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
 def _in_windows(ws: Workspace, pred: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     "The predictions of events in the windows from `keys[0]` on (none without keys): a run judges its range, not all history."
     if not len(pred) or not keys: return pred.iloc[:0]
-    w = window_keys(pred[ws.spec["columns"]["timestamp"]], parse_duration(ws.spec["monitoring"]["window"]))
+    w = window_keys(pred[ws.spec.columns.timestamp], parse_duration(ws.spec.monitoring.window))
     return pred[(w >= keys[0]).to_numpy()]
 
 def pooled_drift(ws: Workspace, versions: dict):
@@ -190,7 +190,7 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
         events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, versions), explain)
         incident_events = group_events(ws, con, events, at)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
-        if spec["monitoring"]["webhook"]: queue_events(con, incident_events)
+        if spec.monitoring.webhook: queue_events(con, incident_events)
         return {"results": results, "perf": perf, "est": est, "events": events, "incident_events": incident_events,
                 "alerts": pd.read_sql("SELECT * FROM alerts ORDER BY id", con), "incidents": incident_table(con)}
 
@@ -211,14 +211,14 @@ def monitor(workspace,  # a Workspace or its directory
     from mlpuzzle.models.registry import champion
     ws = open_workspace(workspace)
     t, replayed = business_now(ws, as_of)
-    window = parse_duration(ws.spec["monitoring"]["window"])
+    window = parse_duration(ws.spec.monitoring.window)
     end = pd.Timestamp(window_key(t, window), tz="UTC")  # the window in progress is not complete
     keys = window_range(ws, since, min(to_utc(until), end) if until is not None else end)
     serving, versions = version if version is not None else champion(ws), window_references(ws, keys, version)
     j = _judge_windows(ws, keys, versions, serving, t, end)
     for e in j["incident_events"]:
         if not quiet: print(event_line(e))
-    webhook = deliver_alerts and ws.spec["monitoring"]["webhook"]
+    webhook = deliver_alerts and ws.spec.monitoring.webhook
     delivery = deliver(ws, budget=budget) if webhook else {}
     drift_df, qual = drift_table(j["results"]), _quality_table(j["results"], versions)
     return MonitorReport(t.isoformat(timespec="seconds"), serving, windows_table(qual, drift_df), drift_df, qual, j["perf"],

@@ -76,7 +76,7 @@ def _send(con, url: str, due: list[tuple], deadline: float, timeout: float) -> i
 
 def deliver(ws: Workspace, url: str | None = None, budget: float = 10.0, timeout: float = 2.0) -> dict:
     "POST the outbox's pending events to `url` (default: monitoring.webhook) for at most about `budget` seconds."
-    url = url or ws.spec["monitoring"]["webhook"]
+    url = url or ws.spec.monitoring.webhook
     if not url: return {"delivered": 0, "pending": 0}
     deadline, delivered, first = time.monotonic() + budget, 0, True
     with closing(monitor_db(ws)) as con:

@@ -46,18 +46,18 @@ def predictions(ws: Workspace) -> pd.DataFrame:
     files = sorted([*d.glob("*.parquet"), *d.glob("online/*/*.parquet")], key=lambda p: p.stat().st_mtime_ns)
     parts = [p for p in (pd.read_parquet(f) for f in files) if len(p)]
     if not parts: return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True).drop_duplicates(ws.spec["columns"]["id"], keep="first")
+    return pd.concat(parts, ignore_index=True).drop_duplicates(ws.spec.columns.id, keep="first")
 
 def labeled_predictions(ws: Workspace, as_of=None, pred: pd.DataFrame | None = None) -> pd.DataFrame | None:
     "The predictions whose label is known at `as_of`, with it and their window (None: no predictions or labels)."
     from mlpuzzle.data.labels import load_labels
-    cols = ws.spec["columns"]
+    cols = ws.spec.columns
     pred, labels = predictions(ws) if pred is None else pred, load_labels(ws, as_of)
-    if not len(pred) or not len(labels) or not cols["id"]: return None
-    df = pred.merge(labels[[cols["id"], cols["target"]]], on=cols["id"])
-    df = df[df[cols["target"]].notna()]
-    window = parse_duration(ws.spec["monitoring"]["window"])
-    df["window"] = window_keys(df[cols["timestamp"]], window).to_numpy()
+    if not len(pred) or not len(labels) or not cols.id: return None
+    df = pred.merge(labels[[cols.id, cols.target]], on=cols.id)
+    df = df[df[cols.target].notna()]
+    window = parse_duration(ws.spec.monitoring.window)
+    df["window"] = window_keys(df[cols.timestamp], window).to_numpy()
     return df
 
 # %% ../../nbs/monitoring/02_performance.ipynb #592071d1
@@ -72,8 +72,8 @@ def _version_info(ws: Workspace, version: int, seen: dict) -> dict:
 def floor_of(spec: dict, test_value: float | None, floor: float | None) -> float | None:
     "`floor` if given, else the spec's `monitoring.performance_floor`, else `default_floor`."
     if floor is not None: return floor
-    if spec["monitoring"]["performance_floor"] is not None: return spec["monitoring"]["performance_floor"]
-    return default_floor(spec["promotion"]["metric"], spec["problem"], test_value)
+    if spec.monitoring.performance_floor is not None: return spec.monitoring.performance_floor
+    return default_floor(spec.promotion.metric, spec.problem, test_value)
 
 def _scores(g: pd.DataFrame, problem: str) -> np.ndarray:
     "What the metrics are computed from: the positive class's probability, every class's, or the prediction."
@@ -84,7 +84,7 @@ def _scores(g: pd.DataFrame, problem: str) -> np.ndarray:
 def _realized(g: pd.DataFrame, y: pd.Series, spec: dict, info: dict, key: str) -> float:
     "The gate metric of the labeled predictions `g` of window `key` (NaN when it cannot be computed)."
     from mlpuzzle.models.model import metrics_of
-    metric, problem = spec["promotion"]["metric"], spec["problem"]
+    metric, problem = spec.promotion.metric, spec.problem
     multi = problem == "multiclass"
     classes = np.array([c[2:] for c in g if c.startswith("p_")]) if multi else None
     truth = y.astype(str) if multi else y
@@ -103,9 +103,9 @@ def _judgeable(y: pd.Series, problem: str, min_labels: int) -> bool:
 def _window_performance(ws: Workspace, key: str, g: pd.DataFrame, seen: dict, min_labels: int, floor) -> dict:
     "One row of `performance`: the labeled predictions `g` of window `key`."
     spec = ws.spec
-    metric, problem = spec["promotion"]["metric"], spec["problem"]
+    metric, problem = spec.promotion.metric, spec.problem
     v = int(g["model_version"].mode().iloc[0])
-    info, y = _version_info(ws, v, seen), g[spec["columns"]["target"]]
+    info, y = _version_info(ws, v, seen), g[spec.columns.target]
     test_value = (info.get("test_metrics") or {}).get(metric)
     row = {"window": key, "labeled": len(g), "value": np.nan, "se": 0.0, "test_value": test_value, "version": v,
            "floor": floor_of(spec, test_value, floor)}
@@ -126,13 +126,13 @@ def performance(ws: Workspace, as_of=None, min_labels: int = 50, floor: float | 
 # %% ../../nbs/monitoring/02_performance.ipynb #5e9a0002
 def _segment_columns(spec: dict) -> list[str]:
     "The features that cut a window into segments: the categorical and boolean ones."
-    return [f for f, c in spec["features"].items() if c["type"] in ("categorical", "boolean")]
+    return [f for f, c in spec.features.items() if c.type in ("categorical", "boolean")]
 
 def _with_features(ws: Workspace, g: pd.DataFrame, key: str, columns: list[str]) -> pd.DataFrame:
     "The labeled predictions `g` of window `key` with the `columns` of their events (from the snapshots)."
     t0 = pd.Timestamp(key, tz="UTC")
-    rows = load_snapshots(ws, t0, t0 + parse_duration(ws.spec["monitoring"]["window"]))
-    id_col = ws.spec["columns"]["id"]
+    rows = load_snapshots(ws, t0, t0 + parse_duration(ws.spec.monitoring.window))
+    id_col = ws.spec.columns.id
     return g.merge(rows[[id_col, *columns]].drop_duplicates(id_col), on=id_col, how="left")
 
 def segment_gaps(ws: Workspace, key: str, as_of=None, pred: pd.DataFrame | None = None,
@@ -144,12 +144,12 @@ def segment_gaps(ws: Workspace, key: str, as_of=None, pred: pd.DataFrame | None 
     if df is None or not (df.window == key).any(): return []
     columns, g = _segment_columns(spec), df[df.window == key]
     g = _with_features(ws, g, key, columns)
-    info, y_col = _version_info(ws, int(g["model_version"].mode().iloc[0]), {}), spec["columns"]["target"]
+    info, y_col = _version_info(ws, int(g["model_version"].mode().iloc[0]), {}), spec.columns.target
     def metric(part: pd.DataFrame) -> float:
         y = part[y_col]
-        return _realized(part, y, spec, info, key) if _judgeable(y, spec["problem"], min_rows) else np.nan
+        return _realized(part, y, spec, info, key) if _judgeable(y, spec.problem, min_rows) else np.nan
     out = [{"column": c, "value": str(v), "rows": len(seg), "metric": metric(seg), "rest": metric(g[g[c] != v])}
            for c in columns for v, seg in g.groupby(c) if len(seg) >= min_rows]
-    sign = 1 if METRICS[spec["problem"]][spec["promotion"]["metric"]] else -1
+    sign = 1 if METRICS[spec.problem][spec.promotion.metric] else -1
     out = [s for s in out if s["metric"] == s["metric"] and s["rest"] == s["rest"] and sign * (s["rest"] - s["metric"]) > 0]
     return sorted(out, key=lambda s: -sign * (s["rest"] - s["metric"]))[:top]

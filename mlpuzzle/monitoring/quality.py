@@ -33,7 +33,7 @@ def null_rates(view, counts: dict, spec: dict) -> dict:
     "The null rate of each feature in profile `view` (see `ingestion_counts` for `counts`)."
     cols = profile_columns(view)
     lacked = set(counts["missing_columns"]) if counts["accepted"] else set()  # absent from the window's batches
-    return {f: _null_rate(cols.get(f), f in lacked) for f in spec["features"]}
+    return {f: _null_rate(cols.get(f), f in lacked) for f in spec.features}
 
 def _new_values(col, contract: dict) -> list:
     "The values of column view `col` outside a closed categorical `contract`, sorted."
@@ -43,7 +43,7 @@ def _new_values(col, contract: dict) -> list:
 def new_categories(view, spec: dict) -> dict:
     "`{feature: [values]}` of the values outside each closed categorical contract, in profile `view`."
     cols = profile_columns(view)
-    new = {f: _new_values(cols.get(f), c) for f, c in spec["features"].items()}
+    new = {f: _new_values(cols.get(f), c) for f, c in spec.features.items()}
     return {f: v for f, v in new.items() if v}
 
 def unknown_values(view, counts: dict, spec: dict) -> dict:
@@ -82,7 +82,7 @@ _NO_BATCH = {"accepted": 0, "missing_columns": []}  # counts for a profile that 
 def prediction_shares(view, spec: dict) -> dict:
     "The share of each predicted class in profile `view` (`{}` without predictions, or for regression)."
     col = profile_columns(view).get("prediction")
-    n = non_null_count(col) if col is not None and spec["problem"] != "regression" else 0
+    n = non_null_count(col) if col is not None and spec.problem != "regression" else 0
     return {k: c / n for k, c in sorted(frequent_items(col).items())} if n else {}
 
 def _baseline_rates(baselines: dict) -> dict:

@@ -30,7 +30,7 @@ def period_counts(manifests: list[dict], lo: pd.Timestamp, hi: pd.Timestamp) -> 
 
 def _prediction_shares(pred: pd.DataFrame, spec: dict) -> dict:
     "The share of each predicted class (`{}` for regression)."
-    if spec["problem"] == "regression" or "prediction" not in pred: return {}
+    if spec.problem == "regression" or "prediction" not in pred: return {}
     return {str(k): float(v) for k, v in pred["prediction"].value_counts(normalize=True).sort_index().items()}
 
 def held_out(data: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -44,7 +44,7 @@ def reference_baselines(ws: Workspace, data: pd.DataFrame,
                        ) -> dict:
     "The rates of the period of the training rows `data` that monitoring takes as baselines."
     from mlpuzzle.data.store import snapshots
-    ts, window = ws.spec["columns"]["timestamp"], parse_duration(ws.spec["monitoring"]["window"])
+    ts, window = ws.spec.columns.timestamp, parse_duration(ws.spec.monitoring.window)
     t = to_utc(data[ts]) if ts and ts in data and len(data) else None
     wins = period_counts(snapshots(ws), t.min().floor(window), t.max()) if t is not None else {}
     rows = [c.get("accepted", 0) + c.get("quarantined", 0) for c in wins.values()]
@@ -61,7 +61,7 @@ def reference_path(ws: Workspace, version: int) -> Path:
 def _reference_frame(ws: Workspace, data: pd.DataFrame, model, info: dict) -> pd.DataFrame:
     "The features of `data` beside `model`'s predictions on them (the prediction and each class's probability)."
     from mlpuzzle.serving.score import predictions_frame
-    feats = [f for f in ws.spec["features"] if f in data]
+    feats = [f for f in ws.spec.features if f in data]
     pred = predictions_frame(model, info, data, ws.spec)
     pred = pred[[c for c in pred if c == "prediction" or c.startswith("p_")]]
     return pd.concat([data[feats].reset_index(drop=True), pred], axis=1)

@@ -34,7 +34,7 @@ def known_windows(ws: Workspace) -> list[str]:
 
 def window_range(ws: Workspace, since=None, until=None) -> list[str]:
     "Every window from `since` (default: the first known) up to `until` (exclusive; default: the last known), empty ones included."
-    window, keys = parse_duration(ws.spec["monitoring"]["window"]), known_windows(ws)
+    window, keys = parse_duration(ws.spec.monitoring.window), known_windows(ws)
     if not keys and (since is None or until is None): return []
     start = pd.Timestamp(window_key(since, window) if since is not None else keys[0], tz="UTC")
     stop = to_utc(until) if until is not None else pd.Timestamp(keys[-1], tz="UTC") + window
@@ -52,6 +52,6 @@ def business_now(ws: Workspace, as_of=None) -> tuple[pd.Timestamp, bool]:
     if as_of is not None: return to_utc(as_of), False
     clock, keys = utc_now(), known_windows(ws)
     if not keys: return clock, False
-    data_end = pd.Timestamp(keys[-1], tz="UTC") + parse_duration(ws.spec["monitoring"]["window"])
-    if clock - data_end <= parse_duration(ws.spec["monitoring"]["live_within"]): return clock, False
+    data_end = pd.Timestamp(keys[-1], tz="UTC") + parse_duration(ws.spec.monitoring.window)
+    if clock - data_end <= parse_duration(ws.spec.monitoring.live_within): return clock, False
     return data_end, True

@@ -33,7 +33,7 @@ def _whole(v: float) -> float:
 def _whole_number(c: dict):
     "An integer feature: a number with no fraction (3 or 3.0) in the contract's range; integer in the schema."
     from pydantic import AfterValidator, Field, StrictFloat, WithJsonSchema
-    rng = {k: v for k, v in (("ge", c["min"]), ("le", c["max"])) if v is not None}
+    rng = {k: v for k, v in (("ge", c.min), ("le", c.max)) if v is not None}
     names = {"ge": "minimum", "le": "maximum"}
     doc = {"type": "integer", **{names[k]: int(v) if float(v).is_integer() else v for k, v in rng.items()}}
     return Annotated[StrictFloat, Field(allow_inf_nan=False, **rng), AfterValidator(_whole),
@@ -43,46 +43,46 @@ def _categorical(c: dict):
     "Any text for open categories (or unknown ones flagged); else one of the contract's values."
     from typing import Literal
     from pydantic import StrictStr
-    if c["open"] or c["unknown"] == "flag": return StrictStr
-    return Literal[tuple(str(v) for v in c["values"])]
+    if c.open or c.unknown == "flag": return StrictStr
+    return Literal[tuple(str(v) for v in c.values)]
 
 def _field(c: dict, name: str):
     "The pydantic type and Field of feature `name`'s contract."
     from typing import Optional
     from pydantic import Field, StrictBool, StrictFloat
-    kind, kw = c["type"], {}
-    if kind == "numeric" and c["integer"]: t = _whole_number(c)
-    elif kind == "numeric": t, kw = StrictFloat, {"ge": c["min"], "le": c["max"], "allow_inf_nan": False}
+    kind, kw = c.type, {}
+    if kind == "numeric" and c.integer: t = _whole_number(c)
+    elif kind == "numeric": t, kw = StrictFloat, {"ge": c.min, "le": c.max, "allow_inf_nan": False}
     elif kind == "categorical": t = _categorical(c)
     elif kind == "boolean": t = StrictBool
     else: t = _IsoTime
     kw = {k: v for k, v in kw.items() if v is not None}
-    if c["nullable"]: return Optional[t], Field(None, alias=name, **kw)
+    if c.nullable: return Optional[t], Field(None, alias=name, **kw)
     return t, Field(..., alias=name, **kw)
 
 def request_model(spec: dict):
     "The pydantic model of one request record, from the spec's contract; strict: \"3\" is not a number."
     from typing import Optional, Union
     from pydantic import ConfigDict, Field, StrictInt, StrictStr, create_model
-    features = spec["features"]
+    features = spec.features
     # fields named by position: feature names may not be identifiers
     fields = {f"f{i}": _field(c, name) for i, (name, c) in enumerate(features.items())}
-    cols = spec["columns"]
-    if cols["id"]: fields["row_id"] = (Optional[Union[StrictStr, StrictInt]], Field(None, alias=cols["id"]))
-    if cols["timestamp"]: fields["row_time"] = (Optional[_IsoTime], Field(None, alias=cols["timestamp"]))
+    cols = spec.columns
+    if cols.id: fields["row_id"] = (Optional[Union[StrictStr, StrictInt]], Field(None, alias=cols.id))
+    if cols.timestamp: fields["row_time"] = (Optional[_IsoTime], Field(None, alias=cols.timestamp))
     config = ConfigDict(extra="forbid", populate_by_name=False)
     model = create_model("Record", __config__=config, **fields)
-    model.integers = frozenset(f for f, c in features.items() if c["type"] == "numeric" and c["integer"])
+    model.integers = frozenset(f for f, c in features.items() if c.type == "numeric" and c.integer)
     return model
 
 # %% ../../nbs/serving/01_contract.ipynb #32989973
 def records_frame(rows: list[dict], spec: dict) -> pd.DataFrame:
     "A DataFrame of validated request records (as dicts by feature name), with the dtypes snapshots store."
-    cols = spec["columns"]
-    ids = [c for c in (cols["id"], cols["timestamp"]) if c]
-    df = pd.DataFrame(rows, columns=list(spec["features"]) + ids)
-    for f, c in spec["features"].items():
-        df[f] = _as(df[f], c["type"])
+    cols = spec.columns
+    ids = [c for c in (cols.id, cols.timestamp) if c]
+    df = pd.DataFrame(rows, columns=list(spec.features) + ids)
+    for f, c in spec.features.items():
+        df[f] = _as(df[f], c.type)
     return df
 
 def _as(s: pd.Series, kind: str) -> pd.Series:

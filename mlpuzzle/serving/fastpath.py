@@ -58,9 +58,9 @@ class FastPath:
     def scores(self, rows: list[dict]) -> np.ndarray:
         "`predict_scores` of records given as dicts by feature name."
         X = np.hstack([b(rows) for b in self.blocks])
-        if self.spec["problem"] == "regression": return self.est.predict(X)
+        if self.spec.problem == "regression": return self.est.predict(X)
         p = self.est.predict_proba(X)
-        return p[:, 1] if self.spec["problem"] == "binary" else p
+        return p[:, 1] if self.spec.problem == "binary" else p
 
 def _compile_block(pipe, cols):
     "The fast version of one sub-pipeline of the ColumnTransformer (ValueError if it has another shape)."
@@ -89,10 +89,10 @@ def _plain(v):
 def prediction_items(s: np.ndarray,  # scores, as `predict_scores` or `FastPath.scores` gives them
                      model, info: dict, spec: dict) -> list[dict]:
     "For each row of scores `s`: its prediction and class probabilities as plain Python values."
-    if spec["problem"] == "binary":
+    if spec.problem == "binary":
         t = info.get("threshold", 0.5)
         return [{"prediction": int(v >= t), "probabilities": {"1": _plain(v)}} for v in s.tolist()]
-    if spec["problem"] == "multiclass":
+    if spec.problem == "multiclass":
         classes = np.asarray(model.classes_).astype(str).tolist()
         return [{"prediction": classes[int(np.argmax(r))],
                  "probabilities": dict(zip(classes, map(_plain, r)))} for r in s.tolist()]

@@ -32,10 +32,10 @@ def scores_frame(s: np.ndarray,  # scores, as `predict_scores` gives them
     "Add the model version, prediction and class probabilities of scores `s` to `out`."
     out = pd.DataFrame(index=range(len(s))) if out is None else out
     out["model_version"] = info["version"]
-    if spec["problem"] == "binary":
+    if spec.problem == "binary":
         out["prediction"] = (s >= info.get("threshold", 0.5)).astype(int)
         out["p_1"] = s
-    elif spec["problem"] == "multiclass":
+    elif spec.problem == "multiclass":
         classes = np.asarray(model.classes_).astype(str)
         out["prediction"] = classes[s.argmax(1)]
         for i, c in enumerate(classes): out[f"p_{c}"] = s[:, i]
@@ -44,17 +44,17 @@ def scores_frame(s: np.ndarray,  # scores, as `predict_scores` gives them
 
 def predictions_frame(model, info: dict, df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     "Predictions for the rows of `df` (typed as snapshots store them) by `model` (its registry `info`)."
-    cols = spec["columns"]
-    out = df[[c for c in (cols["id"], cols["timestamp"]) if c and c in df]].reset_index(drop=True)
+    cols = spec.columns
+    out = df[[c for c in (cols.id, cols.timestamp) if c and c in df]].reset_index(drop=True)
     return scores_frame(predict_scores(model, df, spec), model, info, spec, out)
 
 # %% ../../nbs/serving/00_score.ipynb #58825e68
 def track_predictions(profiles,  # a `compat.WindowProfiles`, added to
                       df: pd.DataFrame, spec: dict):
     "Add predictions `df` to `profiles`, per monitoring window (prediction and probabilities only); return `profiles`."
-    ts, window = spec["columns"]["timestamp"], parse_duration(spec["monitoring"]["window"])
+    ts, window = spec.columns.timestamp, parse_duration(spec.monitoring.window)
     keys = window_keys(df[ts], window) if ts else np.full(len(df), "all", dtype=object)
-    not_profiled = [*(c for c in spec["columns"].values() if c), "model_version"]
+    not_profiled = [*(c for c in (spec.columns.id, spec.columns.timestamp, spec.columns.target) if c), "model_version"]
     return profiles.track(df.drop(columns=not_profiled, errors="ignore"), keys)
 
 def prediction_views(df: pd.DataFrame, spec: dict, views: dict | None = None) -> dict:
@@ -91,7 +91,7 @@ def _score_chunks(chunks,  # DataFrames of rows typed as snapshots store them
                   out,  # the Parquet file written (none if no row is scored)
                   profiles=None) -> int:
     "Score `chunks` one at a time into Parquet `out` (and into `profiles`, if given); return the rows scored."
-    rows, writer, ts = 0, None, spec["columns"]["timestamp"]
+    rows, writer, ts = 0, None, spec.columns.timestamp
     for df in chunks:
         df = rows_in_range(df, ts, since, until)
         if not len(df): continue
@@ -160,7 +160,7 @@ class InProcessScoring:
     def __init__(self, engine, ws: Workspace, model, info: dict): self.ws, self.model, self.info = ws, model, info
     def score(self, m: dict, since, until, path: Path, tag: str, profile: bool) -> int:
         "Score snapshot `m` into `path`, profiling each chunk's predictions as it is scored; return the rows scored."
-        profiles, chunk_rows = _profiles(profile), self.ws.spec["source"]["chunk_rows"]
+        profiles, chunk_rows = _profiles(profile), self.ws.spec.source.chunk_rows
         n = _score_snapshot(self.ws, m, self.model, self.info, since, until, path, chunk_rows, profiles)
         if profile and n: write_prediction_profiles(self.ws, profiles.views(), tag)
         return n
@@ -176,7 +176,7 @@ def score_partition(ws_path: str, spec: dict, version: int, file: str, row_group
     "On a worker: score row groups `row_groups` of snapshot file `file` into Parquet `out`; profile them per window."
     from mlpuzzle.base.compat import serialize_profile
     model, info = _model(ws_path, version)
-    profiles, chunks = _profiles(profile), parquet_chunks(Path(file), spec["source"]["chunk_rows"], row_groups)
+    profiles, chunks = _profiles(profile), parquet_chunks(Path(file), spec.source.chunk_rows, row_groups)
     rows = _score_chunks(chunks, model, info, spec, since, until, out, profiles)
     return {"rows": rows, "views": {k: serialize_profile(v) for k, v in (profiles.views() if profile else {}).items()}}
 
@@ -185,9 +185,9 @@ class PartitionedScoring:
     def __init__(self, engine, ws: Workspace, model, info: dict): self.engine, self.ws, self.info = engine, ws, info
 
     def _tasks(self, m: dict, since, until, tmp: Path, profile: bool) -> list:
-        spec, rows = self.ws.spec, self.ws.spec["engine"]["partition_rows"]
+        spec, rows = self.ws.spec, self.ws.spec.engine.partition_rows
         parts = [(str(f), p["row_groups"]) for f in snapshot_files(self.ws, m)
-                 for p in partitions(f, "parquet", spec["source"]["chunk_rows"], rows)]
+                 for p in partitions(f, "parquet", spec.source.chunk_rows, rows)]
         return [self.engine.submit(score_partition, str(self.ws.path), spec, self.info["version"], f, g, since, until,
                                    str(tmp / f"part-{i:05d}.parquet"), profile, pure=False) for i, (f, g) in enumerate(parts)]
 

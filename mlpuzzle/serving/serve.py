@@ -187,7 +187,7 @@ def _predict(champ: Champion, prof: TrafficProfiler, spec: dict, recs: list) -> 
     preds = [{"prediction": it["prediction"], **{f"p_{c}": p for c, p in it.get("probabilities", {}).items()}}
              for it in items]
     prof.add(rows, preds, info["version"])
-    idc = spec["columns"]["id"]
+    idc = spec.columns.id
     return items, info["version"], [r.get(idc) for r in rows] if idc else None
 
 def _about(spec: dict) -> str:
@@ -247,7 +247,7 @@ class Service:
         if self.champ.current is None: return _json_error(503, {"reason": self.champ.error})
         i = self.champ.current[1]
         card = {k: i.get(k) for k in ("trained_at", "loaded_at", "threshold", "test_metrics")}
-        return {"name": self.spec["name"], "version": i["version"], **card, "problem": self.spec["problem"]}
+        return {"name": self.spec.name, "version": i["version"], **card, "problem": self.spec.problem}
 
     def prom(self):
         from fastapi.responses import PlainTextResponse

@@ -39,7 +39,7 @@ def served_frame(parts: list,  # (arrival time, rows, predictions, model version
     preds = pd.DataFrame([p for _, _, ps, _ in parts for p in ps], index=df.index)
     df["model_version"] = np.repeat([v for *_, v in parts], n)
     arrival = pd.Series(pd.to_datetime(np.repeat([t for t, *_ in parts], n), unit="s", utc=True), index=df.index)
-    idc, tsc, replaced = spec["columns"]["id"], spec["columns"]["timestamp"], 0
+    idc, tsc, replaced = spec.columns.id, spec.columns.timestamp, 0
     if idc: df[idc] = as_text(df[[idc]])[idc]
     if tsc: df[tsc], replaced = _event_times(df[tsc], arrival)
     return pd.concat([df, preds], axis=1), replaced
@@ -102,11 +102,11 @@ class Windows:
         c["rows"] += len(df)
         self._log_predictions(key, df)
 
-    def _skip(self) -> list: return [c for c in (self.spec["columns"]["id"], self.spec["columns"]["timestamp"]) if c]
+    def _skip(self) -> list: return [c for c in (self.spec.columns.id, self.spec.columns.timestamp) if c]
 
     def _log_predictions(self, key: str, df: pd.DataFrame):
         "Served predictions of rows with an id (id, event time, version, prediction, p_*): monitoring joins them with the labels."
-        idc = self.spec["columns"]["id"]
+        idc = self.spec.columns.id
         if not (self.predictions and idc) or df[idc].isna().all(): return
         keep = [*self._skip(), "model_version", *[c for c in df.columns if c == "prediction" or c.startswith("p_")]]
         path = self.predictions / key / f"{self.name}-{self.flushes:06d}.parquet"
@@ -139,9 +139,9 @@ class TrafficProfiler:
     "Sends served rows to a profiling process that profiles them per monitoring window, off the request path."
     def __init__(self, ws: Workspace, flush_seconds: float = 5.0):
         self.dir = ws.dir("profiles") / "online"
-        self.spec = {k: ws.spec[k] for k in ("columns", "features")}  # what the process needs of it
+        self.spec = ws.spec  # the profiling process reads its columns and features
         self.predictions = ws.dir("predictions") / "online"
-        self.window, self.flush_seconds = parse_duration(ws.spec["monitoring"]["window"]), flush_seconds
+        self.window, self.flush_seconds = parse_duration(ws.spec.monitoring.window), flush_seconds
         self.name = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.q = self.proc = None
 

@@ -28,12 +28,14 @@ REPORTS = arg("--reports", metavar="DIR", help="reports directory (default: $MLP
 
 def port(text: str) -> int:
     "A TCP port number, 1-65535."
-    if not (text.isdigit() and 1 <= int(text) <= 65535): raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r}")
+    if not (text.isdigit() and 1 <= int(text) <= 65535): raise argparse.ArgumentTypeError("expected a port number "
+                                                                                          f"1-65535, got {text!r}")
     return int(text)
 
 def count(text: str) -> int:
     "A whole number of at least 1 (processes, workers)."
-    if not (text.isdigit() and int(text) >= 1): raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    if not (text.isdigit() and int(text) >= 1): raise argparse.ArgumentTypeError("expected a whole number of at least "
+                                                                                 f"1, got {text!r}")
     return int(text)
 
 def positive(text: str) -> float:
@@ -49,45 +51,59 @@ VERBS = {  # command -> (function, help, description, arguments)
              "Create a workspace: a directory holding the spec and all state of one use case.",
              [arg("dir", metavar="DIR", help="the workspace directory to create"),
               group(arg("--spec", metavar="FILE", help="an existing spec file (YAML)"),
-                    arg("--from-data", metavar="FILE", help="a CSV or Parquet sample to draft the spec from"), required=True),
+                    arg("--from-data", metavar="FILE", help="a CSV or Parquet sample to draft the spec from"),
+                    required=True),
               arg("--target", metavar="COL", help="with --from-data: the column to predict"),
               arg("--id", metavar="COL", help="with --from-data: the row id column (guessed if omitted)"),
               arg("--timestamp", metavar="COL", help="with --from-data: the event time column (guessed if omitted)"),
               arg("--name", help="with --from-data: the use case's name (default: DIR's name)"),
-              arg("--force", action="store_true", help="replace the spec of an existing workspace (its state is kept)")]),
+              arg("--force", action="store_true",
+                  help="replace the spec of an existing workspace (its state is kept)")]),
     "run": ("cmd_run", "run a pipeline stage (a papermill notebook)",
             "Execute nbs/pipeline/STAGE.ipynb with papermill; the report goes to reports/runs/. "
-            "`run ingest -p path FILE` reads FILE (a file, glob or directory; csv or parquet, as its name says) instead of "
+            "`run ingest -p path FILE` reads FILE (a file, glob or directory; csv or parquet, as its name says) "
+            "instead of "
             "the spec's source.",
             [arg("stage", metavar="STAGE", help="the stage, e.g. check"), WORKSPACE,
-             arg("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="set a parameter of the stage (repeatable)"),
-             arg("--timeout", type=positive, default=3600, metavar="SECONDS", help="stop and fail the run after this long (default: 3600)"),
+             arg("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                 help="set a parameter of the stage (repeatable)"),
+             arg("--timeout", type=positive, default=3600, metavar="SECONDS",
+                 help="stop and fail the run after this long (default: 3600)"),
              REPORTS, arg("-q", "--quiet", action="store_true", help="no progress bar"),
-             arg("--no-retrain", action="store_true", help="monitor: do not start `run train` for alerts that ask for it"),
-             arg("--engine", choices=("pandas", "dask"), help="ingest, score: the engine (default: the spec's engine.kind)"),
+             arg("--no-retrain", action="store_true",
+                 help="monitor: do not start `run train` for alerts that ask for it"),
+             arg("--engine", choices=("pandas", "dask"),
+                 help="ingest, score: the engine (default: the spec's engine.kind)"),
              arg("--scheduler", metavar="ADDRESS", help="ingest, score with --engine dask: the dask scheduler, e.g. "
                  "tcp://10.0.0.5:8786, or local (default: the spec's engine.scheduler)")]),
     "schema": ("cmd_schema", "print the JSON Schema of the spec (mlpuzzle.yml)",
-               "Print the JSON Schema of the spec, generated from its pydantic models: every key, its type, default and meaning. "
+               "Print the JSON Schema of the spec, generated from its pydantic models: every key, its type, default "
+               "and meaning. "
                "YAML editors use it to complete and check a spec (a drafted spec names the copy written beside it).",
                [arg("--out", metavar="FILE", help="write it to FILE instead of printing it")]),
     "docs": ("cmd_docs", "build the documentation site",
-             "Build the documentation site from the notebooks (nbdev processing, Sphinx + myst-nb) into _docs/, the pipeline "
+             "Build the documentation site from the notebooks (nbdev processing, Sphinx + myst-nb) into _docs/, the "
+             "pipeline "
              "notebooks with the outputs of their latest run in reports/, and check its links.",
              [arg("--root", default=".", metavar="DIR", help="the project directory (default: .)"),
               arg("--out", default="_docs", metavar="DIR", help="where the site goes (default: _docs)"),
-              arg("--reports", default="reports", metavar="DIR", help="reports directory with runs of the pipeline notebooks (default: reports)"),
+              arg("--reports", default="reports", metavar="DIR",
+                  help="reports directory with runs of the pipeline notebooks (default: reports)"),
               arg("--no-proc", action="store_true", help="reuse the processed notebooks in _proc/")]),
     "alerts": ("cmd_alerts", "the incidents and their alerts",
-               "List the incidents monitoring found, oldest first (alerts that open within a window or two of each other are "
-               "one incident), each with its alerts: kind, severity, open or resolved, window, message, and how to end it.",
+               "List the incidents monitoring found, oldest first (alerts that open within a window or two of each "
+               "other are "
+               "one incident), each with its alerts: kind, severity, open or resolved, window, message, and how to end "
+               "it.",
                [WORKSPACE, arg("--open", action="store_true", help="only the open incidents (alerts)"),
                 arg("--alerts", action="store_true", help="the alert log alone, one line per alert"),
                 arg("--json", action="store_true", help="as JSON records: incidents with their alerts (evidence, "
                     "retraining, webhook deliveries); with --alerts, the alerts")]),
     "performance": ("cmd_performance", "each window's gate metric, estimated before the labels and realized after",
-                    "List per window: rows, the gate metric estimated from the predictions with its band, the realized metric "
-                    "once the labels have come, labeled rows and the model version. The estimate cannot see concept drift.",
+                    "List per window: rows, the gate metric estimated from the predictions with its band, the realized "
+                    "metric "
+                    "once the labels have come, labeled rows and the model version. The estimate cannot see concept "
+                    "drift.",
                     [WORKSPACE, arg("--json", action="store_true", help="as JSON records")]),
     "status": ("cmd_status", "list recent runs", "List the recent runs of a workspace, newest first.",
                [WORKSPACE, arg("-n", "--limit", type=int, default=20, help="how many runs (default: 20)")]),
@@ -95,56 +111,78 @@ VERBS = {  # command -> (function, help, description, arguments)
                  "Simulate the demo business (a subscription service whose customers churn) into DIR/source/; "
                  "DIR becomes a workspace if it is not one.",
                  [WORKSPACE, arg("--days", type=int, default=60, help="days to simulate (default: 60)"),
-                  arg("--scenario", default="none", help="what happens to the business: none, seasonality, covariate_drift, "
-                      "new_category, unit_change, null_column, missing_column, duplicate_ids, numbers_as_strings, concept_drift, unsure_shift (default: none)"),
+                  arg("--scenario", default="none",
+                      help="what happens to the business: none, seasonality, covariate_drift, "
+                      "new_category, unit_change, null_column, missing_column, duplicate_ids, numbers_as_strings, "
+                      "concept_drift, unsure_shift (default: none)"),
                   arg("--seed", type=int, default=0, help="random seed (default: 0)"),
                   arg("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)"),
                   arg("--onset", type=int, help="day the scenario starts (default: half way)")]),
     "quarantine": ("cmd_quarantine", "list, export and re-admit quarantined rows",
                    "List the rows the contract rejected, export them to fix, and re-admit them after the fix.",
-                   [WORKSPACE, group(arg("--export", metavar="FILE", help="write the quarantined event rows to this CSV"),
+                   [WORKSPACE, group(arg("--export", metavar="FILE",
+                                         help="write the quarantined event rows to this CSV"),
                                      arg("--readmit", nargs="?", const="", metavar="FILE",
-                                         help="check rows again: from the fixed CSV FILE, or as stored (after a spec fix)"))]),
+                                         help="check rows again: from the fixed CSV FILE, or as stored (after a spec "
+                                              "fix)"))]),
     "models": ("cmd_models", "model versions, aliases and the promotion history",
                "List the model versions (champion, challenger, retired) and the recent promotion history.",
                [WORKSPACE, arg("--history", type=int, default=10, help="history entries to show (default: 10)")]),
     "promote": ("cmd_promote", "promote a version through the gate (or --force)",
                 "Make VERSION the challenger and let the gate judge it against the champion on recent labeled data.",
-                [VERSION, WORKSPACE, arg("--gate-days", type=float, default=14, help="days of recent labeled data the gate judges on (default: 14)"),
+                [VERSION, WORKSPACE, arg("--gate-days", type=float, default=14,
+                                         help="days of recent labeled data the gate judges on (default: 14)"),
                  arg("--force", action="store_true", help="skip the gate (recorded in the history)"), REASON]),
-    "rollback": ("cmd_rollback", "make the previous champion the champion again", "Roll back to the previous champion.", [WORKSPACE, REASON]),
-    "retire": ("cmd_retire", "retire a model version", "Retire VERSION: it can no longer be promoted or served; its history stays.",
+    "rollback": ("cmd_rollback", "make the previous champion the champion again", "Roll back to the previous champion.",
+                 [WORKSPACE, REASON]),
+    "retire": ("cmd_retire", "retire a model version",
+               "Retire VERSION: it can no longer be promoted or served; its history stays.",
                [VERSION, WORKSPACE, REASON]),
-    "ui": ("cmd_ui", "the MLflow UI on the workspace's store", "Start the MLflow UI on 127.0.0.1 for the workspace's tracking store.",
+    "ui": ("cmd_ui", "the MLflow UI on the workspace's store",
+           "Start the MLflow UI on 127.0.0.1 for the workspace's tracking store.",
            [WORKSPACE, arg("--port", type=port, default=5000, help="port (default: 5000)"),
             arg("--workers", type=count, default=1, help="server worker processes (default: 1)")]),
     "serve": ("cmd_serve", "the online prediction service",
               "Serve the champion over HTTP (FastAPI + uvicorn); follows promotions without a restart.",
-              [WORKSPACE, arg("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"),
+              [WORKSPACE, arg("--host", default="127.0.0.1",
+                              help="address to bind (default: 127.0.0.1, this machine only)"),
                arg("--port", type=port, default=8000, help="port (default: 8000)"),
-               arg("--workers", type=count, default=1, help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")]),
+               arg("--workers", type=count, default=1,
+                   help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")]),
     "replay": ("cmd_replay", "replay the workspace's history under retraining policies, and compare them",
-               "Run the production loop over the workspace's own history in business time, from --since a step at a time: "
-               "release the step's events and the labels known by its end, score with the champion, monitor, and retrain as "
+               "Run the production loop over the workspace's own history in business time, from --since a step at a "
+               "time: "
+               "release the step's events and the labels known by its end, score with the champion, monitor, and "
+               "retrain as "
                "each policy says, through the promotion gate. Each policy runs in its own copy of the state under "
-               "DIR/replays/POLICY/; the workspace's own state is only read. Started again, a stopped replay (Ctrl-C) goes on "
+               "DIR/replays/POLICY/; the workspace's own state is only read. Started again, a stopped replay (Ctrl-C) "
+               "goes on "
                "at the step it stopped. Then the policies are compared: a table, a verdict, and a report in reports/.",
-               [WORKSPACE, arg("--since", required=True, metavar="T0", help="the start: the first champion is trained on the labels known then"),
+               [WORKSPACE, arg("--since", required=True, metavar="T0",
+                               help="the start: the first champion is trained on the labels known then"),
                 arg("--until", metavar="T1", help="the end (default: the last event)"),
                 arg("--step", default="7d", help="history released per step, e.g. 7d, 1d, 12h (default: 7d)"),
-                arg("--policy", action="append", metavar="P", help="never, every:DURATION (e.g. every:30d), on-alert or "
+                arg("--policy", action="append", metavar="P",
+                    help="never, every:DURATION (e.g. every:30d), on-alert or "
                     "on-alert:estimated; repeatable (default: never, every:30d, on-alert)"),
-                arg("--jobs", type=count, metavar="N", help="policies replayed at once, in worker processes (default: the cores)"),
-                arg("--gate-days", type=float, default=14, metavar="DAYS", help="each training holds out its latest labeled "
+                arg("--jobs", type=count, metavar="N",
+                    help="policies replayed at once, in worker processes (default: the cores)"),
+                arg("--gate-days", type=float, default=14, metavar="DAYS",
+                    help="each training holds out its latest labeled "
                     "days for the promotion gate (default: 14)"),
                 arg("--fresh", action="store_true", help="start again (default: go on where a stopped replay stopped)"),
-                arg("--no-report", action="store_true", help="no report notebook (a papermill run), only the table"), REPORTS]),
+                arg("--no-report", action="store_true", help="no report notebook (a papermill run), only the table"),
+                REPORTS]),
     "demo": ("cmd_demo", "the closed loop on a simulated business, and three retraining policies compared",
-             "Simulate 130 days of a subscription business with two incidents; train the first champion on the history, then "
-             "replay production a week at a time under three retraining policies (never, every:7d, on-alert): ingest, score, "
-             "monitor, alert, retrain, promote or refuse, retire. The on-alert policy is the closed loop: its monitoring report "
+             "Simulate 130 days of a subscription business with two incidents; train the first champion on the "
+             "history, then "
+             "replay production a week at a time under three retraining policies (never, every:7d, on-alert): ingest, "
+             "score, "
+             "monitor, alert, retrain, promote or refuse, retire. The on-alert policy is the closed loop: its "
+             "monitoring report "
              "and dashboard go to reports/ (index.html), with the comparison of the policies (replay-churn-demo.html).",
-             [arg("dir", metavar="DIR", nargs="?", default="demo", help="the demo workspace, replaced if it exists (default: ./demo)"),
+             [arg("dir", metavar="DIR", nargs="?", default="demo",
+                  help="the demo workspace, replaced if it exists (default: ./demo)"),
               arg("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)"),
               arg("--seed", type=int, default=0, help="random seed (default: 0)"),
               arg("--weeks", type=int, help="production weeks (default: all 10)"), REPORTS,
@@ -180,7 +218,8 @@ TIME_PARAMETERS = ("since", "until", "as_of")  # stage parameters that must read
 
 def _check_args(p, a):
     "Refuse, before anything runs, what argparse alone cannot see."
-    if a.command == "init" and a.from_data and not a.target: p.error("init --from-data needs --target COL (the column to predict)")
+    if a.command == "init" and a.from_data and not a.target: p.error("init --from-data needs --target COL (the column "
+                                                                     "to predict)")
     try: os.umask(private_umask())  # what commands write is the owner's only (`privacy`)
     except ValueError as e: p.error(str(e))
     for name, value in (a.param or []) if a.command == "run" else []:
@@ -206,7 +245,8 @@ def _with_source(p, a) -> list:
     if not given.get("path") or not _stage_has(a.stage, "source"): return a.param
     path = _typed_path(given["path"])
     where = Path(a.workspace) / path  # `path` itself when absolute
-    if not glob.glob(str(where)): p.error(f"-p path {given['path']}: no such file here ({Path.cwd()}) or in the workspace")
+    if not glob.glob(str(where)): p.error(f"-p path {given['path']}: no such file here ({Path.cwd()}) or in the "
+                                          "workspace")
     try: kind = given.get("source") or kind_of(where)
     except MlpuzzleError as e: p.error(f"-p path: {e} with -p source csv|parquet")
     return [(k, v) for k, v in a.param if k not in ("path", "source")] + [("path", path), ("source", kind)]
@@ -240,7 +280,8 @@ def _command(argv: list[str] | None) -> int:
     p = _parser()
     a = p.parse_args(argv)
     _check_args(p, a)
-    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     if not a.verbose: os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # not MLflow's database set-up notes
     # papermill and nbconvert load jsonschema (through nbformat), which loads rfc3987-syntax when installed (JupyterLab
     # brings it) and builds its grammar: 1.4 s of every run, for IRI formats no notebook schema checks.
@@ -254,7 +295,8 @@ def _command(argv: list[str] | None) -> int:
     return code
 
 def main(argv: list[str] | None = None) -> int:
-    "Run the `mlpuzzle` command with `argv`; return the exit code. A reader gone away (`| head`) ends it quietly, with 0."
+    """Run the `mlpuzzle` command with `argv`; return the exit code. A reader gone away (`| head`) ends it quietly, with
+    0."""
     try: code = _command(argv)
     except SystemExit: _flush(); raise  # --help, --version or a usage error: their text may still be in the buffer
     except BrokenPipeError: return _reader_gone()

@@ -113,7 +113,8 @@ _UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 def parse_duration(text: str) -> timedelta:
     "A duration written as a number and a unit (s, min, h, d, w), e.g. `1d`, `12h`, `90min`."
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|min|h|d|w)\s*", str(text))
-    if not m or float(m.group(1)) <= 0: raise ValueError(f"expected a positive duration such as 1d, 12h or 90min, got {short_repr(text)}")
+    if not m or float(m.group(1)) <= 0: raise ValueError("expected a positive duration such as 1d, 12h or 90min, got "
+                                                         f"{short_repr(text)}")
     return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
 
 WINDOW_FORMAT = "%Y-%m-%dT%H%M%S"  # a monitoring window's name: its start in UTC, as `strftime` writes it
@@ -124,22 +125,26 @@ def window_key(t, window: timedelta) -> str:
     return to_utc(t).floor(pd.Timedelta(window)).strftime(WINDOW_FORMAT)
 
 def window_codes(t, window) -> tuple:  # t: a Series of times (text is parsed; unreadable: no window)
-    "(codes, names): the monitoring window of each time in `t` as a code, -1 where the time is unknown; `names[code]` its `window_key`."
+    """(codes, names): the monitoring window of each time in `t` as a code, -1 where the time is unknown; `names[code]`
+    its `window_key`."""
     import numpy as np, pandas as pd
-    codes, starts = pd.factorize(to_utc(t, errors="coerce").dt.floor(pd.Timedelta(window)))  # name each window once, not each row
+    # name each window once, not each row
+    codes, starts = pd.factorize(to_utc(t, errors="coerce").dt.floor(pd.Timedelta(window)))
     return codes, np.asarray(starts.strftime(WINDOW_FORMAT), dtype=object)
 
 def window_keys(t, window):  # t: a Series of times (text is parsed; unreadable: no window)
     "The monitoring window (`window_key`) of each time in `t`, null where the time is unknown."
     import numpy as np, pandas as pd
     codes, names = window_codes(t, window)
-    return pd.Series(np.append(names, None)[codes], index=t.index, dtype=object)  # code -1 -> None; objects: pandas' str dtype copies each text
+    # code -1 -> None; objects: pandas' str dtype copies each text
+    return pd.Series(np.append(names, None)[codes], index=t.index, dtype=object)
 
 # %% ../../nbs/base/01_core.ipynb #683739d2
 def read_ahead(items,  # an iterable (advanced only in the thread)
                f,  # the work on each item
               ):
-    "`f(x)` of each `x` of `items`, in order, each worked out in a background thread while the caller holds the one before."
+    """`f(x)` of each `x` of `items`, in order, each worked out in a background thread while the caller holds the one
+    before."""
     from concurrent.futures import ThreadPoolExecutor
     it, end = iter(items), object()
     def step():

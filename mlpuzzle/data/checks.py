@@ -35,7 +35,8 @@ def blank_to_na(s: pd.Series) -> pd.Series:
 
 def _nulls(v: pd.Series, s: pd.Series, col: str, c: dict) -> list:
     "The checks every column shares: a value that did not convert; a null where none is allowed."
-    return [(v.isna().to_numpy() & s.notna().to_numpy(), col, f"is not {'an' if c['type'][0] in 'aeiou' else 'a'} {c['type']} value"),
+    return [(v.isna().to_numpy() & s.notna().to_numpy(), col,
+             f"is not {'an' if c['type'][0] in 'aeiou' else 'a'} {c['type']} value"),
             *not_null(s.isna().to_numpy(), col, c)]
 
 def not_null(null: np.ndarray, col: str, c: dict) -> list:
@@ -54,13 +55,18 @@ def number_checks(a: np.ndarray, col: str, c: dict) -> list:
     return checks
 
 def unknown_check(unknown: np.ndarray, col: str, c: dict) -> list:
-    "The check of categorical contract `c` on column `col` whose values outside the contract are `unknown`: none unless they are rejected."
+    """The check of categorical contract `c` on column `col` whose values outside the contract are `unknown`: none
+    unless they are rejected."""
     if c["unknown"] != "reject" or c["open"]: return []
-    return [(unknown, col, f"is not an allowed value ({', '.join(map(str, c['values'][:10]))}{' ...' if len(c['values']) > 10 else ''})")]
+    return [(unknown, col,
+             "is not an allowed value "
+             f"({', '.join(map(str, c['values'][:10]))}{' ...' if len(c['values']) > 10 else ''})")]
 
 def _numeric(s: pd.Series, col: str, c: dict) -> tuple:
     num = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-    v = (s if num else pd.to_numeric(s.where(~s.map(lambda x: isinstance(x, bool)), None) if pd.api.types.is_object_dtype(s) else s, errors="coerce")).astype("float64")
+    v = (s if num else pd.to_numeric(s.where(~s.map(lambda x: isinstance(x, bool)),
+                                             None) if pd.api.types.is_object_dtype(s) else s,
+                                     errors="coerce")).astype("float64")
     return v, _nulls(v, s, col, c) + number_checks(v.to_numpy(), col, c)
 
 def _categorical(s: pd.Series, col: str, c: dict) -> tuple:
@@ -74,7 +80,8 @@ def _boolean(s: pd.Series, col: str, c: dict) -> tuple:
     v = s.astype("boolean") if pd.api.types.is_bool_dtype(s) else s.astype(str).str.lower().map(_BOOLS).where(s.notna(), None).astype("boolean")
     return v, _nulls(v, s, col, c)
 
-TIME_RANGE = (pd.Timestamp("0001-01-01", tz="UTC"), pd.Timestamp("9999-12-31 23:59:59.999999", tz="UTC"))  # Python's datetime's
+# Python's datetime's
+TIME_RANGE = (pd.Timestamp("0001-01-01", tz="UTC"), pd.Timestamp("9999-12-31 23:59:59.999999", tz="UTC"))
 
 def _datetime(s: pd.Series, col: str, c: dict) -> tuple:
     if pd.api.types.is_datetime64_any_dtype(s): v = to_utc(s)
@@ -83,7 +90,8 @@ def _datetime(s: pd.Series, col: str, c: dict) -> tuple:
     v = v.where(v.isna() | v.between(*TIME_RANGE))  # "-6736" parses as the year -6736: not a time anything can show
     return v, _nulls(v, s, col, c)
 
-COERCE = {"numeric": _numeric, "categorical": _categorical, "boolean": _boolean, "datetime": _datetime}  # contract type -> (values, checks[, unknown])
+# contract type -> (values, checks[, unknown])
+COERCE = {"numeric": _numeric, "categorical": _categorical, "boolean": _boolean, "datetime": _datetime}
 
 def event_times(chunk: pd.DataFrame, col: str) -> pd.Series:
     "The times in column `col` of `chunk` as read and checked: UTC, null where blank or unreadable."
@@ -96,7 +104,8 @@ def ids_as_text(s: pd.Series) -> pd.Series:
     return _text(s)
 
 def id_hashes(ids: pd.Series) -> np.ndarray:
-    "64-bit hashes of ids (`hashing.text_hashes` of their text), to look ids up among millions without keeping the strings."
+    """64-bit hashes of ids (`hashing.text_hashes` of their text), to look ids up among millions without keeping the
+    strings."""
     return text_hashes(pa.array(ids, pa.large_string(), from_pandas=True))
 
 def is_member(h: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -111,7 +120,8 @@ def is_member(h: np.ndarray, known: np.ndarray) -> np.ndarray:
 def _id_checks(ids: pd.Series, col: str, known: np.ndarray | None, h: np.ndarray) -> list:
     missing = ids.isna().to_numpy()
     checks = [(missing, col, "is missing (every row needs an id)")]
-    if known is not None and len(known): checks.append((is_member(h, np.sort(known)) & ~missing, col, "was already ingested in an earlier batch"))
+    if known is not None and len(known): checks.append((is_member(h, np.sort(known)) & ~missing, col,
+                                                        "was already ingested in an earlier batch"))
     return checks
 
 def repeated_ids(h: np.ndarray, bad: np.ndarray) -> np.ndarray:
@@ -123,8 +133,10 @@ def repeated_ids(h: np.ndarray, bad: np.ndarray) -> np.ndarray:
 
 def _target(s: pd.Series, col: str, problem: str) -> tuple:
     "The target, when a batch carries it: numbers for binary and regression, text for multiclass; null is unlabeled."
-    if problem == "multiclass": return _categorical(s, col, {"type": "categorical", "open": True, "unknown": "flag", "nullable": True})[:2]
-    v, checks = _numeric(s, col, {"type": "numeric", "min": None, "max": None, "integer": problem == "binary", "nullable": True})
+    if problem == "multiclass": return _categorical(s, col, {"type": "categorical", "open": True, "unknown": "flag",
+                                                             "nullable": True})[:2]
+    v, checks = _numeric(s, col, {"type": "numeric", "min": None, "max": None, "integer": problem == "binary",
+                                  "nullable": True})
     if problem == "binary": checks.append((v.notna().to_numpy() & ~v.isin([0, 1]).to_numpy(), col, "is not 0 or 1"))
     return v, checks
 
@@ -134,11 +146,14 @@ def _required(spec) -> list[str]:
     return [c for c in (cols.id, cols.timestamp) if c] + [f for f, c in spec.features.items() if not c.nullable]
 
 def check_columns(columns, spec: dict, name: str) -> tuple:
-    "(missing nullable features, extra columns) of a batch with `columns`; a missing required column raises a DataError."
+    """(missing nullable features, extra columns) of a batch with `columns`; a missing required column raises a
+    DataError."""
     have = set(map(str, columns))
     if missing := [c for c in _required(spec) if c not in have]:
-        raise DataError(f"{name}: lacks the required column(s) {', '.join(missing)} (it has: {', '.join(map(str, columns))}); "
-                        "fix the source, or make the feature nullable in the spec, and re-run: nothing of this batch was stored")
+        raise DataError(f"{name}: lacks the required column(s) {', '.join(missing)} (it has: "
+                        f"{', '.join(map(str, columns))}); "
+                        "fix the source, or make the feature nullable in the spec, and re-run: nothing of this batch "
+                        "was stored")
     cols = spec.columns
     known = set(spec.features) | {c for c in (cols.id, cols.timestamp, cols.target) if c}
     return [f for f in spec.features if f not in have], sorted(have - known)
@@ -165,8 +180,10 @@ def _coerce(df, spec, known_ids, now):
         h = id_hashes(out[cols.id])
         checks += _id_checks(out[cols.id], cols.id, known_ids, h)
     if cols.timestamp:
-        out[cols.timestamp], c = _datetime(blank_to_na(df[cols.timestamp]), cols.timestamp, {"type": "datetime", "nullable": False})
-        checks += c + [(out[cols.timestamp].gt(now).fillna(False).to_numpy(), cols.timestamp, f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)")]
+        out[cols.timestamp], c = _datetime(blank_to_na(df[cols.timestamp]), cols.timestamp,
+                                           {"type": "datetime", "nullable": False})
+        checks += c + [(out[cols.timestamp].gt(now).fillna(False).to_numpy(), cols.timestamp,
+                        f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)")]
     for f, c in spec.features.items():
         s = blank_to_na(df[f]) if f in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
         res = COERCE[c.type](s, f, c)
@@ -185,7 +202,8 @@ def row_reasons(df: pd.DataFrame, checks: list, rejected: np.ndarray) -> list[st
     out = [[] for _ in idx]
     for mask, col, what in checks:
         for i in np.flatnonzero(mask):
-            out[pos[i]].append(f"{col} {show_value(df[col].iat[i]) if col in df.columns else '(no such column)'}: {what}")
+            out[pos[i]].append(f"{col} {show_value(df[col].iat[i]) if col in df.columns else '(no such column)'}: "
+                               f"{what}")
     return ["; ".join(r) for r in out]
 
 def show_value(v) -> str:

@@ -96,7 +96,8 @@ def _check_target(y: pd.Series, where: str):
 
 # %% ../../nbs/data/02_infer.ipynb #1eac000e
 class DraftedSpec(Spec):
-    "A drafted `Spec` that also knows the columns left out of its features (`left_out`, `order`) and the sample's baselines."
+    """A drafted `Spec` that also knows the columns left out of its features (`left_out`, `order`) and the sample's
+    baselines."""
     _left_out: dict = PrivateAttr(default_factory=dict)  # {column: {"why": the reason, "contract": the contract it would have had}}
     _order: list = PrivateAttr(default_factory=list)  # the columns that could have been features, in the sample's order
     _baselines: list = PrivateAttr(default_factory=list)  # comment lines: the rates of the sample monitoring will take as baselines
@@ -127,12 +128,16 @@ def _rows_per_window(t: pd.Series, window: str) -> float | None:
     return float(t.dt.floor(pd.Timedelta(parse_duration(window))).value_counts().median()) if len(t) else None
 
 def _rare_values(df: pd.DataFrame, spec: dict, below: float = 0.01) -> list[str]:
-    "A line naming the values under `below` of the sample in closed categoricals (a value the sample lacks is quarantined)."
-    rare = [f"{f} {v} {r:.1%}" for f, c in spec.features.items() if f in df and c.get("type") == "categorical" and not c.get("open")
+    """A line naming the values under `below` of the sample in closed categoricals (a value the sample lacks is
+    quarantined)."""
+    rare = [f"{f} {v} {r:.1%}" for f,
+            c in spec.features.items() if f in df and c.get("type") == "categorical" and not c.get("open")
             for v, r in df[f].value_counts(normalize=True).items() if r < below]
     if not rare: return []
-    return [f"rare values: {', '.join(rare[:10])}; a value the sample lacks is quarantined, and the quarantine rate of each "
-            "model's training period is the baseline of quarantine_rate (alerts above it by 2 points, when significant)"]
+    return [f"rare values: {', '.join(rare[:10])}; a value the sample lacks is quarantined, and the quarantine rate of "
+            "each "
+            "model's training period is the baseline of quarantine_rate (alerts above it by 2 points, when "
+            "significant)"]
 
 def sample_baselines(df: pd.DataFrame,  # the sample
                      spec: dict,  # the spec drafted from it
@@ -140,13 +145,17 @@ def sample_baselines(df: pd.DataFrame,  # the sample
     "Comment lines on the rates of the sample that monitoring takes as baselines (again from each model's reference)."
     margin, out = alert_defaults("null_rate")["margin"], []
     for f, r in df[[f for f in spec.features if f in df]].isna().mean().items():
-        if r > 0: out.append(f"null rate of {f}: {r:.1%} (null_rate alerts above about {r + margin:.1%}, when significant)")
+        if r > 0: out.append(f"null rate of {f}: {r:.1%} (null_rate alerts above about {r + margin:.1%}, when "
+                             "significant)")
     y, ts = spec.columns.target, spec.columns.timestamp
     if spec.problem != "regression":
-        out.append(f"classes of {y}: " + ", ".join(f"{k} {v:.1%}" for k, v in df[y].value_counts(normalize=True).items())
-                   + " (prediction_balance alerts when a predicted class's share moves 10 points from the model's own, when significant)")
+        out.append(f"classes of {y}: " + ", ".join(f"{k} {v:.1%}" for k,
+                                                   v in df[y].value_counts(normalize=True).items())
+                   + " (prediction_balance alerts when a predicted class's share moves 10 points from the model's own, "
+                     "when significant)")
     if ts and (n := _rows_per_window(df[ts], spec.monitoring.window)):
-        out.append(f"rows per {spec['monitoring']['window']} window: median {n:,.0f} in the sample (no_data alerts below 10% of the median)")
+        out.append(f"rows per {spec['monitoring']['window']} window: median {n:,.0f} in the sample (no_data alerts "
+                   "below 10% of the median)")
     out += _rare_values(df, spec)
     head = "# Baselines in the sample (monitoring learns them again from each model's reference):\n"
     return [head, *(f"#   {clip_text(l, 200)}\n" for l in out)] if out else []
@@ -191,7 +200,8 @@ def _top_line(text: str, key: str) -> int:
 def _note(column: str, left: dict) -> list:
     "The comment lines of `column`, left out of the features: why, and its contract to uncomment."
     entry = yaml.safe_dump({column: left["contract"]}, sort_keys=False, default_flow_style=True, width=10**6).strip()
-    return [f"  # left out: {left['why']} If it is not, uncomment the next line to put it back.\n", f"  # {entry[1:-1]}\n"]
+    return [f"  # left out: {left['why']} If it is not, uncomment the next line to put it back.\n",
+            f"  # {entry[1:-1]}\n"]
 
 def draft_text(spec: dict) -> str:
     "The YAML text of drafted `spec`: comments where each column left out of its features would be, and its baselines."
@@ -199,7 +209,8 @@ def draft_text(spec: dict) -> str:
     at, end = _feature_lines(text)
     notes = {_top_line(text, "monitoring"): list(getattr(spec, "baselines", []))}
     for i, c in enumerate(order):
-        if c in left: notes.setdefault(next((at[f] for f in order[i + 1:] if f in at), end), []).extend(_note(c, left[c]))
+        if c in left: notes.setdefault(next((at[f] for f in order[i + 1:] if f in at), end),
+                                       []).extend(_note(c, left[c]))
     return "".join(n for i, line in enumerate([*text.splitlines(keepends=True), ""]) for n in [*notes.get(i, []), line])
 
 def write_draft(path: str | Path,  # the spec file of a workspace just initialised with `spec`

@@ -27,8 +27,10 @@ def label_spec(spec: dict,  # the workspace's validated spec
     "The contract of a label batch: the id, the label time (when `timed`) and the target."
     p, t = spec.problem, spec.columns.target
     if p == "multiclass": target = CategoricalFeature(type="categorical", open=True, unknown="flag")
-    else: target = NumericFeature(type="numeric", min=0 if p == "binary" else None, max=1 if p == "binary" else None, integer=p == "binary")
-    columns = Columns.model_construct(id=spec.columns.id, timestamp=spec.source.label_time if timed else None, target=None)
+    else: target = NumericFeature(type="numeric", min=0 if p == "binary" else None, max=1 if p == "binary" else None,
+                                  integer=p == "binary")
+    columns = Columns.model_construct(id=spec.columns.id, timestamp=spec.source.label_time if timed else None,
+                                      target=None)
     return spec.model_copy(update={"columns": columns, "features": {t: target}})
 
 # %% ../../nbs/data/10_labels.ipynb #0e0db09b
@@ -90,14 +92,16 @@ def ingest_labels(workspace,  # a Workspace or its directory
                  ) -> list[dict]:
     "Ingest label batches (the spec's `source.labels`, a file or glob `path`, or `df`) into `labels/`."
     ws = open_workspace(workspace)
-    if not ws.spec.columns.id: raise DataError("labels are joined on the id column, and columns.id is not set in the spec")
+    if not ws.spec.columns.id: raise DataError("labels are joined on the id column, and columns.id is not set in the "
+                                               "spec")
     delay = _label_delay(ws.spec, label_delay)
     srcs = [Batch("labels:dataframe", iter([df]))] if df is not None else label_sources(ws, path)
     with ingest_lock(ws):
         done = label_batches(ws)
         seen, hashes, out = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}, []
         for b in srcs:
-            if b.key and file_key(b.key) in seen: out.append({"status": "unchanged", "source": {"name": b.name}}); continue
+            if b.key and file_key(b.key) in seen: out.append({"status": "unchanged",
+                                                              "source": {"name": b.name}}); continue
             if m := _store_labels(ws, b, delay, now, hashes): out.append(m); hashes.add(m.get("content_hash"))
     return out
 

@@ -56,7 +56,8 @@ def _seconds(s: pd.Series) -> pd.Series:
     return (t - pd.Timestamp(0, tz=t.dt.tz)).dt.total_seconds()
 
 def _numbers(s: pd.Series) -> np.ndarray | None:
-    "Column `s` as floats (times in seconds; nulls and infinities NaN), or None when it holds neither numbers nor times."
+    """Column `s` as floats (times in seconds; nulls and infinities NaN), or None when it holds neither numbers nor
+    times."""
     kind = column_kind(s)
     if kind not in ("numeric", "datetime"): return None
     x = np.array((as_number(s) if kind == "numeric" else _seconds(s)).to_numpy(dtype=float, na_value=np.nan))
@@ -64,7 +65,8 @@ def _numbers(s: pd.Series) -> np.ndarray | None:
     return x
 
 def _groups(s: pd.Series, x: np.ndarray | None, bins: int) -> np.ndarray:
-    "Group codes 0..k of column `s`: numbers `x` in up to `bins` quantile bins, other values as they are; nulls a group."
+    """Group codes 0..k of column `s`: numbers `x` in up to `bins` quantile bins, other values as they are; nulls a
+    group."""
     if x is not None and len(np.unique(x[~np.isnan(x)])) > bins:
         edges = np.unique(np.nanquantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
         return np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right"))
@@ -73,7 +75,8 @@ def _groups(s: pd.Series, x: np.ndarray | None, bins: int) -> np.ndarray:
     return np.where(codes < 0, codes.max() + 1, codes)
 
 def _oof_means(groups: np.ndarray, Y: np.ndarray, folds: np.ndarray) -> np.ndarray:
-    "Each row's mean of each column of `Y` over its group's rows in the other folds (smoothed towards the overall mean)."
+    """Each row's mean of each column of `Y` over its group's rows in the other folds (smoothed towards the overall
+    mean)."""
     k = folds.max() + 1
     key, size = groups * k + folds, (groups.max() + 1) * k
     def others(w):  # per (group, fold): the sum of `w` over the group's rows in the other folds
@@ -92,7 +95,8 @@ def _raw_auc(x: np.ndarray, y: np.ndarray) -> float:
     "The best ROC AUC of numbers `x` as they are, either way up, nulls taken as lowest or highest."
     return max(max(a, 1 - a) for a in (_auc(np.where(np.isnan(x), fill, x), y) for fill in (-np.inf, np.inf)))
 
-def _r2(pred: np.ndarray, y: np.ndarray) -> float: return float(1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+def _r2(pred: np.ndarray,
+        y: np.ndarray) -> float: return float(1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
 
 def _raw_r2(x: np.ndarray, y: np.ndarray) -> float:
     "R² of a straight line through numbers `x` as they are (nulls at their mean)."
@@ -118,7 +122,8 @@ def alone_scores(df: pd.DataFrame,  # a sample, target included
                  features=None,  # the columns to judge (default: every other column)
                  problem: str | None = None,  # binary, multiclass or regression (default: guessed from the target)
                 ) -> dict:
-    "How well each feature alone predicts `target` on `df`: {column: ROC AUC, macro ROC AUC or R²} ({} when too few rows)."
+    """How well each feature alone predicts `target` on `df`: {column: ROC AUC, macro ROC AUC or R²} ({} when too few
+    rows)."""
     problem = problem or problem_of(df[target])
     df = df[(as_number(df[target]) if problem == "regression" else df[target]).notna()]
     if len(df) > LEAK_MAX_ROWS: df = df.sample(LEAK_MAX_ROWS, random_state=0)

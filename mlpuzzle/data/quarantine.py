@@ -29,7 +29,8 @@ def quarantined(workspace, include_settled: bool = False) -> pd.DataFrame:
     snaps = {p.parent.name for p in ws.dir("snapshots").glob("[!.]*/manifest.json")}
     parts = [pd.read_parquet(p).assign(_kind="labels" if p.stem in labels else "events")
              for p in sorted(ws.dir("quarantine").glob("*.parquet")) if p.stem in labels | snaps]
-    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["_qid", "_reasons", "_source", "_kind"])
+    df = pd.concat(parts,
+                   ignore_index=True) if parts else pd.DataFrame(columns=["_qid", "_reasons", "_source", "_kind"])
     return df if include_settled else df[~df["_qid"].isin(_settled(ws))].reset_index(drop=True)
 
 def export_quarantine(workspace, path) -> Path:
@@ -47,20 +48,25 @@ def readmit(workspace, path=None, now=None) -> dict:
         pending = quarantined(ws)
         pending = pending[pending["_kind"] == "events"]
         if path is not None and not Path(path).is_file():
-            raise DataError(f"{path}: no such file; write one with `mlpuzzle quarantine --export FILE`, fix it, then re-admit it")
+            raise DataError(f"{path}: no such file; write one with `mlpuzzle quarantine --export FILE`, fix it, then "
+                            "re-admit it")
         rows = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]) if path else pending
-        if "_qid" not in rows: raise DataError(f"{path}: no _qid column; fix the CSV written by `mlpuzzle quarantine --export`, keeping its _qid column")
+        if "_qid" not in rows: raise DataError(f"{path}: no _qid column; fix the CSV written by `mlpuzzle quarantine "
+                                               "--export`, keeping its _qid column")
         rows = rows[rows["_qid"].isin(set(pending["_qid"]))].reset_index(drop=True)
         if not len(rows): return {"status": "nothing to re-admit", "admitted": 0, "quarantined": 0}
         qids = rows["_qid"].tolist()
         data = rows.drop(columns=[c for c in rows.columns if c.startswith("_")])
         parents = sorted({q.split(":")[0] for q in qids})
-        m = ingest_batch(ws, Batch(f"readmit:{path or 'quarantine'}", iter([data])), known_ids(ws), IngestOptions(now=now),
+        m = ingest_batch(ws, Batch(f"readmit:{path or 'quarantine'}", iter([data])), known_ids(ws),
+                         IngestOptions(now=now),
                          parents=parents, extra={"readmitted_from": parents})
         again = set(pd.read_parquet(ws.path / m["quarantine"])["_row"]) if m.get("quarantine") else set()
-        settled = {q: (f"re-quarantined as {m['id']}:{i}" if i in again else f"admitted in {m['id']}") for i, q in enumerate(qids)}
+        settled = {q: (f"re-quarantined as {m['id']}:{i}" if i in again else f"admitted in {m['id']}") for i,
+                   q in enumerate(qids)}
         atomic_write(ws.dir("quarantine") / "readmitted.json", json.dumps({**_settled(ws), **settled}, indent=1))
-        return {"status": m["status"], "snapshot": m["id"], "admitted": len(qids) - len(again), "quarantined": len(again)}
+        return {"status": m["status"], "snapshot": m["id"], "admitted": len(qids) - len(again),
+                "quarantined": len(again)}
 
 # %% ../../nbs/data/11_quarantine.ipynb #0d9ac610
 def reason_counts(rejected: pd.DataFrame) -> pd.Series:

@@ -35,14 +35,16 @@ def _read_source(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     return events, labels
 
 def step_bounds(since, until, step: timedelta) -> list[pd.Timestamp]:
-    "The bounds of the steps from `since` to `until`: since, since + step, ..., and until (the last step may be shorter)."
+    """The bounds of the steps from `since` to `until`: since, since + step, ..., and until (the last step may be
+    shorter)."""
     since, until = to_utc(since), to_utc(until)
     if until <= since: raise ValueError(f"until ({until:%Y-%m-%d %H:%M}) must be after since ({since:%Y-%m-%d %H:%M})")
     return [min(since + i * step, until) for i in range(int(np.ceil((until - since) / step)) + 1)]
 
 # %% ../../nbs/loop/03_history.ipynb #h0000009
 def _label_times(ws: Workspace, labels: pd.DataFrame, events: pd.DataFrame, ev_time: pd.Series) -> pd.Series:
-    "When each label is known: its label time, else its event's time plus `monitoring.label_delay` (NaT: no such event)."
+    """When each label is known: its label time, else its event's time plus `monitoring.label_delay` (NaT: no such
+    event)."""
     c, lt = ws.spec.columns, ws.spec.source.label_time
     if lt in labels: return to_utc(labels[lt].astype(object), errors="coerce")
     first = pd.Series(ev_time.to_numpy(), index=events[c.id].astype(str)).groupby(level=0).min()
@@ -63,12 +65,14 @@ def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
     "Cut the source into the steps of a replay (once: `DIR/replays/feed/`, reused while source and steps are the same)."
     ts, lt = ws.spec.columns.timestamp, ws.spec.source.label_time
     if not ts: raise DataError("a replay releases events by their time, and the spec sets no columns.timestamp")
-    d, key = replays_dir(ws) / "feed", {"format": 1, "since": str(to_utc(since)), "until": str(until and to_utc(until)), "step": step,
+    d, key = replays_dir(ws) / "feed", {"format": 1, "since": str(to_utc(since)), "until": str(until and to_utc(until)),
+                                        "step": step,
                                         "source": ws.spec.source.model_dump(), "spec": ws.spec_file.read_text()}
     if (d / "feed.json").exists():
         if (old := json.loads((d / "feed.json").read_text()))["key"] == key: return old
         if (replays_dir(ws) / "start").exists():
-            raise WorkspaceError(f"{replays_dir(ws)} holds a replay of other steps (since, until, step, source or spec differ): "
+            raise WorkspaceError(f"{replays_dir(ws)} holds a replay of other steps (since, until, step, source or spec "
+                                 "differ): "
                                  "pass --fresh to start again")
     events, labels = _read_source(ws)
     if not len(events): raise DataError("the source holds no event to replay")
@@ -76,17 +80,21 @@ def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
     bounds = step_bounds(since, until if until is not None else _data_end(ws, t), parse_duration(step))
     ev_step = _steps_of(t, bounds, "right")
     known = _label_times(ws, labels, events, t) if len(labels) else pd.Series(dtype="datetime64[ns, UTC]")
-    labels, lab_step = (labels.assign(**{lt: known}), _steps_of(known, bounds, "left")) if len(labels) else (labels, np.empty(0, int))
+    labels, lab_step = (labels.assign(**{lt: known}), _steps_of(known, bounds,
+                                                                "left")) if len(labels) else (labels, np.empty(0, int))
     if len(labels): lab_step[known.isna().to_numpy()] = len(bounds)  # no event, no label time: never known
     shutil.rmtree(d, ignore_errors=True); d.mkdir(parents=True)
     for k in range(len(bounds)):
         events[ev_step == k].to_parquet(d / f"events-{k:04d}.parquet", index=False)
         labels[lab_step == k].to_parquet(d / f"labels-{k:04d}.parquet", index=False)
     late = (lab_step == len(bounds)) & known.notna().to_numpy() if len(labels) else lab_step == 0
-    labels[late].to_parquet(d / "labels-late.parquet", index=False)  # known after the end: to judge the last windows served
-    feed = {"key": key, "bounds": [b.isoformat() for b in bounds], "events": np.bincount(ev_step, minlength=len(bounds) + 1)[:len(bounds)].tolist(),
+    # known after the end: to judge the last windows served
+    labels[late].to_parquet(d / "labels-late.parquet", index=False)
+    feed = {"key": key, "bounds": [b.isoformat() for b in bounds],
+            "events": np.bincount(ev_step, minlength=len(bounds) + 1)[:len(bounds)].tolist(),
             "labels": np.bincount(lab_step, minlength=len(bounds) + 1)[:len(bounds)].tolist(),
-            "after_until": {"events": int((ev_step == len(bounds)).sum()), "labels": int((lab_step == len(bounds)).sum())}}
+            "after_until": {"events": int((ev_step == len(bounds)).sum()),
+                            "labels": int((lab_step == len(bounds)).sum())}}
     atomic_write(d / "feed.json", json.dumps(feed, indent=1))
     return feed
 

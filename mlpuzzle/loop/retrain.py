@@ -19,7 +19,8 @@ from ..monitoring.windows import business_now
 __all__ = ['retrain_requests', 'Trained', 'train_version', 'training_since', 'trigger_retraining']
 
 # %% ../../nbs/loop/02_retrain.ipynb #30a769ff
-_ASKING = ("SELECT * FROM alerts WHERE retrain=1 AND (retrain_run IS NULL OR state='open' AND retrain_result='refused') "
+_ASKING = ("SELECT * FROM alerts WHERE retrain=1 AND (retrain_run IS NULL OR state='open' AND "
+           "retrain_result='refused') "
            "ORDER BY id")
 
 def retrain_requests(ws: Workspace) -> pd.DataFrame:
@@ -52,7 +53,8 @@ def train_version(workspace, since=None, until=None,  # the events to train on, 
                   gate_days: float = 14,  # the latest labeled days, held out of training for the gate
                   seed: int | None = None, promote: bool = True, retire_replaced: bool = False,
                   trigger: str = "manual", run_id: str = "in-process") -> Trained:
-    "Train, track, register and reference a new version on the labeled events; run the promotion gate unless `promote` is False."
+    """Train, track, register and reference a new version on the labeled events; run the promotion gate unless `promote`
+    is False."""
     from mlpuzzle.data.labels import training_set
     from mlpuzzle.models.model import train
     from mlpuzzle.monitoring.reference import save_reference
@@ -71,12 +73,14 @@ def train_version(workspace, since=None, until=None,  # the events to train on, 
     snap_ids = [m["id"] for m in snapshots(ws) if m["rows"]["accepted"]]
     run = track(ws, result, run_name=f"train {run_id}", snapshot_ids=snap_ids)
     version = register(ws, result.model, run, {
-        "threshold": result.threshold, "beats_baseline": bool(result.beats_baseline), "test_metrics": result.metrics["test"],
+        "threshold": result.threshold, "beats_baseline": bool(result.beats_baseline),
+                                               "test_metrics": result.metrics["test"],
         "spec_hash": result.spec_hash, "snapshot_ids": snap_ids, "mlpuzzle_run": run_id}, trigger)
     card = ws.dir("mlflow") / "cards" / f"v{version}.html"
     card.parent.mkdir(exist_ok=True)
     card.write_text(model_card(result, ws.spec, version=version, snapshot_ids=snap_ids))
-    save_reference(ws, version, fit_df, result.model, {"version": version, "threshold": result.threshold, "run_id": run})
+    save_reference(ws, version, fit_df, result.model, {"version": version, "threshold": result.threshold,
+                                                       "run_id": run})
     before, now = champion(ws), business_now(ws, as_of)[0]  # a promotion counts from the data's time in a replay
     decision = propose(ws, version, gate_df, trigger, as_of=now) if promote else None
     if decision and decision.promote and retire_replaced and before is not None:
@@ -91,7 +95,8 @@ def _since(ws: Workspace, labeled: pd.DataFrame) -> str:
     return str(labeled[ts].max() - pd.Timedelta(parse_duration(ws.spec.monitoring.retrain_window)))
 
 def training_since(ws: Workspace, as_of=None) -> str:
-    "The start of a retraining's data: `monitoring.retrain_window` before the latest labeled event known at `as_of` ('' when none)."
+    """The start of a retraining's data: `monitoring.retrain_window` before the latest labeled event known at `as_of`
+    ('' when none)."""
     from mlpuzzle.data.labels import training_set
     return _since(ws, training_set(ws, as_of=as_of))
 
@@ -109,7 +114,8 @@ def _mark(ws: Workspace, ids, sql: str, values: tuple):
 def _in_process(ws: Workspace, params: dict) -> dict:
     "`train_version` with the train stage's parameters; a record like a run's (id, status, error)."
     p = {k: params[k] or None for k in ("since", "as_of")}
-    try: train_version(ws, **p, gate_days=params.get("gate_days", 14), trigger=params["trigger"], retire_replaced=params["retire_replaced"])
+    try: train_version(ws, **p, gate_days=params.get("gate_days", 14), trigger=params["trigger"],
+                       retire_replaced=params["retire_replaced"])
     except MlpuzzleError as e: return {"id": f"in-process:{p['as_of']}", "status": "failed", "error": str(e)}
     return {"id": f"in-process:{p['as_of']}", "status": "succeeded", "error": None}
 
@@ -126,7 +132,8 @@ def trigger_retraining(ws: Workspace, parameters: dict | None = None, reports=No
     seen = len(history(ws))
     params = {"trigger": f"alert:{'+'.join(sorted(set(req.kind)))}", "retire_replaced": True,
               "since": training_since(ws, now), "as_of": now or "", **(parameters or {})}
-    _mark(ws, req.id, "UPDATE alerts SET retrain_run='starting', retrain_at=? WHERE id=?", (now,))  # first: no retry loop
+    # first: no retry loop
+    _mark(ws, req.id, "UPDATE alerts SET retrain_run='starting', retrain_at=? WHERE id=?", (now,))
     if in_process: rec = _in_process(ws, params)
     else:
         try: rec = run_stage(ws, "train", params, reports=reports, **kw)

@@ -143,7 +143,8 @@ def _window_results_on(ws: Workspace, con, keys: list[str], versions: dict) -> d
 def window_results(ws: Workspace, keys: list[str],
                    versions,  # the reference version of each window: `{key: version}`, or one version (or None) for all
                    con=None) -> dict:
-    "Drift (DataFrame) and quality (dict) of each window in `keys`, from the store or computed: `{key: (drift, quality)}`."
+    """Drift (DataFrame) and quality (dict) of each window in `keys`, from the store or computed: `{key: (drift,
+    quality)}`."""
     own = con is None
     con = con or monitor_db(ws)
     versions = versions if isinstance(versions, dict) else {k: versions for k in keys}
@@ -157,7 +158,8 @@ def _before(df: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
     return df[df.window < end.strftime(WINDOW_FORMAT)] if len(df) else df
 
 def _in_windows(ws: Workspace, pred: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    "The predictions of events in the windows from `keys[0]` on (none without keys): a run judges its range, not all history."
+    """The predictions of events in the windows from `keys[0]` on (none without keys): a run judges its range, not all
+    history."""
     if not len(pred) or not keys: return pred.iloc[:0]
     w = window_keys(pred[ws.spec.columns.timestamp], parse_duration(ws.spec.monitoring.window))
     return pred[(w >= keys[0]).to_numpy()]
@@ -196,7 +198,8 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
 
 def _quality_table(results: dict, versions: dict) -> pd.DataFrame:
     "One row per window of `results`: its reference version and its quality (without the per-feature dicts of rates)."
-    return pd.DataFrame([{"window": k, "reference": versions[k], **{c: v for c, v in q.items() if not c.endswith("null_rates")}}
+    return pd.DataFrame([{"window": k, "reference": versions[k], **{c: v for c,
+                                                                    v in q.items() if not c.endswith("null_rates")}}
                          for k, (_, q) in results.items()])
 
 def monitor(workspace,  # a Workspace or its directory
@@ -207,7 +210,8 @@ def monitor(workspace,  # a Workspace or its directory
             budget: float = 10.0,  # seconds at most spent delivering to the webhook
             quiet: bool = False,  # do not print the incident events
            ) -> MonitorReport:
-    "Monitor the windows of a time range: drift, data quality, realized performance; raise and resolve alerts and incidents."
+    """Monitor the windows of a time range: drift, data quality, realized performance; raise and resolve alerts and
+    incidents."""
     from mlpuzzle.models.registry import champion
     ws = open_workspace(workspace)
     t, replayed = business_now(ws, as_of)
@@ -221,5 +225,6 @@ def monitor(workspace,  # a Workspace or its directory
     webhook = deliver_alerts and ws.spec.monitoring.webhook
     delivery = deliver(ws, budget=budget) if webhook else {}
     drift_df, qual = drift_table(j["results"]), _quality_table(j["results"], versions)
-    return MonitorReport(t.isoformat(timespec="seconds"), serving, windows_table(qual, drift_df), drift_df, qual, j["perf"],
+    return MonitorReport(t.isoformat(timespec="seconds"), serving, windows_table(qual, drift_df), drift_df, qual,
+                         j["perf"],
                          j["alerts"], j["events"], delivery, replayed, j["est"], j["incidents"], j["incident_events"])

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .rules import (baseline_nulls, drifted, judged_quality, rate_names, unknown_shares, unlikely_few,
+from .rules import (baseline_nulls, drifted, judged_quality, rate_names, unknown_shares,
+                                       unlikely_few,
                             window_null_rates)
 
 # %% auto #0
@@ -81,7 +82,8 @@ def _class_back(rule: dict, k: float, n: float, base: float, alpha: float) -> bo
 def _balance_back(rule: dict, subject: str, pool: Pool) -> bool:
     "Each predicted class's share, pooled, is consistent with the reference's within the tolerance."
     qs = [q for _, q in pool.windows if q.get("prediction_shares")]
-    n, base = sum(q.get("accepted", q["rows"]) for q in qs), (qs[-1].get("baseline_prediction_shares") or {}) if qs else {}
+    n, base = sum(q.get("accepted",
+                        q["rows"]) for q in qs), (qs[-1].get("baseline_prediction_shares") or {}) if qs else {}
     if not n or not base: return True
     count = {c: sum(q["prediction_shares"].get(c, 0.0) * q.get("accepted", q["rows"]) for q in qs) for c in base}
     return all(_class_back(rule, count[c], n, base[c], pool.alpha) for c in base)

@@ -33,7 +33,8 @@ def known_windows(ws: Workspace) -> list[str]:
     return sorted(k for k in keys if k[:4].isdigit())
 
 def window_range(ws: Workspace, since=None, until=None) -> list[str]:
-    "Every window from `since` (default: the first known) up to `until` (exclusive; default: the last known), empty ones included."
+    """Every window from `since` (default: the first known) up to `until` (exclusive; default: the last known), empty
+    ones included."""
     window, keys = parse_duration(ws.spec.monitoring.window), known_windows(ws)
     if not keys and (since is None or until is None): return []
     start = pd.Timestamp(window_key(since, window) if since is not None else keys[0], tz="UTC")

@@ -104,7 +104,8 @@ def _score_chunks(chunks,  # DataFrames of rows typed as snapshots store them
     return rows
 
 def _score_snapshot(ws, m, model, info, since, until, out: Path, chunk_rows: int, profiles=None) -> int:
-    "Score snapshot `m`, a row group at a time, into Parquet `out` (and into `profiles`, if given); return the rows scored."
+    """Score snapshot `m`, a row group at a time, into Parquet `out` (and into `profiles`, if given); return the rows
+    scored."""
     chunks = (df for f in snapshot_files(ws, m) for df in parquet_chunks(f, chunk_rows))
     with atomic_path(out) as tmp:
         rows = _score_chunks(chunks, model, info, ws.spec, since, until, tmp, profiles)
@@ -189,7 +190,8 @@ class PartitionedScoring:
         parts = [(str(f), p["row_groups"]) for f in snapshot_files(self.ws, m)
                  for p in partitions(f, "parquet", spec.source.chunk_rows, rows)]
         return [self.engine.submit(score_partition, str(self.ws.path), spec, self.info["version"], f, g, since, until,
-                                   str(tmp / f"part-{i:05d}.parquet"), profile, pure=False) for i, (f, g) in enumerate(parts)]
+                                   str(tmp / f"part-{i:05d}.parquet"), profile, pure=False) for i,
+                (f, g) in enumerate(parts)]
 
     def score(self, m: dict, since, until, path: Path, tag: str, profile: bool) -> int:
         tmp = new_snapshot_dir(self.ws.dir("predictions"))

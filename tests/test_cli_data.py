@@ -53,7 +53,7 @@ def test_every_command_has_help(cli):
 
 
 def test_every_verb_has_help_and_says_what_it_does(cli):
-    from mlpuzzle.app.cli import VERBS
+    from mlpuzzle.app.verbs import VERBS
     for verb, (_, _, description, _) in VERBS.items():
         r = cli(verb, "--help")
         assert r.returncode == 0 and f"usage: mlpuzzle {verb}" in r.stdout, verb

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlpuzzle.base.schema import ALERT_RULES
+from mlpuzzle.base.alert_rules import ALERT_RULES
 from mlpuzzle.base.workspace import Workspace, init_workspace
 from mlpuzzle.monitoring.alerts import alerts
 from mlpuzzle.monitoring.incidents import incidents

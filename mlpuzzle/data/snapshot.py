@@ -203,8 +203,8 @@ class SnapshotWriter:
         read."""
         h = hashlib.sha256(json.dumps(columns, sort_keys=True).encode())
         h.update(self.content.tobytes())  # sums over rows: how the rows fell into chunks does not matter
-        rejected = [r[~r["_reasons"].str.contains(KNOWN_ID,
-                                                  regex=False)].drop(columns=["_row", "_reasons"]) for r in self.rejected]
+        not_known = [r[~r["_reasons"].str.contains(KNOWN_ID, regex=False)] for r in self.rejected]
+        rejected = [r.drop(columns=["_row", "_reasons"]) for r in not_known]
         rejected = [multiset_hash(pd.util.hash_pandas_object(r, index=False).to_numpy()) for r in rejected if len(r)]
         if rejected: h.update(np.sum(rejected, axis=0, dtype=np.uint64).tobytes())
         return h.hexdigest()

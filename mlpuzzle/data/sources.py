@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from ..base.core import DataError, SpecError, to_utc
-from ..base.schema import Source, Spec, spec_problems
+from ..base.schema import Source, Spec
+from ..base.spec import spec_problems
 from ..base.privacy import redact
 from ..base.workspace import Workspace
 
@@ -116,8 +117,8 @@ def _in_range(path: str, since, until) -> bool:
     m = _DATE_IN_NAME.search(Path(path).name)
     if not m: return True
     d = pd.Timestamp(m.group(1), tz="UTC")
-    return (since is None or d >= pd.Timestamp(since,
-                                               tz="UTC").floor("D")) and (until is None or d < pd.Timestamp(until, tz="UTC"))
+    after_since = since is None or d >= pd.Timestamp(since, tz="UTC").floor("D")
+    return after_since and (until is None or d < pd.Timestamp(until, tz="UTC"))
 
 # a file name's ending -> its source kind
 KINDS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -200,11 +201,13 @@ def _sql_batches(src, ts, since, until, watermark, chunk_rows):
     def chunks():
         try:
             with create_engine(src.url).connect() as con:
-                sample = con.execute(text(f'SELECT "{ts}" FROM {_sql_from(src)} WHERE "{ts}" IS NOT NULL LIMIT 1')).scalar() if ts else None
+                first = text(f'SELECT "{ts}" FROM {_sql_from(src)} WHERE "{ts}" IS NOT NULL LIMIT 1')
+                sample = con.execute(first).scalar() if ts else None
                 q, params = _sql_query(src, ts, since, until, watermark, sample)
                 yield from pd.read_sql(q, con, params=params, chunksize=chunk_rows)
-        except SQLAlchemyError as e: raise DataError(redact(f"{name} at {src.url}: "
-                                                            f"{' '.join(str(getattr(e, 'orig', None) or e).split())}")) from None
+        except SQLAlchemyError as e:
+            why = " ".join(str(getattr(e, "orig", None) or e).split())
+            raise DataError(redact(f"{name} at {src.url}: {why}")) from None
     yield Batch(name, chunks(), {"url": redact(src.url), "table": src.table, "query": src.query,
                                  "watermark": watermark})
 

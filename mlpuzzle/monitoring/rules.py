@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..base.core import MlpuzzleError
-from ..base.schema import DEFAULT_SEVERITY
+from ..base.alert_rules import DEFAULT_SEVERITY
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'SIZED', 'drifted', 'window_null_rates', 'baseline_nulls', 'judged_quality',

@@ -89,7 +89,7 @@ VERBS = {  # command -> (function, help, description, arguments)
                [WORKSPACE, arg("--open", action="store_true", help="only the open incidents (alerts)"),
                 arg("--alerts", action="store_true", help="the alert log alone, one line per alert"),
                 arg("--json", action="store_true", help="as JSON records: incidents with their alerts (evidence, "
-                    "retraining, webhook deliveries); with --alerts, the alerts")]),
+                                                        "retraining, webhook deliveries); with --alerts, the alerts")]),
     "performance": ("cmd_performance", "each window's gate metric, estimated before the labels and realized after",
                     "List per window: rows, the gate metric estimated from the predictions with its band, the realized "
                     "metric "
@@ -104,8 +104,8 @@ VERBS = {  # command -> (function, help, description, arguments)
                  [WORKSPACE, arg("--days", type=int, default=60, help="days to simulate (default: 60)"),
                   arg("--scenario", default="none",
                       help="what happens to the business: none, seasonality, covariate_drift, "
-                      "new_category, unit_change, null_column, missing_column, duplicate_ids, numbers_as_strings, "
-                      "concept_drift, unsure_shift (default: none)"),
+                           "new_category, unit_change, null_column, missing_column, duplicate_ids, numbers_as_strings, "
+                           "concept_drift, unsure_shift (default: none)"),
                   arg("--seed", type=int, default=0, help="random seed (default: 0)"),
                   arg("--rows-per-day", type=int, default=1000, help="events per day (default: 1000)"),
                   arg("--onset", type=int, help="day the scenario starts (default: half way)")]),
@@ -155,12 +155,12 @@ VERBS = {  # command -> (function, help, description, arguments)
                 arg("--step", default="7d", help="history released per step, e.g. 7d, 1d, 12h (default: 7d)"),
                 arg("--policy", action="append", metavar="P",
                     help="never, every:DURATION (e.g. every:30d), on-alert or "
-                    "on-alert:estimated; repeatable (default: never, every:30d, on-alert)"),
+                         "on-alert:estimated; repeatable (default: never, every:30d, on-alert)"),
                 arg("--jobs", type=count, metavar="N",
                     help="policies replayed at once, in worker processes (default: the cores)"),
                 arg("--gate-days", type=float, default=14, metavar="DAYS",
                     help="each training holds out its latest labeled "
-                    "days for the promotion gate (default: 14)"),
+                         "days for the promotion gate (default: 14)"),
                 arg("--fresh", action="store_true", help="start again (default: go on where a stopped replay stopped)"),
                 arg("--no-report", action="store_true", help="no report notebook (a papermill run), only the table"),
                 REPORTS]),

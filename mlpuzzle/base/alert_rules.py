@@ -50,7 +50,7 @@ class NullRateRule(Rule):
     tolerance: float = Share(0.0,
                              "an open alert resolves once the windows since it last held, pooled, are not "
                              "significantly above the reference's "
-                                  "rate plus this (or significantly below the reference plus half the margin)")
+                             "rate plus this (or significantly below the reference plus half the margin)")
     critical_above: float = Share(0.9, "a null rate at or above this is critical (the feature is as good as missing)")
 
 class QuarantineRateRule(Rule):
@@ -62,7 +62,7 @@ class QuarantineRateRule(Rule):
     margin: float = Share(0.02,
                           "learned baseline: alert when a window's quarantine rate (in all, or for one reason) is "
                           "above the reference "
-                                "period's by more than this, and significantly so")
+                          "period's by more than this, and significantly so")
     alpha: float = Share(0.001,
                          "learned baseline: significance level of the binomial test, before Bonferroni over the rate "
                          "in all and its 5 reasons",
@@ -70,7 +70,7 @@ class QuarantineRateRule(Rule):
     tolerance: float = Share(0.0,
                              "an open alert resolves once the windows since it last held, pooled, are not "
                              "significantly above the reference "
-                                  "period's rate plus this (or significantly below it plus half the margin)")
+                             "period's rate plus this (or significantly below it plus half the margin)")
     critical_above: float = Share(0.5,
                                   "a quarantine rate at or above this is critical (most rows do not reach the model)")
 
@@ -80,12 +80,12 @@ class CategoryRule(Rule):
     margin: float = Share(0.0,
                           "alert when the share of a feature's rows holding values outside its closed contract is "
                           "above the reference "
-                               "period's by more than this, and significantly so")
+                          "period's by more than this, and significantly so")
     alpha: float = Share(0.001, _ALPHA, gt=0, lt=1)
     tolerance: float = Share(0.0,
                              "an open alert resolves once the windows since it last held, pooled, are not "
                              "significantly above the reference "
-                                  "period's share plus this")
+                             "period's share plus this")
     critical_above: float = Share(0.5, "a share of unknown values at or above this is critical")
 
 class PredictionBalanceRule(Rule):
@@ -99,7 +99,7 @@ class PredictionBalanceRule(Rule):
     tolerance: float = Share(0.0,
                              "an open alert resolves once the windows since it last held, pooled, move no class's "
                              "share significantly further "
-                                  "than this from the reference's (or significantly less than half the margin)")
+                             "than this from the reference's (or significantly less than half the margin)")
 
 class SchemaRule(Rule):
     "A batch of the window lacks a feature or brings a column the spec does not know."
@@ -111,8 +111,8 @@ class PerformanceRule(Rule):
     below: Num | None = Field(None,
                               description="alert when the realized gate metric is below this (default: "
                                           "monitoring.performance_floor, else the "
-                                                "serving model's test metric less 0.05; for error metrics: above, "
-                                                "x1.25)")
+                                          "serving model's test metric less 0.05; for error metrics: above, "
+                                          "x1.25)")
     min_labels: StrictInt = Count(50, "windows with fewer labeled predictions are not judged", hi=10**9)
 
 class EstimatedPerformanceRule(Rule):
@@ -121,8 +121,8 @@ class EstimatedPerformanceRule(Rule):
     below: Num | None = Field(None,
                               description="alert when the whole band of a window's gate metric estimated before its "
                                           "labels "
-                                                "(mlpuzzle.monitoring.labelfree) is below this (default: the "
-                                                "performance rule's floor; error metrics: above)")
+                                          "(mlpuzzle.monitoring.labelfree) is below this (default: the "
+                                          "performance rule's floor; error metrics: above)")
     min_rows: StrictInt = Count(100, "windows with fewer predictions are not judged", lo=2, hi=10**9)
 
 class NoDataRule(Rule):

@@ -55,8 +55,8 @@ class CategoricalFeature(Section):
     nullable: StrictBool = Field(False, description="nulls are allowed")
     @model_validator(mode="after")
     def _values_or_open(self):
-        if not self.open and not self.values: raise spec_error("expected a list of allowed values, or open: true",
-                                                               "values")
+        if not (self.open or self.values):
+            raise spec_error("expected a list of allowed values, or open: true", "values")
         return self
 
 class BooleanFeature(Section):
@@ -87,16 +87,14 @@ class Source(Section):
                                      description="label batches (id, target, label time): a CSV/Parquet file or glob")
     label_time: StrictStr = Field("label_time",
                                   description="the label batches' column saying when a label became known (optional: "
-                                                            "without it, the event time plus monitoring.label_delay)")
+                                              "without it, the event time plus monitoring.label_delay)")
     @model_validator(mode="after")
     def _kind_has_its_keys(self):
-        if self.kind in ("csv",
-                         "parquet") and not self.path: raise spec_error(f"missing: a {self.kind} source needs a file "
-                                                                        "or glob", "path")
-        if self.kind == "sql" and not self.url: raise spec_error("missing: an sql source needs an SQLAlchemy URL",
-                                                                 "url")
-        if self.kind == "sql" and not (self.table or self.query): raise spec_error("missing: an sql source needs a "
-                                                                                   "table or a query", "table")
+        files, sql = self.kind in ("csv", "parquet"), self.kind == "sql"
+        if files and not self.path: raise spec_error(f"missing: a {self.kind} source needs a file or glob", "path")
+        if sql and not self.url: raise spec_error("missing: an sql source needs an SQLAlchemy URL", "url")
+        if sql and not (self.table or self.query):
+            raise spec_error("missing: an sql source needs a table or a query", "table")
         return self
 
 class Columns(Section):
@@ -115,12 +113,12 @@ class ModelSettings(Section):
     seed: StrictInt = Field(0, description="random seed for splits and the estimator")
     trusted_types: list[StrictStr] = Field(default_factory=list,
                                            description="exact type names (module.Class) a model file may hold beyond "
-                                                                             "mlpuzzle's own list, for an estimator "
-                                                                             "from outside scikit-learn")
+                                                       "mlpuzzle's own list, for an estimator "
+                                                       "from outside scikit-learn")
     tracking_uri: StrictStr | None = Field(None,
                                            description="MLflow tracking URI of a team server (default: "
                                                        "$MLFLOW_TRACKING_URI, else a sqlite "
-                                                             "store in mlflow/)")
+                                                       "store in mlflow/)")
 
 class Business(Section):
     "The value of each outcome of a binary decision (a cost is negative); all 0: no business value."
@@ -162,11 +160,11 @@ class Monitoring(Section):
     label_delay: Duration = Field("30d",
                                   description="how long after the event a label arrives (the label time of label "
                                               "batches without "
-                                                     "source.label_time)")
+                                              "source.label_time)")
     expected_rows: StrictInt | None = Field(None,
                                             description="rows expected per window; null: the reference period's median "
                                                         "rows per window, "
-                                                              "else the last 28 windows' median")
+                                                        "else the last 28 windows' median")
     performance_floor: Num | None = Field(None, description="the realized gate metric must stay at or above this")
     webhook: StrictStr | None = Field(None, description="URL that receives alerts as JSON POSTs")
     retrain_on: list[AlertKind] = Field(default_factory=lambda: ["drift", "performance"],
@@ -174,7 +172,7 @@ class Monitoring(Section):
     retrain_window: Duration = Field("90d",
                                      description="a retraining started by an alert learns from the labeled events of "
                                                  "this long before "
-                                                        "the latest label")
+                                                 "the latest label")
     retrain_again_after: Duration = Field("14d",
                                           description="while such an alert stays open, ask for another retraining "
                                                       "after this long")
@@ -185,13 +183,13 @@ class Monitoring(Section):
     recovery_alpha: float = Share(0.05,
                                   "an open alert resolves when the windows since it last held, pooled, are not "
                                   "significantly (at this level) "
-                                        "worse than the recovery level", gt=0, lt=1)
+                                  "worse than the recovery level", gt=0, lt=1)
     group_within: StrictInt = Count(2, "alerts that open within this many windows of each other are one incident (one "
                                        "message to the webhook)", lo=0)
     live_within: Duration = Field("30d",
                                   description="data whose latest event is older than this, against the clock, is "
                                               "replayed history: "
-                                                     "monitoring's now is then the data's")
+                                              "monitoring's now is then the data's")
     drift: Drift = Field(default_factory=Drift, description="when a feature counts as drifted")
     alerts: list[AlertRule] = Field(default_factory=default_alerts,
                                     description="the alert rules (default: one of every kind)")
@@ -201,11 +199,11 @@ class Engine(Section):
     kind: Literal["pandas", "dask"] = Field("pandas",
                                             description="pandas (one process) or dask (ingestion, batch scoring and "
                                                         "profiling per "
-                                                                  "partition on a dask.distributed cluster)")
+                                                        "partition on a dask.distributed cluster)")
     scheduler: StrictStr | None = Field(None,
                                         description="dask: the scheduler's address, e.g. tcp://10.0.0.5:8786 (null or "
                                                     "local: a cluster of "
-                                                          "local processes for the run)")
+                                                    "local processes for the run)")
     workers: StrictInt | None = Count(None, "dask, local cluster: worker processes (default: the CPU count)", hi=1024)
     partition_rows: StrictInt = Count(1_000_000,
                                       "dask: rows per partition (whole chunks of source.chunk_rows, or Parquet row "

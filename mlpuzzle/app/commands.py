@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from ..base.core import DataError, MlpuzzleError, atomic_write
 from ..base.workspace import SPEC_FILE, init_workspace, Workspace
+from ..base.spec import json_schema
+from .docs import build_docs, check_site
 
 if TYPE_CHECKING: import pandas as pd  # for the annotations: commands that need no data start without pandas
 
@@ -68,14 +70,12 @@ def _retrain(a):
     print(f"run {rec['id']} (train) {rec['status']}; report: {rec['report']}")
 
 def cmd_schema(a):
-    from mlpuzzle.base.spec import json_schema
     text = json.dumps(json_schema(), indent=1)
     if a.out: atomic_write(Path(a.out), text + "\n"); print(f"wrote {a.out}")
     else: print(text)
     return text
 
 def cmd_docs(a):
-    from mlpuzzle.app.docs import build_docs, check_site
     print("processing the notebooks (nbdev) and rendering the site (Sphinx + myst-nb) ...", flush=True)
     home = build_docs(a.root, a.out, a.reports, proc=not a.no_proc)
     broken = check_site(home.parent)

@@ -12,6 +12,10 @@ import pandas as pd
 
 from ..base.workspace import open_workspace, Workspace
 from ..base.core import WINDOW_FORMAT, atomic_write, utc_now
+from ..monitoring.incidents import incidents
+from ..models.registry import history
+from ..monitoring.performance import performance, predictions
+from ..monitoring.report import incident_line, incident_rows, incidents_figure, status_of
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,6 @@ def _alert_log(ws: Workspace) -> pd.DataFrame:
 
 def _incidents(ws: Workspace) -> pd.DataFrame:
     "Monitoring's incidents (empty before the first monitoring run)."
-    from mlpuzzle.monitoring.incidents import incidents
     return incidents(ws) if (ws.dir("alerts") / "monitor.db").exists() else pd.DataFrame()
 
 def _version_times(ws: Workspace, runs: list[dict]) -> dict:
@@ -62,7 +65,6 @@ def _version_times(ws: Workspace, runs: list[dict]) -> dict:
     return out
 
 def _history(ws: Workspace) -> pd.DataFrame:
-    from mlpuzzle.models.registry import history
     try: return history(ws)
     except Exception: return pd.DataFrame(columns=["time", "action", "from_version", "to_version", "reason", "trigger"])
 
@@ -192,13 +194,11 @@ def _table(df: pd.DataFrame, links: dict | None = None) -> str:
 def _performance(ws: Workspace) -> tuple:
     "(realized, estimated) performance per window, from the predictions read once (empty when they cannot be had)."
     from mlpuzzle.monitoring.labelfree import window_estimates
-    from mlpuzzle.monitoring.performance import performance, predictions
     try: pred = predictions(ws); return performance(ws, pred=pred), window_estimates(ws, pred)
     except Exception as e: log.warning("dashboard: no performance (%s)", e); return pd.DataFrame(), pd.DataFrame()
 
 def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
-    from mlpuzzle.monitoring.report import incident_line, incident_rows, incidents_figure, status_of
     from mlpuzzle.loop.runs import list_runs
     ws = open_workspace(workspace)
     reports, spec = Path(reports), ws.spec

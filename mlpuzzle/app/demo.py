@@ -13,6 +13,13 @@ import pandas as pd
 
 from ..base.workspace import init_workspace, SPEC_FILE, Workspace
 from ..base.spec import validate_spec
+from ..simulator.simulate import churn_spec, simulate
+from ..simulator.feed import write_simulation
+from ..base.core import WorkspaceError
+from ..loop.compare import compare, replay_report
+from ..loop.replay import replay
+from .dashboard import build_dashboard
+from ..models.registry import history
 
 # %% auto #0
 __all__ = ['DEMO', 'DEMO_POLICIES', 'demo_spec', 'write_source', 'demo_workspace', 'run_demo']
@@ -23,7 +30,6 @@ DEMO_POLICIES = ("never", "every:7d", "on-alert")
 
 def demo_spec() -> dict:
     "The demo's spec: the churn business, read from CSV files; retraining learns from the last 4 weeks of labels."
-    from mlpuzzle.simulator.simulate import churn_spec
     s = churn_spec({"kind": "csv", "path": "source/csv/events-*.csv", "labels": "source/labels/labels-*.csv"})
     s["monitoring"] = {**s.get("monitoring", {}), "retrain_window": "28d", "retrain_again_after": "14d"}
     s["promotion"] = {**s.get("promotion", {}), "min_improvement": 0.005}
@@ -31,8 +37,6 @@ def demo_spec() -> dict:
 
 def write_source(d: Path, seed: int = 0, rows_per_day: int = 1000) -> dict:
     "Simulate the whole business into `d/source` (a CSV file of events a day, and of labels); return the truth."
-    from mlpuzzle.simulator.simulate import simulate
-    from mlpuzzle.simulator.feed import write_simulation
     sim = simulate(DEMO["days"], "concept_drift", seed=seed, rows_per_day=rows_per_day, onset=DEMO["concept_onset"])
     paths = write_simulation(sim, d / "source")
     bad = sorted(paths["csv"])[DEMO["unit_change_day"]]  # one day of fees in milli-euros: a data-quality incident
@@ -45,7 +49,6 @@ def write_source(d: Path, seed: int = 0, rows_per_day: int = 1000) -> dict:
 def demo_workspace(path=None):
     """The closed loop `make demo` leaves (in `path`, else ./demo or ../demo from the notebooks), to explore the
     notebooks on."""
-    from mlpuzzle.base.core import WorkspaceError
     for p in ([Path(path)] if path else [Path("demo"), Path("../demo"), Path("../../demo")]):
         for w in (p / "replays" / "on-alert", p):
             if (w / SPEC_FILE).exists(): return Workspace(w, check_imports=False)
@@ -60,8 +63,6 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
              quiet: bool = False) -> dict:
     """Replay the simulated business under the three policies; what the closed loop did (alerts, retrainings,
     promotions, refusals, retirements) and the comparison."""
-    from mlpuzzle.loop.compare import compare, replay_report
-    from mlpuzzle.loop.replay import replay
     t0, d, reports = time.monotonic(), Path(dir), Path(reports)
     if (d / SPEC_FILE).exists(): shutil.rmtree(d)  # the demo starts afresh
     say = (lambda *a, **k: None) if quiet else (lambda m: print(m, flush=True))
@@ -93,7 +94,6 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
 
 def _reports(loop: Workspace, since, until, reports: Path, say) -> dict:
     "The loop's monitoring report over the whole replay (a papermill run) and its dashboard."
-    from mlpuzzle.app.dashboard import build_dashboard
     from mlpuzzle.loop.runs import RunFailed, run_stage
     try: run_stage(loop, "monitor", {"since": str(since), "as_of": str(until), "deliver": False}, reports=reports,
                    dashboard=False)
@@ -105,7 +105,6 @@ def _outcome(loop: Workspace) -> dict:
     "What the closed loop did: alerts, retrainings, promotions (the first champion's too), refusals, retirements."
     import json
     from mlpuzzle.monitoring.alerts import alerts
-    from mlpuzzle.models.registry import history
     hist, al = history(loop), alerts(loop)
     steps = json.loads((loop.path / "replay.json").read_text())["steps"]
     counts = {k: int((hist.action == a).sum()) for k, a in (("promotions", "promote"), ("refused", "refused"),

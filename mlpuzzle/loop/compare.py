@@ -13,6 +13,10 @@ import pandas as pd
 from ..base.core import WorkspaceError
 from ..base.workspace import Workspace, open_workspace
 from .history import replays_dir
+from ..models.business import business_value, has_business
+from ..monitoring.performance import labeled_predictions, performance
+from ..models.registry import history
+from ..models.model import METRICS
 
 # %% auto #0
 __all__ = ['policy_results', 'compare', 'verdict', 'replay_report']
@@ -20,8 +24,6 @@ __all__ = ['policy_results', 'compare', 'verdict', 'replay_report']
 # %% ../../nbs/loop/06_compare.ipynb #c0000006
 def _values(ws: Workspace, as_of=None) -> pd.DataFrame:
     "The business value of the labeled predictions per window (empty without a business section or for a regression)."
-    from mlpuzzle.models.business import business_value, has_business
-    from mlpuzzle.monitoring.performance import labeled_predictions
     c, biz = ws.spec.columns, ws.spec.business
     df = labeled_predictions(ws, as_of) if ws.spec.problem == "binary" and has_business(biz) else None
     if df is None: return pd.DataFrame(columns=["window", "value"])
@@ -31,8 +33,6 @@ def _values(ws: Workspace, as_of=None) -> pd.DataFrame:
 def policy_results(path) -> dict:
     "What a policy's replay did: its progress, windows (realized metric, business value), moves, alerts, and counts."
     from mlpuzzle.monitoring.alerts import alerts
-    from mlpuzzle.monitoring.performance import performance
-    from mlpuzzle.models.registry import history
     pws = Workspace(path, check_imports=False)
     state = json.loads((pws.path / "replay.json").read_text())
     perf = performance(pws)  # every label known, those that came after the end too
@@ -49,7 +49,6 @@ def policy_results(path) -> dict:
 def compare(workspace, seed: int = 0) -> dict:
     """The replayed policies side by side: a table, the windows of each, and a verdict (bootstrap over the common
     windows)."""
-    from mlpuzzle.models.model import METRICS
     ws = open_workspace(workspace)
     root = replays_dir(ws)
     res = [policy_results(p.parent) for p in sorted(root.glob("*/replay.json"))]

@@ -13,6 +13,8 @@ import pandas as pd
 
 from ..base.core import DataError, WorkspaceError, atomic_write, parse_duration, to_utc, window_key
 from ..base.workspace import Workspace
+from ..data.sources import batches
+from ..data.labels import label_sources
 
 # %% auto #0
 __all__ = ['replays_dir', 'step_bounds', 'cut_feed', 'read_step']
@@ -28,8 +30,6 @@ def _as_read(chunks) -> pd.DataFrame:
 
 def _read_source(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Every event and every label of the workspace's source, as read."
-    from mlpuzzle.data.sources import batches
-    from mlpuzzle.data.labels import label_sources
     events = _as_read([c for b in batches(ws) for c in b.chunks])
     labels = _as_read([c for b in label_sources(ws) for c in b.chunks]) if ws.spec.source.labels else pd.DataFrame()
     return events, labels

@@ -14,6 +14,12 @@ import pandas as pd
 from ..base.core import DataError, MlpuzzleError, WorkspaceError, atomic_write, parse_duration
 from ..base.workspace import SPEC_FILE, Workspace, open_workspace
 from .history import cut_feed, read_step, replays_dir
+from ..data.labels import ingest_labels
+from ..data.store import ingest
+from .retrain import train_version, training_since, trigger_retraining
+from ..base.spec import dump_spec
+from ..models.tracking import repoint_store
+from ..models.registry import champion, history
 
 # %% auto #0
 __all__ = ['POLICIES', 'DEFAULT_POLICIES', 'WARM_UP', 'Policy', 'parse_policy', 'start_state', 'replay_step', 'replay_policy',
@@ -47,8 +53,6 @@ def parse_policy(text: str) -> Policy:
 def _ingest_step(ws: Workspace, k: int, now) -> int:
     """Ingest step `k`'s events and labels (from the feed beside `ws`) into `ws`, `now` being the step's end; the events
     read."""
-    from mlpuzzle.data.labels import ingest_labels
-    from mlpuzzle.data.store import ingest
     ev, lab = read_step(ws.path.parent, "events", k), read_step(ws.path.parent, "labels", k)
     if len(ev): ingest(ws, df=ev, now=now)
     if len(lab): ingest_labels(ws, df=lab, now=now)
@@ -56,7 +60,6 @@ def _ingest_step(ws: Workspace, k: int, now) -> int:
 
 def start_state(ws: Workspace, feed: dict, gate_days: float = 14, say=print) -> Path:
     "`DIR/replays/start`: the history ingested and the first champion trained as of the replay's start (made once)."
-    from mlpuzzle.loop.retrain import train_version
     root, t0 = replays_dir(ws), pd.Timestamp(feed["bounds"][0])
     d, tmp = root / "start", root / "start.tmp"
     if (d / "start.json").exists():
@@ -86,7 +89,6 @@ def start_state(ws: Workspace, feed: dict, gate_days: float = 14, say=print) -> 
 def _policy_spec(ws: Workspace, policy: Policy) -> str:
     """The spec of the policy's copy: the workspace's, with `estimated_performance` among `retrain_on` for
     `on-alert:estimated`."""
-    from mlpuzzle.base.spec import dump_spec
     if not policy.estimated: return ws.spec_file.read_text()
     spec = ws.spec.model_copy(deep=True)
     spec.monitoring.retrain_on = sorted({*spec.monitoring.retrain_on, "estimated_performance"})
@@ -115,7 +117,6 @@ def _open_policy(ws: Workspace, policy: Policy, feed: dict) -> tuple[Workspace, 
 def _repointed(d: Path) -> Workspace:
     "The workspace copied to `d`, its MLflow store pointed at its own artifacts (quietly: a replay copies on purpose)."
     import logging
-    from mlpuzzle.models.tracking import repoint_store
     log = logging.getLogger("mlpuzzle.models.tracking"); level = log.level; log.setLevel(logging.ERROR)
     try: repoint_store(ws := Workspace(d, check_imports=False))
     finally: log.setLevel(level)
@@ -124,8 +125,6 @@ def _repointed(d: Path) -> Workspace:
 # %% ../../nbs/loop/05_replay.ipynb #r0000019
 def _retrain(ws: Workspace, policy: Policy, end: pd.Timestamp, state: dict) -> str | None:
     "Retrain if `policy` says so at step end `end`: the outcome (promoted, refused, failed), None when it did not."
-    from mlpuzzle.models.registry import history
-    from mlpuzzle.loop.retrain import training_since, train_version, trigger_retraining
     seen = len(history(ws))
     if policy.on_alert:
         if (rec := trigger_retraining(ws, {"gate_days": state["gate_days"]}, in_process=True)) is None: return None
@@ -149,7 +148,6 @@ def _monitor_since(ws: Workspace, bounds: list, k: int) -> pd.Timestamp:
 def replay_step(ws: Workspace, policy: Policy, bounds: list, k: int, state: dict) -> dict:
     "Step `k` of the replay of `policy` in its workspace `ws`; what it did, and the seconds of each part."
     from mlpuzzle.monitoring.monitor import monitor
-    from mlpuzzle.models.registry import champion
     from mlpuzzle.serving.score import score
     a, b, secs = bounds[k - 1], bounds[k], {}
     t0 = t = time.perf_counter()
@@ -193,7 +191,6 @@ def replay_policy(workspace, policy: Policy | str, feed: dict, say=print) -> dic
         atomic_write(pws.path / "replay.json", json.dumps(state))
         say(_line(policy, rec, len(bounds) - 1))
     if state["done"] == len(bounds) - 1 and not state.get("late_labels"):  # the labels that came after the end judge the last windows
-        from mlpuzzle.data.labels import ingest_labels
         if len(late := read_step(pws.path.parent, "labels", "late")): ingest_labels(pws, df=late)
         state["late_labels"] = len(late); atomic_write(pws.path / "replay.json", json.dumps(state))
     return state

@@ -14,6 +14,12 @@ from ..monitoring.state import last_as_of, monitor_db
 from ..base.workspace import Workspace, open_workspace
 from ..base.core import MlpuzzleError, ModelError, parse_duration
 from ..monitoring.windows import business_now
+from ..data.labels import training_set
+from ..models.model import train
+from ..monitoring.reference import save_reference
+from ..models.registry import champion, history, propose, recent_labeled, register, retire
+from ..data.store import snapshots
+from ..models.tracking import model_card, track
 
 # %% auto #0
 __all__ = ['retrain_requests', 'Trained', 'train_version', 'training_since', 'trigger_retraining']
@@ -55,12 +61,6 @@ def train_version(workspace, since=None, until=None,  # the events to train on, 
                   trigger: str = "manual", run_id: str = "in-process") -> Trained:
     """Train, track, register and reference a new version on the labeled events; run the promotion gate unless `promote`
     is False."""
-    from mlpuzzle.data.labels import training_set
-    from mlpuzzle.models.model import train
-    from mlpuzzle.monitoring.reference import save_reference
-    from mlpuzzle.models.registry import champion, propose, recent_labeled, register, retire
-    from mlpuzzle.data.store import snapshots
-    from mlpuzzle.models.tracking import model_card, track
     ws = open_workspace(workspace)
     ts = ws.spec.columns.timestamp
     gate_df = recent_labeled(ws, gate_days, as_of)  # the latest labeled data, whatever range this model trains on
@@ -97,7 +97,6 @@ def _since(ws: Workspace, labeled: pd.DataFrame) -> str:
 def training_since(ws: Workspace, as_of=None) -> str:
     """The start of a retraining's data: `monitoring.retrain_window` before the latest labeled event known at `as_of`
     ('' when none)."""
-    from mlpuzzle.data.labels import training_set
     return _since(ws, training_set(ws, as_of=as_of))
 
 def _outcome(actions: set, record: dict) -> str:
@@ -124,7 +123,6 @@ def trigger_retraining(ws: Workspace, parameters: dict | None = None, reports=No
                        **kw) -> dict | None:
     """Answer the pending retraining requests with one `run train` on the labeled events of the last
     `monitoring.retrain_window` (returns its run record; None when nothing is asked)."""
-    from mlpuzzle.models.registry import history
     from mlpuzzle.loop.runs import RunFailed, run_stage
     req = retrain_requests(ws)
     if not len(req): return None

@@ -16,6 +16,7 @@ from .model import feature_columns, predict_scores, target
 from ..base.schema import METRICS
 from .expected import confusion_metrics, expected_confusion, score_groups, weighted_auc, weighted_average_precision
 from .calibrate import Calibrator, OneVsRestCalibrator, calibration_spread, choice_spread, fit_calibrator, halves
+from .modelfile import allowed_types, load_model_file, type_name
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,6 @@ def estimator_path(ws, version: int) -> Path:
 
 def estimator_types() -> set[str]:
     "The exact type names an estimator file may hold."
-    from mlpuzzle.models.modelfile import allowed_types, type_name
     return allowed_types(["sklearn.ensemble.HistGradientBoostingRegressor"]) | {
         type_name(c) for c in (PerformanceEstimator, Calibrator, OneVsRestCalibrator)}
 
@@ -264,7 +264,6 @@ def save_estimator(ws, version: int, est: PerformanceEstimator) -> Path:
 
 def load_estimator(ws, version: int) -> PerformanceEstimator:
     "The performance estimator of `version`, refused if it holds types an estimator is not made of."
-    from mlpuzzle.models.modelfile import load_model_file
     p = estimator_path(ws, version)
     if not p.exists(): raise FileNotFoundError(f"no performance estimator for model version {version} ({p}); "
                                                "call mlpuzzle.models.estimate.save_estimator after training")

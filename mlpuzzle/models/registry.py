@@ -16,6 +16,9 @@ from ..base.schema import METRICS
 from ..base.core import file_lock, ModelError, now_iso, to_utc, utc_now
 from ..base.workspace import Workspace
 from .modelfile import load_model_file, save_model, spec_types, type_name
+from .tracking import mlflow_client, tracking_uri
+from .model import evaluate, slice_metrics
+from ..data.labels import training_set
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,6 @@ __all__ = ['log', 'registry_lock', 'register', 'version_info', 'recorded_digest'
 
 # %% ../../nbs/models/06_registry.ipynb #c9c0258d
 def _client(ws: Workspace):
-    from mlpuzzle.models.tracking import mlflow_client
     return mlflow_client(ws)
 
 def registry_lock(ws: Workspace):
@@ -91,7 +93,6 @@ def recorded_digest(ws: Workspace, info: dict) -> str | None:
 def load_version(ws: Workspace, version="champion"):
     "(model, info) of `version` (default: the champion); a retired, changed or foreign-typed file is refused."
     import mlflow.artifacts
-    from mlpuzzle.models.tracking import tracking_uri
     info = version_info(ws, version)
     what = f"model version {info['version']} of {ws.spec['name']}"
     if info.get("retired_at"): raise ModelError(f"model version {info['version']} is retired ({info['retired_at']}); "
@@ -230,7 +231,6 @@ class Decision:
 
 def _slice_drops(ch_model, ch_info, cm_model, cm_info, data, spec) -> list:
     "Per slice of `promotion.slices`: the gate metric of both models and the challenger's drop."
-    from mlpuzzle.models.model import slice_metrics
     m, sign = spec.promotion.metric, 1 if METRICS[spec.problem][spec.promotion.metric] else -1
     a = slice_metrics(ch_model, data, spec, ch_info.get("threshold", 0.5))
     b = slice_metrics(cm_model, data, spec, cm_info.get("threshold", 0.5))
@@ -242,7 +242,6 @@ def _slice_drops(ch_model, ch_info, cm_model, cm_info, data, spec) -> list:
 
 def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
     "Decide whether version `challenger` may replace the champion, judged on labeled `data`."
-    from mlpuzzle.models.model import evaluate
     spec, p = ws.spec, ws.spec.promotion
     m, hib = p.metric, METRICS[ws.spec.problem][p.metric]
     ch_model, ch = load_version(ws, challenger)
@@ -273,7 +272,6 @@ def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
 
 def recent_labeled(ws: Workspace, days: float = 14, as_of=None) -> pd.DataFrame:
     "The labeled events of the last `days` days before the latest labeled event (labels known at `as_of`)."
-    from mlpuzzle.data.labels import training_set
     df = training_set(ws, as_of=as_of)
     ts = ws.spec.columns.timestamp
     if not len(df): raise ModelError("no labeled data yet: ingest events and their labels first (`mlpuzzle run "

@@ -12,6 +12,9 @@ from ..base.core import parse_duration, window_keys
 from ..base.workspace import Workspace
 from ..models.estimate import estimator_path, load_estimator
 from .performance import floor_of, predictions
+from ..models.registry import version_info
+from ..models.model import feature_columns
+from ..data.store import load_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,6 @@ def _estimator(ws: Workspace, version: int, cache: dict):
 
 def _test_value(ws: Workspace, version: int, cache: dict) -> float | None:
     "The gate metric of `version` on its test split, as the registry has it (None when unknown)."
-    from mlpuzzle.models.registry import version_info
     def read():
         try: return (version_info(ws, version).get("test_metrics") or {}).get(ws.spec.promotion.metric)
         except Exception: return None
@@ -54,8 +56,6 @@ def _window_estimate(ws: Workspace, key: str, g: pd.DataFrame, cache: dict, floo
 def with_features(ws: Workspace, pred: pd.DataFrame) -> pd.DataFrame:
     "Regression: `pred` with each row's features from the snapshots, which the loss models read; else `pred` as it is."
     if ws.spec.problem != "regression" or not len(pred): return pred
-    from mlpuzzle.models.model import feature_columns
-    from mlpuzzle.data.store import load_snapshots
     id_, ts = ws.spec.columns.id, ws.spec.columns.timestamp
     rows = load_snapshots(ws, since=pred[ts].min(), until=pred[ts].max() + pd.Timedelta(microseconds=1))
     feats = [f for f in feature_columns(ws.spec) if f in rows and f not in pred]

@@ -28,6 +28,7 @@ from .drift import drift
 from .performance import performance, predictions, segment_gaps
 from .labelfree import window_estimates
 from .quality import ingestion_counts, quality
+from ..models.registry import champion
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,6 @@ def monitor(workspace,  # a Workspace or its directory
            ) -> MonitorReport:
     """Monitor the windows of a time range: drift, data quality, realized performance; raise and resolve alerts and
     incidents."""
-    from mlpuzzle.models.registry import champion
     ws = open_workspace(workspace)
     t, replayed = business_now(ws, as_of)
     window = parse_duration(ws.spec.monitoring.window)

@@ -13,6 +13,9 @@ from ..base.schema import METRICS
 from ..base.workspace import Workspace
 from ..base.core import parse_duration, window_keys
 from ..data.store import load_snapshots
+from ..data.labels import load_labels
+from ..models.registry import version_info
+from ..models.model import metrics_of
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,6 @@ def predictions(ws: Workspace) -> pd.DataFrame:
 
 def labeled_predictions(ws: Workspace, as_of=None, pred: pd.DataFrame | None = None) -> pd.DataFrame | None:
     "The predictions whose label is known at `as_of`, with it and their window (None: no predictions or labels)."
-    from mlpuzzle.data.labels import load_labels
     cols = ws.spec.columns
     pred, labels = predictions(ws) if pred is None else pred, load_labels(ws, as_of)
     if not len(pred) or not len(labels) or not cols.id: return None
@@ -63,7 +65,6 @@ def labeled_predictions(ws: Workspace, as_of=None, pred: pd.DataFrame | None = N
 # %% ../../nbs/monitoring/02_performance.ipynb #592071d1
 def _version_info(ws: Workspace, version: int, seen: dict) -> dict:
     "What the registry knows of `version` ({} when nothing), asked once per version into `seen`."
-    from mlpuzzle.models.registry import version_info
     if version not in seen:
         try: seen[version] = version_info(ws, version)
         except Exception: seen[version] = {}
@@ -83,7 +84,6 @@ def _scores(g: pd.DataFrame, problem: str) -> np.ndarray:
 
 def _realized(g: pd.DataFrame, y: pd.Series, spec: dict, info: dict, key: str) -> float:
     "The gate metric of the labeled predictions `g` of window `key` (NaN when it cannot be computed)."
-    from mlpuzzle.models.model import metrics_of
     metric, problem = spec.promotion.metric, spec.problem
     multi = problem == "multiclass"
     classes = np.array([c[2:] for c in g if c.startswith("p_")]) if multi else None

@@ -12,6 +12,10 @@ import pandas as pd
 
 from ..base.core import add_counts, atomic_path, ModelError, parse_duration, to_utc
 from ..base.workspace import Workspace
+from ..models.model import time_split
+from ..models.tracking import mlflow_client
+from ..models.estimate import PerformanceEstimator, save_estimator
+from ..models.registry import history
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,6 @@ def _prediction_shares(pred: pd.DataFrame, spec: dict) -> dict:
 def held_out(data: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """The rows of `data` a model trained by `model.train` did not fit on (its valid and test splits; all rows when too
     few)."""
-    from mlpuzzle.models.model import time_split
     try: return pd.concat(time_split(data, spec)[1:], ignore_index=True)
     except ModelError: return data  # too few rows to split
 
@@ -70,7 +73,6 @@ def _reference_frame(ws: Workspace, data: pd.DataFrame, model, info: dict) -> pd
 def _attach(ws: Workspace, run_id: str, p: Path):
     "Log the reference profile `p` as an artifact of the MLflow run `run_id` (a warning if that fails)."
     try:
-        from mlpuzzle.models.tracking import mlflow_client
         mlflow_client(ws).log_artifact(run_id, str(p), "monitoring")
     except Exception as e: log.warning("could not attach the reference profile to MLflow run %s: %s", run_id, e)
 
@@ -81,7 +83,6 @@ def baselines_path(ws: Workspace, version: int) -> Path:
 def _save_estimator(ws: Workspace, version: int, rows: pd.DataFrame, model, info: dict):
     """Fit and keep the performance estimator of `version` on labelled `rows` it was not fitted on (a warning when it
     cannot)."""
-    from mlpuzzle.models.estimate import PerformanceEstimator, save_estimator
     try: save_estimator(ws, version, PerformanceEstimator().fit(model, {**info, "version": version}, rows, ws.spec))
     except Exception as e: log.warning("model version %s has no performance estimator: %s", version, e)
 
@@ -116,7 +117,6 @@ def load_baselines(ws: Workspace, version: int) -> dict:
 # %% ../../nbs/monitoring/03_reference.ipynb #9e0f0008
 def _moves(ws: Workspace) -> list[tuple]:
     "(business time, version) of each promotion and rollback, in the order they happened."
-    from mlpuzzle.models.registry import history
     h = history(ws)
     h = h[h.action.isin(["promote", "rollback"])]
     return list(zip(to_utc(h.as_of.fillna(h.time)), h.to_version.astype(int)))

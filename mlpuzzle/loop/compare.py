@@ -32,7 +32,7 @@ def _values(ws: Workspace, as_of=None) -> pd.DataFrame:
 
 def policy_results(path) -> dict:
     "What a policy's replay did: its progress, windows (realized metric, business value), moves, alerts, and counts."
-    from mlpuzzle.monitoring.alerts import alerts
+    from mlpuzzle.monitoring.alerts import alerts  # deferred: its imports cost about 55 ms
     pws = Workspace(path, check_imports=False)
     state = json.loads((pws.path / "replay.json").read_text())
     perf = performance(pws)  # every label known, those that came after the end too
@@ -83,7 +83,7 @@ def verdict(wide: pd.DataFrame, metric: str, higher: bool = True, seed: int = 0,
 def replay_report(workspace, reports) -> Path:
     "Run the comparison report of the workspace's replay; the path of its HTML page in `reports`."
     import shutil
-    from mlpuzzle.loop.runs import run_stage
+    from mlpuzzle.loop.runs import run_stage  # deferred: loads the Jupyter client
     ws = open_workspace(workspace)
     rec = run_stage(replays_dir(ws) / "start", "compare", {}, reports=reports, dashboard=False)
     html = next(Path(o) for o in rec["outputs"] if str(o).endswith(".html"))

@@ -147,8 +147,8 @@ def _monitor_since(ws: Workspace, bounds: list, k: int) -> pd.Timestamp:
 
 def replay_step(ws: Workspace, policy: Policy, bounds: list, k: int, state: dict) -> dict:
     "Step `k` of the replay of `policy` in its workspace `ws`; what it did, and the seconds of each part."
-    from mlpuzzle.monitoring.monitor import monitor
-    from mlpuzzle.serving.score import score
+    from mlpuzzle.monitoring.monitor import monitor  # deferred: loads whylogs
+    from mlpuzzle.serving.score import score  # deferred: its imports cost about 64 ms
     a, b, secs = bounds[k - 1], bounds[k], {}
     t0 = t = time.perf_counter()
     def clock(part: str, t: float) -> float:

@@ -123,7 +123,7 @@ def trigger_retraining(ws: Workspace, parameters: dict | None = None, reports=No
                        **kw) -> dict | None:
     """Answer the pending retraining requests with one `run train` on the labeled events of the last
     `monitoring.retrain_window` (returns its run record; None when nothing is asked)."""
-    from mlpuzzle.loop.runs import RunFailed, run_stage
+    from mlpuzzle.loop.runs import RunFailed, run_stage  # deferred: loads the Jupyter client
     req = retrain_requests(ws)
     if not len(req): return None
     with closing(monitor_db(ws)) as con: now = last_as_of(con)

@@ -189,7 +189,7 @@ def _attach_to_mlflow(ws, outputs, files):
     "Log `files` (the executed notebook and HTML) to each MLflow run named in `outputs`."
     runs = [o.split(":", 1)[1] for o in outputs or [] if o.startswith("mlflow:")]
     if not runs: return
-    from mlpuzzle.models.tracking import mlflow_client
+    from mlpuzzle.models.tracking import mlflow_client  # deferred: loads pyarrow and pandas
     c = mlflow_client(ws)
     for r in runs:
         for f in files:

@@ -16,6 +16,7 @@ from ..models.model import time_split
 from ..models.tracking import mlflow_client
 from ..models.estimate import PerformanceEstimator, save_estimator
 from ..models.registry import history
+from ..data.store import snapshots
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ def reference_baselines(ws: Workspace, data: pd.DataFrame,
                         pred: pd.DataFrame,  # the model's predictions on rows it did not fit on (`held_out`)
                        ) -> dict:
     "The rates of the period of the training rows `data` that monitoring takes as baselines."
-    from mlpuzzle.data.store import snapshots
     ts, window = ws.spec.columns.timestamp, parse_duration(ws.spec.monitoring.window)
     t = to_utc(data[ts]) if ts and ts in data and len(data) else None
     wins = period_counts(snapshots(ws), t.min().floor(window), t.max()) if t is not None else {}
@@ -64,7 +64,7 @@ def reference_path(ws: Workspace, version: int) -> Path:
 
 def _reference_frame(ws: Workspace, data: pd.DataFrame, model, info: dict) -> pd.DataFrame:
     "The features of `data` beside `model`'s predictions on them (the prediction and each class's probability)."
-    from mlpuzzle.serving.score import predictions_frame
+    from mlpuzzle.serving.score import predictions_frame  # deferred: its imports cost about 65 ms
     feats = [f for f in ws.spec.features if f in data]
     pred = predictions_frame(model, info, data, ws.spec)
     pred = pred[[c for c in pred if c == "prediction" or c.startswith("p_")]]
@@ -89,7 +89,7 @@ def _save_estimator(ws: Workspace, version: int, rows: pd.DataFrame, model, info
 def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict) -> Path:
     """Profile the training rows `data` of `version` (its features and `model`'s predictions on them), and keep its
     baselines."""
-    from mlpuzzle.base.compat import profile_frame, write_profile
+    from mlpuzzle.base.compat import profile_frame, write_profile  # deferred: loads whylogs
     p, frame = reference_path(ws, version), _reference_frame(ws, data, model, info)
     p.parent.mkdir(exist_ok=True)
     held = held_out(data, ws.spec)
@@ -102,7 +102,7 @@ def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info:
 
 def load_reference(ws: Workspace, version: int):
     "The reference profile view of `version`."
-    from mlpuzzle.base.compat import read_profile
+    from mlpuzzle.base.compat import read_profile  # deferred: loads whylogs
     p = reference_path(ws, version)
     if not p.exists(): raise FileNotFoundError(f"no reference profile for model version {version} ({p}); "
                                                "`mlpuzzle run train` writes one, or call "

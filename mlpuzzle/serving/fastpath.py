@@ -66,7 +66,7 @@ def _compile_block(pipe, cols):
     "The fast version of one sub-pipeline of the ColumnTransformer (ValueError if it has another shape)."
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-    from mlpuzzle.models.model import bool_to_float
+    from mlpuzzle.models.model import bool_to_float  # deferred: loads pyarrow and pandas
     steps = [s for _, s in pipe.steps]
     kinds = [type(s) for s in steps]
     if kinds == [SimpleImputer, StandardScaler]: return _NumericBlock(cols, *steps)

@@ -72,7 +72,7 @@ def _profiles(profile: bool):
 
 def write_prediction_profiles(ws: Workspace, views: dict, tag: str):
     "Write the per-window profiles of one scoring of a snapshot: `profiles/predictions/<window>/<tag>.bin`."
-    from mlpuzzle.base.compat import write_profile
+    from mlpuzzle.base.compat import write_profile  # deferred: loads whylogs
     for k, v in views.items():
         p = ws.dir("profiles") / "predictions" / k / f"{tag}.bin"
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +175,7 @@ def _model(ws_path: str, version: int):
 def score_partition(ws_path: str, spec: dict, version: int, file: str, row_groups: list, since, until,
                     out: str, profile: bool) -> dict:
     "On a worker: score row groups `row_groups` of snapshot file `file` into Parquet `out`; profile them per window."
-    from mlpuzzle.base.compat import serialize_profile
+    from mlpuzzle.base.compat import serialize_profile  # deferred: loads whylogs
     model, info = _model(ws_path, version)
     profiles, chunks = _profiles(profile), parquet_chunks(Path(file), spec.source.chunk_rows, row_groups)
     rows = _score_chunks(chunks, model, info, spec, since, until, out, profiles)
@@ -201,7 +201,7 @@ class PartitionedScoring:
                 with atomic_path(path) as t: pd.DataFrame().to_parquet(t)
                 return 0
             commit_dir(tmp, path)
-            from mlpuzzle.base.compat import merge_serialized
+            from mlpuzzle.base.compat import merge_serialized  # deferred: loads whylogs
             views = {}
             for r in res: merge_serialized(views, r["views"])
             write_prediction_profiles(self.ws, views, tag)

@@ -46,7 +46,7 @@ def cmd_init(a):
         ws = init_workspace(a.dir, spec, force=a.force)
         write_draft(ws.spec_file, spec)  # with the columns left out of the features as comments, saying why
         c = spec.columns
-        print(f"drafted {ws.spec_file}: {spec['problem']} problem, {len(spec['features'])} features, "
+        print(f"drafted {ws.spec_file}: {spec.problem} problem, {len(spec.features)} features, "
               f"id={c['id']}, timestamp={c['timestamp']}; review it, then `mlpuzzle run check -w {a.dir}`")
     return ws
 
@@ -287,5 +287,5 @@ def cmd_serve(a):
     from mlpuzzle.serving.serve import serve  # deferred: loads FastAPI and pyarrow and pandas
     ws = Workspace(a.workspace, check_imports=False)
     guard = "; every path but /health and /ready needs the token" if os.environ.get("MLPUZZLE_TOKEN") else ""
-    print(f"serving {ws.spec['name']} on http://{a.host}:{a.port} (docs at /docs{guard}; Ctrl-C stops it)")
+    print(f"serving {ws.spec.name} on http://{a.host}:{a.port} (docs at /docs{guard}; Ctrl-C stops it)")
     serve(ws, a.host, a.port, a.workers)

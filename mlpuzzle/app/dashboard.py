@@ -222,8 +222,8 @@ def build_dashboard(workspace, reports) -> Path:
     hist_rows = _history_rows(hist)
     open_inc = inc[inc.state == "open"] if len(inc) else inc
     what = "; ".join(incident_line(r) for _, r in open_inc.iterrows()) if len(open_inc) else "no open incident"
-    body = f"""<h1>{html.escape(spec['name'])}</h1>
-<p class="muted">{html.escape(spec['problem'])} model of <code>{html.escape(str(ws.path))}</code>; dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
+    body = f"""<h1>{html.escape(spec.name)}</h1>
+<p class="muted">{html.escape(spec.problem)} model of <code>{html.escape(str(ws.path))}</code>; dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
 <nav><a href="#health">Health</a><a href="#timeline">Timeline</a><a href="#trends">Drift and performance</a><a href="#incidents">Incidents</a><a href="#alerts">Alerts</a><a href="#models">Models</a><a href="#runs">Runs</a></nav>
 <section id="health"><h2>Health</h2><div class="status {status}">{status.upper()}: {html.escape(what)}</div>
 <p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>. {len(inc)} incident(s), {len(open_inc)} open, of {len(alerts)} alert(s);

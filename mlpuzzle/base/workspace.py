@@ -39,7 +39,7 @@ class Workspace:
         "Path `p` from the spec: absolute as given, relative to the workspace otherwise."
         p = Path(p).expanduser()
         return p if p.is_absolute() else self.path / p
-    def __repr__(self): return f"Workspace({str(self.path)!r}, name={self.spec['name']!r})"
+    def __repr__(self): return f"Workspace({str(self.path)!r}, name={self.spec.name!r})"
 
 def open_workspace(workspace,  # a Workspace, or the path of one
                    check_imports: bool = False,  # import the spec's estimator to check it

@@ -154,7 +154,7 @@ def sample_baselines(df: pd.DataFrame,  # the sample
                    + " (prediction_balance alerts when a predicted class's share moves 10 points from the model's own, "
                      "when significant)")
     if ts and (n := _rows_per_window(df[ts], spec.monitoring.window)):
-        out.append(f"rows per {spec['monitoring']['window']} window: median {n:,.0f} in the sample (no_data alerts "
+        out.append(f"rows per {spec.monitoring.window} window: median {n:,.0f} in the sample (no_data alerts "
                    "below 10% of the median)")
     out += _rare_values(df, spec)
     head = "# Baselines in the sample (monitoring learns them again from each model's reference):\n"

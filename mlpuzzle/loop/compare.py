@@ -87,4 +87,4 @@ def replay_report(workspace, reports) -> Path:
     ws = open_workspace(workspace)
     rec = run_stage(replays_dir(ws) / "start", "compare", {}, reports=reports, dashboard=False)
     html = next(Path(o) for o in rec["outputs"] if str(o).endswith(".html"))
-    return Path(shutil.copy2(html, Path(reports) / f"replay-{ws.spec['name']}.html"))
+    return Path(shutil.copy2(html, Path(reports) / f"replay-{ws.spec.name}.html"))

@@ -259,8 +259,8 @@ def _fit(tr: pd.DataFrame, spec: dict, seed: int) -> tuple:  # (the fitted Pipel
     if clf and len(set(y)) < 2: raise ModelError(f"the training rows have a single class ({y[0]}); a classifier needs "
                                                  "two or more")
     if clf and not hasattr(model, "predict_proba"):
-        raise ModelError(f"model.estimator: {spec['model']['estimator']} gives no probabilities (predict_proba); a "
-                         f"{spec['problem']} model needs them")
+        raise ModelError(f"model.estimator: {spec.model.estimator} gives no probabilities (predict_proba); a "
+                         f"{spec.problem} model needs them")
     t0 = time.perf_counter(); model.fit(tr, y); secs = time.perf_counter() - t0
     log.info("fitted %s on %d rows in %.1fs", spec.model.estimator, len(tr), secs)
     return model, secs

@@ -85,7 +85,7 @@ def recorded_digest(ws: Workspace, info: dict) -> str | None:
     kept = json.loads(rows.metrics.iloc[-1])["sha256"] if len(rows) else None
     tag = info.get("artifact_sha256")
     if tag and kept and tag != kept:
-        raise ModelError(f"model version {info['version']} of {ws.spec['name']}: MLflow records SHA-256 {tag[:16]} but "
+        raise ModelError(f"model version {info['version']} of {ws.spec.name}: MLflow records SHA-256 {tag[:16]} but "
                          "the history "
                          f"{kept[:16]}; one of them was changed, refusing to load it")
     return tag or kept
@@ -94,7 +94,7 @@ def load_version(ws: Workspace, version="champion"):
     "(model, info) of `version` (default: the champion); a retired, changed or foreign-typed file is refused."
     import mlflow.artifacts
     info = version_info(ws, version)
-    what = f"model version {info['version']} of {ws.spec['name']}"
+    what = f"model version {info['version']} of {ws.spec.name}"
     if info.get("retired_at"): raise ModelError(f"model version {info['version']} is retired ({info['retired_at']}); "
                                                 "it cannot be served or promoted")
     digest = recorded_digest(ws, info)

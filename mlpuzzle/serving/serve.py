@@ -192,7 +192,7 @@ def _predict(champ: Champion, prof: TrafficProfiler, spec: dict, recs: list) -> 
 
 def _about(spec: dict) -> str:
     "The service's description in its OpenAPI document."
-    return (f"Predictions of the {spec['problem']} model `{spec['name']}` (the registry's champion), "
+    return (f"Predictions of the {spec.problem} model `{spec.name}` (the registry's champion), "
             "validated against its contract.")
 
 class Service:
@@ -269,7 +269,7 @@ def create_app(workspace,  # a Workspace or its directory
     from fastapi.responses import PlainTextResponse
     svc = Service(open_workspace(workspace), token, max_body_bytes, max_records, max_inflight, poll_seconds,
                   flush_seconds)
-    app = FastAPI(title=f"mlpuzzle: {svc.spec['name']}", version="1", lifespan=svc.lifespan,
+    app = FastAPI(title=f"mlpuzzle: {svc.spec.name}", version="1", lifespan=svc.lifespan,
                   description=_about(svc.spec))
     app.state.champion, app.state.profiler, app.state.metrics = svc.champ, svc.prof, svc.metrics
     if svc.token: app.add_middleware(TokenGuard, token=svc.token, skip=(*OPEN_PATHS, "/predict"))  # /predict: in _handle

@@ -8,7 +8,6 @@ import argparse, glob, logging, os, sys
 from pathlib import Path
 
 from .. import __version__
-from . import commands
 from .verbs import VERBS
 from ..base.core import MlpuzzleError
 from ..base.privacy import private_umask
@@ -39,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, (func, help, description, args) in VERBS.items():
         s = sub.add_parser(name, help=help, description=description)
         for a in args: _add(s, a)
-        s.set_defaults(func=getattr(commands, func))
+        s.set_defaults(func=func)  # its name in `commands`, imported once the arguments parse
     return p
 
 # %% ../../nbs/app/05_cli.ipynb #f2ff1bfd
@@ -115,7 +114,8 @@ def _command(argv: list[str] | None) -> int:
     # papermill and nbconvert load jsonschema (through nbformat), which loads rfc3987-syntax when installed (JupyterLab
     # brings it) and builds its grammar: 1.4 s of every run, for IRI formats no notebook schema checks.
     sys.modules.setdefault("rfc3987_syntax", None)
-    try: a.func(a); return 0
+    from mlpuzzle.app import commands  # deferred: --help and usage errors need neither pydantic nor the spec
+    try: getattr(commands, a.func)(a); return 0
     except BrokenPipeError: raise
     except (Exception, KeyboardInterrupt) as e:
         if a.debug: raise

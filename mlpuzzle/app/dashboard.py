@@ -207,16 +207,12 @@ def build_dashboard(workspace, reports) -> Path:
     vtimes = _version_times(ws, runs)
     perf, est = _performance(ws)
     status = status_of(alerts)
-    champ = hist[hist.action.isin(["promote",
-                                   "rollback"])].to_version.iloc[-1] if len(hist) and hist.action.isin(["promote", "rollback"]).any() else None
+    moves = hist[hist.action.isin(["promote", "rollback"])] if len(hist) else hist
+    champ = moves.to_version.iloc[-1] if len(moves) else None
     end = win.window.max() if len(win) else utc_now().tz_localize(None)
     counts = {a: int((hist.action == a).sum()) if len(hist) else 0 for a in ("promote", "refused", "retire")}
     retrains = sum(1 for r in runs if r["stage"] == "train" and str((r.get("parameters") or {}).get("trigger", "")).startswith("alert:"))
-    run_rows = pd.DataFrame([{"run": r["id"], "stage": r["stage"], "status": r["status"],
-                              "started (UTC)": (r["started"] or "")[:19],
-                              "seconds": None if r["duration_s"] is None else round(r["duration_s"], 1),
-                              "trigger": (r.get("parameters") or {}).get("trigger", ""),
-                              "_href": _report_link(r, reports)} for r in runs])
+    run_rows = _run_rows(runs, reports)
     alert_rows = alerts[["id", "kind", "subject", "severity", "state", "opened_window", "last_window", "windows",
                          "resolved_window", "message", "retrain_run"]] if len(alerts) else alerts
     hist_rows = _history_rows(hist)
@@ -239,6 +235,14 @@ def build_dashboard(workspace, reports) -> Path:
     page = f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mlpuzzle: {html.escape(spec.name)}</title><style>{_CSS}</style></head><body>{body}</body></html>'
     reports.mkdir(parents=True, exist_ok=True)
     return atomic_write(reports / "index.html", page)
+
+def _run_rows(runs: list, reports: Path) -> pd.DataFrame:
+    "The runs as the page lists them, each with a link to its report."
+    return pd.DataFrame([{"run": r["id"], "stage": r["stage"], "status": r["status"],
+                          "started (UTC)": (r["started"] or "")[:19],
+                          "seconds": None if r["duration_s"] is None else round(r["duration_s"], 1),
+                          "trigger": (r.get("parameters") or {}).get("trigger", ""),
+                          "_href": _report_link(r, reports)} for r in runs])
 
 def _history_rows(hist: pd.DataFrame) -> pd.DataFrame:
     "The promotion history as the page shows it: business time first, the time it was recorded last."

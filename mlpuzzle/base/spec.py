@@ -153,9 +153,8 @@ def import_estimator(path: str):
                                   "sklearn.linear_model.LogisticRegression")
     cls = getattr(importlib.import_module(mod), name, None)
     if cls is None: raise ImportError(f"module {mod} has no attribute {name}")
-    if not (hasattr(cls, "fit") and hasattr(cls,
-                                            "get_params")): raise ImportError(f"{path} is not an sklearn-compatible "
-                                                                              "estimator (no fit/get_params)")
+    if not (hasattr(cls, "fit") and hasattr(cls, "get_params")):
+        raise ImportError(f"{path} is not an sklearn-compatible estimator (no fit/get_params)")
     return cls
 
 def _check_estimator(m, problem, problems):
@@ -172,9 +171,8 @@ def _cross_checks(s: Spec, check_imports=True) -> list:
     problems, feats, prob = [], s.features, s.problem
     for role in ("target", "id", "timestamp"):
         col = s.columns[role]
-        if col is not None and col in feats: problems.append((f"features.{col}",
-                                                              f"is the {role} column (columns.{role}); remove it from "
-                                                              "features"))
+        if col is not None and col in feats:
+            problems.append((f"features.{col}", f"is the {role} column (columns.{role}); remove it from features"))
     if s.promotion.metric not in METRICS[prob]:
         problems.append(("promotion.metric",
                          f"expected one of {', '.join(METRICS[prob])} for a {prob} problem, got "
@@ -196,9 +194,8 @@ def validate_spec(data,  # the spec as read from YAML (or a `Spec`, checked agai
     """Validate spec mapping `data`; return the `Spec` with every default filled in, or raise a `SpecError` naming
     `file`."""
     data = _plain(data)
-    if not isinstance(data, dict): raise SpecError(file,
-                                                   [("", "expected a mapping of keys (name, problem, ...), got "
-                                                         f"{type(data).__name__}")])
+    if not isinstance(data, dict):
+        raise SpecError(file, [("", f"expected a mapping of keys (name, problem, ...), got {type(data).__name__}")])
     try: spec = Spec.model_validate(data)
     except ValidationError as e: raise SpecError(file, spec_problems(e)) from None
     if problems := _cross_checks(spec, check_imports): raise SpecError(file, problems)
@@ -231,15 +228,14 @@ def load_spec(path, check_imports: bool = True) -> dict:
     "Read and validate the spec file at `path` (see `validate_spec` for `check_imports`)."
     path = Path(path)
     try: text = path.read_text(encoding="utf-8")
-    except FileNotFoundError: raise SpecError(path,
-                                              [("", "file not found; create one with `mlpuzzle init DIR --from-data "
-                                                    "FILE --target COL`")]) from None
-    except (UnicodeDecodeError,
-            IsADirectoryError) as e: raise SpecError(path,
-                                                     [("", f"cannot be read as a UTF-8 text file: {e}")]) from None
-    if len(text) > MAX_SPEC_CHARS: raise SpecError(path,
-                                                   [("", f"is {len(text):,} characters; a spec is a few kilobytes (at "
-                                                         f"most {MAX_SPEC_CHARS:,})")])
+    except FileNotFoundError:
+        fix = "create one with `mlpuzzle init DIR --from-data FILE --target COL`"
+        raise SpecError(path, [("", f"file not found; {fix}")]) from None
+    except (UnicodeDecodeError, IsADirectoryError) as e:
+        raise SpecError(path, [("", f"cannot be read as a UTF-8 text file: {e}")]) from None
+    if len(text) > MAX_SPEC_CHARS:
+        too_long = f"is {len(text):,} characters; a spec is a few kilobytes (at most {MAX_SPEC_CHARS:,})"
+        raise SpecError(path, [("", too_long)])
     try: data = _read_yaml(text, path)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)

@@ -114,15 +114,16 @@ def _coerce(t: pa.Table, spec: dict, now, frame=None) -> tuple:
         out[f], checks = res[0], checks + res[1]
         if c.type == "categorical" and c.unknown == "flag": flagged[f] = res[2]
     if (y := cols.target) in t.column_names:
-        if spec.problem == "multiclass": out[y], c = _column(t, "categorical", y,
-                                                             {"type": "categorical", "open": True, "unknown": "flag",
-                                                              "nullable": True}, frame)[:2]
+        if spec.problem == "multiclass":
+            contract = {"type": "categorical", "open": True, "unknown": "flag", "nullable": True}
+            out[y], c = _column(t, "categorical", y, contract, frame)[:2]
         else:
-            out[y], c = _column(t, "numeric", y, {"type": "numeric", "min": None, "max": None,
-                                                  "integer": spec.problem == "binary", "nullable": True}, frame)
-            if spec.problem == "binary": c.append((_mask(pc.and_(out[y].is_valid(),
-                                                                 pc.invert(pc.is_in(out[y], pa.array([0.0, 1.0]))))), y,
-                                                   "is not 0 or 1"))
+            binary = spec.problem == "binary"
+            contract = {"type": "numeric", "min": None, "max": None, "integer": binary, "nullable": True}
+            out[y], c = _column(t, "numeric", y, contract, frame)
+            if binary:
+                not_01 = pc.and_(out[y].is_valid(), pc.invert(pc.is_in(out[y], pa.array([0.0, 1.0]))))
+                c.append((_mask(not_01), y, "is not 0 or 1"))
         checks += c
     return pa.table(out), checks, flagged, h
 

@@ -114,8 +114,8 @@ def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestO
     known = np.empty(0, np.uint64) if known is None else known
     seen, wm = np.empty(0, np.uint64) if seen is None else seen, None
     for chunk, chk, h in read_ahead(chunks, partial(_checked, spec=spec, name=name, opts=opts)):
-        if id_col and (dup := is_member(chk.id_hashes,
-                                        seen)).any(): chk, h = _reject_ids(chk, dup, id_col, REPEATED_ID), h[~dup]
+        if id_col and (dup := is_member(chk.id_hashes, seen)).any():
+            chk, h = _reject_ids(chk, dup, id_col, REPEATED_ID), h[~dup]
         identity = multiset_hash(h)
         if id_col: seen = merge_sorted(seen, chk.id_hashes)
         if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, dup, id_col, KNOWN_ID)
@@ -142,8 +142,8 @@ def ingest_batch(ws: Workspace, batch: Batch, known: np.ndarray, opts: IngestOpt
         w = SnapshotWriter(tmp, opts.profile, parse_duration(ws.spec.monitoring.window))
         _, wm = check_chunks(w, batch.chunks, ws.spec, batch.name, opts, np.sort(known), bar=bar,
                              watermark="watermark" in batch.key)
-        return store_batch(ws, w, batch, parents, hashes, {**(extra or {}),
-                                                           **({"watermark": str(wm)} if wm is not None else {})})
+        mark = {"watermark": str(wm)} if wm is not None else {}
+        return store_batch(ws, w, batch, parents, hashes, {**(extra or {}), **mark})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -80,8 +80,8 @@ def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
     bounds = step_bounds(since, until if until is not None else _data_end(ws, t), parse_duration(step))
     ev_step = _steps_of(t, bounds, "right")
     known = _label_times(ws, labels, events, t) if len(labels) else pd.Series(dtype="datetime64[ns, UTC]")
-    labels, lab_step = (labels.assign(**{lt: known}), _steps_of(known, bounds,
-                                                                "left")) if len(labels) else (labels, np.empty(0, int))
+    if len(labels): labels, lab_step = labels.assign(**{lt: known}), _steps_of(known, bounds, "left")
+    else: lab_step = np.empty(0, int)
     if len(labels): lab_step[known.isna().to_numpy()] = len(bounds)  # no event, no label time: never known
     shutil.rmtree(d, ignore_errors=True); d.mkdir(parents=True)
     for k in range(len(bounds)):

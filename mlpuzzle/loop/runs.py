@@ -252,10 +252,10 @@ def run_stage(workspace,  # a Workspace or its directory
         raise
     secs, error = time.monotonic() - t0, error and redact(error)
     if out_nb.exists(): redact_notebook(out_nb)  # the parameters and outputs may name URLs with secrets (`privacy`)
-    outs = [str(p) for p in (out_nb if out_nb.exists() else None,
-                             out_nb.exists() and html.render(out_nb,
-                                                             report_header(run_id, stage, ws, params, status, secs,
-                                                                     error))) if p]
+    outs = []
+    if out_nb.exists():
+        header = report_header(run_id, stage, ws, params, status, secs, error)
+        outs = [str(p) for p in (out_nb, html.render(out_nb, header)) if p]
     r = get_run(ws, run_id)
     _attach_to_mlflow(ws, r["outputs"], outs)
     _update(ws, run_id, status=status, ended=now_iso(), duration_s=round(secs, 3), error=error,

@@ -102,8 +102,8 @@ class Calibrator:
     def fit(self, y, p):
         "Choose and fit the map from probabilities `p` to outcomes `y` (0/1)."
         y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-        if self.method not in ("auto",
-                               *FITS): raise ValueError(f"method {self.method!r}: expected auto, {', '.join(FITS)}")
+        if self.method not in ("auto", *FITS):
+            raise ValueError(f"method {self.method!r}: expected auto, {', '.join(FITS)}")
         methods = list(FITS) if self.method == "auto" else [self.method]  # simplest first
         held = {m: _cross_fitted(y, p, m, self.seed) for m in methods}
         loss = {m: (y - q) ** 2 for m, q in held.items()}

@@ -69,9 +69,9 @@ def version_info(ws: Workspace, version) -> dict:
     "What the registry knows of `version` (a number, or an alias such as champion): tags decoded, aliases."
     from mlflow.exceptions import MlflowException
     client, name = _client(ws), ws.spec.name
-    by_alias = isinstance(version, str) and not version.isdigit()
-    try: mv = client.get_model_version_by_alias(name,
-                                                version) if by_alias else client.get_model_version(name, str(version))
+    try:
+        if isinstance(version, str) and not version.isdigit(): mv = client.get_model_version_by_alias(name, version)
+        else: mv = client.get_model_version(name, str(version))
     except MlflowException: raise ModelError(f"no model version {version!r} of {name}; see `mlpuzzle models -w "
                                              f"{ws.path}`") from None
     return {"version": int(mv.version), "run_id": mv.run_id, "source": mv.source, "aliases": list(mv.aliases),
@@ -245,16 +245,16 @@ def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
     spec, p = ws.spec, ws.spec.promotion
     m, hib = p.metric, METRICS[ws.spec.problem][p.metric]
     ch_model, ch = load_version(ws, challenger)
-    if ch.get("beats_baseline") is False: return Decision(False,
-                                                          f"version {challenger} does not beat the trivial baseline")
+    if ch.get("beats_baseline") is False:
+        return Decision(False, f"version {challenger} does not beat the trivial baseline")
     cur = champion(ws)
     if cur is None: return Decision(True,
                                     f"first model; it beats the trivial baseline ({m} "
                                     f"{ch.get('test_metrics', {}).get(m, float('nan')):.4f} on its test data)")
     if cur == challenger: return Decision(False, f"version {challenger} is already the champion")
     cm_model, cm = load_version(ws, cur)
-    mc, mo = evaluate(ch_model, data, spec, ch.get("threshold",
-                                                   0.5)), evaluate(cm_model, data, spec, cm.get("threshold", 0.5))
+    mc = evaluate(ch_model, data, spec, ch.get("threshold", 0.5))
+    mo = evaluate(cm_model, data, spec, cm.get("threshold", 0.5))
     metrics = {"challenger": mc, "champion": mo, "rows": len(data)}
     gain = (mc[m] - mo[m]) * (1 if hib else -1)
     vs = f"{m} {mc[m]:.4f} against the champion's (v{cur}) {mo[m]:.4f} on {len(data):,} recent labeled rows"

@@ -199,9 +199,9 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
 
 def _quality_table(results: dict, versions: dict) -> pd.DataFrame:
     "One row per window of `results`: its reference version and its quality (without the per-feature dicts of rates)."
-    return pd.DataFrame([{"window": k, "reference": versions[k], **{c: v for c,
-                                                                    v in q.items() if not c.endswith("null_rates")}}
-                         for k, (_, q) in results.items()])
+    rows = [{"window": k, "reference": versions[k], **{c: v for c, v in q.items() if not c.endswith("null_rates")}}
+            for k, (_, q) in results.items()]
+    return pd.DataFrame(rows)
 
 def monitor(workspace,  # a Workspace or its directory
             since=None, until=None,  # the windows to report on (default: all complete windows)
@@ -226,5 +226,5 @@ def monitor(workspace,  # a Workspace or its directory
     delivery = deliver(ws, budget=budget) if webhook else {}
     drift_df, qual = drift_table(j["results"]), _quality_table(j["results"], versions)
     return MonitorReport(t.isoformat(timespec="seconds"), serving, windows_table(qual, drift_df), drift_df, qual,
-                         j["perf"],
-                         j["alerts"], j["events"], delivery, replayed, j["est"], j["incidents"], j["incident_events"])
+                         j["perf"], j["alerts"], j["events"], delivery, replayed, j["est"], j["incidents"],
+                         j["incident_events"])

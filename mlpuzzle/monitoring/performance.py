@@ -15,7 +15,7 @@ from ..base.core import parse_duration, window_keys
 from ..data.store import load_snapshots
 from ..data.labels import load_labels
 from ..models.registry import version_info
-from ..models.model import metrics_of
+from ..models.metrics import metrics_of
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..base.workspace import STATE_DIRS, Workspace
 from .leaks import LEAK_MIN_ROWS, LEAK_SCORES, leaky_features
+from .sources import source_files, source_kind
 
 # %% auto #0
 __all__ = ['describe_contract', 'contract_table', 'SourceCheck', 'check_source', 'state_files', 'with_target', 'leak_warnings']
@@ -39,17 +40,13 @@ class SourceCheck:
     problems: list = field(default_factory=list)  # each one stops the check
     notes: list = field(default_factory=list)  # lines to show
 
-def _first_rows(path: str, kind: str, rows: int) -> pd.DataFrame:
-    return pd.read_csv(path, nrows=rows) if kind == "csv" else pd.read_parquet(path).head(rows)
-
 def check_source(ws: Workspace, sample_rows: int = 1000) -> SourceCheck:
     "The spec's source files and label files, and the first rows' columns checked against the spec."
-    src, cols, out = ws.spec.source, ws.spec.columns, SourceCheck()
-    if src.kind in ("csv", "parquet"):
-        out.files = sorted(glob.glob(str(ws.resolve(src.path))))
-        if not out.files: out.problems.append(f"source.path {src.path} matches no file")
+    src, cols, out, kind = ws.spec.source, ws.spec.columns, SourceCheck(), source_kind(ws.spec.source.kind)
+    out.problems += kind.problems(ws, src)
+    if kind.reads_files and not out.problems: out.files = [str(f) for f in source_files(ws, src)]
     if out.files:
-        out.head = head = _first_rows(out.files[0], src.kind, sample_rows)
+        out.head = head = kind.head(out.files[0], sample_rows)
         expected = set(ws.spec.features) | {c for c in (cols.id, cols.timestamp) if c}
         missing, extra = sorted(expected - set(head.columns)), sorted(set(head.columns) - expected - {cols.target})
         if missing: out.problems.append(f"{out.files[0]} lacks the columns {', '.join(missing)}")

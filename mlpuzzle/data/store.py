@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ..base.core import atomic_write, file_lock, LockBusy, parse_duration, read_ahead, WorkspaceError
 from ..base.workspace import open_workspace, Workspace
-from .sources import Batch, batches, source_of
+from .sources import Batch, batches, source_kind, source_of
 from .checks import as_text, Checked, id_hashes, is_member, show_value
 from .columnar import check_chunk, chunk_times
 from .hashing import multiset_hash, row_hashes
@@ -259,12 +259,13 @@ def ingest(workspace,  # a Workspace or its directory
         remove_leftovers(ws.dir("snapshots"))
         done, known = snapshots(ws), np.sort(known_ids(ws))
         seen, hashes = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}
-        wm = watermarks(ws).get(_source_key(src)) if src.kind == "sql" and df is None else None
+        kind = source_kind(src.kind)
+        wm = watermarks(ws).get(_source_key(src)) if kind.watermarked and df is None else None
         results, parent, todo = [], [done[-1]["id"]] if done else [], []
         for b in batches(ws, source, since, until, df, wm, tables=True):
             if b.key.get("path") and file_key(b.key) in seen: results.append({"status": "unchanged", "source": {"name": b.name}})
             else: todo.append(b)
-        files = df is None and src.kind in ("csv", "parquet")  # only files are cut into partitions
+        files = df is None and kind.reads_files  # only files are cut into partitions
         with (open_engine(ws.spec, engine, scheduler, needed=files and bool(todo)) as eng,
               tqdm(desc="rows", unit="row", disable=not progress) as bar,
               (PartitionedBatches if eng.parallel else InProcessBatches)(eng, ws, known, opts) as runner):

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..base.core import DataError, parse_duration, to_utc
 from ..base.schema import CategoricalFeature, Columns, NumericFeature
+from ..base.context import run_context
 from ..base.workspace import open_workspace, Workspace
 from .sources import Batch, csv_chunks, file_batch_key, parquet_chunks
 from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots, snapshots
@@ -153,13 +154,14 @@ def label_time_note(ws: Workspace, m: dict, events: pd.Series | None = None) -> 
     return out + f"; {n:,} of its {len(ids):,} ids have no stored event yet, and count once it is ingested"
 
 # %% ../../nbs/data/10_labels.ipynb #31d8ce1d
-def training_set(workspace, since=None, until=None, as_of=None) -> pd.DataFrame:
+def training_set(workspace,  # a Workspace, its directory, or a `Run` (its period and business now, unless given here)
+                 since=None, until=None, as_of=None) -> pd.DataFrame:
     "Events with event time in [since, until) and their labels known at `as_of`, joined by id."
-    ws = open_workspace(workspace)
-    cols = ws.spec.columns
-    ev = load_snapshots(ws, since, until)
+    run = run_context(workspace, since, until, as_of)
+    cols = run.spec.columns
+    ev = load_snapshots(run.ws, run.since, run.until)
     if not len(ev): return ev
-    lab = load_labels(ws, as_of)
+    lab = load_labels(run.ws, run.as_of)
     if len(lab):
         ev = ev.drop(columns=[cols.target], errors="ignore").merge(lab[[cols.id, cols.target]], on=cols.id, how="left")
     if cols.target not in ev: return ev.iloc[:0]

@@ -15,7 +15,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..base.core import atomic_write, file_lock, LockBusy, parse_duration, read_ahead, WorkspaceError
-from ..base.workspace import open_workspace, Workspace
+from ..base.context import run_context
+from ..base.workspace import Workspace
 from .sources import Batch, batches, source_kind, source_of
 from .checks import as_text, Checked, id_hashes, is_member, show_value
 from .columnar import check_chunk, chunk_times
@@ -241,7 +242,7 @@ def file_key(key: dict) -> tuple:
     return (key.get("path"), key.get("size"), key.get("mtime_ns"))
 
 # %% ../../nbs/data/09_store.ipynb #3877b22f
-def ingest(workspace,  # a Workspace or its directory
+def ingest(workspace,  # a Workspace, its directory, or a `Run` (its period and engine, unless given here)
            source: dict | None = None,  # override keys of the spec's source, e.g. {"kind": "parquet", "path": ...}
            since=None, until=None,  # only rows (and dated files) with event time in [since, until)
            df: pd.DataFrame | None = None,  # ingest this DataFrame instead of the source
@@ -253,7 +254,8 @@ def ingest(workspace,  # a Workspace or its directory
           ) -> list[dict]:
     "Ingest the workspace's source into snapshots; return one manifest per batch (status stored or unchanged)."
     from tqdm import tqdm
-    ws = open_workspace(workspace)
+    run = run_context(workspace, since, until, engine=engine, scheduler=scheduler)
+    ws, since, until = run.ws, run.since, run.until
     src, opts = source_of(ws, source), IngestOptions(now, since, until, profile)  # a path alone brings its kind
     with ingest_lock(ws, wait):
         remove_leftovers(ws.dir("snapshots"))
@@ -266,7 +268,7 @@ def ingest(workspace,  # a Workspace or its directory
             if b.key.get("path") and file_key(b.key) in seen: results.append({"status": "unchanged", "source": {"name": b.name}})
             else: todo.append(b)
         files = df is None and kind.reads_files  # only files are cut into partitions
-        with (open_engine(ws.spec, engine, scheduler, needed=files and bool(todo)) as eng,
+        with (open_engine(ws.spec, run.engine, run.scheduler, needed=files and bool(todo)) as eng,
               tqdm(desc="rows", unit="row", disable=not progress) as bar,
               (PartitionedBatches if eng.parallel else InProcessBatches)(eng, ws, known, opts) as runner):
             for b in todo: runner.submit(b, src.kind, src.chunk_rows)

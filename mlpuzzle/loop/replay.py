@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..base.core import DataError, MlpuzzleError, WorkspaceError, atomic_write, parse_duration
+from ..base.context import run_context
 from ..base.workspace import SPEC_FILE, Workspace, open_workspace
 from .history import cut_feed, read_step, replays_dir
 from ..data.labels import ingest_labels
@@ -156,8 +157,9 @@ def replay_step(ws: Workspace, policy: Policy, bounds: list, k: int, state: dict
         secs[part] = round(time.perf_counter() - t, 3)
         return time.perf_counter()
     rows = _ingest_step(ws, k, b); t = clock("ingestion", t)
-    score(ws, since=a, until=b); t = clock("scoring", t)
-    rep = monitor(ws, since=_monitor_since(ws, bounds, k), as_of=b, deliver_alerts=False,
+    step = run_context(ws, since=a, until=b, as_of=b)  # the step's events, known at its end
+    score(step); t = clock("scoring", t)
+    rep = monitor(step.but(since=_monitor_since(ws, bounds, k), until=None), deliver_alerts=False,
                   quiet=True); t = clock("monitoring", t)
     outcome = _retrain(ws, policy, b, state); t = clock("training", t)
     v = champion(ws)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..monitoring.state import last_as_of, monitor_db
-from ..base.workspace import Workspace, open_workspace
+from ..base.context import run_context
+from ..base.workspace import Workspace
 from ..base.core import MlpuzzleError, ModelError, parse_duration
 from ..monitoring.windows import business_now
 from ..data.labels import training_set
@@ -54,25 +55,26 @@ class Trained:
     gate_rows: pd.DataFrame
     card: Path  # the model card, HTML
 
-def train_version(workspace, since=None, until=None,  # the events to train on, by event time
+def train_version(workspace,  # a Workspace, its directory, or a `Run` (its period and business now, unless given)
+                  since=None, until=None,  # the events to train on, by event time
                   as_of=None,  # the labels known at this time (None: all ingested); also the business time of the gate
                   gate_days: float = 14,  # the latest labeled days, held out of training for the gate
                   seed: int | None = None, promote: bool = True, retire_replaced: bool = False,
                   trigger: str = "manual", run_id: str = "in-process") -> Trained:
     """Train, track, register and reference a new version on the labeled events; run the promotion gate unless `promote`
     is False."""
-    ws = open_workspace(workspace)
-    ts = ws.spec.columns.timestamp
-    gate_df = recent_labeled(ws, gate_days, as_of)  # the latest labeled data, whatever range this model trains on
-    df = training_set(ws, since, until, as_of)
+    run = run_context(workspace, since, until, as_of)
+    ws, ts = run.ws, run.spec.columns.timestamp
+    gate_df = recent_labeled(ws, gate_days, run.as_of)  # the latest labeled data, whatever range this model trains on
+    df = training_set(run)
     fit_df = df[df[ts] < gate_df[ts].min()]  # never trained on what the gate judges on
     if len(fit_df) < 100:
         raise ModelError(f"only {len(fit_df)} labeled rows before the gate window (the latest {gate_days} days, from "
                          f"{gate_df[ts].min():%Y-%m-%d}); widen since/until or lower gate_days")
     result = train(fit_df, ws.spec, seed=seed)
     snap_ids = [m["id"] for m in snapshots(ws) if m["rows"]["accepted"]]
-    run = track(ws, result, run_name=f"train {run_id}", snapshot_ids=snap_ids)
-    version = register(ws, result.model, run, {
+    tracked = track(ws, result, run_name=f"train {run_id}", snapshot_ids=snap_ids)
+    version = register(ws, result.model, tracked, {
         "threshold": result.threshold, "beats_baseline": bool(result.beats_baseline),
                                                "test_metrics": result.metrics["test"],
         "spec_hash": result.spec_hash, "snapshot_ids": snap_ids, "mlpuzzle_run": run_id}, trigger)
@@ -80,12 +82,12 @@ def train_version(workspace, since=None, until=None,  # the events to train on, 
     card.parent.mkdir(exist_ok=True)
     card.write_text(model_card(result, ws.spec, version=version, snapshot_ids=snap_ids))
     save_reference(ws, version, fit_df, result.model, {"version": version, "threshold": result.threshold,
-                                                       "run_id": run})
-    before, now = champion(ws), business_now(ws, as_of)[0]  # a promotion counts from the data's time in a replay
+                                                       "run_id": tracked})
+    before, now = champion(ws), business_now(ws, run.as_of)[0]  # a promotion counts from the data's time in a replay
     decision = propose(ws, version, gate_df, trigger, as_of=now) if promote else None
     if decision and decision.promote and retire_replaced and before is not None:
         retire(ws, before, f"replaced by version {version}", trigger, as_of=now)
-    return Trained(version, result, decision, snap_ids, run, fit_df, gate_df, card)
+    return Trained(version, result, decision, snap_ids, tracked, fit_df, gate_df, card)
 
 # %% ../../nbs/loop/03_retrain.ipynb #95cd9cbc
 def _since(ws: Workspace, labeled: pd.DataFrame) -> str:

@@ -19,8 +19,9 @@ from .incidents import group_events, incident_table
 from .report import MonitorReport, drift_table, event_line, windows_table
 from ..base.compat import merge_into, merge_views, read_profile
 from ..base.spec import alert_defaults, alert_rule
-from ..base.workspace import open_workspace, Workspace
-from ..base.core import WINDOW_FORMAT, now_iso, parse_duration, to_utc, window_key, window_keys
+from ..base.context import run_context
+from ..base.workspace import Workspace
+from ..base.core import WINDOW_FORMAT, now_iso, parse_duration, window_key, window_keys
 from ..data.store import snapshots
 from .windows import business_now, window_files, window_range
 from .reference import load_baselines, load_reference, window_references
@@ -203,7 +204,7 @@ def _quality_table(results: dict, versions: dict) -> pd.DataFrame:
             for k, (_, q) in results.items()]
     return pd.DataFrame(rows)
 
-def monitor(workspace,  # a Workspace or its directory
+def monitor(workspace,  # a Workspace, its directory, or a `Run` (its period and business now, unless given here)
             since=None, until=None,  # the windows to report on (default: all complete windows)
             as_of=None,  # the time of this run (default: now): only windows ended by then; labels known by then
             version: int | None = None,  # the model whose reference drift is measured against (default: the champion)
@@ -213,11 +214,12 @@ def monitor(workspace,  # a Workspace or its directory
            ) -> MonitorReport:
     """Monitor the windows of a time range: drift, data quality, realized performance; raise and resolve alerts and
     incidents."""
-    ws = open_workspace(workspace)
-    t, replayed = business_now(ws, as_of)
+    run = run_context(workspace, since, until, as_of)
+    ws = run.ws
+    t, replayed = business_now(ws, run.as_of)
     window = parse_duration(ws.spec.monitoring.window)
     end = pd.Timestamp(window_key(t, window), tz="UTC")  # the window in progress is not complete
-    keys = window_range(ws, since, min(to_utc(until), end) if until is not None else end)
+    keys = window_range(ws, run.since, min(run.end, end) if run.until is not None else end)
     serving, versions = version if version is not None else champion(ws), window_references(ws, keys, version)
     j = _judge_windows(ws, keys, versions, serving, t, end)
     for e in j["incident_events"]:

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..base.context import Run, run_context
 from ..base.workspace import open_workspace, Workspace
 from ..base.core import atomic_path, parse_duration, window_keys
 from ..data.sources import parquet_chunks
@@ -103,32 +104,32 @@ def _score_chunks(chunks,  # DataFrames of rows typed as snapshots store them
     if writer: writer.close()
     return rows
 
-def _score_snapshot(ws, m, model, info, since, until, out: Path, chunk_rows: int, profiles=None) -> int:
-    """Score snapshot `m`, a row group at a time, into Parquet `out` (and into `profiles`, if given); return the rows
-    scored."""
-    chunks = (df for f in snapshot_files(ws, m) for df in parquet_chunks(f, chunk_rows))
+def _score_snapshot(run: Run, m, model, info, out: Path, chunk_rows: int, profiles=None) -> int:
+    """Score the rows of snapshot `m` in the run's period, a row group at a time, into Parquet `out` (and into
+    `profiles`, if given); return the rows scored."""
+    chunks = (df for f in snapshot_files(run.ws, m) for df in parquet_chunks(f, chunk_rows))
     with atomic_path(out) as tmp:
-        rows = _score_chunks(chunks, model, info, ws.spec, since, until, tmp, profiles)
+        rows = _score_chunks(chunks, model, info, run.spec, run.since, run.until, tmp, profiles)
         if not rows: pd.DataFrame().to_parquet(tmp)
     return rows
 
-def _scoring_tag(m: dict, version: int, since, until) -> str:
-    "The name of one scoring of snapshot `m`: its id, the version, and the time range if any."
-    bounds = f"-{since}-{until}" if since or until else ""
+def _scoring_tag(m: dict, version: int, run: Run) -> str:
+    "The name of one scoring of snapshot `m`: its id, the version, and the run's period if any."
+    bounds = f"-{run.since}-{run.until}" if run.since or run.until else ""
     return f"{m['id']}-v{version}{bounds}".replace(":", "")
 
-def _to_score(ws, version: int, since, until) -> tuple[list, list]:
-    "(a summary per snapshot of the range, the ones not scored yet as (summary, snapshot, tag, path))."
+def _to_score(run: Run, version: int) -> tuple[list, list]:
+    "(a summary per snapshot of the run's period, the ones not scored yet as (summary, snapshot, tag, path))."
     out, todo = [], []
-    for m in snapshots(ws):
-        if not m["rows"]["accepted"] or not overlaps(m, since, until): continue
-        tag = _scoring_tag(m, version, since, until)
-        path = ws.dir("predictions") / f"{tag}.parquet"
+    for m in snapshots(run.ws):
+        if not m["rows"]["accepted"] or not overlaps(m, run.since, run.until): continue
+        tag = _scoring_tag(m, version, run)
+        path = run.ws.dir("predictions") / f"{tag}.parquet"
         out.append({"snapshot": m["id"], "status": "unchanged", "path": str(path)})
         if not path.exists(): todo.append((out[-1], m, tag, path))
     return out, todo
 
-def score(workspace,  # a Workspace or its directory
+def score(workspace,  # a Workspace, its directory, or a `Run` (its period and engine, unless given here)
           since=None, until=None,  # score the rows with event time in [since, until)
           version="champion",  # a version number, or an alias
           sql_url: str | None = None,  # also append the predictions to a table of this database
@@ -138,14 +139,14 @@ def score(workspace,  # a Workspace or its directory
           scheduler: str | None = None,  # ... and dask scheduler
          ) -> list[dict]:
     "Score the snapshots of a time range; return one summary per snapshot (status scored or unchanged)."
-    ws = open_workspace(workspace)
-    model, info = load_version(ws, version)
-    remove_leftovers(ws.dir("predictions"))  # the parts of a partitioned scoring whose process died
-    out, todo = _to_score(ws, info["version"], since, until)
-    with open_engine(ws.spec, engine, scheduler, needed=bool(todo)) as eng:
-        scorer = (PartitionedScoring if eng.parallel else InProcessScoring)(eng, ws, model, info)
+    run = run_context(workspace, since, until, engine=engine, scheduler=scheduler)
+    model, info = load_version(run.ws, version)
+    remove_leftovers(run.ws.dir("predictions"))  # the parts of a partitioned scoring whose process died
+    out, todo = _to_score(run, info["version"])
+    with open_engine(run.spec, run.engine, run.scheduler, needed=bool(todo)) as eng:
+        scorer = (PartitionedScoring if eng.parallel else InProcessScoring)(eng, run, model, info)
         for res, m, tag, path in todo:
-            n = scorer.score(m, since, until, path, tag, profile)
+            n = scorer.score(m, path, tag, profile)
             if sql_url and n: _append_sql(path, sql_url, sql_table)
             res.update(status="scored", rows=n, version=info["version"])
     return out
@@ -158,12 +159,12 @@ def _append_sql(path: Path, url: str, table: str | None):
 # %% ../../nbs/serving/00_score.ipynb #633bd8cd
 class InProcessScoring:
     "Scores each snapshot in this process."
-    def __init__(self, engine, ws: Workspace, model, info: dict): self.ws, self.model, self.info = ws, model, info
-    def score(self, m: dict, since, until, path: Path, tag: str, profile: bool) -> int:
+    def __init__(self, engine, run: Run, model, info: dict): self.run, self.model, self.info = run, model, info
+    def score(self, m: dict, path: Path, tag: str, profile: bool) -> int:
         "Score snapshot `m` into `path`, profiling each chunk's predictions as it is scored; return the rows scored."
-        profiles, chunk_rows = _profiles(profile), self.ws.spec.source.chunk_rows
-        n = _score_snapshot(self.ws, m, self.model, self.info, since, until, path, chunk_rows, profiles)
-        if profile and n: write_prediction_profiles(self.ws, profiles.views(), tag)
+        profiles, chunk_rows = _profiles(profile), self.run.spec.source.chunk_rows
+        n = _score_snapshot(self.run, m, self.model, self.info, path, chunk_rows, profiles)
+        if profile and n: write_prediction_profiles(self.run.ws, profiles.views(), tag)
         return n
 
 _MODELS: dict = {}  # on a worker: (workspace, version) -> (model, info), loaded from the registry once
@@ -183,20 +184,21 @@ def score_partition(ws_path: str, spec: dict, version: int, file: str, row_group
 
 class PartitionedScoring:
     "Scores each snapshot on a distributing engine, a task per partition, into a directory of parts."
-    def __init__(self, engine, ws: Workspace, model, info: dict): self.engine, self.ws, self.info = engine, ws, info
+    def __init__(self, engine, run: Run, model, info: dict):
+        self.engine, self.run, self.ws, self.info = engine, run, run.ws, info
 
-    def _tasks(self, m: dict, since, until, tmp: Path, profile: bool) -> list:
-        spec, rows = self.ws.spec, self.ws.spec.engine.partition_rows
+    def _tasks(self, m: dict, tmp: Path, profile: bool) -> list:
+        spec, rows, run = self.ws.spec, self.ws.spec.engine.partition_rows, self.run
         parts = [(str(f), p["row_groups"]) for f in snapshot_files(self.ws, m)
                  for p in partitions(f, "parquet", spec.source.chunk_rows, rows)]
-        return [self.engine.submit(score_partition, str(self.ws.path), spec, self.info["version"], f, g, since, until,
-                                   str(tmp / f"part-{i:05d}.parquet"), profile, pure=False) for i,
-                (f, g) in enumerate(parts)]
+        return [self.engine.submit(score_partition, str(self.ws.path), spec, self.info["version"], f, g, run.since,
+                                   run.until, str(tmp / f"part-{i:05d}.parquet"), profile, pure=False)
+                for i, (f, g) in enumerate(parts)]
 
-    def score(self, m: dict, since, until, path: Path, tag: str, profile: bool) -> int:
+    def score(self, m: dict, path: Path, tag: str, profile: bool) -> int:
         tmp = new_snapshot_dir(self.ws.dir("predictions"))
         try:
-            res = self.engine.gather(self._tasks(m, since, until, tmp, profile))
+            res = self.engine.gather(self._tasks(m, tmp, profile))
             if not (rows := sum(r["rows"] for r in res)):
                 with atomic_path(path) as t: pd.DataFrame().to_parquet(t)
                 return 0

@@ -16,7 +16,7 @@ from .history import replays_dir
 from ..models.business import business_value, has_business
 from ..monitoring.performance import labeled_predictions, performance
 from ..models.registry import history
-from ..models.model import METRICS
+from ..base.schema import METRICS
 
 # %% auto #0
 __all__ = ['policy_results', 'compare', 'verdict', 'replay_report']

@@ -11,13 +11,12 @@ from typing import Callable
 
 import pandas as pd
 
-from ..base.schema import METRICS
 from .state import as_json, monitor_db
 from ..base.workspace import open_workspace, Workspace
 from .performance import below_floor
 from ..models.estimate import band_below_floor
 from .rules import (GOES_ON, JUDGE_EMPTY, condition, drifted, drifted_with, estimate_message,
-                            performance_message, severity)
+                            judged_rules, performance_message, severity)
 from .recovery import POOL_WINDOWS, Pool, recovered
 
 log = logging.getLogger(__name__)
@@ -43,8 +42,8 @@ def _raise(con, rule: dict, subject: str, key: str, as_of: str, msg, evidence, l
     cur = con.execute("INSERT INTO alerts (kind, subject, severity, state, opened_window, raised_at, message, "
                       "evidence, "
                       "retrain, last_window, windows, late) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, 1, ?)",
-                      (rule["kind"], subject, severity(rule, evidence), key, as_of, msg, as_json(evidence),
-                       int(bool(rule["_retrain"])), key, int(late)))
+                      (rule.kind, subject, severity(rule, evidence), key, as_of, msg, as_json(evidence),
+                       int(bool(rule.retrains)), key, int(late)))
     return _alert_event(con, "raised", cur.lastrowid, key, as_of)
 
 def _resolve(con, alert_id: int, key: str, as_of: str) -> dict:
@@ -71,7 +70,7 @@ def _transition(con, rule: dict, subject: str, holds: bool, key: str, as_of: str
                 pool_since) -> dict | None:
     """Open, go on with, escalate or resolve the alert of (`rule`, `subject`) in window `key`; the event, if any.
     `finding` is (message, evidence) where it holds; `pool_since(window)` pools the windows after `window` up to `key`."""
-    alert = _open_alert(con, rule["kind"], subject)
+    alert = _open_alert(con, rule.kind, subject)
     if alert is None: return _raise(con, rule, subject, key, as_of, *finding) if holds else None
     if holds: return _held_again(con, rule, alert, key, as_of, finding[1])
     pool = pool_since(alert[2])
@@ -79,16 +78,6 @@ def _transition(con, rule: dict, subject: str, holds: bool, key: str, as_of: str
     return _resolve(con, alert[0], key, as_of) if recovered(rule, subject, pool) else None
 
 # %% ../../nbs/monitoring/09_alerts.ipynb #b37ef7d1
-def _rules(spec: dict) -> list[dict]:
-    """The spec's alert rules, each with `_retrain` (its own, else its kind in `retrain_on`), `_clear_after`,
-    `_category_rule` (a category rule tells unknown values) and `_higher_better` (the gate metric's direction)."""
-    mon, metric = spec.monitoring, spec.promotion.metric
-    retrain_on, kinds = mon.retrain_on or [], {r["kind"] for r in mon.alerts}
-    better = METRICS[spec.problem].get(metric, True)
-    return [{**r.model_dump(), "_retrain": r["kind"] in retrain_on if r.get("retrain") is None else r["retrain"],
-             "_clear_after": r.get("clear_after") or mon.get("clear_after", 3), "_category_rule": "category" in kinds,
-             "_higher_better": better} for r in mon.alerts]
-
 @dataclass
 class Judging:
     "What the rules of one monitoring run judge: its windows' results, its time, and the monitoring state."
@@ -114,10 +103,10 @@ def _window_pool(j: Judging, rule: dict, after: str, key: str) -> Pool:
     """The windows after `after` up to `key` that say something to `rule` (with rows, or any for kinds judging empty
     ones)."""
     found = [(k, j.window(k)) for k in j.keys_between(after, key)]
-    windows = [(k, w) for k, w in found if w is not None and (w[1]["rows"] or rule["kind"] in JUDGE_EMPTY)]
-    windows = windows[-POOL_WINDOWS * rule["_clear_after"]:]
+    windows = [(k, w) for k, w in found if w is not None and (w[1]["rows"] or rule.kind in JUDGE_EMPTY)]
+    windows = windows[-POOL_WINDOWS * rule.clear_after:]
     pool = Pool([w for _, w in windows], j.alpha)
-    if rule["kind"] == "drift" and j.pooled_drift is not None and len(windows) >= rule["_clear_after"]:
+    if rule.kind == "drift" and j.pooled_drift is not None and len(windows) >= rule.clear_after:
         pool.drift = j.pooled_drift([k for k, _ in windows])
     return pool
 
@@ -140,18 +129,18 @@ def drift_onset(j: Judging, rule: dict, key: str) -> str:
     onset, gap = key, 0
     for k in sorted(set(before) | {k for k in j.results if k < key}, reverse=True)[:ONSET_LOOKBACK]:
         w = j.window(k)
-        if w is not None and len(drifted(w[0])) >= rule["sustain_features"]: onset, gap = k, 0
+        if w is not None and len(drifted(w[0])) >= rule.sustain_features: onset, gap = k, 0
         elif (gap := gap + 1) > ONSET_GAP: break
     return onset
 
 def _dated(j: Judging, rule: dict, holds: dict, key: str) -> dict:
     "Findings `holds`, a drift's evidence with `since`: the window its drift started (`drift_onset`)."
-    if rule["kind"] != "drift": return holds
+    if rule.kind != "drift": return holds
     return {s: (msg, {**ev, "since": drift_onset(j, rule, key)}) for s, (msg, ev) in holds.items()}
 
 def _subject_events(j: Judging, rule: dict, holds: dict, goes_on: dict, key: str) -> list[dict]:
     "The transitions in window `key` of each subject that holds (`holds`) or has an open alert (which `goes_on`)."
-    open_ = {s for (s,) in j.con.execute("SELECT subject FROM alerts WHERE kind=? AND state='open'", (rule["kind"],))}
+    open_ = {s for (s,) in j.con.execute("SELECT subject FROM alerts WHERE kind=? AND state='open'", (rule.kind,))}
     holds = {**holds, **_dated(j, rule, {s: f for s, f in holds.items() if s not in open_}, key)}  # a new one dated
     def pool_since(after: str) -> Pool: return _window_pool(j, rule, after, key)
     events = [_transition(j.con, rule, s, (s in goes_on or s in holds) if s in open_ else s in holds, key, j.as_of,
@@ -166,16 +155,16 @@ def _covered(con, kind: str, subject: str, key: str) -> bool:
 def _late_events(j: Judging, rule: dict, holds: dict, key: str) -> list[dict]:
     "Alerts a window judged again, after its inputs changed, opens: with its own date, saying the data arrived late."
     return [_raise(j.con, rule, s, key, j.as_of, msg, ev, late=True) for s, (msg, ev) in sorted(holds.items())
-            if not _covered(j.con, rule["kind"], s, key)]
+            if not _covered(j.con, rule.kind, s, key)]
 
 def _history(j: Judging, keys: list, i: int, rule: dict) -> list:
     "The drift tables of the windows before `keys[i]`, latest first: this run's, else the stored ones."
-    return [j.results[k][0] for k in reversed(keys[:i])] or _stored_drift(j.con, keys[i], rule.get("consecutive", 1))
+    return [j.results[k][0] for k in reversed(keys[:i])] or _stored_drift(j.con, keys[i], getattr(rule, "consecutive", 1))
 
 def _window_events(j: Judging, rule: dict, cursor: str, late: set) -> list[dict]:
     """The events of window `rule` on this run's windows after `cursor`, and on those at or before it whose inputs
     changed since they were judged (`late`)."""
-    kind, keys, events = rule["kind"], sorted(j.results), []
+    kind, keys, events = rule.kind, sorted(j.results), []
     holds_in = condition(kind)
     for i, key in enumerate(keys):
         if key <= cursor and key not in late: continue
@@ -222,9 +211,9 @@ def _judged_events(j: Judging, rule: dict, rows: list[dict], bad, message, curso
         key = r["window"]
         if key <= cursor: continue
         def pool_since(after: str) -> Pool:
-            return Pool([x for x in rows if after < x["window"] <= key][-POOL_WINDOWS * rule["_clear_after"]:], j.alpha)
+            return Pool([x for x in rows if after < x["window"] <= key][-POOL_WINDOWS * rule.clear_after:], j.alpha)
         if e := _transition(j.con, rule, "", bool(b), key, j.as_of, (message(r), r), pool_since): events.append(e)
-        _set_cursor(j.con, rule["kind"], key)
+        _set_cursor(j.con, rule.kind, key)
     return events
 
 def _with_drift(j: Judging, rows: list[dict]) -> list[dict]:
@@ -244,9 +233,9 @@ def _performance_events(j: Judging, rule: dict, perf: pd.DataFrame, spec: dict, 
 def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, serving, cursor: str) -> list:
     "The events of the estimated_performance `rule` on the window estimates `est` after `cursor`."
     if est is None or not len(est): return []
-    keep = est["estimate"].notna() & (est["rows"] >= rule["min_rows"])
+    keep = est["estimate"].notna() & (est["rows"] >= rule.min_rows)
     if serving is not None: keep &= est["version"] == serving
-    floor = rule.get("below")
+    floor = rule.below
     rows = [{**e, "floor": floor if floor is not None else e["floor"]} for e in est[keep].to_dict("records")]
     bad = [band_below_floor(e, e["floor"], spec.problem) for e in rows]
     return _judged_events(j, rule, _with_drift(j, rows), bad, estimate_message, cursor)
@@ -265,13 +254,13 @@ def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str
     group the alert events into incidents; return the alert events."""
     j = Judging(con, results, as_of, ws.spec.monitoring.recovery_alpha, pooled_drift, explain)
     cursors, events, late = dict(con.execute("SELECT rule, window FROM cursors")), [], _late_windows(con)
-    for rule in _rules(ws.spec):
-        cursor = cursors.get(rule["kind"], "")
-        if rule["kind"] == "performance": events += _performance_events(j, rule, perf, ws.spec, serving, cursor)
-        elif rule["kind"] == "estimated_performance":
+    for rule in judged_rules(ws.spec):
+        cursor = cursors.get(rule.kind, "")
+        if rule.kind == "performance": events += _performance_events(j, rule, perf, ws.spec, serving, cursor)
+        elif rule.kind == "estimated_performance":
             events += _estimated_events(j, rule, estimated, ws.spec, serving, cursor)
         else: events += _window_events(j, rule, cursor, late)
-        if rule["kind"] == "category": events += _accepted_events(ws, con, as_of, max(j.results, default=cursor))
+        if rule.kind == "category": events += _accepted_events(ws, con, as_of, max(j.results, default=cursor))
     con.executemany("UPDATE windows SET judged=inputs WHERE key=?", [(k,) for k in results])
     con.commit()
     return events

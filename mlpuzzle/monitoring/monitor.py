@@ -78,7 +78,7 @@ def _pool_keys(ws: Workspace, key: str) -> list[str]:
     "The windows before `key` that the drift rule pools with it (its `consecutive` less one), latest first."
     rule = alert_rule(ws.spec, "drift")
     t, w = pd.Timestamp(key, tz="UTC"), parse_duration(ws.spec.monitoring.window)
-    return [(t - w * i).strftime(WINDOW_FORMAT) for i in range(1, rule["consecutive"] if rule else 1)]
+    return [(t - w * i).strftime(WINDOW_FORMAT) for i in range(1, rule.consecutive if rule else 1)]
 
 def _with_pooled(d: pd.DataFrame, view, pool: list, reference, spec: dict) -> pd.DataFrame:
     "Drift table `d` of `view` with `pooled_status`: each column's status over `view` merged with the `pool` files."
@@ -188,8 +188,8 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
     with closing(monitor_db(ws)) as con:
         results = window_results(ws, keys, versions, con)
         pred = _in_windows(ws, predictions(ws), keys)  # read once: realized and estimated performance both need them
-        perf = _before(performance(ws, t, rule["min_labels"], rule["below"], pred), end)
-        est = _before(window_estimates(ws, pred, rule["below"]), end)
+        perf = _before(performance(ws, t, rule.min_labels, rule.below, pred), end)
+        est = _before(window_estimates(ws, pred, rule.below), end)
         def explain(key: str) -> list[dict]: return segment_gaps(ws, key, t, pred)
         events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, versions), explain)
         incident_events = group_events(ws, con, events, at)

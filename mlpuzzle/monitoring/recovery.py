@@ -46,8 +46,9 @@ def back_to(k: float, n: float, levels: tuple, alpha: float) -> bool:
 def _levels(rule: dict, base: float) -> tuple:
     """(recovery, materiality) levels of a rate: the reference's plus the tolerance, and plus half the margin;
     with a fixed threshold, the shares `FIXED_RECOVERY` of it."""
-    if rule.get("above") is not None: return tuple(rule["above"] * s for s in FIXED_RECOVERY)
-    return base + rule["tolerance"], base + rule["margin"] / 2
+    fixed = getattr(rule, "above", None)  # null_rate and quarantine_rate rules may set one; the others have none
+    if fixed is not None: return tuple(fixed * s for s in FIXED_RECOVERY)
+    return base + rule.tolerance, base + rule.margin / 2
 
 def _rows(pool: Pool) -> int: return sum(q["rows"] for _, q in pool.windows)
 
@@ -72,7 +73,7 @@ def _category_back(rule: dict, subject: str, pool: Pool) -> bool:
     base = (pool.windows[-1][1].get("baseline_rates") or {}).get("category_rate", 0.0)
     seen = (pool.evidence or {}).get("share") or 0.0
     if seen <= base: return back_to(k, _rows(pool), _levels(rule, base), pool.alpha)
-    return shown_below(k, _rows(pool), base + (seen - base) / 4 + rule["tolerance"], pool.alpha)
+    return shown_below(k, _rows(pool), base + (seen - base) / 4 + rule.tolerance, pool.alpha)
 
 def _class_back(rule: dict, k: float, n: float, base: float, alpha: float) -> bool:
     "A class's `k` of `n` predictions are back to its reference share `base`, on the side they moved to."
@@ -91,8 +92,8 @@ def _balance_back(rule: dict, subject: str, pool: Pool) -> bool:
 def _drift_back(rule: dict, subject: str, pool: Pool) -> bool:
     """Fewer than `sustain_features` features drift or come near it (status possible: significant, half as far) in
     the windows' merged profile (without it: in each window)."""
-    if pool.drift is not None: return len(drifted(pool.drift, also=("possible",))) < rule["sustain_features"]
-    return all(len(drifted(d, also=("possible",))) < rule["sustain_features"] for d, _ in pool.windows)
+    if pool.drift is not None: return len(drifted(pool.drift, also=("possible",))) < rule.sustain_features
+    return all(len(drifted(d, also=("possible",))) < rule.sustain_features for d, _ in pool.windows)
 
 def _schema_back(rule: dict, subject: str, pool: Pool) -> bool:
     "The windows' batches, all with rows and none of them with a schema change (one would have held), are back."
@@ -119,13 +120,13 @@ def _performance_back(rule: dict, subject: str, pool: Pool) -> bool:
     from scipy.stats import norm
     mean, se = _weighted(pool.windows, "value", "labeled")
     margin, floor = norm.isf(pool.alpha) * se, pool.windows[-1]["floor"]
-    return mean - margin > floor if rule["_higher_better"] else mean + margin < floor
+    return mean - margin > floor if rule.higher_better else mean + margin < floor
 
 def _estimate_back(rule: dict, subject: str, pool: Pool) -> bool:
     "The estimated metric's band, weighted by the windows' rows, is wholly on the good side of the floor."
-    side = "lower" if rule["_higher_better"] else "upper"
+    side = "lower" if rule.higher_better else "upper"
     bound, floor = _weighted(pool.windows, side, "rows")[0], pool.windows[-1]["floor"]
-    return bound > floor if rule["_higher_better"] else bound < floor
+    return bound > floor if rule.higher_better else bound < floor
 
 RECOVERY = {"drift": _drift_back, "null_rate": _null_rate_back, "quarantine_rate": _quarantine_back,
             "category": _category_back, "prediction_balance": _balance_back, "schema": _schema_back,
@@ -134,4 +135,4 @@ RECOVERY = {"drift": _drift_back, "null_rate": _null_rate_back, "quarantine_rate
 
 def recovered(rule: dict, subject: str, pool: Pool) -> bool:
     "Whether an open alert of `rule` on `subject` may resolve: at least `_clear_after` windows, whose signal is back."
-    return len(pool.windows) >= rule["_clear_after"] and RECOVERY[rule["kind"]](rule, subject, pool)
+    return len(pool.windows) >= rule.clear_after and RECOVERY[rule.kind](rule, subject, pool)

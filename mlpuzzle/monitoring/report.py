@@ -101,8 +101,8 @@ def windows_table(qual: pd.DataFrame, drift_df: pd.DataFrame) -> pd.DataFrame:
 def quarantine_threshold(win: pd.DataFrame,  # `windows_table`'s rows
                          rule: dict) -> pd.Series:  # the spec's quarantine_rate rule
     "Per window of `win`, the quarantine rate the rule alerts above."
-    if rule["above"] is not None: return pd.Series(float(rule["above"]), index=win.index)
-    return win.reference_quarantine_rate.fillna(0) + rule["margin"]
+    if rule.above is not None: return pd.Series(float(rule.above), index=win.index)
+    return win.reference_quarantine_rate.fillna(0) + rule.margin
 
 # %% ../../nbs/monitoring/06_report.ipynb #2e0f0015
 _COLOUR = {"warning": "tab:orange", "critical": "tab:red"}

@@ -7,13 +7,42 @@ from __future__ import annotations
 
 import pandas as pd
 
+import dataclasses
+from dataclasses import dataclass
+
 from ..base.core import MlpuzzleError
-from ..base.alert_rules import DEFAULT_SEVERITY
+from ..base.alert_rules import DEFAULT_SEVERITY, Rule
+from ..base.schema import METRICS
 
 # %% auto #0
-__all__ = ['CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'SIZED', 'drifted', 'window_null_rates', 'baseline_nulls', 'judged_quality',
-           'rate_names', 'unknown_shares', 'unlikely_few', 'condition', 'drifted_with', 'performance_message',
-           'estimate_message', 'severity']
+__all__ = ['CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'SIZED', 'JudgedRule', 'judged_rules', 'drifted', 'window_null_rates',
+           'baseline_nulls', 'judged_quality', 'rate_names', 'unknown_shares', 'unlikely_few', 'condition',
+           'drifted_with', 'performance_message', 'estimate_message', 'severity']
+
+# %% ../../nbs/monitoring/05_rules.ipynb #6bf2bc18
+@dataclass(frozen=True)
+class JudgedRule:
+    "An alert rule of the spec with what the rest of the spec settles for it; reads like the rule (`r.margin`)."
+    rule: Rule
+    retrains: bool  # an alert starts `run train`: the rule's own `retrain`, else its kind in `monitoring.retrain_on`
+    clear_after: int  # clear windows before an open alert resolves
+    category_rule: bool = False  # the spec has a category rule: unknown values are its alerts, not quarantine's
+    higher_better: bool = True  # the gate metric is better higher
+    def __getattr__(self, name: str): return getattr(self.rule, name)
+    def but(self, **changes) -> JudgedRule:
+        "This rule with some values changed: the rule's own keys checked as the spec's are."
+        mine = {k: v for k, v in changes.items() if k in {f.name for f in dataclasses.fields(self)}}
+        rule = type(self.rule).model_validate({**self.rule.model_dump(), **{k: v for k, v in changes.items()
+                                                                          if k not in mine}})
+        return dataclasses.replace(self, rule=rule, **mine)
+
+def judged_rules(spec) -> list[JudgedRule]:
+    "The spec's alert rules, each with its retraining, its clear windows and the facts the conditions need."
+    mon = spec.monitoring
+    retrain_on, kinds = mon.retrain_on or [], {r.kind for r in mon.alerts}
+    better = METRICS[spec.problem].get(spec.promotion.metric, True)
+    return [JudgedRule(r, r.kind in retrain_on if r.retrain is None else r.retrain, r.clear_after or mon.clear_after,
+                       "category" in kinds, better) for r in mon.alerts]
 
 # %% ../../nbs/monitoring/05_rules.ipynb #c8d7f2f6
 def _pct(x) -> str: return f"{100 * x:.1f}%"
@@ -32,15 +61,15 @@ def _drift(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     """At least `min_features` features drift over the last `consecutive` windows pooled, each of them with a drifting
     feature (without pooled results: `min_features` in each of them). A window whose rows were mostly quarantined is
     not judged: the rows left are a selection, not the population, and the quarantine alert tells that incident."""
-    if q.get("quarantine_rate", 0) > rule.get("max_quarantined", 1): return {}
-    runs = [drifted(d)] + [drifted(h) for h in history[: rule["consecutive"] - 1]]
-    if len(runs) < rule["consecutive"] or not all(runs): return {}
+    if q.get("quarantine_rate", 0) > rule.max_quarantined: return {}
+    runs = [drifted(d)] + [drifted(h) for h in history[: rule.consecutive - 1]]
+    if len(runs) < rule.consecutive or not all(runs): return {}
     now = drifted(d, "pooled_status") if "pooled_status" in d else runs[0]
-    each = "pooled_status" in d or all(len(r) >= rule["min_features"] for r in runs)
-    if len(now) < rule["min_features"] or not each: return {}
+    each = "pooled_status" in d or all(len(r) >= rule.min_features for r in runs)
+    if len(now) < rule.min_features or not each: return {}
     ev = _farthest(d, now)
     named = ", ".join(f"{e['column']} ({e['distance']:.2f})" for e in ev)
-    return {"": (f"{len(now)} features drift for {rule['consecutive']} windows, by distance: {named}",
+    return {"": (f"{len(now)} features drift for {rule.consecutive} windows, by distance: {named}",
                  {"features": ev})}
 
 def _known(r) -> bool: return r is not None and r == r
@@ -48,8 +77,8 @@ def _known(r) -> bool: return r is not None and r == r
 def _above_baseline(r: float, base: float, n: int, rule: dict, tests: int) -> bool:
     "Rate `r` of `n` rows is above `base` by the rule's margin, and significantly (binomial, Bonferroni over `tests`)."
     from scipy.stats import binom
-    if not r > base + rule["margin"]: return False
-    return n == 0 or binom.sf(round(r * n) - 1, n, base) < rule["alpha"] / max(tests, 1)
+    if not r > base + rule.margin: return False
+    return n == 0 or binom.sf(round(r * n) - 1, n, base) < rule.alpha / max(tests, 1)
 
 def window_null_rates(q: dict) -> dict:
     """Each feature's share of nulls among all the rows the window received (quarantined ones hold a value, or are
@@ -65,9 +94,9 @@ def baseline_nulls(q: dict, features) -> dict:
 def _null_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "A feature's null rate is above the reference's (or a fixed `above`): one subject per feature."
     rates = window_null_rates(q)
-    if rule.get("above") is not None:
-        return {f: (f"{f}: {_pct(r)} null (above {_pct(rule['above'])})", {"null_rate": r, "rows": q["rows"]})
-                for f, r in rates.items() if r > rule["above"]}
+    if rule.above is not None:
+        return {f: (f"{f}: {_pct(r)} null (above {_pct(rule.above)})", {"null_rate": r, "rows": q["rows"]})
+                for f, r in rates.items() if r > rule.above}
     b = baseline_nulls(q, rates)
     return {f: (f"{f}: {_pct(r)} null in {q['rows']:,} rows (reference {_pct(b[f])})",
                 {"null_rate": r, "reference": b[f], "rows": q["rows"]})
@@ -81,7 +110,7 @@ _REASON_RATES = ("type", "range", "category", "null_reject", "duplicate")
 def judged_quality(rule: dict, q: dict) -> dict:
     """Quality `q` as the quarantine rule judges it: with a category rule in the spec (`_category_rule`), the rows
     quarantined for unknown categories alone are that rule's, and left out here (of the reference period's too)."""
-    if not rule.get("_category_rule") or not q["rows"]: return q
+    if not rule.category_rule or not q["rows"]: return q
     rest = q.get("quarantined", q["quarantine_rate"] * q["rows"]) - q.get("category_only", 0)
     base = dict(q.get("baseline_rates") or {})
     if base: base["quarantine_rate"] = max(base.get("quarantine_rate", 0.0) - base.get("category_rate", 0.0), 0.0)
@@ -91,7 +120,7 @@ def judged_quality(rule: dict, q: dict) -> dict:
 
 def rate_names(rule: dict) -> list[str]:
     "The rates the quarantine rule judges: in all, and by reason unless it has a fixed threshold."
-    return ["quarantine_rate"] + ([f"{k}_rate" for k in _REASON_RATES] if rule.get("above") is None else [])
+    return ["quarantine_rate"] + ([f"{k}_rate" for k in _REASON_RATES] if rule.above is None else [])
 
 def _reasons_above(q: dict, rule: dict) -> dict:
     "`{rate: (window's, reference's)}` of the quarantine rates above the reference period's (in all, and by reason)."
@@ -110,7 +139,7 @@ def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dic
     """The share of rows quarantined at ingestion, in all or for one reason, is above the reference period's (or a fixed
     `above`)."""
     if not q["rows"]: return {}
-    q, fixed = judged_quality(rule, q), rule.get("above")
+    q, fixed = judged_quality(rule, q), rule.above
     above = _reasons_above(q, rule) if fixed is None else {"quarantine_rate": None} if q["quarantine_rate"] > fixed else {}
     if not above: return {}
     why = {k: q[f"{k}_rate"] for k in _REASON_RATES if q.get(f"{k}_rate")}
@@ -148,9 +177,9 @@ def _shifted_classes(q: dict, rule: dict) -> dict:
     now, base = q.get("prediction_shares") or {}, q.get("baseline_prediction_shares") or {}
     n, classes = q.get("accepted", q["rows"]), sorted(set(now) | set(base))
     def significant(c): return binomtest(round(now.get(c, 0.0) * n), n,
-                                         base.get(c, 0.0)).pvalue < rule["alpha"] / len(classes)
+                                         base.get(c, 0.0)).pvalue < rule.alpha / len(classes)
     return {c: (now.get(c, 0.0), base.get(c, 0.0)) for c in classes
-            if abs(now.get(c, 0.0) - base.get(c, 0.0)) > rule["margin"] and significant(c)}
+            if abs(now.get(c, 0.0) - base.get(c, 0.0)) > rule.margin and significant(c)}
 
 def _prediction_balance(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     """The share of a predicted class moved from the reference's; while features drift in the window, the drift
@@ -172,8 +201,8 @@ def _error_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "The share of online requests answered with a 5xx is above `above`."
     if not q.get("requests"): return {}
     rate = q["server_errors"] / q["requests"]
-    if not rate > rule["above"]: return {}
-    msg = f"{_pct(rate)} of {q['requests']:,} requests failed on the server (above {_pct(rule['above'])})"
+    if not rate > rule.above: return {}
+    msg = f"{_pct(rate)} of {q['requests']:,} requests failed on the server (above {_pct(rule.above)})"
     return {"": (msg, {"requests": q["requests"], "server_errors": q["server_errors"]})}
 
 def unlikely_few(rows: int, expected: float, alpha: float) -> bool:
@@ -184,14 +213,14 @@ def unlikely_few(rows: int, expected: float, alpha: float) -> bool:
 def _no_data(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "The window is empty, or has fewer rows than `below` times the expected, and that few are unlikely by chance."
     rows, exp = q["rows"], q["expected_rows"]
-    if not (rows == 0 or (exp and rows < rule["below"] * exp)): return {}
-    if exp and not unlikely_few(rows, exp, rule.get("alpha", 1.0)): return {}
+    if not (rows == 0 or (exp and rows < rule.below * exp)): return {}
+    if exp and not unlikely_few(rows, exp, rule.alpha): return {}
     expected = f" (expected about {exp:,.0f})" if exp else ""
     return {"": (f"{rows:,} rows{expected}", {"rows": rows, "expected": exp})}
 
 def _drift_goes_on(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dict:
     "An open drift alert goes on while at least `sustain_features` features drift (in this window alone)."
-    return {"": (None, None)} if len(drifted(d)) >= rule["sustain_features"] else {}
+    return {"": (None, None)} if len(drifted(d)) >= rule.sustain_features else {}
 
 CONDITIONS = {"drift": _drift, "null_rate": _null_rate, "quarantine_rate": _quarantine_rate, "category": _category,
               "prediction_balance": _prediction_balance, "schema": _schema, "error_rate": _error_rate,
@@ -240,7 +269,7 @@ def estimate_message(e: dict) -> str:
             f"whose labels have not come, floor {e['floor']:.3f}{_drift_note(e.get('drifted'))}")
 
 # %% ../../nbs/monitoring/05_rules.ipynb #b2c3d406
-def _sized(share: float, rule: dict) -> str: return "critical" if share >= rule["critical_above"] else "warning"
+def _sized(share: float, rule: dict) -> str: return "critical" if share >= rule.critical_above else "warning"
 def _quarantine_severity(rule: dict, ev: dict) -> str: return _sized(ev.get("rate", 0), rule)
 def _category_severity(rule: dict, ev: dict) -> str: return _sized(ev.get("share", 0), rule)
 def _null_severity(rule: dict, ev: dict) -> str: return _sized(ev.get("null_rate", 0), rule)
@@ -251,6 +280,6 @@ SIZED = {"quarantine_rate": _quarantine_severity, "category": _category_severity
 
 def severity(rule: dict, evidence: dict | None) -> str:
     "The severity of a finding: the rule's own when it sets one, else what the finding's size calls for."
-    if rule.get("severity"): return rule["severity"]
-    kind = rule["kind"]
+    if rule.severity: return rule.severity
+    kind = rule.kind
     return SIZED[kind](rule, evidence or {}) if kind in SIZED else DEFAULT_SEVERITY[kind]

@@ -28,9 +28,11 @@ test: check-sync lint nbtest pytest
 check-sync: $(BIN)/.installed
 	$(BIN)/python .ci/sync_check.py $(BIN)
 
-# pyflakes on the exported package (pyproject.toml's [tool.ruff]): no unused import, no undefined name.
+# ruff on the exported package (pyproject.toml's [tool.ruff]): no unused import, no undefined name, no line over
+# 130 characters; then no line over 120 but nbdev's `__all__` first lines (.ci/line_length.py says why).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check --quiet mlpuzzle
+	$(BIN)/python .ci/line_length.py mlpuzzle
 
 # One OpenMP thread per process: notebooks (and tests) run two at a time, and two fits each spinning one
 # thread per core slow each other down many times over on a small machine.

@@ -118,7 +118,8 @@ def cmd_alerts(a):
     log = alerts(a.workspace, open_only=a.open)
     if a.json and not len(log): print("[]"); return log  # JSON readers get JSON, also when there is nothing
     if not len(log):
-        print("no alerts" + (" open" if a.open else f" yet; `mlpuzzle run monitor -w {a.workspace}` looks for them")); return log
+        hint = " open" if a.open else f" yet; `mlpuzzle run monitor -w {a.workspace}` looks for them"
+        print("no alerts" + hint); return log
     if a.alerts and a.json: print(log.to_json(orient="records", indent=1)); return log
     if a.alerts: _alert_lines(log); return log
     inc = incidents(a.workspace, open_only=a.open)
@@ -203,8 +204,9 @@ def simulate_into(dir, days: int = 60, scenario: str = "none", seed: int = 0, ro
 def cmd_simulate(a):
     r = simulate_into(a.workspace, a.days, a.scenario, a.seed, a.rows_per_day, a.onset)
     t = r["truth"]
+    onset = f" from day {t['onset_day']} ({t['onset_date']})" if t["onset_day"] is not None else ""
     print(f"simulated {a.days} days ({r['rows']:,} events) of the demo business into {Path(a.workspace) / 'source'}; "
-          f"scenario {t['scenario']}: {t['description']}" + (f" from day {t['onset_day']} ({t['onset_date']})" if t["onset_day"] is not None else ""))
+          f"scenario {t['scenario']}: {t['description']}{onset}")
     return r
 
 # %% ../../nbs/app/03_commands.ipynb #e0776bfa

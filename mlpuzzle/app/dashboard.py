@@ -61,7 +61,8 @@ def _version_times(ws: Workspace, runs: list[dict]) -> dict:
     out = {}
     for r in runs:
         for o in r.get("outputs") or []:
-            if str(o).startswith("model:v") and (r.get("parameters") or {}).get("as_of"): out[int(str(o)[7:])] = pd.Timestamp(r["parameters"]["as_of"])
+            if str(o).startswith("model:v") and (r.get("parameters") or {}).get("as_of"):
+                out[int(str(o)[7:])] = pd.Timestamp(r["parameters"]["as_of"])
     return out
 
 def _history(ws: Workspace) -> pd.DataFrame:
@@ -173,7 +174,8 @@ def main(argv=None):
 _CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}h1{margin-bottom:0}
 .status{font-size:1.3em;font-weight:600;padding:8px 12px;border-radius:6px;display:inline-block;margin:12px 0}
 .healthy{background:#d9f2d9}.warning{background:#ffe9b3}.alert{background:#ffc9c9}
-table{border-collapse:collapse;font-size:.88em;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:.88em;margin:8px 0}
+td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}nav a{margin-right:14px}section{margin-top:26px}img{max-width:100%}.muted{color:#777}"""
 
 def _table(df: pd.DataFrame, links: dict | None = None) -> str:
@@ -187,7 +189,8 @@ def _table(df: pd.DataFrame, links: dict | None = None) -> str:
         cells = []
         for c in cols:
             v = "" if r[c] is None or (isinstance(r[c], float) and r[c] != r[c]) else str(r[c])
-            cells.append(f'<td><a href="{html.escape(str(r[links[c]]))}">{html.escape(v)}</a></td>' if c in links and r[links[c]] else f"<td>{html.escape(v)}</td>")
+            cells.append(f'<td><a href="{html.escape(str(r[links[c]]))}">{html.escape(v)}</a></td>'
+                         if c in links and r[links[c]] else f"<td>{html.escape(v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -211,28 +214,38 @@ def build_dashboard(workspace, reports) -> Path:
     champ = moves.to_version.iloc[-1] if len(moves) else None
     end = win.window.max() if len(win) else utc_now().tz_localize(None)
     counts = {a: int((hist.action == a).sum()) if len(hist) else 0 for a in ("promote", "refused", "retire")}
-    retrains = sum(1 for r in runs if r["stage"] == "train" and str((r.get("parameters") or {}).get("trigger", "")).startswith("alert:"))
+    retrains = sum(1 for r in runs if r["stage"] == "train"
+                   and str((r.get("parameters") or {}).get("trigger", "")).startswith("alert:"))
     run_rows = _run_rows(runs, reports)
     alert_rows = alerts[["id", "kind", "subject", "severity", "state", "opened_window", "last_window", "windows",
                          "resolved_window", "message", "retrain_run"]] if len(alerts) else alerts
     hist_rows = _history_rows(hist)
     open_inc = inc[inc.state == "open"] if len(inc) else inc
     what = "; ".join(incident_line(r) for _, r in open_inc.iterrows()) if len(open_inc) else "no open incident"
+    nav = ('<nav><a href="#health">Health</a><a href="#timeline">Timeline</a>'
+           '<a href="#trends">Drift and performance</a><a href="#incidents">Incidents</a><a href="#alerts">Alerts</a>'
+           '<a href="#models">Models</a><a href="#runs">Runs</a></nav>')
     body = f"""<h1>{html.escape(spec.name)}</h1>
-<p class="muted">{html.escape(spec.problem)} model of <code>{html.escape(str(ws.path))}</code>; dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
-<nav><a href="#health">Health</a><a href="#timeline">Timeline</a><a href="#trends">Drift and performance</a><a href="#incidents">Incidents</a><a href="#alerts">Alerts</a><a href="#models">Models</a><a href="#runs">Runs</a></nav>
+<p class="muted">{html.escape(spec.problem)} model of <code>{html.escape(str(ws.path))}</code>;
+dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
+{nav}
 <section id="health"><h2>Health</h2><div class="status {status}">{status.upper()}: {html.escape(what)}</div>
-<p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>. {len(inc)} incident(s), {len(open_inc)} open, of {len(alerts)} alert(s);
-{retrains} retraining(s) started by alerts; {counts['promote']} promotion(s), {counts['refused']} refused challenger(s), {counts['retire']} retired model(s);
+<p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>.
+{len(inc)} incident(s), {len(open_inc)} open, of {len(alerts)} alert(s); {retrains} retraining(s) started by alerts;
+{counts['promote']} promotion(s), {counts['refused']} refused challenger(s), {counts['retire']} retired model(s);
 {len(runs)} run(s), {sum(r['status'] != 'succeeded' for r in runs)} not succeeded.</p></section>
-<section id="timeline"><h2>Timeline of model versions and alerts</h2>{timeline_plot(hist, alerts, vtimes, end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
-<section id="trends"><h2>Drift and performance over time</h2>{trends_plot(win, perf, spec, reference_changes(hist, vtimes), est)}</section>
+<section id="timeline"><h2>Timeline of model versions and alerts</h2>
+{timeline_plot(hist, alerts, vtimes, end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
+<section id="trends"><h2>Drift and performance over time</h2>
+{trends_plot(win, perf, spec, reference_changes(hist, vtimes), est)}</section>
 <section id="incidents"><h2>Incidents</h2><p>Alerts that open within a window or two of each other are one incident.</p>
 {_png(incidents_figure(inc, end)) if len(inc) else ''}{_table(incident_rows(inc))}</section>
 <section id="alerts"><h2>Alerts</h2>{_table(alert_rows)}</section>
 <section id="models"><h2>Promotion history</h2>{_table(hist_rows)}</section>
-<section id="runs"><h2>Runs</h2><p>Each run's executed notebook, as HTML.</p>{_table(run_rows, {"run": "_href"})}</section>"""
-    page = f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mlpuzzle: {html.escape(spec.name)}</title><style>{_CSS}</style></head><body>{body}</body></html>'
+<section id="runs"><h2>Runs</h2><p>Each run's executed notebook, as HTML.</p>
+{_table(run_rows, {"run": "_href"})}</section>"""
+    page = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<title>mlpuzzle: {html.escape(spec.name)}</title><style>{_CSS}</style></head><body>{body}</body></html>')
     reports.mkdir(parents=True, exist_ok=True)
     return atomic_write(reports / "index.html", page)
 

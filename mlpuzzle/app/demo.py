@@ -83,8 +83,9 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
         out.update(verdict=c["verdict"], comparison=str(comparing.result()), seconds=time.monotonic() - t0)
     say(c["table"].to_string(float_format=lambda v: f"{v:,.4g}", na_rep="-"))
     say(c["verdict"])
+    reporting = "reports (the loop's monitoring report and dashboard, the comparison's report beside them)"
     out["split"] = {"simulation": round(t1 - t0, 1), "replay": round(t2 - t1, 1),
-                    "reports (the loop's monitoring report and dashboard, the comparison's report beside them)": round(time.monotonic() - t2, 1)}
+                    reporting: round(time.monotonic() - t2, 1)}
     say("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in out["split"].items()))
     say(f"done in {out['seconds']:.0f} s; the on-alert loop: {out['alerts']} alerts ({', '.join(out['alert_kinds'])}), "
         f"{out['retrainings']} retrainings, {out['promotions']} promotions, {out['refused']} refused challengers, "

@@ -144,7 +144,8 @@ ALERT_RULES = {get_args(c.model_fields["kind"].annotation)[0]: c for c in (
     EstimatedPerformanceRule, NoDataRule, ErrorRateRule)}
 AlertRule = Annotated[Union[tuple(ALERT_RULES.values())], Field(discriminator="kind")]
 AlertKind = Literal[tuple(ALERT_RULES)]
-DEFAULT_SEVERITY = {  # the severity of each kind when its rule sets none; a finding's size can raise it (`rules.severity`)
+# the severity of each kind when its rule sets none; a finding's size can raise it (`rules.severity`)
+DEFAULT_SEVERITY = {
     "drift": "warning", "null_rate": "warning", "quarantine_rate": "warning", "category": "warning",
                     "prediction_balance": "warning",
     "estimated_performance": "warning", "schema": "warning", "performance": "critical", "no_data": "critical",

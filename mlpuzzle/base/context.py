@@ -24,7 +24,8 @@ def _time(name: str, t):
     "`t` in UTC, or a RunError naming parameter `name` when it is not a time."
     try: return to_utc(t)
     except (ValueError, TypeError, OverflowError) as e:
-        raise RunError(f"{name} {t!r} is not a time ({e}); give a date such as 2024-03-01 or 2024-03-01T12:00") from None
+        raise RunError(f"{name} {t!r} is not a time ({e}); "
+                       "give a date such as 2024-03-01 or 2024-03-01T12:00") from None
 
 @dataclass(frozen=True)
 class Run:

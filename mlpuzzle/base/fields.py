@@ -36,8 +36,8 @@ def Count(default, doc, lo=1, hi=10**6):
     return Field(default, description=doc, ge=lo, le=hi)
 
 class Section(BaseModel):
-    """A part of the spec: strict types (no "3" for 3), unknown keys refused, every key documented. Read it by
-    attribute (`spec.monitoring.window`); as a mapping (`s["key"]`, `s.get("key")`, `{**s, "key": v}`), it also works."""
+    """A part of the spec: strict types (no "3" for 3), unknown keys refused, every key documented. Read it by attribute
+    (`spec.monitoring.window`); as a mapping (`s["key"]`, `s.get("key")`, `{**s, "key": v}`), it also works."""
     # `spec.monitoring.window = "7d"` is checked too
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
     def __getitem__(self, k): 

@@ -33,7 +33,8 @@ def _members(t) -> list:
     """The models a field of type `t` holds: itself, or those of a union, a list or a mapping (Annotated and None looked
     through)."""
     if isinstance(t, type) and issubclass(t, BaseModel): return [t]
-    return [m for a in get_args(t) for m in _members(a)] if get_origin(t) in (Annotated, Union, type(int | None), list, dict) else []
+    container = get_origin(t) in (Annotated, Union, type(int | None), list, dict)
+    return [m for a in get_args(t) for m in _members(a)] if container else []
 
 def _tag(model):
     """The value of `model`'s `type` or `kind` when it is one literal (the member's tag in a discriminated union), else
@@ -180,7 +181,8 @@ def _cross_checks(s: Spec, check_imports=True) -> list:
     known_good = s.model.estimator == DEFAULT_ESTIMATOR[prob] and not s.model.params  # no need to import scikit-learn
     if check_imports and not known_good: _check_estimator(s.model, prob, problems)
     for i, f in enumerate(s.promotion.slices):
-        if f not in feats or feats[f].type != "categorical": problems.append((f"promotion.slices[{i}]", f"expected a categorical feature, got {f!r}"))
+        if f not in feats or feats[f].type != "categorical":
+            problems.append((f"promotion.slices[{i}]", f"expected a categorical feature, got {f!r}"))
     problems += [(f"monitoring.drift.features.{f}",
                   "is not a feature") for f in s.monitoring.drift.features if f not in feats]
     return problems

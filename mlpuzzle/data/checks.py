@@ -77,7 +77,8 @@ def _categorical(s: pd.Series, col: str, c: dict) -> tuple:
 _BOOLS = {"true": True, "1": True, "1.0": True, "yes": True, "false": False, "0": False, "0.0": False, "no": False}
 
 def _boolean(s: pd.Series, col: str, c: dict) -> tuple:
-    v = s.astype("boolean") if pd.api.types.is_bool_dtype(s) else s.astype(str).str.lower().map(_BOOLS).where(s.notna(), None).astype("boolean")
+    v = (s.astype("boolean") if pd.api.types.is_bool_dtype(s)
+         else s.astype(str).str.lower().map(_BOOLS).where(s.notna(), None).astype("boolean"))
     return v, _nulls(v, s, col, c)
 
 # Python's datetime's
@@ -100,7 +101,8 @@ def event_times(chunk: pd.DataFrame, col: str) -> pd.Series:
 # %% ../../nbs/data/05_checks.ipynb #92725df9
 def ids_as_text(s: pd.Series) -> pd.Series:
     "Ids as text; whole numbers read as floats (because of a null) lose their `.0`."
-    if pd.api.types.is_float_dtype(s) and ((s.dropna() % 1) == 0).all() and (s.dropna().abs() < 2**63).all(): s = s.astype("Int64")
+    if pd.api.types.is_float_dtype(s) and ((s.dropna() % 1) == 0).all() and (s.dropna().abs() < 2**63).all():
+        s = s.astype("Int64")
     return _text(s)
 
 def id_hashes(ids: pd.Series) -> np.ndarray:
@@ -126,7 +128,8 @@ def _id_checks(ids: pd.Series, col: str, known: np.ndarray | None, h: np.ndarray
 
 def repeated_ids(h: np.ndarray, bad: np.ndarray) -> np.ndarray:
     """Rows whose id an earlier row already has, counting only earlier rows that pass every other check (`~bad`): the
-    same rule across chunks, where only accepted ids are remembered, so how a batch is cut into chunks does not matter."""
+    same rule across chunks, where only accepted ids are remembered, so how a batch is cut into chunks does not
+    matter."""
     pos, ok = np.arange(len(h)), ~bad
     first = pd.Series(pos[ok]).groupby(h[ok]).min()  # the first passing row of each id
     return pd.Series(h).map(first).to_numpy(dtype=float, na_value=np.inf) < pos

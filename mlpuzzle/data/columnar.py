@@ -78,7 +78,8 @@ def _datetime_arrow(a, col, c):
     try: v = pc.cast(a if t.tz else a.cast(pa.timestamp(t.unit, "UTC")), TIME)  # naive times are UTC
     except pa.ArrowInvalid: return None  # finer than microseconds: pandas decides
     span = pc.min_max(v.view(pa.int64()))
-    if span["min"].is_valid and (span["min"].as_py() < _US[0] or span["max"].as_py() > _US[1]): return None  # pandas decides
+    if span["min"].is_valid and (span["min"].as_py() < _US[0] or span["max"].as_py() > _US[1]):
+        return None  # pandas decides
     return v, not_null(_mask(v.is_null()), col, c)
 
 _US = [np.datetime64(t.tz_localize(None), "us").astype(np.int64) for t in TIME_RANGE]  # microseconds since 1970
@@ -102,7 +103,9 @@ def _coerce(t: pa.Table, spec: dict, now, frame=None) -> tuple:
     if idc := cols.id:
         a = one_array(t.column(idc))
         v = _texts(a)
-        out[idc] = v if v is not None else pa.array(ids_as_text(blank_to_na(a.to_pandas() if frame is None else frame[idc])), TEXT, from_pandas=True)
+        out[idc] = (v if v is not None
+                    else pa.array(ids_as_text(blank_to_na(a.to_pandas() if frame is None else frame[idc])),
+                                  TEXT, from_pandas=True))
         h = text_hashes(out[idc])
         checks.append((_mask(out[idc].is_null()), idc, "is missing (every row needs an id)"))
     if ts := cols.timestamp:
@@ -131,7 +134,8 @@ def check_table(t: pa.Table,  # one chunk of a batch, as read
                 spec: dict,  # the validated spec
                 name: str = "<batch>",  # where the batch came from, for errors
                 now: pd.Timestamp | None = None,  # timestamps after this are rejected as future (default: now)
-                frame: pd.DataFrame | None = None,  # the chunk as read, when it was read as a DataFrame (`t` made from it)
+                # the chunk as read, when it was read as a DataFrame (`t` made from it)
+                frame: pd.DataFrame | None = None,
                ) -> Checked:
     """`validate_batch` on an Arrow table: accepted rows as a table of `SNAPSHOT_TYPES`, rejected rows as read, with
     their reasons."""

@@ -72,7 +72,8 @@ ENGINES = {"pandas": _pandas, "dask": _dask}  # name -> context manager (spec, s
 @contextmanager
 def open_engine(spec: dict,  # the workspace's spec (its `engine` section)
                 engine: str | None = None,  # a name in ENGINES (default: the spec's engine.kind)
-                scheduler: str | None = None,  # dask: a scheduler address, or local (default: the spec's engine.scheduler)
+                # dask: a scheduler address, or local (default: the spec's engine.scheduler)
+                scheduler: str | None = None,
                 needed: bool = True,  # False: there is nothing to compute; start or connect to nothing
                ):
     "The engine named `engine`, open for the length of the block."

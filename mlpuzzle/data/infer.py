@@ -95,9 +95,11 @@ def _check_target(y: pd.Series, where: str):
 class DraftedSpec(Spec):
     """A drafted `Spec` that also knows the columns left out of its features (`left_out`, `order`) and the sample's
     baselines."""
-    _left_out: dict = PrivateAttr(default_factory=dict)  # {column: {"why": the reason, "contract": the contract it would have had}}
+    # {column: {"why": the reason, "contract": the contract it would have had}}
+    _left_out: dict = PrivateAttr(default_factory=dict)
     _order: list = PrivateAttr(default_factory=list)  # the columns that could have been features, in the sample's order
-    _baselines: list = PrivateAttr(default_factory=list)  # comment lines: the rates of the sample monitoring will take as baselines
+    # comment lines: the rates of the sample monitoring will take as baselines
+    _baselines: list = PrivateAttr(default_factory=list)
     @property
     def left_out(self) -> dict: return self._left_out
     @property

@@ -87,7 +87,8 @@ def leak_warnings(ws: Workspace, found: SourceCheck) -> list[str]:
     t = spec.columns.target
     labelled = with_target(spec, found.head, found.label_files) if found.head is not None else None
     n = 0 if labelled is None else int(labelled[t].notna().sum())
-    if n < LEAK_MIN_ROWS: return [f"{n} labelled row(s) in the source's first rows: too few to screen the features for leaks"]
+    if n < LEAK_MIN_ROWS:
+        return [f"{n} labelled row(s) in the source's first rows: too few to screen the features for leaks"]
     feats = [f for f in spec.features if f in labelled.columns]
     leaks, metric = leaky_features(labelled, t, feats, spec.problem), LEAK_SCORES[spec.problem][0]
     lines = [f"warning: feature {f} alone predicts {t} ({metric} {s:.2f} on {n} labelled rows of the source): a leak? "

@@ -44,7 +44,8 @@ def _stored_ids(ws: Workspace, m: dict) -> np.ndarray:
     again."""
     idc = ws.spec.columns.id
     if m.get("id_hash") == ID_HASH or not idc: return np.load(ws.dir("snapshots") / m["id"] / "ids.npy")
-    return np.concatenate([id_hashes(pd.read_parquet(f, columns=[idc])[idc]) for f in snapshot_files(ws, m)] or [np.empty(0, np.uint64)])
+    hashes = [id_hashes(pd.read_parquet(f, columns=[idc])[idc]) for f in snapshot_files(ws, m)]
+    return np.concatenate(hashes or [np.empty(0, np.uint64)])
 
 def known_ids(ws: Workspace) -> np.ndarray:
     "The `id_hashes` of every id stored in a snapshot."
@@ -63,7 +64,8 @@ def load_snapshots(ws: Workspace, since=None, until=None, ids: list | None = Non
     parts = [pd.read_parquet(ws.dir("snapshots") / m["id"] / "data.parquet") for m in snapshots(ws)
              if (want is None or m["id"] in want) and m["rows"]["accepted"] and overlaps(m, since, until)]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    if ts and len(df) and (since is not None or until is not None): df = df[between(df[ts], since, until)].reset_index(drop=True)
+    if ts and len(df) and (since is not None or until is not None):
+        df = df[between(df[ts], since, until)].reset_index(drop=True)
     return df
 
 # %% ../../nbs/data/09_store.ipynb #c4765ea5
@@ -152,7 +154,8 @@ def ingest_batch(ws: Workspace, batch: Batch, known: np.ndarray, opts: IngestOpt
 def check_partition(spec: dict, name: str, part: dict, tmp: str, i: int, opts: IngestOptions,
                     known: np.ndarray, seen: np.ndarray | None = None, more_known: np.ndarray | None = None) -> dict:
     """On a worker: check partition `i` of batch `name` into `tmp/data.parquet/part-<i>.parquet`. `known`: sorted id
-    hashes already stored (`more_known`: more of them); `seen`: ids accepted in earlier partitions that this one holds."""
+    hashes already stored (`more_known`: more of them); `seen`: ids accepted in earlier partitions that this one
+    holds."""
     if more_known is not None and len(more_known): known = merge_sorted(known, more_known)
     w = SnapshotWriter(Path(tmp), opts.profile, parse_duration(spec.monitoring.window),
                        f"data.parquet/part-{i:05d}.parquet")
@@ -249,7 +252,8 @@ def ingest(workspace,  # a Workspace, its directory, or a `Run` (its period and 
            profile: bool = True,  # profile accepted rows with whylogs
            now=None,  # timestamps after this are "in the future" (default: the clock)
            progress: bool = False,  # show a progress bar of rows
-           engine: str | None = None, scheduler: str | None = None,  # override the spec's engine (pandas or dask) and dask scheduler
+           # override the spec's engine (pandas or dask) and dask scheduler
+           engine: str | None = None, scheduler: str | None = None,
            wait: bool = False,  # when another ingestion of this workspace runs: wait for it (else: refuse, saying so)
           ) -> list[dict]:
     "Ingest the workspace's source into snapshots; return one manifest per batch (status stored or unchanged)."
@@ -265,7 +269,8 @@ def ingest(workspace,  # a Workspace, its directory, or a `Run` (its period and 
         wm = watermarks(ws).get(_source_key(src)) if kind.watermarked and df is None else None
         results, parent, todo = [], [done[-1]["id"]] if done else [], []
         for b in batches(ws, source, since, until, df, wm, tables=True):
-            if b.key.get("path") and file_key(b.key) in seen: results.append({"status": "unchanged", "source": {"name": b.name}})
+            if b.key.get("path") and file_key(b.key) in seen:
+                results.append({"status": "unchanged", "source": {"name": b.name}})
             else: todo.append(b)
         files = df is None and kind.reads_files  # only files are cut into partitions
         with (open_engine(ws.spec, run.engine, run.scheduler, needed=files and bool(todo)) as eng,

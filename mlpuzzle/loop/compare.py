@@ -54,10 +54,12 @@ def compare(workspace, seed: int = 0) -> dict:
     res = [policy_results(p.parent) for p in sorted(root.glob("*/replay.json"))]
     if not res: raise WorkspaceError(f"{root} holds no replay yet: run `mlpuzzle replay -w {ws.path} --since T0` first")
     metric, higher = ws.spec.promotion.metric, METRICS[ws.spec.problem][ws.spec.promotion.metric]
-    wide = pd.DataFrame({r["policy"]: r["windows"].set_index("window")["value"] for r in res if len(r["windows"])}).dropna()
+    judged = {r["policy"]: r["windows"].set_index("window")["value"] for r in res if len(r["windows"])}
+    wide = pd.DataFrame(judged).dropna()
     table = pd.DataFrame([{"policy": r["policy"],
                            f"mean {metric}": wide[r["policy"]].mean() if r["policy"] in wide else np.nan,
-                           "business value": r["windows"]["business_value"].sum(min_count=1) if len(r["windows"]) else np.nan,
+                           "business value": (r["windows"]["business_value"].sum(min_count=1) if len(r["windows"])
+                                              else np.nan),
                            **{k: r[k] for k in ("retrainings", "promotions", "refusals", "failed")},
                            "alerts": r["alert_count"],
                            "compute s": r["seconds"]} for r in res]).set_index("policy")
@@ -70,14 +72,17 @@ def verdict(wide: pd.DataFrame, metric: str, higher: bool = True, seed: int = 0,
     means = wide.mean().sort_values(ascending=not higher)
     best, second = means.index[0], means.index[1]
     d = (wide[best] - wide[second]).to_numpy() * (1 if higher else -1)
-    if not d.any(): return f"the policies tie: {best} and {second} scored the same {metric} in each of the {len(wide)} windows judged (mean {means[best]:.4f})"
+    if not d.any():
+        return (f"the policies tie: {best} and {second} scored the same {metric} in each of the {len(wide)} windows "
+                f"judged (mean {means[best]:.4f})")
     idx = np.random.default_rng(seed).integers(0, len(d), (n, len(d)))
     lo, hi = np.quantile(d[idx].mean(axis=1), [0.05, 0.95])
     gap, interval = abs(means[best] - means[second]), f"90% bootstrap interval of the difference {lo:+.4f} to {hi:+.4f}"
     if lo <= 0: return (f"the policies tie within noise: {best} has the best mean {metric}, {means[best]:.4f} over "
                         f"{len(wide)} windows, "
                         f"{gap:.4f} better than {second}, but the {interval} holds 0")
-    return f"{best} is best: mean {metric} {means[best]:.4f} over {len(wide)} windows, {gap:.4f} better than {second} ({interval})"
+    return (f"{best} is best: mean {metric} {means[best]:.4f} over {len(wide)} windows, {gap:.4f} better than "
+            f"{second} ({interval})")
 
 # %% ../../nbs/loop/06_compare.ipynb #c0000009
 def replay_report(workspace, reports) -> Path:

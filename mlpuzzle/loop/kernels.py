@@ -56,7 +56,8 @@ def kernel_dir(root=None):  # where to make it (default: the temporary directory
 def _stale(d: Path) -> bool:
     "Is `d` a kernel directory of this user whose run's process is gone?"
     pid, _, rest = d.name.removeprefix(KERNEL_DIR_PREFIX).partition("-")
-    try: pid, started, st = int(pid), float(rest.partition("-")[0]), d.lstat()  # lstat: a planted symlink is not followed
+    # lstat: a planted symlink is not followed
+    try: pid, started, st = int(pid), float(rest.partition("-")[0]), d.lstat()
     except (ValueError, OSError): return False  # not a run's name, or already removed by another run
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not process_alive(pid, started)
 

@@ -192,7 +192,8 @@ def replay_policy(workspace, policy: Policy | str, feed: dict, say=print) -> dic
         state["steps"].append(rec); state["done"], state["champion"] = k, rec["champion"]
         atomic_write(pws.path / "replay.json", json.dumps(state))
         say(_line(policy, rec, len(bounds) - 1))
-    if state["done"] == len(bounds) - 1 and not state.get("late_labels"):  # the labels that came after the end judge the last windows
+    # the labels that came after the end judge the last windows
+    if state["done"] == len(bounds) - 1 and not state.get("late_labels"):
         if len(late := read_step(pws.path.parent, "labels", "late")): ingest_labels(pws, df=late)
         state["late_labels"] = len(late); atomic_write(pws.path / "replay.json", json.dumps(state))
     return state

@@ -75,7 +75,8 @@ def _estimator(spec: dict, seed: int):
     try: cls = import_estimator(m.estimator)
     except ImportError as e: raise ModelError(f"model.estimator: {e}") from None
     params = dict(m.params or {})
-    if "random_state" in inspect.signature(cls).parameters and "random_state" not in params: params["random_state"] = seed
+    if "random_state" in inspect.signature(cls).parameters and "random_state" not in params:
+        params["random_state"] = seed
     try: return cls(**params)
     except TypeError as e: raise ModelError(f"model.params: not accepted by {m['estimator']}: {e}") from None
 

@@ -22,7 +22,8 @@ def type_name(cls) -> str:
 
 def _defined_in(*modules) -> set[str]:
     "The classes each module defines itself (not what it re-exports)."
-    return {type_name(c) for m in modules for c in vars(m).values() if inspect.isclass(c) and c.__module__ == m.__name__}
+    return {type_name(c) for m in modules for c in vars(m).values()
+            if inspect.isclass(c) and c.__module__ == m.__name__}
 
 # %% ../../nbs/models/06_modelfile.ipynb #be3d53ec
 @functools.cache  # fixed within a process: computed once, not on every model load

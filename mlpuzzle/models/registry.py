@@ -195,7 +195,8 @@ def apply_retention(ws: Workspace, days: float, now=None) -> list[int]:
     with registry_lock(ws):
         for v in versions(ws).itertuples():
             info = version_info(ws, v.version)
-            if not info.get("retired_at") or info.get("artifacts_deleted") or now - pd.Timestamp(info["retired_at"]) < pd.Timedelta(days=days): continue
+            if not info.get("retired_at") or info.get("artifacts_deleted"): continue
+            if now - pd.Timestamp(info["retired_at"]) < pd.Timedelta(days=days): continue
             src = urlparse(info["source"])
             if src.scheme in ("", "file"): shutil.rmtree(src.path, ignore_errors=True)
             client.set_model_version_tag(name, str(v.version), "artifacts_deleted", json.dumps(now.isoformat()))
@@ -212,7 +213,8 @@ def versions(ws: Workspace) -> pd.DataFrame:
     for mv in sorted(mvs, key=lambda x: int(x.version)):
         t = {k: json.loads(v) for k, v in mv.tags.items()}
         mine = [a for a, v in aliases.items() if str(v) == str(mv.version)]  # search results leave aliases out
-        status = "retired" if t.get("retired_at") else ("champion" if "champion" in mine else "challenger" if "challenger" in mine else "available")
+        status = "retired" if t.get("retired_at") else ("champion" if "champion" in mine
+                                                         else "challenger" if "challenger" in mine else "available")
         rows.append({"version": int(mv.version), "status": status, "aliases": ",".join(mine),
                      "trained_at": t.get("trained_at"),
                      f"test_{m}": (t.get("test_metrics") or {}).get(m), "beats_baseline": t.get("beats_baseline"),
@@ -238,7 +240,8 @@ def _slice_drops(ch_model, ch_info, cm_model, cm_info, data, spec) -> list:
     j = a.merge(b, on=["feature", "value"], suffixes=("_challenger", "_champion"))
     return [{"feature": r.feature, "value": r.value, "rows": int(getattr(r, "rows_challenger")),
              "challenger": float(getattr(r, f"{m}_challenger")), "champion": float(getattr(r, f"{m}_champion")),
-             "drop": sign * (float(getattr(r, f"{m}_champion")) - float(getattr(r, f"{m}_challenger")))} for r in j.itertuples()]
+             "drop": sign * (float(getattr(r, f"{m}_champion")) - float(getattr(r, f"{m}_challenger")))}
+            for r in j.itertuples()]
 
 def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
     "Decide whether version `challenger` may replace the champion, judged on labeled `data`."
@@ -259,16 +262,16 @@ def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
     gain = (mc[m] - mo[m]) * (1 if hib else -1)
     vs = f"{m} {mc[m]:.4f} against the champion's (v{cur}) {mo[m]:.4f} on {len(data):,} recent labeled rows"
     if gain <= 0 or gain < p.min_improvement:
-        return Decision(False,
-                        f"{vs}: a gain of {gain:+.4f}; it must beat the champion" + (f" by at least {p.min_improvement}" if p.min_improvement else ""), metrics)
+        by = f" by at least {p.min_improvement}" if p.min_improvement else ""
+        return Decision(False, f"{vs}: a gain of {gain:+.4f}; it must beat the champion{by}", metrics)
     slices = _slice_drops(ch_model, ch, cm_model, cm, data, spec)
     worst = max(slices, key=lambda s: s["drop"], default=None)
     if worst and worst["drop"] > p.max_slice_regression:
         return Decision(False,
                         f"{vs}, but on {worst['feature']}={worst['value']} it drops by {worst['drop']:.4f} (allowed: "
                         f"{p['max_slice_regression']})", metrics, slices)
-    return Decision(True,
-                    f"{vs}: a gain of {gain:+.4f}" + (f"; no slice drops more than {p['max_slice_regression']}" if slices else ""), metrics, slices)
+    bound = f"; no slice drops more than {p['max_slice_regression']}" if slices else ""
+    return Decision(True, f"{vs}: a gain of {gain:+.4f}{bound}", metrics, slices)
 
 def recent_labeled(ws: Workspace, days: float = 14, as_of=None) -> pd.DataFrame:
     "The labeled events of the last `days` days before the latest labeled event (labels known at `as_of`)."

@@ -54,7 +54,8 @@ def limitations(result: TrainResult) -> list[str]:
 def _data_section(r: TrainResult, snapshot_ids) -> str:
     spans = pd.DataFrame(r.data).T.reset_index(names="split")
     snaps = f"<p>Snapshots: {html.escape(', '.join(snapshot_ids))}</p>" if snapshot_ids else ""
-    return f"<h2>Data</h2>{_table(spans, index=False)}{snaps}<p>Features ({len(r.features)}): {html.escape(', '.join(r.features))}</p>"
+    return (f"<h2>Data</h2>{_table(spans, index=False)}{snaps}"
+            f"<p>Features ({len(r.features)}): {html.escape(', '.join(r.features))}</p>")
 
 def _metrics_section(r: TrainResult) -> str:
     t = pd.DataFrame({"valid": r.metrics["valid"], "test": r.metrics["test"], "baseline (test)": r.metrics["baseline"]})
@@ -64,7 +65,8 @@ def _metrics_section(r: TrainResult) -> str:
 def _decision_section(r: TrainResult) -> str:
     if r.spec.problem != "binary": return ""
     b = r.spec.business
-    if not has_business(b): return f"<h2>Decision</h2><p>Threshold {r.threshold:.4g} (no business values in the spec).</p>"
+    if not has_business(b):
+        return f"<h2>Decision</h2><p>Threshold {r.threshold:.4g} (no business values in the spec).</p>"
     vals = ", ".join(f"{k.upper()} {v:g}" for k, v in b.model_dump().items())
     return (f"<h2>Decision</h2><p>Threshold {r.threshold:.4g}, chosen on validation to maximize the business value "
             f"({vals}).</p>"
@@ -81,7 +83,8 @@ def model_card(result: TrainResult,
     r, s = result, spec or result.spec
     title = html.escape(f"{s['name']}" + (f" version {version}" if version is not None else ""))
     png = base64.b64encode(r.calibration_plot).decode() if r.calibration_plot else None
-    lim = "".join(f"<li{' class=flag' if x.startswith('flagged') else ''}>{html.escape(x)}</li>" for x in limitations(r)) or "<li>none known</li>"
+    lim = "".join(f"<li{' class=flag' if x.startswith('flagged') else ''}>{html.escape(x)}</li>"
+                  for x in limitations(r)) or "<li>none known</li>"
     return "".join([
         "<!doctype html><html><head><meta charset='utf-8'><title>Model card: "
         f"{title}</title><style>{_CSS}</style></head><body>",
@@ -91,8 +94,8 @@ def model_card(result: TrainResult,
         f"spec hash {r.spec_hash}; fit in {r.fit_seconds:.1f}s.</p>",
         _data_section(r, snapshot_ids), _metrics_section(r), _decision_section(r),
         f"<h2>Slices</h2>{_table(r.slices, index=False) if len(r.slices) else '<p>No slices in promotion.slices.</p>'}",
-        "<h2>Calibration</h2>" + ("<img alt='calibration plot' "
-                                  f"src='data:image/png;base64,{png}'>{_table(r.calibration, index=False)}" if png else ""),
+        "<h2>Calibration</h2>" + (f"<img alt='calibration plot' src='data:image/png;base64,{png}'>"
+                                  f"{_table(r.calibration, index=False)}" if png else ""),
         f"<h2>Known limitations</h2><ul>{lim}</ul></body></html>"])
 
 # %% ../../nbs/models/05_tracking.ipynb #1d261bb2
@@ -156,13 +159,15 @@ def _blank_store(db: Path) -> bool:
     try:
         if not blank.exists():
             blank.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=blank.parent) as d:  # two processes may make it at once: the last one stays
+            # two processes may make it at once: the last one stays
+            with tempfile.TemporaryDirectory(dir=blank.parent) as d:
                 client = mlflow.MlflowClient(f"sqlite:///{Path(d) / 'blank.db'}")
                 client.search_experiments(max_results=1); client.search_registered_models(max_results=1)
                 os.replace(Path(d) / "blank.db", blank)
         with atomic_path(db) as tmp:
             shutil.copyfile(blank, tmp)
-            with contextlib.closing(sqlite3.connect(tmp)) as con, con:  # MLflow's Default experiment: beside the workspace's runs
+            # MLflow's Default experiment: beside the workspace's runs
+            with contextlib.closing(sqlite3.connect(tmp)) as con, con:
                 con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
                             ((db.parent / "artifacts" / "0").as_uri(),))
     except (OSError, sqlite3.Error, mlflow.exceptions.MlflowException) as e:  # e.g. a read-only home, a damaged blank
@@ -179,10 +184,12 @@ def mlflow_client(workspace):
     ws = open_workspace(workspace); uri = tracking_uri(ws)
     if uri in _READY_STORES: return _mlflow().MlflowClient(uri)
     import fcntl
-    with open(ws.dir("mlflow") / ".store.lock", "a") as f:  # two processes creating one sqlite store interleave their migrations
+    # two processes creating one sqlite store interleave their migrations
+    with open(ws.dir("mlflow") / ".store.lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            if uri == _local_uri(ws) and not (ws.dir("mlflow") / "mlflow.db").exists(): _blank_store(ws.dir("mlflow") / "mlflow.db")
+            if uri == _local_uri(ws) and not (ws.dir("mlflow") / "mlflow.db").exists():
+                _blank_store(ws.dir("mlflow") / "mlflow.db")
             client = _mlflow().MlflowClient(uri)  # opening the stores creates and migrates their tables, if need be
             client.search_experiments(max_results=1); client.search_registered_models(max_results=1)
             if uri == _local_uri(ws): repoint_store(ws)

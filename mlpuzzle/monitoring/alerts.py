@@ -69,7 +69,8 @@ def _open_alert(con, kind: str, subject: str) -> tuple | None:
 def _transition(con, rule: dict, subject: str, holds: bool, key: str, as_of: str, finding: tuple,
                 pool_since) -> dict | None:
     """Open, go on with, escalate or resolve the alert of (`rule`, `subject`) in window `key`; the event, if any.
-    `finding` is (message, evidence) where it holds; `pool_since(window)` pools the windows after `window` up to `key`."""
+    `finding` is (message, evidence) where it holds; `pool_since(window)` pools the windows after `window` up to
+    `key`."""
     alert = _open_alert(con, rule.kind, subject)
     if alert is None: return _raise(con, rule, subject, key, as_of, *finding) if holds else None
     if holds: return _held_again(con, rule, alert, key, as_of, finding[1])
@@ -86,7 +87,8 @@ class Judging:
     as_of: str
     alpha: float = 0.05  # monitoring.recovery_alpha
     pooled_drift: Callable | None = None  # keys -> the drift table of their merged profiles (None: judged per window)
-    explain: Callable | None = None  # window -> the segments where its realized metric fell most (`performance.segment_gaps`)
+    # window -> the segments where its realized metric fell most (`performance.segment_gaps`)
+    explain: Callable | None = None
 
     def window(self, key: str) -> tuple | None:
         "(drift, quality) of window `key`: this run's, else the stored one (None when never computed)."
@@ -159,7 +161,8 @@ def _late_events(j: Judging, rule: dict, holds: dict, key: str) -> list[dict]:
 
 def _history(j: Judging, keys: list, i: int, rule: dict) -> list:
     "The drift tables of the windows before `keys[i]`, latest first: this run's, else the stored ones."
-    return [j.results[k][0] for k in reversed(keys[:i])] or _stored_drift(j.con, keys[i], getattr(rule, "consecutive", 1))
+    before = getattr(rule, "consecutive", 1)  # a drift rule looks back; the others need one window
+    return [j.results[k][0] for k in reversed(keys[:i])] or _stored_drift(j.con, keys[i], before)
 
 def _window_events(j: Judging, rule: dict, cursor: str, late: set) -> list[dict]:
     """The events of window `rule` on this run's windows after `cursor`, and on those at or before it whose inputs
@@ -247,7 +250,8 @@ def _late_windows(con) -> set:
 def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str, con, serving: int | None = None,
                     estimated: pd.DataFrame | None = None,  # `labelfree.window_estimates` of the windows
                     pooled_drift: Callable | None = None,  # window keys -> drift of their merged profiles
-                    explain: Callable | None = None,  # window -> where its realized metric fell (`performance.segment_gaps`)
+                    # window -> where its realized metric fell (`performance.segment_gaps`)
+                    explain: Callable | None = None,
                    ) -> list[dict]:
     """Apply the spec's rules to the windows of `results` not yet evaluated (and those whose inputs changed since),
     to newly judged `perf` windows and to newly `estimated` ones (only those the `serving` version predicted);

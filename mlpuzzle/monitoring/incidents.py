@@ -102,7 +102,8 @@ def _open(con, e: dict, as_of: str) -> int:
 
 def _change(before: dict, after: dict, e: dict) -> tuple | None:
     "(event, why) when incident `before` became `after` as alert `e` joined or grew; None when nothing worth a message."
-    if before["state"] == "resolved" and after["state"] == "open": return "reopened", f"{_subject(e['kind'], e['subject'])} again"
+    if before["state"] == "resolved" and after["state"] == "open":
+        return "reopened", f"{_subject(e['kind'], e['subject'])} again"
     if e["kind"] not in before["kinds"]: return "changed", f"{e['kind']} joined"
     if _RANK[after["severity"]] > _RANK[before["severity"]]: return "changed", f"severity rose to {after['severity']}"
     return None
@@ -187,7 +188,8 @@ def incident_table(con, open_only: bool = False) -> pd.DataFrame:
     ids, the message, how to end it (open ones), and the webhook's events and deliveries."""
     sent = {i: (n, d) for i, n, d in con.execute(_DELIVERED)}
     rows = []
-    for (iid,) in con.execute("SELECT id FROM incidents" + " WHERE state='open'" * open_only + " ORDER BY id").fetchall():
+    query = "SELECT id FROM incidents" + " WHERE state='open'" * open_only + " ORDER BY id"
+    for (iid,) in con.execute(query).fetchall():
         inc, members = _incident(con, iid), _members(con, iid)
         n, d = sent.get(iid, (0, 0))
         rows.append({**{k: inc[k] for k in ("id", "state", "severity", "first_window", "last_window", "resolved_window",

@@ -86,9 +86,10 @@ def _with_pooled(d: pd.DataFrame, view, pool: list, reference, spec: dict) -> pd
     pooled = drift(merge_views([view] + [read_profile(p) for p in pool]), reference, spec).set_index("column").status
     return d.assign(pooled_status=pooled.reindex(d["column"]).to_numpy())
 
+# on conflict, `judged` stays: what the rules saw
 _STORE = ("INSERT INTO windows (key, signature, computed_at, drift, quality, inputs) VALUES (?, ?, ?, ?, ?, ?) "
           "ON CONFLICT(key) DO UPDATE SET signature=excluded.signature, computed_at=excluded.computed_at, "
-          "drift=excluded.drift, quality=excluded.quality, inputs=excluded.inputs")  # `judged` stays: what the rules saw
+          "drift=excluded.drift, quality=excluded.quality, inputs=excluded.inputs")
 
 def _compute_window(ws: Workspace, con, key: str,
                     files: tuple,  # (the window's own, the pooled windows')
@@ -173,7 +174,8 @@ def pooled_drift(ws: Workspace, versions: dict):
     def reference_of(version): return load_reference(ws, version) if version is not None else None
     def merged(keys: list[str]) -> pd.DataFrame | None:
         version = versions[keys[-1]] if keys[-1] in versions else window_references(ws, keys[-1:], None)[keys[-1]]
-        view, reference = merge_views([read_profile(p) for k in keys for p in window_files(ws, k)]), reference_of(version)
+        view = merge_views([read_profile(p) for k in keys for p in window_files(ws, k)])
+        reference = reference_of(version)
         return drift(view, reference, ws.spec) if view is not None and reference is not None else None
     return merged
 

@@ -151,5 +151,6 @@ def segment_gaps(ws: Workspace, key: str, as_of=None, pred: pd.DataFrame | None 
     out = [{"column": c, "value": str(v), "rows": len(seg), "metric": metric(seg), "rest": metric(g[g[c] != v])}
            for c in columns for v, seg in g.groupby(c) if len(seg) >= min_rows]
     sign = 1 if METRICS[spec.problem][spec.promotion.metric] else -1
-    out = [s for s in out if s["metric"] == s["metric"] and s["rest"] == s["rest"] and sign * (s["rest"] - s["metric"]) > 0]
+    out = [s for s in out
+           if s["metric"] == s["metric"] and s["rest"] == s["rest"] and sign * (s["rest"] - s["metric"]) > 0]
     return sorted(out, key=lambda s: -sign * (s["rest"] - s["metric"]))[:top]

@@ -94,7 +94,8 @@ def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info:
     p.parent.mkdir(exist_ok=True)
     held = held_out(data, ws.spec)
     unseen = _reference_frame(ws, held, model, info)  # in-sample predictions are surer than live ones
-    with atomic_path(baselines_path(ws, version)) as tmp: tmp.write_text(json.dumps(reference_baselines(ws, data, unseen)))
+    with atomic_path(baselines_path(ws, version)) as tmp:
+        tmp.write_text(json.dumps(reference_baselines(ws, data, unseen)))
     _save_estimator(ws, version, held, model, info)
     with atomic_path(p) as tmp: write_profile(profile_frame(frame), tmp)
     if info.get("run_id"): _attach(ws, info["run_id"], p)

@@ -43,7 +43,8 @@ class MonitorReport:
     events."""
     as_of: str
     reference_version: int | None  # the serving champion (or the `version` asked for)
-    windows: pd.DataFrame  # one row per window: rows, drifted features, quarantine rate, worst null rate, prediction drift
+    # one row per window: rows, drifted features, quarantine rate, worst null rate, prediction drift
+    windows: pd.DataFrame
     drift: pd.DataFrame  # one row per window and column
     quality: pd.DataFrame  # one row per window
     performance: pd.DataFrame  # one row per window of event time with labels
@@ -51,7 +52,8 @@ class MonitorReport:
     events: list = field(default_factory=list)  # the alerts raised, escalated and resolved in this run
     delivery: dict = field(default_factory=dict)
     replayed: bool = False  # the data is history: `as_of` is the data's time, not the clock's
-    estimated: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per window: its metric estimated before the labels
+    # one row per window: its metric estimated before the labels
+    estimated: pd.DataFrame = field(default_factory=pd.DataFrame)
     incidents: pd.DataFrame = field(default_factory=pd.DataFrame)  # the incident log (`incidents.incident_table`)
     incident_events: list = field(default_factory=list)  # the incidents opened, changed and resolved in this run
 
@@ -69,7 +71,8 @@ class MonitorReport:
         inc = self.incidents
         open_ = inc[inc.state == "open"] if len(inc) else inc
         what = "; ".join(incident_line(r) for _, r in open_.iterrows())
-        head = f"{self.status.upper()}: {len(self.windows)} windows to {self.as_of[:16]}" + " (replayed history)" * self.replayed
+        head = (f"{self.status.upper()}: {len(self.windows)} windows to {self.as_of[:16]}"
+                + " (replayed history)" * self.replayed)
         return head + (f"; open: {what}" if what else "; no open incident")
 
 # %% ../../nbs/monitoring/06_report.ipynb #2e0f0012
@@ -107,7 +110,8 @@ def quarantine_threshold(win: pd.DataFrame,  # `windows_table`'s rows
 # %% ../../nbs/monitoring/06_report.ipynb #2e0f0015
 _COLOUR = {"warning": "tab:orange", "critical": "tab:red"}
 
-def _when(key) -> pd.Timestamp | None: return None if key is None or pd.isna(key) else pd.Timestamp(key).tz_localize(None)
+def _when(key) -> pd.Timestamp | None:
+    return None if key is None or pd.isna(key) else pd.Timestamp(key).tz_localize(None)
 
 def incident_rows(inc: pd.DataFrame) -> pd.DataFrame:
     """The incidents as a report shows them, the open ones first, the latest first: what, since when, until when, how to

@@ -140,7 +140,8 @@ def _quarantine_rate(rule: dict, d: pd.DataFrame, q: dict, history: list) -> dic
     `above`)."""
     if not q["rows"]: return {}
     q, fixed = judged_quality(rule, q), rule.above
-    above = _reasons_above(q, rule) if fixed is None else {"quarantine_rate": None} if q["quarantine_rate"] > fixed else {}
+    above = (_reasons_above(q, rule) if fixed is None
+             else {"quarantine_rate": None} if q["quarantine_rate"] > fixed else {})
     if not above: return {}
     why = {k: q[f"{k}_rate"] for k in _REASON_RATES if q.get(f"{k}_rate")}
     base = (q.get("baseline_rates") or {}).get("quarantine_rate", 0.0)

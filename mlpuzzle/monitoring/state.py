@@ -15,14 +15,15 @@ __all__ = ['monitor_db', 'as_json', 'last_as_of']
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, signature TEXT, computed_at TEXT, drift TEXT, quality TEXT,
     inputs TEXT, judged TEXT);
-CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT, subject TEXT, severity TEXT, state TEXT,
-    opened_window TEXT, raised_at TEXT, resolved_window TEXT, resolved_at TEXT, message TEXT, evidence TEXT,
+CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT, subject TEXT, severity TEXT,
+    state TEXT, opened_window TEXT, raised_at TEXT, resolved_window TEXT, resolved_at TEXT, message TEXT, evidence TEXT,
     retrain INTEGER, retrain_run TEXT, retrain_at TEXT, retrain_result TEXT,
-    clear INTEGER DEFAULT 0,  -- windows clear in a row: what resolved an alert before recovery (kept, no longer written)
+    -- clear: windows clear in a row, what resolved an alert before recovery (kept, no longer written)
+    clear INTEGER DEFAULT 0,
     last_window TEXT, windows INTEGER DEFAULT 0, incident_id INTEGER, late INTEGER DEFAULT 0);
-CREATE TABLE IF NOT EXISTS incidents (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT, severity TEXT, first_window TEXT,
-    last_window TEXT, resolved_window TEXT, opened_at TEXT, resolved_at TEXT, kinds TEXT, subjects TEXT,
-    events INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS incidents (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT, severity TEXT,
+    first_window TEXT, last_window TEXT, resolved_window TEXT, opened_at TEXT, resolved_at TEXT, kinds TEXT,
+    subjects TEXT, events INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS cursors (rule TEXT PRIMARY KEY, window TEXT);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER, event TEXT, payload TEXT,

@@ -272,7 +272,8 @@ def create_app(workspace,  # a Workspace or its directory
     app = FastAPI(title=f"mlpuzzle: {svc.spec.name}", version="1", lifespan=svc.lifespan,
                   description=_about(svc.spec))
     app.state.champion, app.state.profiler, app.state.metrics = svc.champ, svc.prof, svc.metrics
-    if svc.token: app.add_middleware(TokenGuard, token=svc.token, skip=(*OPEN_PATHS, "/predict"))  # /predict: in _handle
+    # /predict checks the token itself, in _handle
+    if svc.token: app.add_middleware(TokenGuard, token=svc.token, skip=(*OPEN_PATHS, "/predict"))
     app.post("/predict", openapi_extra=openapi_body(svc.Record), responses=PREDICT_RESPONSES,
              summary="Predict one record or a list of records")(svc.predict_endpoint)
     app.get("/health", summary="The process is alive")(svc.health)

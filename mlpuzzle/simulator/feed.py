@@ -21,7 +21,8 @@ __all__ = ['log', 'write_simulation']
 # %% ../../nbs/simulator/02_feed.ipynb #66e1e8c9
 def _iso(df: pd.DataFrame) -> pd.DataFrame:
     "`df` with its timestamp columns as ISO-8601 text."
-    return df.assign(**{c: df[c].dt.strftime("%Y-%m-%dT%H:%M:%S") for c in df if pd.api.types.is_datetime64_any_dtype(df[c])})
+    return df.assign(**{c: df[c].dt.strftime("%Y-%m-%dT%H:%M:%S")
+                        for c in df if pd.api.types.is_datetime64_any_dtype(df[c])})
 
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as tmp: _iso(df).to_csv(tmp, index=False)

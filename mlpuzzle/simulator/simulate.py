@@ -284,11 +284,12 @@ CONTRACTS = {
 def demo_spec(name: str, problem: str, target: str, features: list, source: dict, slices: list,
               label_delay_days: int) -> dict:
     "A use-case spec of the demo business: ids, times, `features` with their contracts."
+    estimator = f"sklearn.ensemble.HistGradientBoosting{'Regressor' if problem == 'regression' else 'Classifier'}"
     return json.loads(json.dumps({
         "version": 1, "name": name, "problem": problem, "source": source,
         "columns": {"id": "customer_id", "timestamp": "event_time", "target": target},
         "features": {f: CONTRACTS[f] for f in features},
-        "model": {"estimator": f"sklearn.ensemble.HistGradientBoosting{'Regressor' if problem == 'regression' else 'Classifier'}",
+        "model": {"estimator": estimator,
                   "params": {"max_iter": 200}, "seed": 0},
         "promotion": {"slices": slices},
         "monitoring": {"window": "1d", "label_delay": f"{label_delay_days}d"}}))  # a deep copy

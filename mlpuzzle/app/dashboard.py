@@ -15,7 +15,8 @@ from ..base.core import WINDOW_FORMAT, atomic_write, utc_now
 from ..monitoring.incidents import incidents
 from ..models.registry import history
 from ..monitoring.performance import performance, predictions
-from ..monitoring.report import incident_line, incident_rows, incidents_figure, status_of
+from ..monitoring.report import (incident_line, incident_rows, incidents_figure, quarantine_threshold,
+                                       status_of)
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,6 @@ def _windows(ws: Workspace) -> pd.DataFrame:
                     "max_distance": feat.distance.max() if len(feat) else None,
                     "prediction_distance": pred.distance.max() if len(pred) else None})
     return pd.DataFrame(out)
-
-def _quarantine_line(rule: dict, win: pd.DataFrame) -> pd.Series:
-    "Where the quarantine rule alerts, per window: its fixed `above`, or the reference period's rate plus the margin."
-    if rule.get("above") is not None: return pd.Series(rule["above"], index=win.index)
-    return win.reference_quarantine_rate.fillna(0.0) + rule["margin"]
 
 def _alert_log(ws: Workspace) -> pd.DataFrame:
     "Monitoring's alert log (empty before the first monitoring run)."
@@ -151,9 +147,9 @@ def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict,
         ax[1].plot(win.window, win.quarantine_rate, ".-", label="quarantined")
         ax[1].plot(win.window, win.max_null_rate, ".-", label="largest null rate")
         rules = {r.kind: r for r in spec.monitoring.alerts}
-        if "quarantine_rate" in rules: ax[1].plot(win.window, _quarantine_line(rules["quarantine_rate"], win), ls="--",
-                                                  c="red", lw=1,
-                                                  drawstyle="steps-post", label="quarantine alert line")
+        if "quarantine_rate" in rules:
+            line = quarantine_threshold(win, rules["quarantine_rate"])
+            ax[1].plot(win.window, line, ls="--", c="red", lw=1, drawstyle="steps-post", label="quarantine alert line")
         for a in ax[:2]: _mark_changes(a, changes, win.window.min(), win.window.max())
     _performance_panel(ax[2], perf, est if est is not None else pd.DataFrame(), spec.promotion.metric)
     for a, title in zip(ax, ("Drift", "Data quality", "Performance: estimated, realized as labels arrive")):

@@ -289,8 +289,7 @@ def demo_spec(name: str, problem: str, target: str, features: list, source: dict
         "version": 1, "name": name, "problem": problem, "source": source,
         "columns": {"id": "customer_id", "timestamp": "event_time", "target": target},
         "features": {f: CONTRACTS[f] for f in features},
-        "model": {"estimator": estimator,
-                  "params": {"max_iter": 200}, "seed": 0},
+        "model": {"estimator": estimator, "params": {"max_iter": 200}, "seed": 0},
         "promotion": {"slices": slices},
         "monitoring": {"window": "1d", "label_delay": f"{label_delay_days}d"}}))  # a deep copy
 

@@ -85,6 +85,10 @@ class Source(Section):
     chunk_rows: StrictInt = Count(200_000, "rows per chunk when streaming a large source", hi=10**9)
     labels: StrictStr | None = Field(None,
                                      description="label batches (id, target, label time): a CSV/Parquet file or glob")
+    event_labels: StrictBool = Field(True,
+                                     description="the events' own target column, when they have one, counts as "
+                                                 "labels: each known monitoring.label_delay after its event (a label "
+                                                 "batch's label of the same id wins)")
     label_time: StrictStr = Field("label_time",
                                   description="the label batches' column saying when a label became known (optional: "
                                               "without it, the event time plus monitoring.label_delay)")

@@ -22,8 +22,8 @@ from .sources import SOURCE_KINDS, named_kind
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'file_columns', 'check_names', 'check_sample', 'DraftedSpec', 'sample_baselines', 'infer_spec', 'draft_text',
-           'write_draft']
+__all__ = ['log', 'WINDOWS', 'file_columns', 'check_names', 'check_sample', 'DraftedSpec', 'propose_window', 'sample_baselines',
+           'infer_spec', 'draft_text', 'write_draft']
 
 # %% ../../nbs/data/03_infer.ipynb #1b5b7702
 def _guess_id(df):
@@ -126,6 +126,24 @@ def _rows_per_window(t: pd.Series, window: str) -> float | None:
     t = pd.to_datetime(t, utc=True, errors="coerce").dropna()
     return float(t.dt.floor(pd.Timedelta(parse_duration(window))).value_counts().median()) if len(t) else None
 
+WINDOWS = ("1h", "6h", "1d", "7d", "30d")  # the monitoring windows `init` chooses from, shortest first
+
+def propose_window(t: pd.Series,  # the sample's event times
+                   min_rows: int = 300,  # rows a window should hold: drift tests and a realized metric need them
+                  ) -> tuple[str, float]:
+    """(the shortest of `WINDOWS` expected to hold `min_rows` rows at the sample's rate, the rows a day); a day
+    without event times."""
+    t = pd.to_datetime(t, utc=True, errors="coerce").dropna()
+    if len(t) < 2: return "1d", float(len(t))
+    per_day = len(t) / max((t.max() - t.min()) / pd.Timedelta("1D"), 1.0)
+    days = [parse_duration(w) / pd.Timedelta("1D") for w in WINDOWS]
+    return next((w for w, d in zip(WINDOWS, days) if per_day * d >= min_rows), WINDOWS[-1]), per_day
+
+def _window_note(window: str, per_day: float) -> list[str]:
+    "The comment line saying why the drafted spec has monitoring window `window`."
+    return [f"# monitoring.window {window}: the shortest of {', '.join(WINDOWS)} expected to hold 300 rows at the "
+            f"sample's {per_day:,.0f} rows a day\n# (fewer make drift tests and each window's realized metric noise)\n"]
+
 def _rare_values(df: pd.DataFrame, spec: dict, below: float = 0.01) -> list[str]:
     """A line naming the values under `below` of the sample in closed categoricals (a value the sample lacks is
     quarantined)."""
@@ -179,11 +197,13 @@ def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
     timestamp = timestamp or _guess_timestamp(df, {target, id})
     problem, cands = problem_of(df[target]), [c for c in df.columns if c not in (target, id, timestamp)]
     feats, left_out = _drafted_features(df, target, cands, problem, margin, max_categories, _where(source))
+    window, per_day = propose_window(df[timestamp]) if timestamp else ("1d", None)
     spec = {"version": 1, "name": name, "problem": problem, "source": _source_for(source),
-            "columns": {"id": id, "timestamp": timestamp, "target": target}, "features": feats}
+            "columns": {"id": id, "timestamp": timestamp, "target": target}, "features": feats,
+            "monitoring": {"window": window}}
     drafted = DraftedSpec.model_validate(validate_spec(spec, "<drafted spec>").model_dump())
     drafted._left_out, drafted._order = left_out, [str(c) for c in cands]
-    drafted._baselines = sample_baselines(df, drafted)
+    drafted._baselines = (_window_note(window, per_day) if timestamp else []) + sample_baselines(df, drafted)
     return drafted
 
 # %% ../../nbs/data/03_infer.ipynb #1eac0010
@@ -202,11 +222,20 @@ def _note(column: str, left: dict) -> list:
     return [f"  # left out: {left['why']} If it is not, uncomment the next line to put it back.\n",
             f"  # {entry[1:-1]}\n"]
 
+def _label_note(spec) -> list[str]:
+    "Comment lines on where the drafted spec's labels come from."
+    if spec.source.kind == "dataframe": return []
+    delay = spec.monitoring.label_delay
+    return [f"# labels: the events' own {spec.columns.target} column counts as their labels, each known\n",
+            f"# monitoring.label_delay ({delay}) after its event. Labels that come later go in a file named by\n",
+            "# source.labels (id, target, label_time); event_labels: false ignores the events' own.\n"]
+
 def draft_text(spec: dict) -> str:
     "The YAML text of drafted `spec`: comments where each column left out of its features would be, and its baselines."
     text, left, order = dump_spec(spec), getattr(spec, "left_out", {}), getattr(spec, "order", [])
     at, end = _feature_lines(text)
-    notes = {_top_line(text, "monitoring"): list(getattr(spec, "baselines", []))}
+    notes = {_top_line(text, "monitoring"): list(getattr(spec, "baselines", [])),
+             _top_line(text, "source"): _label_note(spec)}
     for i, c in enumerate(order):
         if c in left: notes.setdefault(next((at[f] for f in order[i + 1:] if f in at), end),
                                        []).extend(_note(c, left[c]))

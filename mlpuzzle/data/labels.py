@@ -9,16 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ..base.core import DataError, parse_duration, to_utc
 from ..base.schema import CategoricalFeature, Columns, NumericFeature
 from ..base.context import run_context
 from ..base.workspace import open_workspace, Workspace
 from .sources import Batch, csv_chunks, file_batch_key, parquet_chunks
-from .store import IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots, snapshots
+from .store import (IngestOptions, file_key, ingest_batch, ingest_lock, load_snapshots, snapshot_files,
+                                 snapshots)
 
 # %% auto #0
-__all__ = ['label_spec', 'label_sources', 'ingest_labels', 'label_batches', 'stored_event_times', 'load_labels',
+__all__ = ['label_spec', 'label_sources', 'ingest_labels', 'label_batches', 'stored_event_times', 'event_labels', 'load_labels',
            'label_time_note', 'training_set']
 
 # %% ../../nbs/data/10_labels.ipynb #45b2c778
@@ -128,17 +130,37 @@ def _batch_labels(ws: Workspace, m: dict, events: pd.Series | None) -> pd.DataFr
     lt, idc = ws.spec.source.label_time, ws.spec.columns.id
     return df.assign(**{lt: df[idc].map(events) + pd.Timedelta(parse_duration(m["label_delay"]))})
 
+def event_labels(ws: Workspace) -> pd.DataFrame:
+    """The labels the events carry: each stored event's own target, known `monitoring.label_delay` after its event
+    (none when the spec's `source.event_labels` is false or the events have no target column)."""
+    c, lt = ws.spec.columns, ws.spec.source.label_time
+    none = pd.DataFrame(columns=[c.id, lt, c.target])
+    if not (ws.spec.source.event_labels and c.id and c.timestamp): return none
+    files = [f for m in snapshots(ws) if m["rows"]["accepted"] for f in snapshot_files(ws, m)]
+    parts = [pd.read_parquet(f, columns=[c.id, c.timestamp, c.target]) for f in files
+             if c.target in pq.read_schema(f).names]
+    df = pd.concat(parts, ignore_index=True).dropna(subset=[c.target]) if parts else none
+    if not len(df): return none
+    delay = pd.Timedelta(parse_duration(ws.spec.monitoring.label_delay))
+    return pd.DataFrame({c.id: df[c.id], lt: df[c.timestamp] + delay, c.target: df[c.target]})
+
+def _known(df: pd.DataFrame, lt: str, as_of) -> pd.DataFrame:
+    "The rows of labels `df` known at `as_of` (all when None)."
+    return df if as_of is None else df[df[lt] <= to_utc(as_of)]
+
 def load_labels(ws: Workspace, as_of=None) -> pd.DataFrame:
-    "The latest label of each id known at `as_of` (default: all; label time null if unknown): id, label time, target."
+    """The latest label of each id known at `as_of` (default: all; label time null if unknown): id, label time,
+    target. Label batches first; the events' own targets (`event_labels`) for the ids they leave."""
     ms = [m for m in label_batches(ws) if m["rows"]["accepted"]]
     events = stored_event_times(ws) if any("label_delay" in m for m in ms) else None
-    parts = [_batch_labels(ws, m, events) for m in ms]
     lt, idc = ws.spec.source.label_time, ws.spec.columns.id
+    batches = [_known(_batch_labels(ws, m, events), lt, as_of) for m in ms]
+    own = _known(event_labels(ws), lt, as_of)
+    given = pd.concat(batches, ignore_index=True) if batches else own.iloc[:0]
+    parts = [p for p in (given, own[~own[idc].isin(given[idc])]) if len(p)]
     if not parts: return pd.DataFrame(columns=[idc, lt, ws.spec.columns.target])
-    df = pd.concat(parts, ignore_index=True)
-    if as_of is not None: df = df[df[lt] <= to_utc(as_of)]
-    df = df.sort_values(lt, kind="stable", na_position="first")  # a label with a time wins over one without
-    return df.drop_duplicates(idc, keep="last").reset_index(drop=True)
+    df = pd.concat(parts, ignore_index=True).sort_values(lt, kind="stable", na_position="first")
+    return df.drop_duplicates(idc, keep="last").reset_index(drop=True)  # a label with a time wins over one without
 
 # %% ../../nbs/data/10_labels.ipynb #a3e1f0c9
 def label_time_note(ws: Workspace, m: dict, events: pd.Series | None = None) -> str | None:

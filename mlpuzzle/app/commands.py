@@ -8,9 +8,9 @@ import json, logging, os, sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..base.core import DataError, MlpuzzleError, atomic_write
+from ..base.core import DataError, MlpuzzleError, RunError, atomic_write
 from ..base.workspace import SPEC_FILE, init_workspace, Workspace
-from ..base.spec import json_schema
+from ..base.spec import alert_defaults, alert_rule, json_schema
 from .docs import build_docs, check_site
 
 if TYPE_CHECKING: import pandas as pd  # for the annotations: commands that need no data start without pandas
@@ -136,9 +136,11 @@ def cmd_performance(a):
     # deferred: loads pyarrow and pandas
     from mlpuzzle.monitoring.labelfree import estimated_and_realized, window_estimates
     from mlpuzzle.monitoring.performance import performance, predictions  # deferred: loads pyarrow and pandas
+    from mlpuzzle.monitoring.report import realized_note  # deferred: loads pandas
     ws = Workspace(a.workspace, check_imports=False)
     pred = predictions(ws)
-    df = estimated_and_realized(window_estimates(ws, pred), performance(ws, pred=pred))
+    rule = alert_rule(ws.spec, "performance") or alert_defaults("performance")  # which windows are judged
+    df = estimated_and_realized(window_estimates(ws, pred), performance(ws, min_labels=rule.min_labels, pred=pred))
     if a.json: print(df.to_json(orient="records", indent=1)); return df
     if not len(df): print(f"no predictions yet; `mlpuzzle run score -w {a.workspace}` makes them"); return df
     print(f"{'window':<11} {'rows':>7} {'metric':<9} {'estimate':>8} {'lower':>7} {'upper':>7} {'realized':>8} "
@@ -147,6 +149,7 @@ def cmd_performance(a):
         print(f"{r.window[:10]:<11} {_num(r.rows, ',.0f'):>7} {r.metric or '':<9} {_num(r.estimate):>8} "
               f"{_num(r.lower):>7} "
               f"{_num(r.upper):>7} {_num(r.realized):>8} {r.labeled:>7} {_num(r.version, '.0f'):>7}")
+    if note := realized_note(df["labeled"], df["realized"], rule.min_labels): print(note)
     return df
 
 def cmd_status(a):
@@ -173,7 +176,7 @@ def cmd_demo(a):
 
 # %% ../../nbs/app/03_commands.ipynb #5e1a7c02
 def cmd_replay(a):
-    from mlpuzzle.loop.compare import compare, replay_report  # deferred: loads pyarrow and pandas
+    from mlpuzzle.loop.compare import compare, replay_report, uncompared  # deferred: loads pyarrow and pandas
     from mlpuzzle.loop.replay import DEFAULT_POLICIES, replay  # deferred: loads pyarrow and pandas
     from mlpuzzle.loop.runs import reports_dir  # deferred: loads the Jupyter client
     replay(a.workspace, a.since, a.until, a.step, a.policy or DEFAULT_POLICIES, fresh=a.fresh,
@@ -183,6 +186,7 @@ def cmd_replay(a):
     print(c["table"].to_string(float_format=lambda v: f"{v:,.4g}", na_rep="-"))
     print(c["verdict"])
     if not a.no_report: print(f"report: {replay_report(a.workspace, reports_dir(a.reports))}")
+    if why := uncompared(c): raise RunError(why)
     return c
 
 # %% ../../nbs/app/03_commands.ipynb #2ebe469f

@@ -19,7 +19,7 @@ from ..models.registry import history
 from ..base.schema import METRICS
 
 # %% auto #0
-__all__ = ['policy_results', 'compare', 'verdict', 'replay_report']
+__all__ = ['policy_results', 'compare', 'verdict', 'uncompared', 'replay_report']
 
 # %% ../../nbs/loop/06_compare.ipynb #c0000006
 def _values(ws: Workspace, as_of=None) -> pd.DataFrame:
@@ -83,6 +83,17 @@ def verdict(wide: pd.DataFrame, metric: str, higher: bool = True, seed: int = 0,
                         f"{gap:.4f} better than {second}, but the {interval} holds 0")
     return (f"{best} is best: mean {metric} {means[best]:.4f} over {len(wide)} windows, {gap:.4f} better than "
             f"{second} ({interval})")
+
+# %% ../../nbs/loop/06_compare.ipynb #fd473b2b
+def uncompared(c: dict) -> str | None:
+    "Why comparison `c` (of `compare`) compares nothing, and what to do (None: two policies on two windows or more)."
+    wide, metric = c["windows"], c["metric"]
+    if wide.shape[1] >= 2 and len(wide) >= 2: return None
+    if not len(wide):
+        return (f"no window was judged on {metric}: no label was known in the replayed period; give the events their "
+                "target column (source.event_labels) or a file of labels (source.labels)")
+    return (f"{wide.shape[1]} policy(ies) judged on {len(wide)} window(s) of {metric}: replay two policies or more, "
+            "over a period with labels in two windows or more")
 
 # %% ../../nbs/loop/06_compare.ipynb #c0000009
 def replay_report(workspace, reports) -> Path:

@@ -11,7 +11,7 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['status_of', 'incident_line', 'event_line', 'MonitorReport', 'drift_table', 'windows_table', 'quarantine_threshold',
-           'incident_rows', 'incidents_figure']
+           'realized_note', 'incident_rows', 'incidents_figure']
 
 # %% ../../nbs/monitoring/06_report.ipynb #2e0f0007
 def status_of(alerts: pd.DataFrame) -> str:
@@ -106,6 +106,18 @@ def quarantine_threshold(win: pd.DataFrame,  # `windows_table`'s rows
     "Per window of `win`, the quarantine rate the rule alerts above."
     if rule.above is not None: return pd.Series(float(rule.above), index=win.index)
     return win.reference_quarantine_rate.fillna(0) + rule.margin
+
+# %% ../../nbs/monitoring/06_report.ipynb #49a24b0a
+def realized_note(labeled: pd.Series,  # labeled predictions per window
+                  realized: pd.Series,  # the realized metric per window (NaN: not judged)
+                  min_labels: int = 50) -> str | None:  # the performance rule's
+    "One line on why no window has a realized metric, and what to do (None when one has)."
+    if realized.notna().any(): return None
+    if not len(labeled) or not labeled.fillna(0).any():
+        return ("no realized metric: no prediction has a known label yet; give the events their target column "
+                "(source.event_labels) or a file of labels (source.labels), then run ingest")
+    return (f"no realized metric: every window has fewer than {min_labels} labeled predictions (at most "
+            f"{int(labeled.max())}); a longer monitoring.window holds more")
 
 # %% ../../nbs/monitoring/06_report.ipynb #2e0f0015
 _COLOUR = {"warning": "tab:orange", "critical": "tab:red"}

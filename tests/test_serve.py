@@ -370,6 +370,29 @@ def test_online_equals_batch(url, built):
     assert len(online[1000]) == len(online[32]) == len(sim.events)
 
 
+def test_a_request_leaves_history_replayed(tmp_path, untouched):
+    """Test requests on a history workspace (events of 2024): a record is profiled under its own event time, one
+    without a time under its arrival but making no window; the next monitor still runs in replayed history, with no
+    no_data alert and no window past the data."""
+    from mlpuzzle.monitoring.monitor import monitor
+    from mlpuzzle.monitoring.windows import business_now, known_windows
+    ws, sim, _ = copy_of(untouched, tmp_path / "ws")
+    score(ws)
+    before, (end, replayed) = known_windows(ws), business_now(ws)
+    assert replayed
+    rows = records(sim.events.tail(2))
+    no_time = {k: v for k, v in rows[1].items() if k != "event_time"}
+    online = ws.path / "profiles" / "online"
+    with running_server(ws.path) as url, httpx.Client(base_url=url, timeout=30) as c:
+        assert c.post("/predict", json=rows[0]).status_code == 200
+        assert c.post("/predict", json=no_time).status_code == 200
+        wait_for(lambda: list(online.glob("*/*.arrival.bin")) and list(online.glob(f"{before[-1]}/*.bin")))
+    assert known_windows(ws) == before and business_now(ws) == (end, True)
+    rep = monitor(ws, deliver_alerts=False, quiet=True)
+    assert rep.replayed and rep.windows.window.max() <= before[-1]
+    assert not len(rep.alerts) or "no_data" not in set(rep.alerts.kind), rep.alerts
+
+
 # --- d. a promotion under load ---
 
 def test_promotion_under_load_fails_no_request(tmp_path, untouched):

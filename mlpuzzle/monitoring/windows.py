@@ -25,10 +25,11 @@ def window_files(ws: Workspace, key: str) -> list[Path]:
             + sorted((profiles / "online" / key).glob("*.bin")))
 
 def known_windows(ws: Workspace) -> list[str]:
-    "The names of every window some profile or ingestion record knows of, sorted."
+    """The names of every window some profile or ingestion record knows of, sorted (online rows profiled by their
+    arrival, having no event time, make no window: `*.arrival.bin`)."""
     keys = {p.stem for p in ws.dir("snapshots").glob("*/profiles/*.bin")}
     keys |= {p.parent.name for p in (ws.dir("profiles")).glob("predictions/*/*.bin")}
-    keys |= {p.parent.name for p in (ws.dir("profiles")).glob("online/*/*.bin")}
+    keys |= {p.parent.name for p in (ws.dir("profiles")).glob("online/*/*.bin") if not p.name.endswith(".arrival.bin")}
     for m in snapshots(ws): keys |= {k for k in m.get("windows", {}) if k != "unknown"}
     return sorted(k for k in keys if k[:4].isdigit())
 

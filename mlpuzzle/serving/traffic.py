@@ -66,17 +66,39 @@ class Windows:
         "Queue `item`: (time, status) of a request, or (time, rows, predictions, version) of served rows."
         self.buf.append(item)
 
+    def _row_windows(self, t: float, rows: list) -> list[tuple[str, bool]]:
+        """(window, by arrival) of each served row: the window of its event time, else (no timestamp column in the
+        spec, or none readable in the row) of its arrival, flagged when the spec has one."""
+        arrival, tsc = window_key(pd.Timestamp(t, unit="s"), self.window), self.spec.columns.timestamp
+        if not tsc: return [(arrival, False)] * len(rows)
+        ev = to_utc(pd.Series([r.get(tsc) for r in rows], dtype=object), errors="coerce")
+        return [(arrival, True) if pd.isna(e) else (window_key(e, self.window), False) for e in ev]
+
+    def _counts(self, key: str) -> dict:
+        "The request and row counts of window `key`: held, else as written (a window met again), else new ones."
+        if key not in self.counts:
+            f = self.out / key / f"{self.name}.json"
+            old = json.loads(f.read_text()) if f.exists() else {}
+            self.counts[key] = {"rows": 0, "lost_rows": 0, "times_replaced": 0, **old,
+                                "by_status": Counter(old.get("by_status", {}))}
+        return self.counts[key]
+
     def flush(self):
-        "Profile what arrived into the windows of its arrival times, and write each window it touched."
+        """Profile what arrived into the windows of its rows' event times (of its arrival for request counts and rows
+        without one), and write each window it touched."""
         by_key, touched = {}, set()
         for item in self.buf:
-            key = window_key(pd.Timestamp(item[0], unit="s"), self.window)
-            c = self.counts.setdefault(key, {"by_status": Counter(), "rows": 0, "lost_rows": 0, "times_replaced": 0})
-            if len(item) == 2: c["by_status"][str(item[1])] += 1
-            else: by_key.setdefault(key, []).append(item)
-            touched.add(key)
+            if len(item) == 2:
+                key = window_key(pd.Timestamp(item[0], unit="s"), self.window)
+                self._counts(key)["by_status"][str(item[1])] += 1; touched.add(key); continue
+            t, rows, preds, v = item
+            groups = {}
+            for i, at in enumerate(self._row_windows(t, rows)): groups.setdefault(at, []).append(i)
+            for at, idx in groups.items():
+                by_key.setdefault(at, []).append((t, [rows[i] for i in idx], [preds[i] for i in idx], v))
+                self._counts(at[0]); touched.add(at[0])
         self.buf.clear(); self.flushes += 1
-        for key, parts in by_key.items(): self._profile(key, parts)
+        for (key, by_arrival), parts in by_key.items(): self._profile(key, parts, by_arrival)
         for key in touched: atomic_write(self._dir(key) / f"{self.name}.json", json.dumps(self.counts[key]))
         for d in (self.views, self.counts):  # earlier windows are finished
             for key in sorted(d)[:-2]: del d[key]
@@ -85,10 +107,14 @@ class Windows:
         (self.out / key).mkdir(parents=True, exist_ok=True)
         return self.out / key
 
-    def _profile(self, key: str, parts: list):
+    def _profile(self, key: str, parts: list,
+                 by_arrival: bool = False):  # rows without an event time: `NAME.arrival.bin`, which makes no window
         "Profile `parts` into window `key`; a row that cannot be profiled is counted, never the window lost."
         # here: the service never loads whylogs
-        from mlpuzzle.base.compat import merge_into, profile_frame, write_profile
+        from mlpuzzle.base.compat import merge_into, profile_frame, read_profile, write_profile
+        name = f"{self.name}.arrival" if by_arrival else self.name
+        if (key, name) not in self.views and (old := self._dir(key) / f"{name}.bin").exists():
+            self.views[(key, name)] = read_profile(old)  # a window met again after it was let go
         c, sent = self.counts[key], sum(len(rows) for _, rows, _, _ in parts)
         try: df, replaced = served_frame(parts, self.spec); lost = 0
         except Exception: df, replaced, lost = _fitting(parts, self.spec)
@@ -98,8 +124,8 @@ class Windows:
         except Exception as e:
             print(f"mlpuzzle: profiling {sent} served rows failed: {e}", flush=True)
             c["lost_rows"] += len(df); return
-        merge_into(self.views, key, view)
-        with atomic_path(self._dir(key) / f"{self.name}.bin") as tmp: write_profile(self.views[key], tmp)
+        merge_into(self.views, (key, name), view)
+        with atomic_path(self._dir(key) / f"{name}.bin") as tmp: write_profile(self.views[(key, name)], tmp)
         c["rows"] += len(df)
         self._log_predictions(key, df)
 

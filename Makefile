@@ -1,6 +1,8 @@
 # The two commands of the README, and the steps they are made of. Each creates the virtual
 # environment on first use (and again when settings.ini, where every pin lives, changes).
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# A Python with wheels for every dependency first: whylogs-sketching has none past 3.12.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+NEW_PYTHON = $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3, 13)))' 2>/dev/null)
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
@@ -14,9 +16,12 @@ help:
 	@echo "make docs    the documentation site in _docs/ (pipeline notebooks from the latest runs in reports/)"
 
 $(BIN)/.installed: settings.ini setup.py
+	@if [ "$(NEW_PYTHON)" = 1 ]; then echo "mlpuzzle: $(PYTHON) is Python 3.13 or newer, for which whylogs-sketching has \
+	no wheel: pip now builds it from source (a C++ compiler and cmake, about 8 minutes). To skip that, install \
+	Python 3.12 or 3.11 and run again with PYTHON=python3.12."; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install $(if $(filter 1,$(NEW_PYTHON)),--progress-bar on -v,--quiet) -e '.[dev]'
 	@touch $@
 
 demo: $(BIN)/.installed
@@ -52,8 +57,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/replay.py --report
 
+# As root (a container, often), Jupyter wants to be told it is meant.
 lab: $(BIN)/.installed
-	$(BIN)/jupyter lab nbs/
+	$(BIN)/jupyter lab nbs/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 docs: $(BIN)/.installed
 	$(BIN)/mlpuzzle docs

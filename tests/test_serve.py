@@ -375,8 +375,10 @@ def test_a_request_leaves_history_replayed(tmp_path, untouched):
     without a time under its arrival but making no window; the next monitor still runs in replayed history, with no
     no_data alert and no window past the data."""
     from mlpuzzle.monitoring.monitor import monitor
+    from mlpuzzle.monitoring.reference import save_reference
     from mlpuzzle.monitoring.windows import business_now, known_windows
-    ws, sim, _ = copy_of(untouched, tmp_path / "ws")
+    ws, sim, data = copy_of(untouched, tmp_path / "ws")
+    save_reference(ws, 1, data, *load_version(ws, 1))  # what monitoring judges the windows against
     score(ws)
     before, (end, replayed) = known_windows(ws), business_now(ws)
     assert replayed

@@ -10,6 +10,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ..base.core import MlpuzzleError
+
 # %% auto #0
 __all__ = ['SITE_URL', 'CONF', 'SECTIONS', 'for_sphinx', 'build_docs', 'check_site']
 
@@ -121,7 +123,9 @@ def build_docs(root=".",  # the project (settings.ini, nbs/)
     root = Path(root).resolve()
     src, out, reports = root / "_docs_src", (root / out).resolve(), (root / reports)
     if proc:
-        from nbdev.serve import proc_nbs
+        try: from nbdev.serve import proc_nbs  # deferred: a development tool (the `dev` extra), not the package's
+        except ImportError:
+            raise MlpuzzleError("building the docs needs the development tools: pip install -e '.[dev]'") from None
         proc_nbs(str(root / "nbs"), n_workers=2)
     if src.exists(): shutil.rmtree(src)
     src.mkdir()

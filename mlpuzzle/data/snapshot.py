@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fastcore.basics import patch
 
 from ..base.workspace import Workspace
 from ..base.core import add_counts, atomic_path, now_iso, to_utc, window_codes, window_keys
@@ -219,8 +218,7 @@ def _layout(schema: pa.Schema) -> dict:
 def _cat(arrays) -> np.ndarray: return np.concatenate(arrays) if arrays else np.empty(0, np.uint64)
 
 # %% ../../nbs/data/08_snapshot.ipynb #8ec0cea6
-@patch
-def summary(self: SnapshotWriter) -> dict:
+def _summary(self: SnapshotWriter) -> dict:
     "What this writer collected, as plain values (profiles serialized): a worker's answer."
     from mlpuzzle.base.compat import serialize_profile  # deferred: loads whylogs
     return {"read": self.read, "accepted": self.accepted, "content": self.content, "ids": _cat(self.ids),
@@ -228,8 +226,7 @@ def summary(self: SnapshotWriter) -> dict:
             "flagged": self.flagged, "missing": self.missing, "extra": self.extra, "tmin": self.tmin, "tmax": self.tmax,
             "schema": self.schema, "views": {k: serialize_profile(v) for k, v in self.window_views().items()}}
 
-@patch
-def absorb(self: SnapshotWriter, r: dict) -> SnapshotWriter:
+def _absorb(self: SnapshotWriter, r: dict) -> SnapshotWriter:
     "Add summary `r` (of the rows after those already added) to this writer."
     from mlpuzzle.base.compat import merge_serialized  # deferred: loads whylogs
     if r["rejected"] is not None: self.rejected.append(r["rejected"].assign(_row=r["rejected"]["_row"] + self.read))
@@ -241,6 +238,8 @@ def absorb(self: SnapshotWriter, r: dict) -> SnapshotWriter:
     if r["tmin"] is not None: self.span(r["tmin"], r["tmax"])
     merge_serialized(self.views, r["views"])
     return self
+
+SnapshotWriter.summary, SnapshotWriter.absorb = _summary, _absorb  # its methods for partitions, told here
 
 # %% ../../nbs/data/08_snapshot.ipynb #8aee5139
 def new_snapshot_dir(d: Path) -> Path:

@@ -242,11 +242,14 @@ def cmd_models(a):
     print(vs.drop(columns=["run_id"]).to_string(index=False))
     h = history(ws).tail(a.history)
     if len(h):
-        print("\nrecent promotion history (business time):")
+        print("\nrecent history, in the order it was recorded (business time: when a move counts in the data's time)")
+        head = f"{'recorded (UTC)':<19}  {'business time':<19}  {'action':<9} {'from':>4} -> {'to':<4}"
+        print(f"  {head} trigger / reason")
         for r in h.itertuples():
             fv = "-" if r.from_version is None or r.from_version != r.from_version else f"v{int(r.from_version)}"
-            print(f"  {(r.as_of if isinstance(r.as_of, str) else r.time)[:19]}  {r.action:<16} {fv:>4} -> "
-                  f"v{int(r.to_version)}  ({r.trigger}) {_short(r.reason, 90)}")
+            biz = r.as_of[:19] if isinstance(r.as_of, str) else "-"
+            print(f"  {r.time[:19]:<19}  {biz:<19}  {r.action:<9} {fv:>4} -> v{int(r.to_version):<3} "
+                  f"({r.trigger}) {_short(r.reason, 80)}")
     return vs
 
 def _business_now(ws: Workspace):

@@ -16,7 +16,7 @@ from ..base.schema import METRICS
 from ..base.core import file_lock, ModelError, now_iso, to_utc, utc_now
 from ..base.workspace import Workspace
 from .modelfile import load_model_file, save_model, spec_types, type_name
-from .tracking import mlflow_client, tracking_uri
+from .tracking import mlflow_client, registered_versions, tracking_uri
 from .model import evaluate, slice_metrics
 from ..data.labels import training_set
 
@@ -203,22 +203,24 @@ def apply_retention(ws: Workspace, days: float, now=None) -> list[int]:
             _append(ws, "delete_artifacts", v.version, f"retired more than {days} days ago"); done.append(v.version)
     return done
 
+def _refused(ws: Workspace) -> set:
+    "The versions the gate refused and nothing promoted since."
+    h = history(ws)
+    last = h[h.action.isin(["refused", "promote", "rollback"])].groupby("to_version").action.last()
+    return {int(v) for v, a in last.items() if a == "refused"}
+
 def versions(ws: Workspace) -> pd.DataFrame:
     "Every version: aliases, status, when trained, its test metric and lineage."
-    from mlflow.exceptions import MlflowException
-    client, name, m = _client(ws), ws.spec.name, ws.spec.promotion.metric
-    try: mvs, aliases = client.search_model_versions(f"name = '{name}'"), client.get_registered_model(name).aliases
-    except MlflowException: mvs, aliases = [], {}
+    (mvs, aliases), m, refused = registered_versions(ws), ws.spec.promotion.metric, _refused(ws)
     rows = []
-    for mv in sorted(mvs, key=lambda x: int(x.version)):
-        t = {k: json.loads(v) for k, v in mv.tags.items()}
-        mine = [a for a, v in aliases.items() if str(v) == str(mv.version)]  # search results leave aliases out
-        status = "retired" if t.get("retired_at") else ("champion" if "champion" in mine
-                                                         else "challenger" if "challenger" in mine else "available")
-        rows.append({"version": int(mv.version), "status": status, "aliases": ",".join(mine),
-                     "trained_at": t.get("trained_at"),
+    for v, run_id, tags in sorted(mvs):
+        t = {k: json.loads(x) for k, x in tags.items()}
+        mine = [a for a, x in aliases.items() if x == str(v)]
+        status = ("retired" if t.get("retired_at") else "champion" if "champion" in mine
+                  else "challenger" if "challenger" in mine else "refused" if v in refused else "available")
+        rows.append({"version": v, "status": status, "aliases": ",".join(mine), "trained_at": t.get("trained_at"),
                      f"test_{m}": (t.get("test_metrics") or {}).get(m), "beats_baseline": t.get("beats_baseline"),
-                     "snapshots": len(t.get("snapshot_ids") or []), "run_id": mv.run_id})
+                     "snapshots": len(t.get("snapshot_ids") or []), "run_id": run_id})
     return pd.DataFrame(rows, columns=["version", "status", "aliases", "trained_at", f"test_{m}", "beats_baseline",
                                        "snapshots", "run_id"])
 

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'limitations', 'model_card', 'tracking_uri', 'repoint_store', 'store_cache', 'mlflow_client', 'experiment_id',
-           'track']
+           'registered_versions', 'track']
 
 # %% ../../nbs/models/05_tracking.ipynb #3eb6bff5
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
@@ -208,6 +208,30 @@ def experiment_id(workspace, client=None) -> str:
         except _mlflow().exceptions.MlflowException: e = client.get_experiment_by_name(ws.spec.name)
     if e.lifecycle_stage == "deleted": client.restore_experiment(e.experiment_id)
     return e.experiment_id
+
+# %% ../../nbs/models/05_tracking.ipynb #1503a1ff
+def _sqlite_versions(db: Path, name: str) -> tuple[list, dict]:
+    "`registered_versions` read from MLflow SQLite store `db` (its model_versions, tags and aliases tables)."
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
+        vs = con.execute("SELECT version, run_id FROM model_versions WHERE name=? AND current_stage != "
+                         "'Deleted_Internal'", (name,)).fetchall()
+        tags = con.execute("SELECT version, key, value FROM model_version_tags WHERE name=?", (name,)).fetchall()
+        aliases = dict(con.execute("SELECT alias, version FROM registered_model_aliases WHERE name=?", (name,)))
+    by = {int(v): {} for v, _ in vs}
+    for v, k, val in tags: by.setdefault(int(v), {})[k] = val
+    return [(int(v), run, by[int(v)]) for v, run in vs], {a: str(v) for a, v in aliases.items()}
+
+def registered_versions(workspace) -> tuple[list, dict]:
+    "([(version, run id, {tag: value})], {alias: version}) of the workspace's registered model."
+    ws = open_workspace(workspace)
+    db = ws.dir("mlflow") / "mlflow.db"
+    if tracking_uri(ws) == _local_uri(ws) and db.exists():
+        try: return _sqlite_versions(db, ws.spec.name)
+        except sqlite3.Error as e: log.info("reading %s directly failed (%s); asking MLflow", db, e)
+    client, name = mlflow_client(ws), ws.spec.name
+    try: mvs, aliases = client.search_model_versions(f"name = '{name}'"), client.get_registered_model(name).aliases
+    except _mlflow().exceptions.MlflowException: return [], {}
+    return [(int(mv.version), mv.run_id, dict(mv.tags)) for mv in mvs], {a: str(v) for a, v in aliases.items()}
 
 # %% ../../nbs/models/05_tracking.ipynb #89ddacde
 def _params(r: TrainResult) -> dict:

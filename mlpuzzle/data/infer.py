@@ -139,10 +139,12 @@ def propose_window(t: pd.Series,  # the sample's event times
     days = [parse_duration(w) / pd.Timedelta("1D") for w in WINDOWS]
     return next((w for w, d in zip(WINDOWS, days) if per_day * d >= min_rows), WINDOWS[-1]), per_day
 
-def _window_note(window: str, per_day: float) -> list[str]:
-    "The comment line saying why the drafted spec has monitoring window `window`."
+def _monitoring_notes(window: str, per_day: float) -> list[str]:
+    "The comment lines on the drafted monitoring section: why its window, and that alerts start retrainings."
     return [f"# monitoring.window {window}: the shortest of {', '.join(WINDOWS)} expected to hold 300 rows at the "
-            f"sample's {per_day:,.0f} rows a day\n# (fewer make drift tests and each window's realized metric noise)\n"]
+            f"sample's {per_day:,.0f} rows a day\n# (fewer make drift tests and each window's realized metric noise)\n",
+            "# monitoring.retrain_on: a drift or performance alert starts `mlpuzzle run train` by itself (the gate "
+            "decides\n# whether the new model serves); set retrain_on: [] to retrain only by hand\n"]
 
 def _rare_values(df: pd.DataFrame, spec: dict, below: float = 0.01) -> list[str]:
     """A line naming the values under `below` of the sample in closed categoricals (a value the sample lacks is
@@ -203,7 +205,7 @@ def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
             "monitoring": {"window": window}}
     drafted = DraftedSpec.model_validate(validate_spec(spec, "<drafted spec>").model_dump())
     drafted._left_out, drafted._order = left_out, [str(c) for c in cands]
-    drafted._baselines = (_window_note(window, per_day) if timestamp else []) + sample_baselines(df, drafted)
+    drafted._baselines = (_monitoring_notes(window, per_day) if timestamp else []) + sample_baselines(df, drafted)
     return drafted
 
 # %% ../../nbs/data/03_infer.ipynb #1eac0010

@@ -102,9 +102,10 @@ _ALLOWED = ("ge", "le", "gt", "lt", "expected")  # the limits of a problem that 
 
 def _num(v): return int(v) if isinstance(v, float) and v.is_integer() else v
 
-def _message(e: dict, integer: bool) -> str:
-    if integer and e["type"] == "float_type": return "Input should be a valid integer"
-    return e["msg"].removeprefix("Value error, ")
+def _kind(e: dict, integer: bool) -> tuple[str, str]:
+    "(message, type) of pydantic error `e`: an integer field's number error says integer in both."
+    if integer and e["type"] == "float_type": return "Input should be a valid integer", "int_type"
+    return e["msg"].removeprefix("Value error, "), e["type"]
 
 NAME_CHARS = 100  # a field name longer than this is cut in a problem (the body may hold a name of a megabyte)
 
@@ -119,8 +120,8 @@ def _problems(errors: list, index: int | None, integers=frozenset()) -> list:
         loc = ["body", *([index] if index is not None else []), *map(_name, e["loc"])]
         allowed = {k: _num(v) for k, v in (e.get("ctx") or {}).items() if k in _ALLOWED}
         field = _name(str(e["loc"][0])) if e["loc"] else None
-        out.append({"loc": loc, "field": field, "msg": _message(e, field in integers), "type": e["type"],
-                    **({"allowed": allowed} if allowed else {})})
+        msg, kind = _kind(e, field in integers)
+        out.append({"loc": loc, "field": field, "msg": msg, "type": kind, **({"allowed": allowed} if allowed else {})})
     return out
 
 def _encodes(v: str) -> bool:

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..base.core import DataError, WorkspaceError, atomic_write, parse_duration, to_utc, window_key
+from ..base.core import DataError, RunError, WorkspaceError, atomic_write, parse_duration, to_utc, window_key
 from ..base.workspace import Workspace
 from ..data.sources import batches
 from ..data.labels import label_sources
 
 # %% auto #0
-__all__ = ['replays_dir', 'step_bounds', 'cut_feed', 'read_step']
+__all__ = ['MAX_STEPS', 'replays_dir', 'step_bounds', 'cut_feed', 'read_step']
 
 # %% ../../nbs/loop/04_history.ipynb #h0000007
 def replays_dir(ws: Workspace) -> Path: return ws.path / "replays"
@@ -34,12 +34,19 @@ def _read_source(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     labels = _as_read([c for b in label_sources(ws) for c in b.chunks]) if ws.spec.source.labels else pd.DataFrame()
     return events, labels
 
+MAX_STEPS = 10_000  # steps a replay may have: each one scores, monitors and may train
+
 def step_bounds(since, until, step: timedelta) -> list[pd.Timestamp]:
     """The bounds of the steps from `since` to `until`: since, since + step, ..., and until (the last step may be
     shorter)."""
     since, until = to_utc(since), to_utc(until)
-    if until <= since: raise ValueError(f"until ({until:%Y-%m-%d %H:%M}) must be after since ({since:%Y-%m-%d %H:%M})")
-    return [min(since + i * step, until) for i in range(int(np.ceil((until - since) / step)) + 1)]
+    if until <= since:
+        raise RunError(f"--since {since:%Y-%m-%d %H:%M} is not before the end ({until:%Y-%m-%d %H:%M}: --until, else "
+                       "the data's last window): nothing to replay")
+    n = int(np.ceil((until - since) / step))
+    if n > MAX_STEPS: raise RunError(f"{n:,} steps of {step} from {since:%Y-%m-%d} to {until:%Y-%m-%d}: at most "
+                                     f"{MAX_STEPS:,}; give a longer --step")
+    return [min(since + i * step, until) for i in range(n + 1)]
 
 # %% ../../nbs/loop/04_history.ipynb #h0000009
 def _label_times(ws: Workspace, labels: pd.DataFrame, events: pd.DataFrame, ev_time: pd.Series) -> pd.Series:

@@ -4,14 +4,14 @@
 
 # %% ../../nbs/loop/05_replay.ipynb #r0000004
 from __future__ import annotations
-import json, os, shutil, time
+import json, math, os, shutil, time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 
-from ..base.core import DataError, MlpuzzleError, WorkspaceError, atomic_write, parse_duration
+from ..base.core import DataError, MlpuzzleError, RunError, WorkspaceError, atomic_write, parse_duration
 from ..base.context import run_context
 from ..base.workspace import SPEC_FILE, Workspace, open_workspace
 from .history import cut_feed, read_step, replays_dir
@@ -48,7 +48,7 @@ def parse_policy(text: str) -> Policy:
     if t.startswith("every:"):
         try: return Policy(t, every=parse_duration(t[6:]))
         except ValueError: pass
-    raise ValueError(f"policy {text!r}: expected one of {POLICIES}")
+    raise RunError(f"policy {text!r}: expected one of {POLICIES}")
 
 # %% ../../nbs/loop/05_replay.ipynb #r0000016
 def _ingest_step(ws: Workspace, k: int, now) -> int:
@@ -231,6 +231,20 @@ def _workers(ws: Workspace, jobs: int):
     for _ in range(jobs): ex.submit(os.getpid)  # a process is spawned per task while none is idle
     return ex
 
+def _checked_args(ws: Workspace, since, until, step: str, policies, gate_days: float) -> list[Policy]:
+    "The policies of a replay, once its arguments are checked: a RunError names a bad one and what it takes."
+    run_context(ws, since, until)  # times, and until after since
+    try: d = parse_duration(step)
+    except OverflowError: d = timedelta.max  # more days than a timedelta holds
+    except ValueError as e: raise RunError(f"--step {step!r}: {e}") from None
+    if d > timedelta(days=3650): raise RunError(f"--step {step}: at most 3650d (ten years)")
+    if not (isinstance(gate_days, (int, float)) and math.isfinite(gate_days) and 0 <= gate_days <= 3650):
+        raise RunError(f"--gate-days {gate_days}: expected a number of days from 0 to 3650")
+    pols = [parse_policy(p) for p in policies]
+    if len({p.dirname for p in pols}) < len(pols): raise RunError(f"a policy is named twice: "
+                                                                  f"{', '.join(p.name for p in pols)}")
+    return pols
+
 def replay(workspace,  # a Workspace or its directory: its source is replayed, its own state only read
            since,  # the start: the first champion is trained on what is known then
            until=None,  # the end (default: the end of the last event's monitoring window)
@@ -242,9 +256,7 @@ def replay(workspace,  # a Workspace or its directory: its source is replayed, i
            say=print) -> dict:
     "Replay the workspace's history under each retraining policy, in business time; return each policy's progress."
     ws = open_workspace(workspace, check_imports=True)
-    pols = [parse_policy(p) for p in policies]
-    if len({p.dirname for p in pols}) < len(pols): raise ValueError("a policy is named twice: "
-                                                                    f"{', '.join(p.name for p in pols)}")
+    pols = _checked_args(ws, since, until, step, policies, gate_days)
     if fresh: shutil.rmtree(replays_dir(ws), ignore_errors=True)
     feed = cut_feed(ws, since, until, step)
     b = feed["bounds"]

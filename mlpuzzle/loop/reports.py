@@ -4,8 +4,10 @@
 
 # %% ../../nbs/loop/01_reports.ipynb #06937742
 from __future__ import annotations
-import logging, threading
+import logging, re, threading
 from pathlib import Path
+
+import pandas as pd
 
 from ..base.core import atomic_write
 from ..base.privacy import redact
@@ -13,7 +15,7 @@ from ..base.privacy import redact
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'ReportRenderer', 'report_header']
+__all__ = ['log', 'ReportRenderer', 'report_header', 'when', 'readable']
 
 # %% ../../nbs/loop/01_reports.ipynb #1d50fd82
 class ReportRenderer:
@@ -45,3 +47,22 @@ def report_header(run_id, stage, ws, params, status, secs, error) -> str:
     return redact(f"**{stage}** run `{run_id}` on `{ws.path}` ({p}): **{status}** in {secs:.1f} s"
                   + (f"<br>**Error:** {error}" if error else "") + "<br>*The executed notebook beside this page has "
                                                                    "the code.*")
+
+# %% ../../nbs/loop/01_reports.ipynb #67d645d8
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{6}|[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?)$")
+
+def when(v):
+    "A window name (`2024-03-21T000000`) or an ISO time as a person reads it: `2024-03-21`, or `2024-03-21 06:00`."
+    if not (isinstance(v, str) and _TIME.match(v)): return v
+    t = pd.Timestamp(v[:10] + " " + v[11:13] + ":" + v[13:15]) if "T" in v and ":" not in v else pd.Timestamp(v)
+    return f"{t:%Y-%m-%d}" if t == t.normalize() else f"{t:%Y-%m-%d %H:%M}"
+
+def readable(df: pd.DataFrame,
+             precision: int = 4):  # digits after the point of a number
+    "Table `df` as a person reads it (a `Styler`): no index, versions as whole numbers, times as dates, text in full."
+    out = df.copy()
+    for c in out.columns:
+        if "version" in str(c): out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64")
+        elif pd.api.types.is_string_dtype(out[c]) or out[c].dtype == object: out[c] = out[c].map(when)
+    return (out.style.hide(axis="index").format(precision=precision, na_rep="-")
+            .set_properties(**{"text-align": "left", "white-space": "pre-wrap"}))

@@ -155,7 +155,9 @@ def extreme_quantile(maxima: np.ndarray, p: float = 0.999) -> float:
 def fit_relations(reference: pd.DataFrame,  # features only: ids, times and targets left out
                   numeric: list, categorical: list,  # the columns to relate, by kind
                   window_rows: int | None = None,  # the windows' rows (default: min(1000, half the reference))
-                  seed: int = 0, chunks: int | None = None,  # reference chunks drawn to learn the spreads, and again
+                  seed: int = 0,
+                  chunks: int | None = None,  # reference chunks to learn the spreads, and again to calibrate (500;
+                                              # fewer above 4,000 rows a window: 200 at 10,000)
                   margin: float = 1.15) -> Relations:  # the threshold is this times the chunks' largest score
     "Learn the columns' relations in `reference`, and a threshold no chunk of `window_rows` rows of it comes near."
     if len(reference) < 100: raise MlpuzzleError(f"the reference has {len(reference)} rows; relations need 100 or more")
@@ -163,7 +165,8 @@ def fit_relations(reference: pd.DataFrame,  # features only: ids, times and targ
     cats = {c: kept_categories(reference[c]) for c in categorical}
     sources = list(numeric) + [c for c, ks in cats.items() for _ in ks]
     x = encode(reference, numeric, cats)
-    rows, center = int(window_rows or min(1000, len(x) // 2)), rank_corr(x)[column_pairs(sources)]
+    rows = int(window_rows or min(1000, len(x) // 2))
+    center = np.nan_to_num(rank_corr(x)[column_pairs(sources)])  # a constant column relates to nothing
     chunks = chunks or int(np.clip(2_000_000 // rows, 100, 500))  # 500 at 4,000 rows or fewer, 200 at 10,000
     fitted = Relations(list(numeric), cats, list(numeric) + [f"{c}={k}" for c, ks in cats.items() for k in ks],
                        sources, center.tolist(), **_spreads(x, sources, center, rows, chunks, rng), rows=rows)

@@ -12,9 +12,9 @@ import pandas as pd
 from ..base.core import MlpuzzleError
 
 # %% auto #0
-__all__ = ['NULL', 'kept_categories', 'encode', 'pairwise_corr', 'rank_corr', 'column_pairs', 'chunk_corrs', 'column_members',
-           'decoupling_weights', 'Relations', 'standardised', 'column_scores', 'extreme_quantile', 'fit_relations',
-           'relation_drift']
+__all__ = ['NULL', 'kept_categories', 'encode', 'pairwise_corr', 'rank_corr', 'value_codes', 'sample_ranks', 'column_pairs',
+           'chunk_corrs', 'column_members', 'decoupling_weights', 'Relations', 'standardised', 'column_scores',
+           'extreme_quantile', 'fit_relations', 'relation_drift']
 
 # %% ../../nbs/monitoring/14_multivariate.ipynb #14a00009
 NULL = "<null>"  # a categorical column's nulls, as a category of their own
@@ -54,16 +54,37 @@ def rank_corr(x: np.ndarray) -> np.ndarray:
     "Spearman correlations of the columns of `x` (ranks with ties averaged, then `pairwise_corr`)."
     return pairwise_corr(pd.DataFrame(x).rank().to_numpy())
 
-# %% ../../nbs/monitoring/14_multivariate.ipynb #14a00021
+# %% ../../nbs/monitoring/14_multivariate.ipynb #14a00020
+def value_codes(x: np.ndarray, numeric: int) -> np.ndarray:
+    "Each of the first `numeric` columns of `x` as its values' places among the column's distinct values (-1: null)."
+    codes = np.full((len(x), numeric), -1)
+    for c in range(numeric):
+        known = ~np.isnan(x[:, c])
+        codes[known, c] = np.unique(x[known, c], return_inverse=True)[1]
+    return codes
+
+def sample_ranks(x: np.ndarray, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`x[rows]` with its numeric columns (the first `codes.shape[1]`) replaced by their ranks within those rows, ties
+    averaged: counts of each distinct value, no sort (a fit ranks a thousand samples)."""
+    out = x[rows].copy()
+    for c in range(codes.shape[1]):
+        k = codes[rows, c]
+        counts = np.bincount(k[k >= 0], minlength=codes[:, c].max() + 1)
+        below = np.cumsum(counts) - counts
+        out[:, c] = np.where(k >= 0, below[k] + (counts[k] + 1) / 2, np.nan)
+    return out
+
+# %% ../../nbs/monitoring/14_multivariate.ipynb #14a00024
 def column_pairs(sources: list) -> tuple:
     "Index arrays (i, j), i < j, of the encoded columns that come from two different columns of the data."
     i, j = np.triu_indices(len(sources), 1)
     keep = np.asarray(sources)[i] != np.asarray(sources)[j]
     return i[keep], j[keep]
 
-def chunk_corrs(x: np.ndarray, rows: int, chunks: int, rng, pairs: tuple) -> np.ndarray:
+def chunk_corrs(x: np.ndarray, codes: np.ndarray, rows: int, chunks: int, rng, pairs: tuple) -> np.ndarray:
     "The pairs' correlations in each of `chunks` samples of `rows` rows of `x`, drawn with replacement (chunks x pairs)."
-    return np.array([rank_corr(x[rng.integers(0, len(x), rows)])[pairs] for _ in range(chunks)])
+    return np.array([pairwise_corr(sample_ranks(x, codes, rng.integers(0, len(x), rows)))[pairs]
+                     for _ in range(chunks)])
 
 def column_members(sources: list, pairs: tuple) -> tuple:
     "(columns, members): the data columns, and which pairs each takes part in (columns x pairs, bool)."
@@ -78,7 +99,7 @@ def decoupling_weights(members: np.ndarray, expected: np.ndarray) -> np.ndarray:
     norm = np.sqrt((w ** 2).sum(1, keepdims=True))
     return np.divide(w, norm, out=np.zeros_like(w), where=norm > 0)
 
-# %% ../../nbs/monitoring/14_multivariate.ipynb #14a00025
+# %% ../../nbs/monitoring/14_multivariate.ipynb #14a00028
 @dataclass
 class Relations:
     "What `fit_relations` learned from a reference: plain lists and numbers, so `to_dict` is JSON."
@@ -124,10 +145,11 @@ def column_scores(fitted: Relations, z: np.ndarray) -> np.ndarray:
                                 np.atleast_2d(z))
     return np.maximum(largest / fitted.scales[0], decoupled / fitted.scales[1])
 
-# %% ../../nbs/monitoring/14_multivariate.ipynb #14a00029
-def _spreads(x: np.ndarray, sources: list, center: np.ndarray, rows: int, chunks: int, rng) -> dict:
+# %% ../../nbs/monitoring/14_multivariate.ipynb #14a00032
+def _spreads(x: np.ndarray, codes: np.ndarray, sources: list, center: np.ndarray, rows: int, chunks: int,
+             rng) -> dict:
     "The pairs' spread over reference chunks, each column's decoupling score's spread, and the two scales."
-    corrs = chunk_corrs(x, rows, chunks, rng, column_pairs(sources))
+    corrs = chunk_corrs(x, codes, rows, chunks, rng, column_pairs(sources))
     spread = np.maximum(np.nan_to_num(np.nanstd(corrs, 0), nan=1.0), 0.2 / np.sqrt(rows))  # never "never moves"
     z = standardised(corrs, center, spread)
     feature_spread = np.maximum(_parts(sources, center, spread, 1.0, z)[1].std(0), 1e-6)
@@ -135,14 +157,14 @@ def _spreads(x: np.ndarray, sources: list, center: np.ndarray, rows: int, chunks
     scales = [float(np.quantile(p.max(1), 0.99)) for p in (largest, decoupled)]
     return {"spread": spread.tolist(), "feature_spread": feature_spread.tolist(), "scales": scales}
 
-def _calibrated(fitted: Relations, x: np.ndarray, chunks: int, rng, splits: int = 5) -> np.ndarray:
+def _calibrated(fitted: Relations, x: np.ndarray, codes: np.ndarray, chunks: int, rng, splits: int = 5) -> np.ndarray:
     """The largest column score of chunks of one half of the reference against the other half's correlations, over
     `splits` random halvings: the reference's own error is in the spread of what a stable window shows."""
     best = []
     for _ in range(splits):
         half = rng.permutation(len(x))[: len(x) // 2]
         rest = np.setdiff1d(np.arange(len(x)), half)
-        corrs = chunk_corrs(x[rest], fitted.rows, chunks // splits, rng, fitted.pairs)
+        corrs = chunk_corrs(x[rest], codes[rest], fitted.rows, chunks // splits, rng, fitted.pairs)
         z = standardised(corrs, rank_corr(x[half])[fitted.pairs], fitted.spread)
         best.append(column_scores(fitted, z).max(1))
     return np.concatenate(best)
@@ -165,15 +187,16 @@ def fit_relations(reference: pd.DataFrame,  # features only: ids, times and targ
     cats = {c: kept_categories(reference[c]) for c in categorical}
     sources = list(numeric) + [c for c, ks in cats.items() for _ in ks]
     x = encode(reference, numeric, cats)
+    codes = value_codes(x, len(numeric))
     rows = int(window_rows or min(1000, len(x) // 2))
     center = np.nan_to_num(rank_corr(x)[column_pairs(sources)])  # a constant column relates to nothing
     chunks = chunks or int(np.clip(2_000_000 // rows, 100, 500))  # 500 at 4,000 rows or fewer, 200 at 10,000
     fitted = Relations(list(numeric), cats, list(numeric) + [f"{c}={k}" for c, ks in cats.items() for k in ks],
-                       sources, center.tolist(), **_spreads(x, sources, center, rows, chunks, rng), rows=rows)
-    fitted.threshold = float(margin * extreme_quantile(_calibrated(fitted, x, chunks, rng)))
+                       sources, center.tolist(), **_spreads(x, codes, sources, center, rows, chunks, rng), rows=rows)
+    fitted.threshold = float(margin * extreme_quantile(_calibrated(fitted, x, codes, chunks, rng)))
     return fitted
 
-# %% ../../nbs/monitoring/14_multivariate.ipynb #14a00033
+# %% ../../nbs/monitoring/14_multivariate.ipynb #14a00036
 def _moved_pairs(fitted: Relations, z: np.ndarray, corr: np.ndarray, features: list, most: int = 10) -> list:
     "(a, b, reference corr, window corr) of the pairs of `features` that moved 3 spreads or more, most moved first."
     i, j = fitted.pairs

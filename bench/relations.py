@@ -29,7 +29,7 @@ Without `--nannyml-python` its rows are skipped (said on stderr and in the table
 
 Results: bench/results/relations.json and relations.md (or `--out` and the same name with .md); the table on stdout.
 """
-import argparse, json, os, subprocess, sys, tempfile
+import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -178,9 +178,12 @@ def main(argv=None):
 
 
 def save(out: Path, results: list):
-    "The results as JSON at `out` and as a table beside it (.md)."
+    "The results as JSON at `out` and as a table beside it (.md), under the command that made them."
     out.write_text(json.dumps({"argv": sys.argv[1:], "results": results}, indent=1))
-    out.with_suffix(".md").write_text(table(results))
+    head = (f"# bench/relations.py, {time.strftime('%Y-%m-%d')}\n\nCommand: `python bench/relations.py "
+            f"{' '.join(sys.argv[1:])}`. Times: ours is the fit plus the 150 windows judged; NannyML's its fit plus "
+            "calculate in its own environment. One thread each, on a shared 2-core machine: quote the ratio.\n\n")
+    out.with_suffix(".md").write_text(head + table(results))
 
 
 if __name__ == "__main__":

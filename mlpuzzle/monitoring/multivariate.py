@@ -31,7 +31,8 @@ def kept_categories(s: pd.Series,  # a categorical column of the reference
 def encode(df: pd.DataFrame, numeric: list, categories: dict) -> np.ndarray:
     "A matrix of the `numeric` columns (NaN for null) then a 0/1 indicator of each kept category of each column."
     missing = [c for c in [*numeric, *categories] if c not in df]
-    if missing: raise MlpuzzleError(f"the window has no column {', '.join(map(repr, missing))}; relations need them all")
+    if missing:
+        raise MlpuzzleError(f"the window has no column {', '.join(map(repr, missing))}; relations need them all")
     nums = [pd.to_numeric(df[c], errors="coerce").to_numpy(float) for c in numeric]
     labels = {c: df[c].astype(object).fillna(NULL).astype(str).to_numpy() for c in categories}
     flags = [(labels[c] == k).astype(float) for c, ks in categories.items() for k in ks]
@@ -82,7 +83,7 @@ def column_pairs(sources: list) -> tuple:
     return i[keep], j[keep]
 
 def chunk_corrs(x: np.ndarray, codes: np.ndarray, rows: int, chunks: int, rng, pairs: tuple) -> np.ndarray:
-    "The pairs' correlations in each of `chunks` samples of `rows` rows of `x`, drawn with replacement (chunks x pairs)."
+    "The pairs' correlations in each of `chunks` samples of `rows` rows of `x`, drawn with replacement (chunks, pairs)."
     return np.array([pairwise_corr(sample_ranks(x, codes, rng.integers(0, len(x), rows)))[pairs]
                      for _ in range(chunks)])
 

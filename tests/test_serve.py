@@ -520,15 +520,22 @@ def test_served_rows_reach_the_window_profile(built, good, tmp_path):
         assert c.post("/predict", json={**good, "seats": -1}).status_code == 422  # rejected: not profiled
         for r in odd: assert c.post("/predict", json=r).status_code == 200
     mine = sorted(set(online.glob("*/*.bin")) - before)  # SIGTERM: the service flushed its profile on the way out
-    assert len(mine) == 1, mine
-    view = read_profile(mine[0])
-    assert view.get_column("p_1").get_metric("counts").n.value == 25 + 40 + len(odd)
-    assert view.get_column("seats").get_metric("counts").n.value == 25 + 40 + len(odd)
-    counts = json.loads(mine[0].with_suffix(".json").read_text())
-    assert (counts["rows"], counts["lost_rows"], counts["times_replaced"]) == (25 + 40 + len(odd), 0, 0), counts
-    assert "customer_id" not in view.get_columns() and "event_time" not in view.get_columns()
+    # each row in the window of its own event time; the 26 without one by their arrival, in a file that makes no window
+    by_window = {p.parent.name: p for p in mine}
+    arrival = [p for p in mine if p.name.endswith(".arrival.bin")]
+    assert len(arrival) == 1 and set(by_window) == {"2024-01-01T000000", "2024-02-01T000000", "9999-12-31T000000",
+                                                    arrival[0].parent.name}, mine
+    name = arrival[0].name.split(".")[0]  # the serving process's profiler
+    views = {k: read_profile(p) for k, p in by_window.items()}
+    n = {k: v.get_column("p_1").get_metric("counts").n.value for k, v in views.items()}
+    assert (n[arrival[0].parent.name], n["2024-01-01T000000"], n["2024-02-01T000000"], n["9999-12-31T000000"]) == \
+        (26, 40, 2, 1), n
+    assert sum(v.get_column("seats").get_metric("counts").n.value for v in views.values()) == 25 + 40 + len(odd)
+    counts = [json.loads((p.parent / f"{name}.json").read_text()) for p in mine]
+    assert [sum(c[k] for c in counts) for k in ("rows", "lost_rows", "times_replaced")] == [25 + 40 + len(odd), 0, 0]
+    assert all("customer_id" not in v.get_columns() and "event_time" not in v.get_columns() for v in views.values())
     # the records that carried an id are logged with their predictions, for monitoring to join with the labels
-    logged = pd.concat(pd.read_parquet(p) for p in (ws_dir / "predictions" / "online").glob(f"*/{mine[0].stem}-*.parquet"))
+    logged = pd.concat(pd.read_parquet(p) for p in (ws_dir / "predictions" / "online").glob(f"*/{name}-*.parquet"))
     assert sorted(logged.customer_id) == sorted([r["customer_id"] for r in rows] + ["s1", "5", "6", "s2"])
     odd_logged = logged.set_index("customer_id").loc[["s1", "6", "s2"], "event_time"].astype(str).tolist()
     assert odd_logged == ["2024-02-01 10:00:00+00:00", "9999-12-31 23:59:59+00:00", "2024-02-01 04:30:00+00:00"]

@@ -40,7 +40,8 @@ def served_frame(parts: list,  # (arrival time, rows, predictions, model version
     df["model_version"] = np.repeat([v for *_, v in parts], n)
     arrival = pd.Series(pd.to_datetime(np.repeat([t for t, *_ in parts], n), unit="s", utc=True), index=df.index)
     idc, tsc, replaced = spec.columns.id, spec.columns.timestamp, 0
-    if idc: df[idc] = as_text(df[[idc]])[idc]
+    if idc:  # from the records as sent: a frame would make 5 among nulls 5.0
+        df[idc] = as_text(pd.DataFrame({idc: pd.Series([r.get(idc) for r in rows], dtype=object, index=df.index)}))[idc]
     if tsc: df[tsc], replaced = _event_times(df[tsc], arrival)
     return pd.concat([df, preds], axis=1), replaced
 

@@ -245,6 +245,14 @@ def file_key(key: dict) -> tuple:
     return (key.get("path"), key.get("size"), key.get("mtime_ns"))
 
 # %% ../../nbs/data/09_store.ipynb #3877b22f
+def _unread(bs, seen: set) -> tuple[list, list]:
+    "(an `unchanged` result for each file batch of `bs` read before (its key in `seen`), the batches to read)."
+    results, todo = [], []
+    for b in bs:
+        if not (b.key.get("path") and file_key(b.key) in seen): todo.append(b)
+        else: results.append({"status": "unchanged", "source": {"name": b.name}})
+    return results, todo
+
 def ingest(workspace,  # a Workspace, its directory, or a `Run` (its period and engine, unless given here)
            source: dict | None = None,  # override keys of the spec's source, e.g. {"kind": "parquet", "path": ...}
            since=None, until=None,  # only rows (and dated files) with event time in [since, until)
@@ -267,11 +275,8 @@ def ingest(workspace,  # a Workspace, its directory, or a `Run` (its period and 
         seen, hashes = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}
         kind = source_kind(src.kind)
         wm = watermarks(ws).get(_source_key(src)) if kind.watermarked and df is None else None
-        results, parent, todo = [], [done[-1]["id"]] if done else [], []
-        for b in batches(ws, source, since, until, df, wm, tables=True):
-            if b.key.get("path") and file_key(b.key) in seen:
-                results.append({"status": "unchanged", "source": {"name": b.name}})
-            else: todo.append(b)
+        parent = [done[-1]["id"]] if done else []
+        results, todo = _unread(batches(ws, source, since, until, df, wm, tables=True), seen)
         files = df is None and kind.reads_files  # only files are cut into partitions
         with (open_engine(ws.spec, run.engine, run.scheduler, needed=files and bool(todo)) as eng,
               tqdm(desc="rows", unit="row", disable=not progress) as bar,

@@ -14,7 +14,7 @@ from .fields import Count, Duration, Num, Section, Share, spec_error
 # %% auto #0
 __all__ = ['PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'FEATURE_TYPES', 'Feature', 'NumericFeature',
            'CategoricalFeature', 'BooleanFeature', 'DatetimeFeature', 'Source', 'Columns', 'ModelSettings', 'Business',
-           'Promotion', 'DriftThresholds', 'Drift', 'default_alerts', 'Monitoring', 'Engine', 'Spec']
+           'Promotion', 'DriftThresholds', 'Drift', 'Segments', 'default_alerts', 'Monitoring', 'Engine', 'Spec']
 
 # %% ../../nbs/base/04_schema.ipynb #d7039233
 PROBLEMS = ("binary", "multiclass", "regression")
@@ -154,6 +154,25 @@ class Drift(Section):
     features: dict[str, DriftThresholds] = Field(default_factory=dict,
                                                  description="per feature: its own p_value and distance")
 
+class Segments(Section):
+    "The segments whose realized performance and predictions are judged on their own (`monitoring.segments`)."
+    enabled: StrictBool = Field(True, description="judge segments at all")
+    columns: list[StrictStr] | None = Field(None,
+                                            description="the features that cut the rows into segments (numeric ones "
+                                                        "into bins); null: every categorical or boolean feature")
+    max_values: StrictInt = Count(20, "a column with more values than this in the reference is left out", hi=1000)
+    bins: StrictInt = Count(4, "a numeric column is cut into this many bins at the reference's quantiles", lo=2,
+                            hi=100)
+    min_labels: StrictInt = Count(50, "labels (for performance; rows, for the prediction balance) a segment needs to "
+                                      "be judged; below, consecutive windows are pooled until it has them", hi=10**9)
+    pool: StrictInt = Count(10, "at most this many consecutive windows are pooled for a small segment; still too few, "
+                                "it is skipped (and says so)", hi=1000)
+    margin: float = Share(0.05, "how much worse than its reference a segment must be to fail: in the metric's units "
+                                "for a score (ROC AUC, share of positive decisions), a share of the reference for an "
+                                "error (log loss, RMSE) and of its spread for a mean prediction")
+    alpha: float = Share(0.01, "significance level, after Holm's correction over the segments of a window", gt=0,
+                         lt=1)
+
 def default_alerts() -> list:
     "One rule of every kind, each key at its default."
     return [c(kind=k) for k, c in ALERT_RULES.items()]
@@ -195,6 +214,8 @@ class Monitoring(Section):
                                               "replayed history: "
                                               "monitoring's now is then the data's")
     drift: Drift = Field(default_factory=Drift, description="when a feature counts as drifted")
+    segments: Segments = Field(default_factory=Segments,
+                               description="the segments judged on their own (performance, prediction balance)")
     alerts: list[AlertRule] = Field(default_factory=default_alerts,
                                     description="the alert rules (default: one of every kind)")
 

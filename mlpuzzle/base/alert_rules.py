@@ -13,7 +13,7 @@ from .fields import Count, Num, Section, Share
 # %% auto #0
 __all__ = ['ALERT_RULES', 'AlertRule', 'AlertKind', 'DEFAULT_SEVERITY', 'Rule', 'DriftRule', 'NullRateRule', 'QuarantineRateRule',
            'CategoryRule', 'PredictionBalanceRule', 'SchemaRule', 'PerformanceRule', 'EstimatedPerformanceRule',
-           'NoDataRule', 'ErrorRateRule']
+           'NoDataRule', 'SegmentPerformanceRule', 'SegmentBalanceRule', 'RelationsRule', 'ErrorRateRule']
 
 # %% ../../nbs/base/03_alert_rules.ipynb #f4c9092d
 class Rule(Section):
@@ -134,6 +134,22 @@ class NoDataRule(Rule):
                          "...and that few rows are unlikely for the expected rows (Poisson), so that small windows may "
                          "be empty", gt=0, lt=1)
 
+class SegmentPerformanceRule(Rule):
+    "One segment's realized gate metric below its own reference's, while the rest may hold (`monitoring.segments`)."
+    kind: Literal["segment_performance"]
+    consecutive: StrictInt = Count(1, "alert when a segment fails in this many of its judged windows in a row")
+
+class SegmentBalanceRule(Rule):
+    "One segment's share of positive decisions (or mean prediction) moved from its own reference's."
+    kind: Literal["segment_balance"]
+    consecutive: StrictInt = Count(2, "alert when a segment fails in this many of its judged windows in a row (one "
+                                      "window in a hundred fails somewhere by chance)")
+
+class RelationsRule(Rule):
+    "The columns' relations to each other moved from the reference's, whatever each column's own distribution."
+    kind: Literal["relations"]
+    consecutive: StrictInt = Count(1, "alert when the relations move in this many windows in a row")
+
 class ErrorRateRule(Rule):
     "Failed serving requests."
     kind: Literal["error_rate"]
@@ -141,7 +157,7 @@ class ErrorRateRule(Rule):
 
 ALERT_RULES = {get_args(c.model_fields["kind"].annotation)[0]: c for c in (
     DriftRule, NullRateRule, QuarantineRateRule, CategoryRule, PredictionBalanceRule, SchemaRule, PerformanceRule,
-    EstimatedPerformanceRule, NoDataRule, ErrorRateRule)}
+    EstimatedPerformanceRule, NoDataRule, ErrorRateRule, SegmentPerformanceRule, SegmentBalanceRule, RelationsRule)}
 AlertRule = Annotated[Union[tuple(ALERT_RULES.values())], Field(discriminator="kind")]
 AlertKind = Literal[tuple(ALERT_RULES)]
 # the severity of each kind when its rule sets none; a finding's size can raise it (`rules.severity`)
@@ -149,4 +165,5 @@ DEFAULT_SEVERITY = {
     "drift": "warning", "null_rate": "warning", "quarantine_rate": "warning", "category": "warning",
                     "prediction_balance": "warning",
     "estimated_performance": "warning", "schema": "warning", "performance": "critical", "no_data": "critical",
-                    "error_rate": "critical"}
+                    "error_rate": "critical",
+    "segment_performance": "critical", "segment_balance": "warning", "relations": "warning"}

@@ -17,12 +17,15 @@ from ..models.tracking import mlflow_client
 from ..models.estimate import PerformanceEstimator, save_estimator
 from ..models.registry import history
 from ..data.store import snapshots
+from .segments import segment_baselines, segment_columns
+from .multivariate import fit_relations
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'period_counts', 'held_out', 'reference_baselines', 'reference_path', 'baselines_path', 'save_reference',
-           'load_reference', 'load_baselines', 'window_references']
+__all__ = ['log', 'SAMPLE_ROWS', 'period_counts', 'held_out', 'reference_baselines', 'scores_of', 'row_baselines',
+           'reference_path', 'baselines_path', 'save_reference', 'load_reference', 'load_baselines',
+           'window_references']
 
 # %% ../../nbs/monitoring/05_reference.ipynb #b45e0002
 def period_counts(manifests: list[dict], lo: pd.Timestamp, hi: pd.Timestamp) -> dict:
@@ -56,6 +59,42 @@ def reference_baselines(ws: Workspace, data: pd.DataFrame,
     for c in wins.values(): add_counts(ingested, c)
     return {"ingested": ingested, "windows": len(wins), "rows_per_window": float(np.median(rows)) if rows else None,
             "prediction_shares": _prediction_shares(pred, ws.spec)}
+
+# %% ../../nbs/monitoring/05_reference.ipynb #f9d43120
+SAMPLE_ROWS = 5000  # a window's rows the relations are judged on (a seeded sample of a larger window)
+
+def scores_of(frame: pd.DataFrame, problem: str) -> np.ndarray:
+    "The score a segment is judged on: the positive class's probability, or the prediction (regression)."
+    return frame["p_1" if problem == "binary" else "prediction"].to_numpy(float)
+
+def _segments(ws: Workspace, held: pd.DataFrame, unseen: pd.DataFrame, threshold: float) -> dict:
+    "The segments of the held-out rows and each one's baseline (`{}` for multiclass, or segments turned off)."
+    spec = ws.spec
+    columns = segment_columns(spec, held) if spec.problem != "multiclass" else {}
+    if not columns or spec.columns.target not in held: return {}
+    y = pd.to_numeric(held[spec.columns.target], errors="coerce")
+    base = segment_baselines(held, y, scores_of(unseen, spec.problem), spec, columns, threshold)
+    return {"columns": columns, **base}
+
+def _relations(ws: Workspace, data: pd.DataFrame, rows_per_window) -> dict:
+    "The relations among the features of `data`, judged on windows of the expected rows (`{}` under 100 rows)."
+    kinds = {f: c.type for f, c in ws.spec.features.items() if f in data}
+    numeric = [f for f, k in kinds.items() if k == "numeric"]
+    categorical = [f for f, k in kinds.items() if k in ("categorical", "boolean")]
+    if len(data) < 100 or len(numeric) + len(categorical) < 2: return {}
+    rows = min(int(rows_per_window or 1000), SAMPLE_ROWS, len(data) // 2)
+    return fit_relations(data[numeric + categorical], numeric, categorical, window_rows=rows).to_dict()
+
+def row_baselines(ws: Workspace, data: pd.DataFrame, held: tuple, info: dict, rows_per_window) -> dict:
+    """`{"segments": ..., "relations": ...}` learned from training rows `data` and `held` (the held-out rows, and the
+    model's predictions on them); a check that cannot learn is left out, with a warning."""
+    out = {}
+    learn = {"segments": lambda: _segments(ws, *held, info.get("threshold", 0.5)),
+             "relations": lambda: _relations(ws, data, rows_per_window)}
+    for name, f in learn.items():
+        try: out[name] = f()
+        except Exception as e: log.warning("the reference has no %s baselines: %s", name, e)
+    return out
 
 # %% ../../nbs/monitoring/05_reference.ipynb #c3891561
 def reference_path(ws: Workspace, version: int) -> Path:
@@ -94,8 +133,9 @@ def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info:
     p.parent.mkdir(exist_ok=True)
     held = held_out(data, ws.spec)
     unseen = _reference_frame(ws, held, model, info)  # in-sample predictions are surer than live ones
-    with atomic_path(baselines_path(ws, version)) as tmp:
-        tmp.write_text(json.dumps(reference_baselines(ws, data, unseen)))
+    baselines = reference_baselines(ws, data, unseen)
+    baselines.update(row_baselines(ws, data, (held, unseen), info, baselines["rows_per_window"]))
+    with atomic_path(baselines_path(ws, version)) as tmp: tmp.write_text(json.dumps(baselines))
     _save_estimator(ws, version, held, model, info)
     with atomic_path(p) as tmp: write_profile(profile_frame(frame), tmp)
     if info.get("run_id"): _attach(ws, info["run_id"], p)

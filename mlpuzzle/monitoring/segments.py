@@ -214,7 +214,7 @@ NAMES = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss", "brie
 
 def _message(r: dict, spec) -> str:
     "What a failed row says: the segment, its share of rows, its value against the rest's and its reference's."
-    pooled = f" ({r['windows']} windows pooled)" if r["windows"] > 1 else ""
+    pooled = f", {r['windows']} windows pooled" if r["windows"] > 1 else ""
     head = f"{r['subject']} ({r['share']:.1%} of rows{pooled}): "
     if r["signal"] == "performance":
         name = NAMES.get(spec.promotion.metric, spec.promotion.metric)

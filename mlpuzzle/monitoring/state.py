@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS incidents (id INTEGER PRIMARY KEY AUTOINCREMENT, stat
     subjects TEXT, events INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS cursors (rule TEXT PRIMARY KEY, window TEXT);
+CREATE TABLE IF NOT EXISTS segments (window TEXT, subject TEXT, signal TEXT, rows INTEGER, share REAL,
+    labeled INTEGER, value REAL, rest REAL, baseline REAL, status TEXT, message TEXT,
+    PRIMARY KEY (window, subject, signal));
+CREATE TABLE IF NOT EXISTS relations (window TEXT PRIMARY KEY, rows INTEGER, statistic REAL, threshold REAL,
+    drifted INTEGER, features TEXT, pairs TEXT);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER, event TEXT, payload TEXT,
     attempts INTEGER DEFAULT 0, next_try REAL DEFAULT 0, delivered_at TEXT, last_error TEXT, incident_id INTEGER);
 """

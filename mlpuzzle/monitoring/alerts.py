@@ -15,7 +15,7 @@ from .state import as_json, monitor_db
 from ..base.workspace import open_workspace, Workspace
 from .performance import below_floor
 from ..models.estimate import band_below_floor
-from .rules import (GOES_ON, JUDGE_EMPTY, condition, drifted, drifted_with, estimate_message,
+from .rules import (GOES_ON, JUDGE_EMPTY, ROW_KINDS, condition, drifted, drifted_with, estimate_message,
                             judged_rules, performance_message, severity)
 from .recovery import POOL_WINDOWS, Pool, recovered
 
@@ -243,6 +243,25 @@ def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, ser
     bad = [band_below_floor(e, e["floor"], spec.problem) for e in rows]
     return _judged_events(j, rule, _with_drift(j, rows), bad, estimate_message, cursor)
 
+def _finding_events(j: Judging, rule: dict, found: dict, cursor: str) -> list[dict]:
+    """The events of a row-check `rule` on the windows of `found` after `cursor` (`{window: {subject: (message,
+    evidence) where it failed, None where judged fine}}`): a subject holds once it failed in its last `consecutive`
+    judged windows; its open alert resolves after `clear_after` of its windows judged fine."""
+    events, streak, judged = [], {}, {}
+    for key in sorted(found):
+        for s, f in found[key].items():
+            streak[s] = streak.get(s, 0) + 1 if f else 0
+            judged.setdefault(s, []).append((key, f is None))
+        if key <= cursor: continue
+        holds = {s: f for s, f in found[key].items() if f and streak[s] >= rule.consecutive}
+        open_ = {s for (s,) in j.con.execute("SELECT subject FROM alerts WHERE kind=? AND state='open'", (rule.kind,))}
+        for s in sorted(set(holds) | (open_ & set(found[key]))):
+            def pool_since(after: str, s=s) -> Pool: return Pool([ok for k, ok in judged[s] if after < k <= key], j.alpha)
+            e = _transition(j.con, rule, s, s in holds, key, j.as_of, holds.get(s, (None, None)), pool_since)
+            if e: events.append(e)
+        _set_cursor(j.con, rule.kind, key)
+    return events
+
 def _late_windows(con) -> set:
     "The windows whose inputs changed since the rules judged them (a backfill, a late file)."
     return {k for k, i, jd in con.execute("SELECT key, inputs, judged FROM windows") if jd is not None and i != jd}
@@ -252,6 +271,7 @@ def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str
                     pooled_drift: Callable | None = None,  # window keys -> drift of their merged profiles
                     # window -> where its realized metric fell (`performance.segment_gaps`)
                     explain: Callable | None = None,
+                    found: dict | None = None,  # the row checks' findings by kind (`rows.row_findings`)
                    ) -> list[dict]:
     """Apply the spec's rules to the windows of `results` not yet evaluated (and those whose inputs changed since),
     to newly judged `perf` windows and to newly `estimated` ones (only those the `serving` version predicted);
@@ -263,6 +283,7 @@ def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str
         if rule.kind == "performance": events += _performance_events(j, rule, perf, ws.spec, serving, cursor)
         elif rule.kind == "estimated_performance":
             events += _estimated_events(j, rule, estimated, ws.spec, serving, cursor)
+        elif rule.kind in ROW_KINDS: events += _finding_events(j, rule, (found or {}).get(rule.kind, {}), cursor)
         else: events += _window_events(j, rule, cursor, late)
         if rule.kind == "category": events += _accepted_events(ws, con, as_of, max(j.results, default=cursor))
     con.executemany("UPDATE windows SET judged=inputs WHERE key=?", [(k,) for k in results])

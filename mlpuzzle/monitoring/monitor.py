@@ -29,6 +29,8 @@ from .drift import drift
 from .performance import performance, predictions, segment_gaps
 from .labelfree import window_estimates
 from .quality import ingestion_counts, quality
+from .rows import RowChecks, row_checks, row_findings, store_checks
+from .rules import ROW_KINDS, judged_rules
 from ..models.registry import champion
 
 log = logging.getLogger(__name__)
@@ -183,6 +185,24 @@ def _performance_rule(spec: dict) -> dict:
     "The spec's performance rule (its defaults when it has none): which windows are judged, and against what floor."
     return alert_rule(spec, "performance") or alert_defaults("performance")
 
+def _row_keys(ws: Workspace, con, keys: list[str]) -> list[str]:
+    """The windows of `keys` whose rows the row checks read: from the first one a row rule has not judged, less the
+    windows a small segment pools with it (none without row rules)."""
+    kinds = {r.kind for r in judged_rules(ws.spec)} & ROW_KINDS
+    if not kinds or not keys: return []
+    cursors = dict(con.execute("SELECT rule, window FROM cursors"))
+    first = min(cursors.get(k, "") for k in kinds)
+    i = next((i for i, k in enumerate(keys) if k > first), len(keys))
+    return keys[max(i - ws.spec.monitoring.segments.pool, 0):]
+
+def _checked_rows(ws: Workspace, con, keys: list[str], versions: dict, pred: pd.DataFrame, t) -> RowChecks:
+    "The row checks (segments, relations) of the windows of `keys` not judged yet, kept in the monitoring state."
+    @cache
+    def base_of(v) -> dict: return _baselines(ws, v)
+    checks = row_checks(ws, _row_keys(ws, con, keys), versions, pred, t, base_of)
+    store_checks(con, checks)
+    return checks
+
 def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: pd.Timestamp, end: pd.Timestamp) -> dict:
     """The window results, performance, estimates, alert and incident events, alert log and incidents of the windows
     `keys` at time `t`; the monitoring state updated."""
@@ -193,12 +213,20 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
         perf = _before(performance(ws, t, rule.min_labels, rule.below, pred), end)
         est = _before(window_estimates(ws, pred, rule.below), end)
         def explain(key: str) -> list[dict]: return segment_gaps(ws, key, t, pred)
-        events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, versions), explain)
+        checks = _checked_rows(ws, con, keys, versions, pred, t)
+        found = row_findings(checks, labeled=perf.window[perf["value"].notna()].tolist() if len(perf) else [])
+        events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, versions), explain, found)
         incident_events = group_events(ws, con, events, at)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
         if spec.monitoring.webhook: queue_events(con, incident_events)
         return {"results": results, "perf": perf, "est": est, "events": events, "incident_events": incident_events,
+                "checks": checks,
                 "alerts": pd.read_sql("SELECT * FROM alerts ORDER BY id", con), "incidents": incident_table(con)}
+
+def _relations_table(relations: dict) -> pd.DataFrame:
+    "One row per window the relations were judged on: rows, score, threshold, drifted, the columns carrying it."
+    return pd.DataFrame([{"window": k, **{c: r[c] for c in ("rows", "statistic", "threshold", "drifted")},
+                          "features": ", ".join(r["features"])} for k, r in relations.items()])
 
 def _quality_table(results: dict, versions: dict) -> pd.DataFrame:
     "One row per window of `results`: its reference version and its quality (without the per-feature dicts of rates)."
@@ -231,4 +259,4 @@ def monitor(workspace,  # a Workspace, its directory, or a `Run` (its period and
     drift_df, qual = drift_table(j["results"]), _quality_table(j["results"], versions)
     return MonitorReport(t.isoformat(timespec="seconds"), serving, windows_table(qual, drift_df), drift_df, qual,
                          j["perf"], j["alerts"], j["events"], delivery, replayed, j["est"], j["incidents"],
-                         j["incident_events"])
+                         j["incident_events"], j["checks"].segments, _relations_table(j["checks"].relations))

@@ -11,7 +11,7 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['status_of', 'incident_line', 'event_line', 'MonitorReport', 'drift_table', 'windows_table', 'quarantine_threshold',
-           'realized_note', 'incident_rows', 'incidents_figure']
+           'realized_note', 'worst_segments', 'segment_heatmap', 'incident_rows', 'incidents_figure']
 
 # %% ../../nbs/monitoring/08_report.ipynb #2e0f0007
 def status_of(alerts: pd.DataFrame) -> str:
@@ -56,6 +56,9 @@ class MonitorReport:
     estimated: pd.DataFrame = field(default_factory=pd.DataFrame)
     incidents: pd.DataFrame = field(default_factory=pd.DataFrame)  # the incident log (`incidents.incident_table`)
     incident_events: list = field(default_factory=list)  # the incidents opened, changed and resolved in this run
+    # the row checks of the windows this run judged: one row per window, segment and signal; one per window
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    relations: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def status(self) -> str: return status_of(self.alerts)
@@ -118,6 +121,37 @@ def realized_note(labeled: pd.Series,  # labeled predictions per window
                 "(source.event_labels) or a file of labels (source.labels), then run ingest")
     return (f"no realized metric: every window has fewer than {min_labels} labeled predictions (at most "
             f"{int(labeled.max())}); a longer monitoring.window holds more")
+
+# %% ../../nbs/monitoring/08_report.ipynb #fa821cf6
+def worst_segments(seg: pd.DataFrame,  # segment results (`rows.segment_results`, or the state's `segments` table)
+                   signal: str = "performance", top: int = 3) -> pd.DataFrame:
+    "Per window, the `top` judged segments furthest from their reference on `signal`, the failed ones first."
+    if not len(seg): return pd.DataFrame(columns=["window", "subject", "rows", "value", "rest", "baseline", "status"])
+    s = seg[(seg.signal == signal) & seg.status.isin(["ok", "failed", "explained"])]
+    s = s.assign(gap=(s.baseline - s.value).abs(), failed=s.status == "failed")
+    s = s.sort_values(["window", "failed", "gap"], ascending=[True, False, False]).groupby("window").head(top)
+    return s[["window", "subject", "rows", "value", "rest", "baseline", "status"]].reset_index(drop=True)
+
+def segment_heatmap(seg: pd.DataFrame, metric: str = "metric",
+                    segments: int = 12, windows: int = 60,  # at most: the segments that fell most, the latest windows
+                    higher_better: bool = True):
+    "Segment × window, coloured by each judged segment's metric less its reference's (red: worse). A figure, or None."
+    import matplotlib.pyplot as plt  # imported here: the monitor and the CLI run without matplotlib
+    s = seg[(seg.signal == "performance") & seg.status.isin(["ok", "failed", "explained"])] if len(seg) else seg
+    if not len(s): return None
+    gap = s.assign(gap=(s.value - s.baseline) * (1 if higher_better else -1))
+    grid = gap.pivot_table(index="subject", columns="window", values="gap", aggfunc="last")
+    grid = grid[sorted(grid.columns)[-windows:]]
+    grid = grid.loc[grid.min(axis=1).sort_values().index[:segments]]
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(grid) + 1.4))
+    lim = max(float(np.nanmax(np.abs(grid.to_numpy()))), 0.05)
+    im = ax.imshow(grid.to_numpy(float), aspect="auto", cmap="RdBu", vmin=-lim, vmax=lim, interpolation="nearest")
+    ax.set_yticks(range(len(grid)), grid.index, fontsize=8)
+    ticks = np.linspace(0, grid.shape[1] - 1, min(grid.shape[1], 8)).astype(int)
+    ax.set_xticks(ticks, [str(grid.columns[i])[:10] for i in ticks], fontsize=8)
+    ax.set_title(f"{metric} of each segment less its reference's (blank: too few labels to judge)")
+    fig.colorbar(im, ax=ax, fraction=0.03); fig.tight_layout()
+    return fig
 
 # %% ../../nbs/monitoring/08_report.ipynb #2e0f0015
 _COLOUR = {"warning": "tab:orange", "critical": "tab:red"}

@@ -16,10 +16,12 @@ from ..data.labels import load_labels
 from .segments import pooled_segment_tables
 from .multivariate import Relations, relation_drift
 from .reference import SAMPLE_ROWS, scores_of
+from .state import as_json
 
 
 # %% auto #0
-__all__ = ['window_frames', 'segment_results', 'relation_results', 'RowChecks', 'row_checks']
+__all__ = ['window_frames', 'segment_results', 'relation_results', 'RowChecks', 'row_checks', 'relations_message', 'row_findings',
+           'store_checks', 'stored_segments']
 
 # %% ../../nbs/monitoring/15_rows.ipynb #3cd68321
 def _scored(ws: Workspace, pred: pd.DataFrame) -> pd.DataFrame:
@@ -94,4 +96,60 @@ def row_checks(ws: Workspace, keys: list[str], versions: dict, pred: pd.DataFram
     frames = window_frames(ws, keys, pred, as_of)
     return RowChecks(segment_results(ws, frames, versions, baselines_of),
                      relation_results(frames, versions, baselines_of))
+
+
+# %% ../../nbs/monitoring/15_rows.ipynb #36f7be6f
+_EVIDENCE = ["rows", "share", "labeled", "value", "rest", "baseline", "windows", "p_adjusted"]
+
+def _segment_findings(seg: pd.DataFrame, signal: str, windows=None) -> dict:
+    """`{window: {subject: (message, evidence) where it failed, None where judged fine}}` of one signal of the
+    segment results `seg` (only `windows`, when given); a segment explained by another one that failed is fine."""
+    if not len(seg): return {}
+    rows = seg[(seg.signal == signal) & seg.status.isin(["ok", "failed", "explained"])]
+    if windows is not None: rows = rows[rows.window.isin(windows)]
+    out = {}
+    for r in rows.to_dict("records"):
+        found = (r["message"], {k: r[k] for k in _EVIDENCE}) if r["status"] == "failed" else None
+        out.setdefault(r["window"], {})[r["subject"]] = found
+    return out
+
+def relations_message(r: dict) -> str:
+    "What a relations finding says: the columns carrying it, and the pairs that moved most."
+    pairs = ", ".join(f"{a} ~ {b} {x:+.2f} -> {y:+.2f}" for a, b, x, y in r["pairs"][:3])
+    return (f"the columns' relations moved in {r['rows']:,} rows (score {r['statistic']:.1f}, threshold "
+            f"{r['threshold']:.1f}), carried by {', '.join(r['features'][:5])}" + (f"; pairs: {pairs}" if pairs else ""))
+
+def _relation_findings(rel: dict) -> dict:
+    "`{window: {"": (message, evidence) where the relations moved, None where judged fine}}`."
+    return {k: {"": (relations_message(r), r) if r["drifted"] else None} for k, r in rel.items()
+            if r["statistic"] is not None}
+
+def row_findings(checks: RowChecks,
+                 labeled: list | None = None,  # the windows with a realized metric: segment performance is judged there
+                ) -> dict:
+    "`{alert kind: findings by window}` of the row checks, as the alert rules take them (`alerts.evaluate_alerts`)."
+    return {"segment_performance": _segment_findings(checks.segments, "performance", labeled),
+            "segment_balance": _segment_findings(checks.segments, "balance"),
+            "relations": _relation_findings(checks.relations)}
+
+
+# %% ../../nbs/monitoring/15_rows.ipynb #b217d92a
+_SEGMENT_COLUMNS = ["window", "subject", "signal", "rows", "share", "labeled", "value", "rest", "baseline", "status",
+                    "message"]
+
+def store_checks(con, checks: RowChecks):
+    "Keep the row checks' results in the monitoring state (tables `segments` and `relations`), a window's latest."
+    seg = checks.segments
+    if len(seg):
+        rows = seg[_SEGMENT_COLUMNS].astype(object).where(seg[_SEGMENT_COLUMNS].notna(), None)
+        con.executemany(f"INSERT OR REPLACE INTO segments VALUES ({', '.join('?' * len(_SEGMENT_COLUMNS))})",
+                        rows.itertuples(index=False, name=None))
+    con.executemany("INSERT OR REPLACE INTO relations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(k, r["rows"], r["statistic"], r["threshold"], int(r["drifted"]), as_json(r["features"]),
+                      as_json(r["pairs"])) for k, r in checks.relations.items()])
+    con.commit()
+
+def stored_segments(con) -> pd.DataFrame:
+    "The segment results kept in the monitoring state, by window."
+    return pd.read_sql("SELECT * FROM segments ORDER BY window, subject, signal", con)
 

@@ -15,9 +15,9 @@ from ..base.alert_rules import DEFAULT_SEVERITY, Rule
 from ..base.schema import METRICS
 
 # %% auto #0
-__all__ = ['CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'SIZED', 'JudgedRule', 'judged_rules', 'drifted', 'window_null_rates',
-           'baseline_nulls', 'judged_quality', 'rate_names', 'unknown_shares', 'unlikely_few', 'condition',
-           'drifted_with', 'performance_message', 'estimate_message', 'severity']
+__all__ = ['CONDITIONS', 'GOES_ON', 'JUDGE_EMPTY', 'ROW_KINDS', 'SIZED', 'JudgedRule', 'judged_rules', 'drifted',
+           'window_null_rates', 'baseline_nulls', 'judged_quality', 'rate_names', 'unknown_shares', 'unlikely_few',
+           'condition', 'drifted_with', 'performance_message', 'estimate_message', 'severity']
 
 # %% ../../nbs/monitoring/07_rules.ipynb #6bf2bc18
 @dataclass(frozen=True)
@@ -230,12 +230,15 @@ CONDITIONS = {"drift": _drift, "null_rate": _null_rate, "quarantine_rate": _quar
 GOES_ON = {"drift": _drift_goes_on}
 # kinds that judge a window without rows (the others leave their alerts as they are)
 JUDGE_EMPTY = {"no_data", "error_rate"}
+# kinds judged on a window's rows (`mlpuzzle.monitoring.rows`), not on its profile: their findings come made
+ROW_KINDS = {"segment_performance", "segment_balance", "relations"}
 
 def condition(kind: str):
     "The condition function of window rules of `kind`; an unknown kind names the valid ones."
     if kind not in CONDITIONS:
         raise MlpuzzleError(f"no alert rule of kind {kind!r}: the window rules are {', '.join(CONDITIONS)} "
-                            "(performance is judged on labeled windows, estimated_performance on estimated ones)")
+                            "(performance is judged on labeled windows, estimated_performance on estimated ones, "
+                            f"{', '.join(sorted(ROW_KINDS))} on the windows' rows)")
     return CONDITIONS[kind]
 
 # %% ../../nbs/monitoring/07_rules.ipynb #pe4f0002

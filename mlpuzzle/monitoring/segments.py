@@ -162,7 +162,10 @@ def segment_baselines(reference: pd.DataFrame, y, scores, spec, segments: dict, 
     for c in labels:
         for v, idx in labels.groupby(c).indices.items():
             b = _rows_baseline(reference.iloc[idx], y[idx], scores[idx], spec, threshold)
-            out[f"{c}={v}"] = {"column": c, "segment": v, "share": len(idx) / len(reference), **b}
+            rest = np.setdiff1d(np.arange(len(reference)), idx)  # what the rest's own change is measured from
+            others = {k: dict(zip(("value", "se", "count"), f(y[rest], scores[rest], spec, threshold)))
+                      for k, f in SIGNALS.items()}
+            out[f"{c}={v}"] = {"column": c, "segment": v, "share": len(idx) / len(reference), **b, "rest": others}
     whole = _rows_baseline(reference, y, scores, spec, threshold)
     return _plain({"metric": spec.promotion.metric, "threshold": threshold, "all": whole, "segments": out})
 
@@ -180,8 +183,15 @@ def _signal_row(pool: pd.DataFrame, col: str, seg: str, signal: str, base: dict,
            "baseline": _num(b.get("value")), "baseline_se": _num(b.get("se")), "baseline_count": b.get("count") or 0}
     need = spec.monitoring.segments.min_labels  # in the window and in the reference, and a value in both
     row["judged"] = count >= need and value == value and row["baseline_count"] >= need and b.get("value") is not None
-    if row["judged"]: row["rest"] = f(y[~mask], s[~mask], spec, threshold)[0]
+    if row["judged"]: row.update(_rest_shift(f(y[~mask], s[~mask], spec, threshold), base.get("rest", {}).get(signal)))
     return row
+
+def _rest_shift(now: tuple, then: dict | None) -> dict:
+    """The rest of the rows' signal `now` (value, se, count), and how far it moved from `then` (its reference), with
+    the standard error of that move: a change the whole population shares is not the segment's (0 when unknown)."""
+    if not then or then.get("value") is None or now[0] != now[0]: return {"rest": now[0], "shift": 0.0, "shift_se": 0.0}
+    se = math.sqrt((now[1] if now[1] == now[1] else 0) ** 2 + _num(then.get("se") or 0) ** 2)
+    return {"rest": now[0], "shift": now[0] - then["value"], "shift_se": se}
 
 def _z(d: float, se: float, base_se: float) -> float:
     "`d` in standard errors of the difference of two independent estimates."
@@ -190,17 +200,29 @@ def _z(d: float, se: float, base_se: float) -> float:
 
 def _test(row: dict, spec, margin: float) -> tuple:
     """(drop, material, z, p) of one judged row: performance, worse than its baseline (one-sided, in the metric's
-    direction); balance, away from it either way (two-sided)."""
-    v, b, se, bse = row["value"], row["baseline"], row["se"], row["baseline_se"]
+    direction); balance, away from it either way (two-sided). It must be so against its own reference and against
+    that reference moved as the rest of the rows moved (a change the whole population shares is not the segment's):
+    the larger p-value of the two."""
+    own = _against(row, spec, margin, 0.0, 0.0)
+    if not row.get("shift_se"): return own
+    moved = _against(row, spec, margin, row["shift"], row["shift_se"])
+    return own[0], own[1] and moved[1], moved[2], max(own[3], moved[3])
+
+def _against(row: dict, spec, margin: float, shift: float, shift_se: float) -> tuple:
+    "`_test` against the segment's reference plus `shift` (with its standard error: a normal test, else exact)."
+    v, se, spread_se = row["value"], row["se"], row["baseline_se"]
+    b, bse = row["baseline"] + shift, math.hypot(spread_se, shift_se)
     if row["signal"] == "performance":
         higher = METRICS[spec.problem][spec.promotion.metric]
         d = b - v if higher else v - b
         z = _z(d, se, bse)
         return d, d > margin * (1 if higher else b), z, 0.5 * math.erfc(z / _SQRT2)
     binary = spec.problem == "binary"  # a share's SE under the null (the baseline's share), not the Wald one
-    spread = 1 if binary else bse * math.sqrt(row["baseline_count"])  # regression: the reference's sd
+    spread = 1 if binary else spread_se * math.sqrt(row["baseline_count"])  # regression: the reference's sd
+    b = min(max(b, 0.0), 1.0) if binary else b
     z = _z(v - b, _share_se(b, row["rows"]) if binary else se, bse)
-    p = _binomial_p(round(v * row["rows"]), row["rows"], b) if binary else math.erfc(abs(z) / _SQRT2)
+    exact = binary and not shift_se
+    p = _binomial_p(round(v * row["rows"]), row["rows"], b) if exact else math.erfc(abs(z) / _SQRT2)
     return abs(v - b), abs(v - b) > margin * spread, z, p
 
 def _binomial_p(k: int, n: int, p0: float) -> float:

@@ -4,6 +4,7 @@
 
 # %% ../../nbs/models/03_metrics.ipynb #dbd0825a
 from __future__ import annotations
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,8 +15,9 @@ from ..base.schema import METRICS
 from .business import has_business, value_per_row
 
 # %% auto #0
-__all__ = ['SCORERS', 'Outcome', 'outcome', 'roc_auc', 'pr_auc', 'log_loss', 'brier', 'f1', 'precision', 'recall', 'accuracy',
-           'value', 'f1_macro', 'mae', 'rmse', 'r2', 'Metric', 'metric', 'metrics_of']
+__all__ = ['SCORERS', 'METRIC_NAMES', 'SE_OF', 'Outcome', 'outcome', 'roc_auc', 'pr_auc', 'log_loss', 'brier', 'f1', 'precision',
+           'recall', 'accuracy', 'value', 'f1_macro', 'mae', 'rmse', 'r2', 'Metric', 'metric', 'metrics_of', 'auc_se',
+           'auc_by_ranks', 'mean_se', 'share_se', 'bootstrap_se', 'metric_se']
 
 # %% ../../nbs/models/03_metrics.ipynb #0af403b3
 @dataclass
@@ -99,3 +101,51 @@ def metrics_of(y, scores, spec: dict, threshold: float = 0.5, classes=None,
     o = outcome(y, scores, spec.problem, threshold, classes, spec.business)
     names = [n for n in SCORERS[spec.problem] if n != "value" or has_business(spec.business)]
     return {**{n: float(metric(spec.problem, n).score(o)) for n in names if only in (None, n)}, "rows": len(y)}
+
+# %% ../../nbs/models/03_metrics.ipynb #15d8e6dd
+METRIC_NAMES = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss", "brier": "Brier score", "f1": "F1",
+                "rmse": "RMSE", "mae": "MAE", "r2": "R²"}  # how a message names a metric (else by its own name)
+
+def auc_se(auc: float, n_pos: int, n_neg: int) -> float:
+    "Hanley & McNeil's standard error of a ROC AUC from `n_pos` positives and `n_neg` negatives."
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    var = auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2) + (n_neg - 1) * (q2 - auc ** 2)
+    return math.sqrt(max(var, 0) / (n_pos * n_neg))
+
+def auc_by_ranks(y: np.ndarray, scores: np.ndarray) -> float:
+    "ROC AUC as Mann-Whitney's U of the positives' score ranks (ties count a half): `roc_auc_score`, 20 times faster."
+    from scipy.stats import rankdata
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    return float((rankdata(scores)[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+def mean_se(x: np.ndarray) -> float:
+    "The standard error of the mean of `x`."
+    return float(np.std(x, ddof=1) / math.sqrt(len(x))) if len(x) > 1 else np.nan
+def share_se(p: float, n: int) -> float:
+    "The standard error of a share `p` of `n` rows."
+    return math.sqrt(p * (1 - p) / n) if n else np.nan
+def _clipped(p): return np.clip(p, 1e-15, 1 - 1e-15)
+
+SE_OF = {  # metric -> its standard error from (value, y, scores, decisions), a normal approximation
+    "roc_auc": lambda v, y, p, d: auc_se(v, int(y.sum()), int(len(y) - y.sum())),
+    "accuracy": lambda v, y, p, d: share_se(v, len(y)),
+    "precision": lambda v, y, p, d: share_se(v, int(d.sum())),
+    "recall": lambda v, y, p, d: share_se(v, int(y.sum())),
+    "brier": lambda v, y, p, d: mean_se((p - y) ** 2),
+    "log_loss": lambda v, y, p, d: mean_se(-(y * np.log(_clipped(p)) + (1 - y) * np.log(1 - _clipped(p)))),
+    "mae": lambda v, y, p, d: mean_se(np.abs(p - y)),
+    "rmse": lambda v, y, p, d: mean_se((p - y) ** 2) / (2 * v) if v else np.nan}
+
+def bootstrap_se(y: np.ndarray, scores: np.ndarray, spec, threshold: float, name: str, n: int = 200) -> float:
+    "The standard error of metric `name` over `n` bootstrap resamples of the rows (seeded: the same rows, the same SE)."
+    rng = np.random.default_rng(0)
+    draws = (rng.integers(0, len(y), len(y)) for _ in range(n))
+    vals = [metrics_of(y[i], scores[i], spec, threshold, only=name)[name] for i in draws]
+    return float(np.nanstd(vals, ddof=1))
+
+def metric_se(name: str, value: float, y: np.ndarray, scores: np.ndarray, spec, threshold: float = 0.5) -> float:
+    "The standard error of the metric `name`'s `value` on targets `y` and scores `scores` (see `SE_OF`)."
+    if value != value: return np.nan
+    if name not in SE_OF: return bootstrap_se(y, scores, spec, threshold, name)
+    return float(SE_OF[name](value, y.astype(float), scores, (scores >= threshold).astype(int)))

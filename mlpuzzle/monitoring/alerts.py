@@ -256,7 +256,8 @@ def _finding_events(j: Judging, rule: dict, found: dict, cursor: str) -> list[di
         holds = {s: f for s, f in found[key].items() if f and streak[s] >= rule.consecutive}
         open_ = {s for (s,) in j.con.execute("SELECT subject FROM alerts WHERE kind=? AND state='open'", (rule.kind,))}
         for s in sorted(set(holds) | (open_ & set(found[key]))):
-            def pool_since(after: str, s=s) -> Pool: return Pool([ok for k, ok in judged[s] if after < k <= key], j.alpha)
+            def pool_since(after: str, s=s) -> Pool:
+                return Pool([ok for k, ok in judged[s] if after < k <= key], j.alpha)
             e = _transition(j.con, rule, s, s in holds, key, j.as_of, holds.get(s, (None, None)), pool_since)
             if e: events.append(e)
         _set_cursor(j.con, rule.kind, key)

@@ -29,7 +29,8 @@ from .drift import drift
 from .performance import performance, predictions, segment_gaps
 from .labelfree import window_estimates
 from .quality import ingestion_counts, quality
-from .rows import RowChecks, row_checks, row_findings, store_checks
+from .rows import (RowChecks, row_checks, row_findings, store_checks, stored_relations,
+                                      stored_segments)
 from .rules import ROW_KINDS, judged_rules
 from ..models.registry import champion
 
@@ -220,13 +221,8 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
         if spec.monitoring.webhook: queue_events(con, incident_events)
         return {"results": results, "perf": perf, "est": est, "events": events, "incident_events": incident_events,
-                "checks": checks,
+                "segments": stored_segments(con, keys), "relations": stored_relations(con, keys),
                 "alerts": pd.read_sql("SELECT * FROM alerts ORDER BY id", con), "incidents": incident_table(con)}
-
-def _relations_table(relations: dict) -> pd.DataFrame:
-    "One row per window the relations were judged on: rows, score, threshold, drifted, the columns carrying it."
-    return pd.DataFrame([{"window": k, **{c: r[c] for c in ("rows", "statistic", "threshold", "drifted")},
-                          "features": ", ".join(r["features"])} for k, r in relations.items()])
 
 def _quality_table(results: dict, versions: dict) -> pd.DataFrame:
     "One row per window of `results`: its reference version and its quality (without the per-feature dicts of rates)."
@@ -259,4 +255,4 @@ def monitor(workspace,  # a Workspace, its directory, or a `Run` (its period and
     drift_df, qual = drift_table(j["results"]), _quality_table(j["results"], versions)
     return MonitorReport(t.isoformat(timespec="seconds"), serving, windows_table(qual, drift_df), drift_df, qual,
                          j["perf"], j["alerts"], j["events"], delivery, replayed, j["est"], j["incidents"],
-                         j["incident_events"], j["checks"].segments, _relations_table(j["checks"].relations))
+                         j["incident_events"], j["segments"], j["relations"])

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/monitoring/02_performance.ipynb #ee95958b
 from __future__ import annotations
-import logging, math
+import logging
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ from ..base.core import parse_duration, window_keys
 from ..data.store import load_snapshots
 from ..data.labels import load_labels
 from ..models.registry import version_info
-from ..models.metrics import metrics_of
+from ..models.metrics import auc_se, metrics_of
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,6 @@ def default_floor(metric: str, problem: str, test_value: float | None) -> float 
     return test_value - 0.05 if METRICS[problem][metric] else test_value * 1.25
 
 # %% ../../nbs/monitoring/02_performance.ipynb #acf53c70
-def _auc_se(auc: float, n_pos: int, n_neg: int) -> float:
-    "Hanley & McNeil's standard error of a ROC AUC."
-    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
-    var = auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2) + (n_neg - 1) * (q2 - auc ** 2)
-    return math.sqrt(max(var, 0) / (n_pos * n_neg))
-
 def below_floor(perf: pd.DataFrame, metric: str, problem: str, z: float = 1.645) -> pd.Series:
     "Windows whose realized metric is worse than the floor beyond its noise (`z` standard errors)."
     if not len(perf): return pd.Series(dtype=bool)
@@ -111,7 +105,7 @@ def _window_performance(ws: Workspace, key: str, g: pd.DataFrame, seen: dict, mi
            "floor": floor_of(spec, test_value, floor)}
     if _judgeable(y, problem, min_labels): row["value"] = _realized(g, y, spec, info, key)
     if metric == "roc_auc" and row["value"] == row["value"]:
-        pos = int((y == 1).sum()); row["se"] = _auc_se(row["value"], pos, len(y) - pos)
+        pos = int((y == 1).sum()); row["se"] = auc_se(row["value"], pos, len(y) - pos)
     return row
 
 def performance(ws: Workspace, as_of=None, min_labels: int = 50, floor: float | None = None,

@@ -132,11 +132,12 @@ def _judged_fine(rule: dict, subject: str, pool: Pool) -> bool:
     "Row checks (segments, relations): each window judged since the alert last held was judged fine."
     return all(pool.windows)
 
+# kind -> whether the pooled windows show its signal back
 RECOVERY = {"drift": _drift_back, "null_rate": _null_rate_back, "quarantine_rate": _quarantine_back,
             "category": _category_back, "prediction_balance": _balance_back, "schema": _schema_back,
             "error_rate": _errors_back, "no_data": _rows_back, "performance": _performance_back,
             "estimated_performance": _estimate_back, "segment_performance": _judged_fine,
-            "segment_balance": _judged_fine, "relations": _judged_fine}  # kind -> whether the pooled windows show its signal back
+            "segment_balance": _judged_fine, "relations": _judged_fine}
 
 def recovered(rule: dict, subject: str, pool: Pool) -> bool:
     "Whether an open alert of `rule` on `subject` may resolve: at least `_clear_after` windows, whose signal is back."

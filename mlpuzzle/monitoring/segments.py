@@ -11,13 +11,14 @@ import pandas as pd
 
 from ..base.core import MlpuzzleError
 from ..base.schema import METRICS
-from ..models.metrics import metrics_of
+from ..models.metrics import METRIC_NAMES, auc_by_ranks, mean_se, metric_se, metrics_of, share_se
 from .drift import holm
 
+_SQRT2 = math.sqrt(2)
+
 # %% auto #0
-__all__ = ['NULL', 'OTHER', 'SE_OF', 'SIGNALS', 'NAMES', 'segment_columns', 'segment_labels', 'auc_se', 'auc_by_ranks',
-           'metric_se', 'performance_signal', 'balance_signal', 'segment_baselines', 'pooled_segment_tables',
-           'segment_table', 'segment_findings']
+__all__ = ['NULL', 'OTHER', 'SIGNALS', 'segment_columns', 'segment_labels', 'performance_signal', 'balance_signal',
+           'segment_baselines', 'pooled_segment_tables', 'segment_table']
 
 # %% ../../nbs/monitoring/03_segments.ipynb #90c20770
 NULL, OTHER = "(null)", "(other)"  # the segment of a null value, and of a value the reference never had
@@ -56,9 +57,8 @@ def segment_columns(spec, reference: pd.DataFrame) -> dict:
 # %% ../../nbs/monitoring/03_segments.ipynb #d5d980be
 def _bin_names(edges: list[float]) -> list[str]:
     "The name of each bin cut by `edges`: `< a`, `[a, b)`, ..., `>= z`."
-    if not edges: return ["all"]
     inner = [f"[{a:g}, {b:g})" for a, b in zip(edges, edges[1:])]
-    return [f"< {edges[0]:g}", *inner, f">= {edges[-1]:g}"]
+    return [f"< {edges[0]:g}", *inner, f">= {edges[-1]:g}"] if edges else ["all"]
 
 def _labels_of(s: pd.Series, seg: dict) -> pd.Series:
     "The segment of each value of `s` by one column's segments `seg`."
@@ -75,49 +75,6 @@ def segment_labels(df: pd.DataFrame, segments: dict) -> pd.DataFrame:
     cols = {c: _labels_of(df[c], seg) for c, seg in segments.items() if seg["kind"] != "skipped"}
     return pd.DataFrame(cols, index=df.index)
 
-# %% ../../nbs/monitoring/03_segments.ipynb #15d8e6dd
-_SQRT2 = math.sqrt(2)
-
-def auc_se(auc: float, n_pos: int, n_neg: int) -> float:
-    "Hanley & McNeil's standard error of a ROC AUC from `n_pos` positives and `n_neg` negatives."
-    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
-    var = auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2) + (n_neg - 1) * (q2 - auc ** 2)
-    return math.sqrt(max(var, 0) / (n_pos * n_neg))
-
-def auc_by_ranks(y: np.ndarray, scores: np.ndarray) -> float:
-    "ROC AUC as Mann-Whitney's U of the positives' score ranks (ties count a half): `roc_auc_score`, 20 times faster."
-    from scipy.stats import rankdata
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    return float((rankdata(scores)[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-def _mean_se(x: np.ndarray) -> float: return float(np.std(x, ddof=1) / math.sqrt(len(x))) if len(x) > 1 else np.nan
-def _share_se(p: float, n: int) -> float: return math.sqrt(p * (1 - p) / n) if n else np.nan
-def _clipped(p): return np.clip(p, 1e-15, 1 - 1e-15)
-
-SE_OF = {  # metric -> its standard error from (value, y, scores, decisions), a normal approximation
-    "roc_auc": lambda v, y, p, d: auc_se(v, int(y.sum()), int(len(y) - y.sum())),
-    "accuracy": lambda v, y, p, d: _share_se(v, len(y)),
-    "precision": lambda v, y, p, d: _share_se(v, int(d.sum())),
-    "recall": lambda v, y, p, d: _share_se(v, int(y.sum())),
-    "brier": lambda v, y, p, d: _mean_se((p - y) ** 2),
-    "log_loss": lambda v, y, p, d: _mean_se(-(y * np.log(_clipped(p)) + (1 - y) * np.log(1 - _clipped(p)))),
-    "mae": lambda v, y, p, d: _mean_se(np.abs(p - y)),
-    "rmse": lambda v, y, p, d: _mean_se((p - y) ** 2) / (2 * v) if v else np.nan}
-
-def _bootstrap_se(y: np.ndarray, scores: np.ndarray, spec, threshold: float, name: str, n: int = 200) -> float:
-    "The standard error of metric `name` over `n` bootstrap resamples of the rows (seeded: the same rows, the same SE)."
-    rng = np.random.default_rng(0)
-    draws = (rng.integers(0, len(y), len(y)) for _ in range(n))
-    vals = [metrics_of(y[i], scores[i], spec, threshold, only=name)[name] for i in draws]
-    return float(np.nanstd(vals, ddof=1))
-
-def metric_se(name: str, value: float, y: np.ndarray, scores: np.ndarray, spec, threshold: float = 0.5) -> float:
-    "The standard error of the metric `name`'s `value` on targets `y` and scores `scores` (see `SE_OF`)."
-    if value != value: return np.nan
-    if name not in SE_OF: return _bootstrap_se(y, scores, spec, threshold, name)
-    return float(SE_OF[name](value, y.astype(float), scores, (scores >= threshold).astype(int)))
-
 # %% ../../nbs/monitoring/03_segments.ipynb #da581160
 def performance_signal(y: np.ndarray, scores: np.ndarray, spec, threshold: float = 0.5) -> tuple:
     "(the gate metric, its standard error, labels) of rows with targets `y` (NaN: no label yet) and `scores`."
@@ -131,8 +88,8 @@ def balance_signal(y: np.ndarray, scores: np.ndarray, spec, threshold: float = 0
     "(the share of positive decisions, or the mean prediction; its standard error; rows) of rows with `scores`."
     if not len(scores): return np.nan, np.nan, 0
     n = len(scores)
-    if spec.problem == "binary": return (p := float((scores >= threshold).mean())), _share_se(p, n), n
-    return float(scores.mean()), _mean_se(scores), n
+    if spec.problem == "binary": return (p := float((scores >= threshold).mean())), share_se(p, n), n
+    return float(scores.mean()), mean_se(scores), n
 
 SIGNALS = {"performance": performance_signal, "balance": balance_signal}  # name -> (value, se, count) of rows
 
@@ -144,14 +101,16 @@ def _plain(x):
     if isinstance(x, (float, np.floating)): return None if x != x else float(x)
     return int(x) if isinstance(x, np.integer) else x
 
+def _signals(y: np.ndarray, scores: np.ndarray, spec, threshold: float) -> dict:
+    "Each signal's value, standard error and count on rows with targets `y` and `scores`."
+    return {k: dict(zip(("value", "se", "count"), f(y, scores, spec, threshold))) for k, f in SIGNALS.items()}
+
 def _rows_baseline(df: pd.DataFrame, y: np.ndarray, scores: np.ndarray, spec, threshold: float) -> dict:
     "The baseline of one segment's rows: rows, each feature's null rate and each signal's (value, se, count)."
     nulls = {f: float(df[f].isna().mean()) for f in spec.features if f in df}
-    signals = {k: dict(zip(("value", "se", "count"), f(y, scores, spec, threshold))) for k, f in SIGNALS.items()}
-    return {"rows": len(df), "null_rates": nulls, **signals}
+    return {"rows": len(df), "null_rates": nulls, **_signals(y, scores, spec, threshold)}
 
 def _supported(spec):
-    "Refuse a problem type segments do not handle yet."
     if spec.problem == "multiclass": raise MlpuzzleError("segment monitoring: binary and regression problems for now")
 
 def segment_baselines(reference: pd.DataFrame, y, scores, spec, segments: dict, threshold: float = 0.5) -> dict:
@@ -163,19 +122,17 @@ def segment_baselines(reference: pd.DataFrame, y, scores, spec, segments: dict, 
         for v, idx in labels.groupby(c).indices.items():
             b = _rows_baseline(reference.iloc[idx], y[idx], scores[idx], spec, threshold)
             rest = np.setdiff1d(np.arange(len(reference)), idx)  # what the rest's own change is measured from
-            others = {k: dict(zip(("value", "se", "count"), f(y[rest], scores[rest], spec, threshold)))
-                      for k, f in SIGNALS.items()}
-            out[f"{c}={v}"] = {"column": c, "segment": v, "share": len(idx) / len(reference), **b, "rest": others}
+            out[f"{c}={v}"] = {"column": c, "segment": v, "share": len(idx) / len(reference), **b,
+                               "rest": _signals(y[rest], scores[rest], spec, threshold)}
     whole = _rows_baseline(reference, y, scores, spec, threshold)
     return _plain({"metric": spec.promotion.metric, "threshold": threshold, "all": whole, "segments": out})
 
 # %% ../../nbs/monitoring/03_segments.ipynb #26bb520d
 def _num(x) -> float: return np.nan if x is None else float(x)
 
-def _signal_row(pool: pd.DataFrame, col: str, seg: str, signal: str, base: dict, spec, threshold: float) -> dict:
+def _signal_row(pool: _Rows, col: str, seg: str, signal: str, base: dict, spec, threshold: float) -> dict:
     "One segment `col=seg`'s `signal` on the (pooled) rows `pool`, beside the rest of them and its baseline."
-    mask = (pool[col] == seg).to_numpy()
-    y, s, f = pool["__y"].to_numpy(float), pool["__score"].to_numpy(float), SIGNALS[signal]
+    mask, y, s, f = pool.mask(col, seg), pool.y, pool.s, SIGNALS[signal]
     value, se, count = f(y[mask], s[mask], spec, threshold)
     b = base.get(signal, {})
     row = {"subject": f"{col}={seg}", "column": col, "segment": seg, "signal": signal, "rows": int(mask.sum()),
@@ -220,7 +177,7 @@ def _against(row: dict, spec, margin: float, shift: float, shift_se: float) -> t
     binary = spec.problem == "binary"  # a share's SE under the null (the baseline's share), not the Wald one
     spread = 1 if binary else spread_se * math.sqrt(row["baseline_count"])  # regression: the reference's sd
     b = min(max(b, 0.0), 1.0) if binary else b
-    z = _z(v - b, _share_se(b, row["rows"]) if binary else se, bse)
+    z = _z(v - b, share_se(b, row["rows"]) if binary else se, bse)
     exact = binary and not shift_se
     p = _binomial_p(round(v * row["rows"]), row["rows"], b) if exact else math.erfc(abs(z) / _SQRT2)
     return abs(v - b), abs(v - b) > margin * spread, z, p
@@ -231,21 +188,13 @@ def _binomial_p(k: int, n: int, p0: float) -> float:
     return min(1.0, 2 * min(binom.cdf(k, n, p0), binom.sf(k - 1, n, p0)))
 
 # %% ../../nbs/monitoring/03_segments.ipynb #932e55a3
-NAMES = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss", "brier": "Brier score", "f1": "F1",
-         "rmse": "RMSE", "mae": "MAE", "r2": "R²"}  # how a message names a metric (else by its own name)
-
 def _message(r: dict, spec) -> str:
     "What a failed row says: the segment, its share of rows, its value against the rest's and its reference's."
     pooled = f", {r['windows']} windows pooled" if r["windows"] > 1 else ""
-    head = f"{r['subject']} ({r['share']:.1%} of rows{pooled}): "
-    if r["signal"] == "performance":
-        name = NAMES.get(spec.promotion.metric, spec.promotion.metric)
-        return head + f"{name} {r['value']:.2f} against {r['rest']:.2f} on the rest; its reference {r['baseline']:.2f}"
-    if spec.problem == "binary":
-        return head + (f"{r['value']:.1%} positive decisions against {r['rest']:.1%} on the rest; its reference "
-                       f"{r['baseline']:.1%}")
-    return head + (f"mean prediction {r['value']:.3g} against {r['rest']:.3g} on the rest; its reference "
-                   f"{r['baseline']:.3g}")
+    if r["signal"] == "performance": name, f = METRIC_NAMES.get(spec.promotion.metric, spec.promotion.metric), ".2f"
+    else: name, f = ("positive decisions", ".1%") if spec.problem == "binary" else ("mean prediction", ".3g")
+    return (f"{r['subject']} ({r['share']:.1%} of rows{pooled}): {name} {r['value']:{f}} against {r['rest']:{f}} on "
+            f"the rest; its reference {r['baseline']:{f}}")
 
 def _unjudged(r: dict, cfg) -> tuple:
     "(status, message) of a row not judged: too few rows (pooled with the next window, or skipped), or no baseline."
@@ -255,21 +204,20 @@ def _unjudged(r: dict, cfg) -> tuple:
     then = "skipped" if r["windows"] >= cfg.pool else "pooled with the next window"
     return "too few", f"{r['subject']}: {n} {what} in {r['windows']} window(s), fewer than {cfg.min_labels}: {then}"
 
-def _judged(rows: pd.DataFrame, spec) -> pd.DataFrame:
+def _judged(rows: list[dict], spec) -> list[dict]:
     "`rows` with each judged signal's test, Holm's adjustment over the segments of the window, status and message."
-    cfg, out = spec.monitoring.segments, rows.copy()
-    tests = [_test(r, spec, cfg.margin) if r["judged"] else (np.nan, False, np.nan, np.nan)
-             for r in rows.to_dict("records")]
-    out["drop"], material, out["statistic"], out["p"] = (list(t) for t in zip(*tests)) if tests else ([],) * 4
-    out["p_adjusted"] = np.nan
-    for _, idx in out.groupby("signal").groups.items(): out.loc[idx, "p_adjusted"] = holm(out.loc[idx, "p"])
-    failed = np.array(material, bool) & (out["p_adjusted"] < cfg.alpha).to_numpy()
-    out["status"] = np.where(failed, "failed", "ok")
-    out["message"] = ""
-    for i, r in zip(out.index, out.to_dict("records")):
-        if not r["judged"]: out.loc[i, ["status", "message"]] = _unjudged(r, cfg)
-        elif r["status"] == "failed": out.loc[i, "message"] = _message(r, spec)
-    return out
+    cfg = spec.monitoring.segments
+    for r in rows:
+        r["drop"], r["material"], r["statistic"], r["p"] = (_test(r, spec, cfg.margin) if r["judged"]
+                                                            else (np.nan, False, np.nan, np.nan))
+    for signal in SIGNALS:
+        mine = [r for r in rows if r["signal"] == signal]
+        for r, q in zip(mine, holm([r["p"] for r in mine])): r["p_adjusted"] = q
+    for r in rows:
+        failed = r["material"] and r["p_adjusted"] < cfg.alpha
+        r["status"], r["message"] = (_unjudged(r, cfg) if not r["judged"] else
+                                     ("failed", _message(r, spec)) if failed else ("ok", ""))
+    return rows
 
 # %% ../../nbs/monitoring/03_segments.ipynb #5f1ff0e1
 def _prepared(df: pd.DataFrame, y, scores, segments: dict) -> pd.DataFrame:
@@ -296,34 +244,36 @@ def _window_rows(frames: dict, pool, since: dict, spec, baselines: dict, thresho
             if row["judged"]: since[(col, seg, signal)] = t + 1
     return rows
 
-def _pooler(frames: dict):
-    "A function of a window index: the windows of `frames` from it on, concatenated (once for each index)."
-    @functools.cache
-    def pool(start: int) -> pd.DataFrame: return pd.concat([f for i, f in frames.items() if i >= start])
-    return pool
+class _Rows:
+    "Pooled rows as arrays: targets `y`, scores `s`, and the rows of each segment (`mask`, made once)."
+    def __init__(self, df: pd.DataFrame):
+        self.y, self.s = df["__y"].to_numpy(float), df["__score"].to_numpy(float)
+        self.labels, self.masks = {c: df[c].to_numpy(object) for c in df if not c.startswith("__")}, {}
+    def mask(self, col: str, seg: str) -> np.ndarray:
+        if (col, seg) not in self.masks: self.masks[col, seg] = self.labels[col] == seg
+        return self.masks[col, seg]
 
 def _residual_fails(r: dict, cause: dict, pool, spec, threshold: float, tests: int) -> bool:
     """Whether failed row `r` still fails without the rows of the failed segment `cause` (against its own baseline,
     materially, and significantly with Bonferroni over the `tests` of its window)."""
     p = pool(r["start"])
-    mask = ((p[r["column"]] == r["segment"]) & (p[cause["column"]] != cause["segment"])).to_numpy()
-    y, s = p["__y"].to_numpy(float), p["__score"].to_numpy(float)
-    value, se, _ = SIGNALS[r["signal"]](y[mask], s[mask], spec, threshold)
+    mask = p.mask(r["column"], r["segment"]) & ~p.mask(cause["column"], cause["segment"])
+    value, se, _ = SIGNALS[r["signal"]](p.y[mask], p.s[mask], spec, threshold)
     _, material, _, pv = _test({**r, "value": value, "se": se}, spec, spec.monitoring.segments.margin)
     return bool(material and pv * tests < spec.monitoring.segments.alpha)
 
-def _explained(table: pd.DataFrame, pool, spec, threshold: float) -> pd.DataFrame:
-    """`table` with each failed segment that a failed segment of another column with a larger drop explains (it
+def _explained(rows: list[dict], pool, spec, threshold: float) -> list[dict]:
+    """`rows` with each failed segment that a failed segment of another column with a larger drop explains (it
     does not fail without that one's rows) marked `explained`: overlapping segments name the one that moved."""
-    out = table.copy()
-    for signal, g in out[out.status == "failed"].sort_values("drop", ascending=False).groupby("signal"):
-        kept, tests = [], int(out.judged[out.signal == signal].sum())
-        for i, r in zip(g.index, g.to_dict("records")):
+    for signal in SIGNALS:
+        kept, tests = [], sum(r["judged"] for r in rows if r["signal"] == signal)
+        failed = [r for r in rows if r["signal"] == signal and r["status"] == "failed"]
+        for r in sorted(failed, key=lambda r: -r["drop"]):
             cause = next((k for k in kept if k["column"] != r["column"]
                           and not _residual_fails(r, k, pool, spec, threshold, tests)), None)
-            if cause is None: kept.append(r); continue
-            out.loc[i, ["status", "message"]] = "explained", f"{r['subject']}: explained by {cause['subject']}"
-    return out
+            if cause is None: kept.append(r)
+            else: r["status"], r["message"] = "explained", f"{r['subject']}: explained by {cause['subject']}"
+    return rows
 
 # %% ../../nbs/monitoring/03_segments.ipynb #4b4828ca
 def pooled_segment_tables(windows: list,  # (key, rows, targets (NaN or None: no label yet), scores) in time order
@@ -331,22 +281,19 @@ def pooled_segment_tables(windows: list,  # (key, rows, targets (NaN or None: no
     """Each window's segments judged against their baselines (see `segment_table`), one row per window, segment and
     signal; a segment with too few labels (rows) in a window is pooled with the next ones until it has them."""
     _supported(spec)
-    frames, since, tables = {}, {}, []
+    frames, since, rows = {}, {}, []
     for t, (key, df, y, scores) in enumerate(windows):
         frames[t] = _prepared(df, y, scores, segments)
         frames.pop(t - spec.monitoring.segments.pool, None)
-        pool = _pooler(frames)
-        table = _judged(pd.DataFrame(_window_rows(frames, pool, since, spec, baselines, threshold)), spec)
-        tables.append(_explained(table, pool, spec, threshold).assign(window=key))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        pool = functools.cache(lambda start: _Rows(pd.concat([f for i, f in frames.items() if i >= start])))
+        judged = _judged(_window_rows(frames, pool, since, spec, baselines, threshold), spec)
+        rows += [{**r, "window": key} for r in _explained(judged, pool, spec, threshold)]
+    return pd.DataFrame(rows).drop(columns="material") if rows else pd.DataFrame()
 
 def segment_table(window: pd.DataFrame, y, scores, spec, segments: dict, baselines: dict,
                   threshold: float = 0.5) -> pd.DataFrame:
     "One window's segments judged against their baselines: one row per segment and signal (a pool of one window)."
-    one = [(None, window, y, scores)]
-    return pooled_segment_tables(one, spec, segments, baselines, threshold).drop(columns="window")
+    one = pooled_segment_tables([(None, window, y, scores)], spec, segments, baselines, threshold)
+    return one.drop(columns="window")
 
-def segment_findings(table: pd.DataFrame) -> list[dict]:
-    "The failed rows of a segment table as findings: window, subject, signal, message."
-    failed = table[table.status == "failed"]
-    return failed[[c for c in ("window", "subject", "signal", "message") if c in failed]].to_dict("records")
+

@@ -244,16 +244,17 @@ def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, ser
     return _judged_events(j, rule, _with_drift(j, rows), bad, estimate_message, cursor)
 
 def _finding_events(j: Judging, rule: dict, found: dict, cursor: str) -> list[dict]:
-    """The events of a row-check `rule` on the windows of `found` after `cursor` (`{window: {subject: (message,
-    evidence) where it failed, None where judged fine}}`): a subject holds once it failed in its last `consecutive`
-    judged windows; its open alert resolves after `clear_after` of its windows judged fine."""
+    """The events of a row-check `rule` on the windows of `found` after `cursor` (`{window: {subject: {failed,
+    message, evidence}}}`, each subject judged there): a subject holds once it failed in its last `consecutive` judged
+    windows; its open alert resolves when its windows judged since show it back (`recovery`)."""
     events, streak, judged = [], {}, {}
     for key in sorted(found):
         for s, f in found[key].items():
-            streak[s] = streak.get(s, 0) + 1 if f else 0
-            judged.setdefault(s, []).append((key, f is None))
+            streak[s] = streak.get(s, 0) + 1 if f["failed"] else 0
+            judged.setdefault(s, []).append((key, {**f["evidence"], "failed": f["failed"]}))
         if key <= cursor: continue
-        holds = {s: f for s, f in found[key].items() if f and streak[s] >= rule.consecutive}
+        holds = {s: (f["message"], f["evidence"]) for s, f in found[key].items()
+                 if f["failed"] and streak[s] >= rule.consecutive}
         open_ = {s for (s,) in j.con.execute("SELECT subject FROM alerts WHERE kind=? AND state='open'", (rule.kind,))}
         for s in sorted(set(holds) | (open_ & set(found[key]))):
             def pool_since(after: str, s=s) -> Pool:

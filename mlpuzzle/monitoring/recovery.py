@@ -129,15 +129,26 @@ def _estimate_back(rule: dict, subject: str, pool: Pool) -> bool:
     return bound > floor if rule.higher_better else bound < floor
 
 def _judged_fine(rule: dict, subject: str, pool: Pool) -> bool:
-    "Row checks (segments, relations): each window judged since the alert last held was judged fine."
-    return all(pool.windows)
+    "Relations: each window judged since the alert last held was judged fine."
+    return not any(w["failed"] for w in pool.windows)
+
+def _segment_back(rule: dict, subject: str, pool: Pool) -> bool:
+    """A segment's windows judged since its alert last held, none failed, and pooled (weighted by their labels, or
+    rows) back within the margin of its reference beyond their noise: not the mere absence of a finding."""
+    from scipy.stats import norm
+    ws = pool.windows
+    if any(w["failed"] for w in ws): return False
+    mean, se = _weighted(ws, "value", "labeled" if ws[-1]["signal"] == "performance" else "rows")
+    base, margin, z = ws[-1]["baseline"], ws[-1]["margin"], norm.isf(pool.alpha)
+    if ws[-1]["signal"] != "performance": return abs(mean - base) + z * se < margin
+    return mean - z * se > base - margin if ws[-1]["higher_better"] else mean + z * se < base * (1 + margin)
 
 # kind -> whether the pooled windows show its signal back
 RECOVERY = {"drift": _drift_back, "null_rate": _null_rate_back, "quarantine_rate": _quarantine_back,
             "category": _category_back, "prediction_balance": _balance_back, "schema": _schema_back,
             "error_rate": _errors_back, "no_data": _rows_back, "performance": _performance_back,
-            "estimated_performance": _estimate_back, "segment_performance": _judged_fine,
-            "segment_balance": _judged_fine, "relations": _judged_fine}
+            "estimated_performance": _estimate_back, "segment_performance": _segment_back,
+            "segment_balance": _segment_back, "relations": _judged_fine}
 
 def recovered(rule: dict, subject: str, pool: Pool) -> bool:
     "Whether an open alert of `rule` on `subject` may resolve: at least `_clear_after` windows, whose signal is back."

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..base.core import parse_duration, window_keys
+from ..base.schema import METRICS
 from ..base.workspace import Workspace
 from ..data.store import load_snapshots
 from ..data.labels import load_labels
@@ -100,18 +101,21 @@ def row_checks(ws: Workspace, keys: list[str], versions: dict, pred: pd.DataFram
 
 
 # %% ../../nbs/monitoring/15_rows.ipynb #36f7be6f
-_EVIDENCE = ["rows", "share", "labeled", "value", "rest", "baseline", "windows", "p_adjusted"]
+_EVIDENCE = ["signal", "rows", "share", "labeled", "value", "se", "rest", "baseline", "baseline_se", "windows",
+             "p_adjusted"]
 
-def _segment_findings(seg: pd.DataFrame, signal: str, windows=None) -> dict:
-    """`{window: {subject: (message, evidence) where it failed, None where judged fine}}` of one signal of the
-    segment results `seg` (only `windows`, when given); a segment explained by another one that failed is fine."""
+def _segment_findings(seg: pd.DataFrame, signal: str, spec, windows=None) -> dict:
+    """`{window: {subject: {failed, message, evidence}}}` of each segment judged on one signal of the segment results
+    `seg` (only in `windows`, when given); a segment explained by another one that failed is not failed."""
     if not len(seg): return {}
     rows = seg[(seg.signal == signal) & seg.status.isin(["ok", "failed", "explained"])]
     if windows is not None: rows = rows[rows.window.isin(windows)]
-    out = {}
+    cfg, out = spec.monitoring.segments, {}
+    higher = METRICS[spec.problem][spec.promotion.metric] if signal == "performance" else None
     for r in rows.to_dict("records"):
-        found = (r["message"], {k: r[k] for k in _EVIDENCE}) if r["status"] == "failed" else None
-        out.setdefault(r["window"], {})[r["subject"]] = found
+        evidence = {**{k: r[k] for k in _EVIDENCE}, "margin": cfg.margin, "higher_better": higher}
+        out.setdefault(r["window"], {})[r["subject"]] = {"failed": r["status"] == "failed", "message": r["message"],
+                                                         "evidence": evidence}
     return out
 
 def relations_message(r: dict) -> str:
@@ -122,16 +126,16 @@ def relations_message(r: dict) -> str:
             + (f"; pairs: {pairs}" if pairs else ""))
 
 def _relation_findings(rel: dict) -> dict:
-    "`{window: {"": (message, evidence) where the relations moved, None where judged fine}}`."
-    return {k: {"": (relations_message(r), r) if r["drifted"] else None} for k, r in rel.items()
-            if r["statistic"] is not None}
+    "`{window: {"": {failed, message, evidence}}}` of each window whose relations were judged."
+    return {k: {"": {"failed": r["drifted"], "message": relations_message(r) if r["drifted"] else "", "evidence": r}}
+            for k, r in rel.items() if r["statistic"] is not None}
 
-def row_findings(checks: RowChecks,
+def row_findings(checks: RowChecks, spec,
                  labeled: list | None = None,  # the windows with a realized metric: segment performance is judged there
                 ) -> dict:
     "`{alert kind: findings by window}` of the row checks, as the alert rules take them (`alerts.evaluate_alerts`)."
-    return {"segment_performance": _segment_findings(checks.segments, "performance", labeled),
-            "segment_balance": _segment_findings(checks.segments, "balance"),
+    return {"segment_performance": _segment_findings(checks.segments, "performance", spec, labeled),
+            "segment_balance": _segment_findings(checks.segments, "balance", spec),
             "relations": _relation_findings(checks.relations)}
 
 

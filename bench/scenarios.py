@@ -25,6 +25,19 @@ untidy batches of the simulator's `none` (or `covariate_drift`) from the onset (
 - transient_nulls: `monthly_fee` 45% null for 5 days, then as before.
 The shares measured on the batches are in each result's `measured`.
 
+Segment and relation scenarios, bench-only (issue 30), on the simulator's `none` with sharper outcomes (the
+churn rule's coefficients x2.5: the champion's test ROC AUC about 0.9 instead of 0.75, so that a segment has room
+to fail while the population holds; the same in every window, the reference's included):
+- segment_concept: from the onset, 70% of the outcomes of `plan=pro` customers (about 10% of the rows) are a coin
+  flip at the churn rate: that segment's ROC AUC falls to about 0.6, the population's stays above the floor
+  (found once its labels arrive, 30 days later: `segment_performance`);
+- segment_shift: from the onset, `plan=pro` customers have a quarter of their tenure (their predicted churn moves:
+  `segment_balance`; at 10,000 rows the population's tenure drift may be seen first: `drift` counts too);
+- misaligned_join: `logins_30d` shuffled within each day from the onset (its relation to `usage_hours`, 0.86, is
+  gone, every marginal unchanged: `relations`);
+- correlation_flip: `logins_30d` reassigned within each day in the reverse order of `usage_hours` (Spearman +0.86
+  becomes about -1, marginals unchanged: `relations`).
+
 Targets (from the issues): each incident alerted with the right kind within 2 windows of its onset
 (concept drift: within 2 windows of its labels arriving, i.e. onset + 30 days), by one alert (alerts per
 incident: the alerts of the incident's kind raised from its onset on); no false alert in the stable
@@ -50,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import log
 
 RESULTS = Path(__file__).parent / "results" / "scenarios.json"
-CATEGORY = {"drift": "drift", "prediction_balance": "drift", "performance": "performance", "estimated_performance": "performance", "null_rate": "data_quality", "quarantine_rate": "data_quality",
+CATEGORY = {"segment_performance": "segment", "segment_balance": "segment", "relations": "relations", "drift": "drift", "prediction_balance": "drift", "performance": "performance", "estimated_performance": "performance", "null_rate": "data_quality", "quarantine_rate": "data_quality",
             "schema": "data_quality", "no_data": "data_quality", "error_rate": "data_quality",
             "category": "data_quality"}
 SCENARIOS = ["covariate_drift", "new_category", "unit_change", "null_column", "missing_column", "duplicate_ids",
@@ -60,7 +73,13 @@ NEAR = {  # near-threshold scenario -> (the simulator's scenario under it, the c
     "rare_category": ("none", ("data_quality",)),
     "nulls_with_drift": ("covariate_drift", ("drift", "data_quality")),
     "transient_nulls": ("none", ("data_quality",))}
-ALL = SCENARIOS + list(NEAR)
+DEEP = {  # segment and relation scenario -> (the simulator's under it, the categories expected, days until labels)
+    "segment_concept": ("none", ("segment",), 30),
+    "segment_shift": ("none", ("segment", "drift"), 0),
+    "misaligned_join": ("none", ("relations",), 0),
+    "correlation_flip": ("none", ("relations",), 0)}
+ALL = SCENARIOS + list(NEAR) + list(DEEP)
+SEGMENT, JOINED = ("plan", "pro"), ("logins_30d", "usage_hours")
 NULL_MARGIN, NEAR_MARGIN = 0.1, 0.015  # the null_rate rule's default margin; null_level is above it by this
 NEW_VALUE, NEW_SHARE, DRIFT_NULLS, TRANSIENT = ("region", "central"), 0.01, 0.4, (0.45, 5)
 
@@ -103,6 +122,38 @@ def near_threshold(name: str, batches: list, onset: int, rng) -> tuple[list, int
     return [(d, change(b) if onset <= i < until else b) for i, (d, b) in enumerate(batches)], until
 
 
+def _reordered(b: pd.DataFrame, how: str, rng) -> pd.DataFrame:
+    "Batch `b` with `JOINED[0]` shuffled (`shuffle`) or in the reverse order of `JOINED[1]` (`flip`): same values."
+    b, (col, other) = b.copy(), JOINED
+    values = b[col].to_numpy()
+    if how == "shuffle": b[col] = rng.permutation(values); return b
+    order = np.argsort(-b[other].rank(method="first").to_numpy())  # rows from the largest `other` down
+    out = np.empty_like(values); out[order] = np.sort(values)  # the largest gets the smallest
+    b[col] = out
+    return b
+
+
+def deep_change(name: str, sim, onset: int, rng) -> tuple[list, pd.DataFrame]:
+    """(batches, labels) of segment or relation scenario `name` (see the docstring): every outcome drawn from the
+    sharper rule, then the change from `onset`."""
+    from mlpuzzle.simulator.simulate import CHURN_RULE, draw_churn
+    sharp = {**{k: 2.5 * v for k, v in CHURN_RULE.items()}, "intercept": -1.0}
+    col, value = SEGMENT
+    batches, churned = [], {}
+    for i, (d, b) in enumerate(sim.batches):
+        y = draw_churn(rng, b, sharp).astype(float)
+        seg = (b[col] == value).to_numpy()
+        if i >= onset and name == "segment_concept":
+            hit = seg & (rng.random(len(b)) < 0.7)
+            y[hit] = rng.random(hit.sum()) < y.mean()
+        if i >= onset and name == "segment_shift": b = b.assign(tenure_days=np.where(seg, b.tenure_days // 4, b.tenure_days))
+        if i >= onset and name in ("misaligned_join", "correlation_flip"):
+            b = _reordered(b, "shuffle" if name == "misaligned_join" else "flip", rng)
+        churned.update(zip(b.customer_id, y.astype(int)))
+        batches.append((d, b))
+    return batches, sim.labels.assign(churned=sim.labels.customer_id.map(churned).astype(int))
+
+
 def shares(batches: list, days: range) -> dict:
     "The shares the near-threshold scenarios change, over the rows of `days`: nulls of two columns, the new value."
     df = pd.concat([batches[d][1] for d in days], ignore_index=True)
@@ -114,11 +165,13 @@ def shares(batches: list, days: range) -> dict:
 def scenario_data(scenario: str, rows: int, days: int, onset: int, seed: int, nulls: float, rare: float):
     "(simulation of `scenario` made untidy, and changed if near-threshold; its truth; the alert categories it expects)."
     from mlpuzzle.simulator.simulate import simulate
-    base, cats = NEAR.get(scenario, (scenario, None))
+    base, cats = NEAR.get(scenario, DEEP.get(scenario, (scenario, None))[:2])
     sim = simulate(days, base, seed=seed, rows_per_day=rows, onset=onset)
     rng = np.random.default_rng(seed)
+    if scenario in DEEP: sim.batches, sim.labels = deep_change(scenario, sim, onset, np.random.default_rng([seed, 2]))
     sim.batches = [(d, untidy(b, nulls, rare, rng)) for d, b in sim.batches]
     truth = dict(sim.truth)
+    if scenario in DEEP: truth.update(scenario=scenario, onset_day=onset, alert="+".join(cats))
     if scenario in NEAR:
         sim.batches, until = near_threshold(scenario, sim.batches, onset, np.random.default_rng([seed, 1]))
         measured = {"reference": shares(sim.batches, range(30)), "incident": shares(sim.batches, range(onset, until))}
@@ -238,7 +291,8 @@ def replay(scenario: str, root: Path, rows: int = 1000, days: int = 120, onset: 
     clock = time.perf_counter()
     events, incident_events, failed, incidents = production(ws, sim, day, t0, start_production, days)
     inc_onset = truth.get("onset_day")
-    due = None if inc_onset is None else inc_onset + (30 if "performance" in cats else 0)
+    late = DEEP[scenario][2] if scenario in DEEP else 30 if "performance" in cats else 0  # the labels' delay
+    due = None if inc_onset is None else inc_onset + late
     units = alert_units(events) if incident_events is None else incident_units(incident_events)
     return {"scenario": scenario, "expected": "+".join(cats) or None, "onset_day": inc_onset, "due_day": due,
             **alert_scores(events, inc_onset, due, cats, days), "rows": rows,

@@ -53,7 +53,7 @@ def monitored(tmp_path_factory):
     save_reference(ws, v, data, r.model, {**info, "version": v})
     score(ws, since=day(30))
     rep = monitor(ws, since=day(30), quiet=True)
-    return rep
+    return ws, rep
 
 
 def raised(rep, kind):
@@ -66,7 +66,7 @@ def window_day(key: str) -> int:
 
 
 def test_a_segment_failure_shows_only_as_the_segment(monitored):
-    rep = monitored
+    ws, rep = monitored
     seg = raised(rep, "segment_performance")
     west = seg[seg.subject == "region=west"]
     assert len(west) == 1, rep.alerts[["kind", "subject", "opened_window", "message"]]
@@ -83,7 +83,7 @@ def test_a_segment_failure_shows_only_as_the_segment(monitored):
 
 
 def test_a_scrambled_column_shows_only_in_the_relations(monitored):
-    rep = monitored
+    ws, rep = monitored
     rel = raised(rep, "relations")
     assert len(rel) == 1, rep.alerts[["kind", "subject", "opened_window", "message"]]
     assert window_day(rel.opened_window.iloc[0]) - JOIN_ONSET <= 1  # the onset window or the next
@@ -94,3 +94,13 @@ def test_a_scrambled_column_shows_only_in_the_relations(monitored):
     r = rep.relations
     assert not r[r.window.map(window_day) < JOIN_ONSET].drifted.any()  # 30 windows before it: quiet
     assert r[r.window.map(window_day) >= JOIN_ONSET + 1].drifted.all()
+
+
+def test_the_dashboard_shows_the_segments_and_relations(monitored, tmp_path):
+    from mlpuzzle.app.dashboard import build_dashboard
+    ws, _ = monitored
+    page = build_dashboard(ws, tmp_path).read_text()
+    section = page.split('<section id="segments">')[1].split("</section>")[0]
+    assert section.count("<img") == 1  # the heat map
+    failed, moved = section.split("Windows whose relations between columns moved")
+    assert "region=west" in failed and "logins_30d" in moved

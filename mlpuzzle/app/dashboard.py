@@ -16,7 +16,9 @@ from ..monitoring.incidents import incidents
 from ..models.registry import history
 from ..monitoring.performance import performance, predictions
 from ..monitoring.report import (incident_line, incident_rows, incidents_figure, quarantine_threshold,
-                                       status_of)
+                                       segment_heatmap, status_of, worst_segments)
+from ..monitoring.rows import stored_relations, stored_segments
+from ..base.schema import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +192,20 @@ def _table(df: pd.DataFrame, links: dict | None = None) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
+def _segments_section(ws: Workspace) -> str:
+    """The segments' heat map (each one's metric less its reference's, by window), the failed ones, and the windows
+    whose relations between columns moved, from monitoring's stored results."""
+    db, spec = ws.dir("alerts") / "monitor.db", ws.spec
+    if not db.exists(): return '<p class="muted">none yet</p>'
+    with closing(sqlite3.connect(db)) as con: seg, rel = stored_segments(con), stored_relations(con)
+    metric = spec.promotion.metric
+    fig = segment_heatmap(seg, metric, higher_better=METRICS[spec.problem][metric]) if len(seg) else None
+    worst = worst_segments(seg)
+    failed = worst[worst.status == "failed"].tail(15)
+    moved = rel[rel.drifted][["window", "rows", "statistic", "threshold", "features"]].tail(10) if len(rel) else rel
+    return (f"{_png(fig) if fig else ''}<h3>Segments that failed (latest)</h3>{_table(failed)}"
+            f"<h3>Windows whose relations between columns moved</h3>{_table(moved)}")
+
 def _performance(ws: Workspace) -> tuple:
     "(realized, estimated) performance per window, from the predictions read once (empty when they cannot be had)."
     from mlpuzzle.monitoring.labelfree import window_estimates  # deferred: its imports cost about 54 ms
@@ -219,7 +235,9 @@ def build_dashboard(workspace, reports) -> Path:
     open_inc = inc[inc.state == "open"] if len(inc) else inc
     what = "; ".join(incident_line(r) for _, r in open_inc.iterrows()) if len(open_inc) else "no open incident"
     nav = ('<nav><a href="#health">Health</a><a href="#timeline">Timeline</a>'
-           '<a href="#trends">Drift and performance</a><a href="#incidents">Incidents</a><a href="#alerts">Alerts</a>'
+           '<a href="#trends">Drift and performance</a><a href="#segments">Segments</a>'
+           '<a href="#incidents">Incidents</a>'
+           '<a href="#alerts">Alerts</a>'
            '<a href="#models">Models</a><a href="#runs">Runs</a></nav>')
     body = f"""<h1>{html.escape(spec.name)}</h1>
 <p class="muted">{html.escape(spec.problem)} model of <code>{html.escape(str(ws.path))}</code>;
@@ -234,6 +252,7 @@ dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
 {timeline_plot(hist, alerts, vtimes, end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
 <section id="trends"><h2>Drift and performance over time</h2>
 {trends_plot(win, perf, spec, reference_changes(hist, vtimes), est)}</section>
+<section id="segments"><h2>Segments and relations</h2>{_segments_section(ws)}</section>
 <section id="incidents"><h2>Incidents</h2><p>Alerts that open within a window or two of each other are one incident.</p>
 {_png(incidents_figure(inc, end)) if len(inc) else ''}{_table(incident_rows(inc))}</section>
 <section id="alerts"><h2>Alerts</h2>{_table(alert_rows)}</section>

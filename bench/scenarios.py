@@ -31,8 +31,9 @@ to fail while the population holds; the same in every window, the reference's in
 - segment_concept: from the onset, 70% of the outcomes of `plan=pro` customers (about 10% of the rows) are a coin
   flip at the churn rate: that segment's ROC AUC falls to about 0.6, the population's stays above the floor
   (found once its labels arrive, 30 days later: `segment_performance`);
-- segment_shift: from the onset, `plan=pro` customers have a quarter of their tenure (their predicted churn moves:
-  `segment_balance`; at 10,000 rows the population's tenure drift may be seen first: `drift` counts too);
+- segment_shift: from the onset, `plan=pro` customers have a quarter of their tenure: their predicted churn moves
+  (`segment_balance`), tenure's relation to the plan changes (`relations`, naming both), and at 10,000 rows the
+  population's tenure may drift (`drift`): any of the three is the incident;
 - misaligned_join: `logins_30d` shuffled within each day from the onset (its relation to `usage_hours`, 0.86, is
   gone, every marginal unchanged: `relations`);
 - correlation_flip: `logins_30d` reassigned within each day in the reverse order of `usage_hours` (Spearman +0.86
@@ -75,7 +76,7 @@ NEAR = {  # near-threshold scenario -> (the simulator's scenario under it, the c
     "transient_nulls": ("none", ("data_quality",))}
 DEEP = {  # segment and relation scenario -> (the simulator's under it, the categories expected, days until labels)
     "segment_concept": ("none", ("segment",), 30),
-    "segment_shift": ("none", ("segment", "drift"), 0),
+    "segment_shift": ("none", ("segment", "relations", "drift"), 0),
     "misaligned_join": ("none", ("relations",), 0),
     "correlation_flip": ("none", ("relations",), 0)}
 ALL = SCENARIOS + list(NEAR) + list(DEEP)

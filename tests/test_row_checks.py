@@ -3,16 +3,12 @@ whose outcome turned shows only as a segment alert, and a join that scrambles on
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
+from conftest import serving_champion
 from mlpuzzle.base.workspace import init_workspace
 from mlpuzzle.data.labels import ingest_labels, training_set
 from mlpuzzle.data.store import ingest
-from mlpuzzle.models.model import train
-from mlpuzzle.models.registry import promote, register
-from mlpuzzle.models.tracking import track
 from mlpuzzle.monitoring.monitor import monitor
-from mlpuzzle.monitoring.reference import save_reference
 from mlpuzzle.serving.score import score
 from mlpuzzle.simulator.simulate import CHURN_RULE, churn_spec, draw_churn, simulate
 
@@ -45,12 +41,7 @@ def monitored(tmp_path_factory):
     ws = init_workspace(tmp_path_factory.mktemp("rows") / "ws", churn_spec({"kind": "dataframe"}))
     ingest(ws, df=ev)
     ingest_labels(ws, df=lab)
-    data = training_set(ws, until=day(30))
-    with threadpool_limits(1): r = train(data, ws.spec, seed=0)
-    info = {"threshold": r.threshold, "beats_baseline": True, "test_metrics": r.metrics["test"]}
-    v = register(ws, r.model, track(ws, r), info)
-    promote(ws, v, "the test's champion", as_of=day(30))
-    save_reference(ws, v, data, r.model, {**info, "version": v})
+    serving_champion(ws, training_set(ws, until=day(30)), day(30))
     score(ws, since=day(30))
     rep = monitor(ws, since=day(30), quiet=True)
     return ws, rep

@@ -55,7 +55,8 @@ def accepted(batch: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 
 def champion(data: pd.DataFrame, spec: dict):
-    "(model, info, estimator, seconds to fit it) trained on `data` as `train` does, estimated on valid + test."
+    """(model, info, estimator, seconds to fit it, spec, reference) trained on `data` as `train` does, estimated on
+    the reference: its valid + test rows."""
     from threadpoolctl import threadpool_limits
     from mlpuzzle.models.estimate import PerformanceEstimator
     from mlpuzzle.models.model import time_split, train
@@ -63,8 +64,9 @@ def champion(data: pd.DataFrame, spec: dict):
     info = {"version": 1, "threshold": r.threshold, "test_metrics": r.metrics["test"]}
     _, va, te = time_split(data, r.spec)
     t0 = time.perf_counter()
-    est = PerformanceEstimator().fit(r.model, info, pd.concat([va, te], ignore_index=True), r.spec)
-    return r.model, info, est, time.perf_counter() - t0, r.spec
+    reference = pd.concat([va, te], ignore_index=True)
+    est = PerformanceEstimator().fit(r.model, info, reference, r.spec)
+    return r.model, info, est, time.perf_counter() - t0, r.spec, reference
 
 
 def window_rows(model, info, est, spec, day: int, rows: pd.DataFrame, y, metrics: list) -> list[dict]:
@@ -117,7 +119,7 @@ def run(name: str, sim, spec: dict, rows: int, metrics: list, onset, label: str,
     spec, labels = validate_spec(spec, check_imports=False), sim.labels
     first = pd.concat([accepted(b, spec) for _, b in sim.batches[:30]], ignore_index=True)
     first = first.merge(labels[["customer_id", label]], on="customer_id")
-    model, info, est, fit_s, spec = champion(first, spec)
+    model, info, est, fit_s, spec, _ = champion(first, spec)
     out, clock = [], time.perf_counter()
     for d in range(START_PRODUCTION, DAYS):
         ok = accepted(sim.batches[d][1], spec)

@@ -59,8 +59,9 @@ def _fit_sigmoid(y, p, steps: int = 100) -> tuple:
     return ("sigmoid", float(w[0]), float(w[1]))
 
 def _apply(fit: tuple, p) -> np.ndarray:
-    "The probabilities `p` through one fitted map (identity, isotonic or sigmoid)."
+    "The probabilities `p` through one fitted map (identity, isotonic, sigmoid, or the mean of several)."
     p = np.asarray(p, dtype=float)
+    if fit[0] == "mean": return np.mean([_apply(f, p) for f in fit[1]], axis=0)
     if fit[0] == "isotonic": return np.interp(p, fit[1], fit[2]) if len(fit[1]) > 1 else np.full(len(p), fit[2][0])
     if fit[0] == "sigmoid": return 1 / (1 + np.exp(-(fit[1] * _logit(p) + fit[2])))
     return p
@@ -85,6 +86,10 @@ def _map(y, p, method: str) -> tuple:
     if method == "identity" or len(np.unique(y)) < 2: return ("identity",)
     return FITS[method](y, p)
 
+def _mean_of(fits: list) -> tuple:
+    "One map: the mean of the probabilities of `fits` (the fit itself when there is one)."
+    return fits[0] if len(fits) == 1 else ("mean", tuple(fits))
+
 def within_noise(a, b,  # per-row losses of two maps on the same rows
                  tolerance: float = 1.0) -> bool:  # in standard errors of the mean paired difference
     "Whether losses `a` are worse than `b` by at most `tolerance` standard errors of their paired difference."
@@ -93,7 +98,7 @@ def within_noise(a, b,  # per-row losses of two maps on the same rows
     return bool(d.mean() <= tolerance * se)
 
 class Calibrator:
-    "The probabilities of one class, calibrated: identity, sigmoid (Platt) or isotonic, chosen on cross-fitted halves."
+    "The probabilities of one class, calibrated: identity, sigmoid (Platt), isotonic or the mean of the close calls."
     def __init__(self, method: str = "auto",  # auto (chosen by held-out Brier score), identity, sigmoid or isotonic
                  seed: int = 0,  # random split into halves
                  tolerance: float = 1.0):  # candidates: the maps within this many standard errors of the best
@@ -110,14 +115,17 @@ class Calibrator:
         self.scores_ = {m: float(v.mean()) for m, v in loss.items()}
         self.method_ = min(methods, key=self.scores_.get)  # ties: the simpler
         close = [m for m in methods if within_noise(loss[m], loss[self.method_], self.tolerance)]
+        if len(np.unique(y)) < 2: self.method_, close = "identity", ["identity"]  # one class: every map is it
         self.candidates_ = {m: _map(y, p, m) for m in close}
-        self.map_, self.held_out_ = self.candidates_[self.method_], held[self.method_]
+        self.map_ = _mean_of(list(self.candidates_.values()))  # the rows cannot tell them apart: their mean
+        self.held_out_ = np.mean([held[m] for m in close], axis=0)
         return self
 
     def alternatives(self) -> list[tuple]:
-        "(weight, calibrator) for each other candidate map, weighted 1 / candidates: the choice the rows left open."
+        "(weight, calibrator) of each candidate map alone, weighted 1 / candidates, when the rows left the choice open."
+        if len(self.candidates_) < 2: return []
         w = 1 / len(self.candidates_)
-        return [(w, _with(self, map_=f)) for m, f in self.candidates_.items() if m != self.method_]
+        return [(w, _with(self, map_=f)) for f in self.candidates_.values()]
 
     def transform(self, p) -> np.ndarray:
         "Calibrated probabilities of `p`."

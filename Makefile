@@ -44,9 +44,10 @@ lint: $(BIN)/.installed
 nbtest: $(BIN)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 
-# One worker per core, each test file on one worker (module fixtures such as the demo's run are built once).
+# One worker per core, each test file on one worker (module fixtures such as the demo's run are built once), the
+# heaviest files first (tests/conftest.py orders them).
 pytest: $(BIN)/.installed
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/ -q -n auto --dist loadfile --durations=15
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/ -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run_overhead.py

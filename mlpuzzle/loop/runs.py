@@ -189,12 +189,11 @@ def _attach_to_mlflow(ws, outputs, files):
     "Log `files` (the executed notebook and HTML) to each MLflow run named in `outputs`."
     runs = [o.split(":", 1)[1] for o in outputs or [] if o.startswith("mlflow:")]
     if not runs: return
-    from mlpuzzle.models.tracking import mlflow_client  # deferred: loads pyarrow and pandas
-    c = mlflow_client(ws)
+    # deferred: loads pandas; MLflow itself only for a store not the workspace's own (`attach_artifacts`)
+    from mlpuzzle.models.tracking import attach_artifacts
     for r in runs:
-        for f in files:
-            try: c.log_artifact(r, f, "notebook")
-            except Exception as e: log.warning("could not attach %s to MLflow run %s: %s", f, r, e)
+        try: attach_artifacts(ws, r, files, "notebook")
+        except Exception as e: log.warning("could not attach %s to MLflow run %s: %s", ", ".join(files), r, e)
 
 # %% ../../nbs/loop/02_runs.ipynb #ff390701
 def _start_record(ws, run_id, stage, params, report):

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'limitations', 'model_card', 'tracking_uri', 'repoint_store', 'store_cache', 'mlflow_client', 'experiment_id',
-           'registered_versions', 'track']
+           'registered_versions', 'track', 'attach_artifacts']
 
 # %% ../../nbs/models/05_tracking.ipynb #3eb6bff5
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
@@ -282,3 +282,27 @@ def track(workspace,  # a Workspace or its directory
     client.set_terminated(rid, "FINISHED")
     log.info("tracked run %s in %s", rid, redact(tracking_uri(ws)))
     return rid
+
+# %% ../../nbs/models/05_tracking.ipynb #55ebc249
+def _local_artifacts(ws: Workspace, run_id: str) -> Path | None:
+    "The artifact directory of run `run_id` when the workspace's own store holds it, else None."
+    db = ws.dir("mlflow") / "mlflow.db"
+    if tracking_uri(ws) != _local_uri(ws) or not db.exists(): return None
+    repoint_store(ws)  # a copied workspace's runs still name the original's directory
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
+        row = con.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
+    uri = (row and row[0]) or ""
+    return Path(urllib.parse.unquote(urllib.parse.urlparse(uri).path)) if uri.startswith("file://") else None
+
+def attach_artifacts(workspace,  # a Workspace or its directory
+                     run_id: str,  # an MLflow run of the workspace's store
+                     files,  # paths of the files to log
+                     path: str | None = None):  # the directory under the run's artifacts
+    "Log `files` to MLflow run `run_id`, under `path`: copied in for the workspace's own store, else through MLflow."
+    ws = open_workspace(workspace)
+    if (d := _local_artifacts(ws, run_id)) is None:
+        client = mlflow_client(ws)
+        for f in files: client.log_artifact(run_id, str(f), path)
+        return
+    (dest := d / path if path else d).mkdir(parents=True, exist_ok=True)
+    for f in files: shutil.copy2(f, dest)

@@ -13,9 +13,9 @@ MLPUZZLE = Path(sys.executable).parent / "mlpuzzle"
 # whole to the next idle worker in this order (the Makefile turns xdist's own reordering by test count off), so the
 # long ones start at once and the short ones fill in at the end, instead of one long file left running alone.
 HEAVY_FIRST = ("test_replay.py", "test_demo.py", "test_models.py", "test_dask.py", "test_business_time.py",
-               "test_team.py", "test_own_data.py", "test_runs.py", "test_serve.py", "test_monitor.py",
+               "test_team.py", "test_own_data.py", "test_row_checks.py", "test_runs.py", "test_serve.py", "test_monitor.py",
                "test_estimated.py", "test_profiles_per_window.py", "test_cli_small.py", "test_ingest.py",
-               "test_incidents.py", "test_windows.py", "test_cli_data.py")
+               "test_incidents.py", "test_segments.py", "test_windows.py", "test_cli_data.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -104,6 +104,16 @@ def test_columnar_checks_decide_as_validate_batch(df):
                           validate_batch(as_read, SPEC, "fuzz.parquet", now="2025-01-01"))
 
 
+def test_a_whole_number_column_with_nulls_reads_as_whole_numbers_in_reasons():
+    "The example hypothesis found: a Parquet integer column with a null among its rejected rows read -1 as '-1.0'."
+    df = pd.DataFrame({"id": ["a", "b", "c"], "ts": ["2024-01-01"] * 3, "amount": pd.array([None, -1, 5], dtype="Int64"),
+                       "plan": ["basic"] * 3})
+    t = pa.Table.from_pandas(df, preserve_index=False)
+    new = check_table(t, SPEC, "fuzz.parquet", now="2025-01-01")
+    assert new.rejected["_reasons"].tolist()[1] == "amount -1: is below the minimum 0"
+    assert_same_decisions(new, validate_batch(t.to_pandas(integer_object_nulls=True), SPEC, "fuzz.parquet", now="2025-01-01"))
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     return init_workspace(tmp_path_factory.mktemp("fuzz") / "ws", SPEC)

@@ -149,7 +149,8 @@ def check_table(t: pa.Table,  # one chunk of a batch, as read
         bad |= dup
     idx = np.flatnonzero(bad)
     if len(idx):
-        raw = t.take(idx).to_pandas() if frame is None else frame.iloc[idx]  # rejected rows as read
+        # rejected rows as read: whole numbers with nulls stay whole (plain to_pandas would show -1 as "-1.0")
+        raw = t.take(idx).to_pandas(integer_object_nulls=True) if frame is None else frame.iloc[idx]
         rejected = as_text(raw).assign(_row=idx, _reasons=row_reasons(raw, [(m[idx], c, w) for m, c, w in checks],
                                                                       np.ones(len(idx), bool)))
     # the common case, without pandas' cost per column

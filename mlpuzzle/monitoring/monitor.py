@@ -31,7 +31,7 @@ from .labelfree import window_estimates
 from .quality import ingestion_counts, quality
 from .rows import (RowChecks, row_checks, row_findings, store_checks, stored_relations,
                                       stored_segments)
-from .rules import ROW_KINDS, judged_rules
+from .rules import ROW_KINDS, drifted, judged_rules
 from ..models.registry import champion
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,8 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
         est = _before(window_estimates(ws, pred, rule.below), end)
         def explain(key: str) -> list[dict]: return segment_gaps(ws, key, t, pred)
         checks = _checked_rows(ws, con, keys, versions, pred, t)
-        found = row_findings(checks, spec, labeled=perf.window[perf["value"].notna()].tolist() if len(perf) else [])
+        labeled = perf.window[perf["value"].notna()].tolist() if len(perf) else []
+        found = row_findings(checks, spec, labeled, {k for k, (d, _) in results.items() if drifted(d)})
         events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, versions), explain, found)
         incident_events = group_events(ws, con, events, at)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()

@@ -132,10 +132,14 @@ def _relation_findings(rel: dict) -> dict:
 
 def row_findings(checks: RowChecks, spec,
                  labeled: list | None = None,  # the windows with a realized metric: segment performance is judged there
+                 drifting: set = frozenset(),  # the windows whose features drift
                 ) -> dict:
-    "`{alert kind: findings by window}` of the row checks, as the alert rules take them (`alerts.evaluate_alerts`)."
+    """`{alert kind: findings by window}` of the row checks, as the alert rules take them (`alerts.evaluate_alerts`).
+    A segment's prediction balance is not judged in a window whose features drift: the drift rule tells that
+    incident (as the population's prediction balance does)."""
+    balance = _segment_findings(checks.segments, "balance", spec)
     return {"segment_performance": _segment_findings(checks.segments, "performance", spec, labeled),
-            "segment_balance": _segment_findings(checks.segments, "balance", spec),
+            "segment_balance": {k: v for k, v in balance.items() if k not in drifting},
             "relations": _relation_findings(checks.relations)}
 
 

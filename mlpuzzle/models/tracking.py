@@ -69,8 +69,7 @@ def _decision_section(r: TrainResult) -> str:
         return f"<h2>Decision</h2><p>Threshold {r.threshold:.4g} (no business values in the spec).</p>"
     vals = ", ".join(f"{k.upper()} {v:g}" for k, v in b.model_dump().items())
     return (f"<h2>Decision</h2><p>Threshold {r.threshold:.4g}, chosen on validation to maximize the business value "
-            f"({vals}).</p>"
-            f"<p>Value per row on test: {r.metrics['test']['value']:.4g} (baseline: "
+            f"({vals}).</p><p>Value per row on test: {r.metrics['test']['value']:.4g} (baseline: "
             f"{r.metrics['baseline']['value']:.4g}).</p>")
 
 # %% ../../nbs/models/05_tracking.ipynb #013eb51e
@@ -135,8 +134,7 @@ def repoint_store(workspace) -> str | None:
     if not db.exists(): return None
     with contextlib.closing(sqlite3.connect(db, timeout=60, isolation_level=None)) as con:
         row = con.execute("SELECT artifact_location FROM experiments WHERE name = ?", (ws.spec.name,)).fetchone()
-        old = row and row[0]
-        if not old or old == here.as_uri() or not old.startswith("file://"): return None
+        if not (old := row and row[0]) or old == here.as_uri() or not old.startswith("file://"): return None
         old_path = urllib.parse.unquote(urllib.parse.urlparse(old).path)
         con.execute("BEGIN IMMEDIATE")
         n = _replace_prefix(con, old, here.as_uri()) + _replace_prefix(con, old_path, str(here))
@@ -204,8 +202,7 @@ def experiment_id(workspace, client=None) -> str:
     if e is None:
         art = (ws.dir("mlflow") / "artifacts").as_uri() if tracking_uri(ws) == _local_uri(ws) else None
         try: return client.create_experiment(ws.spec.name, artifact_location=art)
-        # created meanwhile
-        except _mlflow().exceptions.MlflowException: e = client.get_experiment_by_name(ws.spec.name)
+        except _mlflow().exceptions.MlflowException: e = client.get_experiment_by_name(ws.spec.name)  # made meanwhile
     if e.lifecycle_stage == "deleted": client.restore_experiment(e.experiment_id)
     return e.experiment_id
 
@@ -223,8 +220,7 @@ def _sqlite_versions(db: Path, name: str) -> tuple[list, dict]:
 
 def registered_versions(workspace) -> tuple[list, dict]:
     "([(version, run id, {tag: value})], {alias: version}) of the workspace's registered model."
-    ws = open_workspace(workspace)
-    db = ws.dir("mlflow") / "mlflow.db"
+    ws = open_workspace(workspace); db = ws.dir("mlflow") / "mlflow.db"
     if tracking_uri(ws) == _local_uri(ws) and db.exists():
         try: return _sqlite_versions(db, ws.spec.name)
         except sqlite3.Error as e: log.info("reading %s directly failed (%s); asking MLflow", db, e)
@@ -270,8 +266,8 @@ def track(workspace,  # a Workspace or its directory
         ms = [Metric(f"{s}_{k}", v, now, 0) for s, m in result.metrics.items() for k,
               v in m.items()] + [Metric("fit_seconds", result.fit_seconds, now, 0)]
         ps = [Param(k, v) for k, v in _params(result).items()]
-        for i in range(0, max(len(ps), len(ms)), 100): client.log_batch(rid, metrics=ms[i:i + 100],
-                                                                        params=ps[i:i + 100])
+        for i in range(0, max(len(ps), len(ms)), 100):
+            client.log_batch(rid, metrics=ms[i:i + 100], params=ps[i:i + 100])
         with tempfile.TemporaryDirectory() as d:
             _write_artifacts(Path(d), result, snapshot_ids)
             client.log_artifacts(rid, d)
@@ -294,15 +290,11 @@ def _local_artifacts(ws: Workspace, run_id: str) -> Path | None:
     uri = (row and row[0]) or ""
     return Path(urllib.parse.unquote(urllib.parse.urlparse(uri).path)) if uri.startswith("file://") else None
 
-def attach_artifacts(workspace,  # a Workspace or its directory
-                     run_id: str,  # an MLflow run of the workspace's store
-                     files,  # paths of the files to log
-                     path: str | None = None):  # the directory under the run's artifacts
-    "Log `files` to MLflow run `run_id`, under `path`: copied in for the workspace's own store, else through MLflow."
-    ws = open_workspace(workspace)
-    if (d := _local_artifacts(ws, run_id)) is None:
-        client = mlflow_client(ws)
-        for f in files: client.log_artifact(run_id, str(f), path)
+def attach_artifacts(workspace, run_id: str, files, path: str | None = None):
+    """Log `files` (paths) to MLflow run `run_id` of `workspace` (a Workspace or its directory), under `path` (a
+    directory of the run's artifacts): copied in for the workspace's own store, else through MLflow."""
+    if (d := _local_artifacts(ws := open_workspace(workspace), run_id)) is None:
+        for f in files: mlflow_client(ws).log_artifact(run_id, str(f), path)
         return
     (dest := d / path if path else d).mkdir(parents=True, exist_ok=True)
     for f in files: shutil.copy2(f, dest)

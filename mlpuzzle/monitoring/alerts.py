@@ -29,9 +29,8 @@ _RANK = {"warning": 0, "critical": 1}
 
 def _alert_event(con, event: str, alert_id: int, key: str, as_of: str) -> dict:
     "Event `event` (raised, escalated, resolved) of alert `alert_id` in window `key`, with what the alert says."
-    kind, subject, sev, msg, ev = con.execute("SELECT kind, subject, severity, message, evidence FROM alerts WHERE "
-                                              "id=?",
-                                              (alert_id,)).fetchone()
+    kind, subject, sev, msg, ev = con.execute("SELECT kind, subject, severity, message, evidence FROM alerts "
+                                              "WHERE id=?", (alert_id,)).fetchone()
     return {"event": event, "id": alert_id, "kind": kind, "subject": subject, "severity": sev, "window": key,
             "at": as_of, "message": msg, "evidence": json.loads(ev) if ev else None}
 
@@ -40,8 +39,7 @@ def _raise(con, rule: dict, subject: str, key: str, as_of: str, msg, evidence, l
     event."""
     if late: msg = f"{msg} (the data arrived late: judged again on {as_of[:10]})"
     cur = con.execute("INSERT INTO alerts (kind, subject, severity, state, opened_window, raised_at, message, "
-                      "evidence, "
-                      "retrain, last_window, windows, late) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, 1, ?)",
+                      "evidence, retrain, last_window, windows, late) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, 1, ?)",
                       (rule.kind, subject, severity(rule, evidence), key, as_of, msg, as_json(evidence),
                        int(bool(rule.retrains)), key, int(late)))
     return _alert_event(con, "raised", cur.lastrowid, key, as_of)
@@ -167,8 +165,7 @@ def _history(j: Judging, keys: list, i: int, rule: dict) -> list:
 def _window_events(j: Judging, rule: dict, cursor: str, late: set) -> list[dict]:
     """The events of window `rule` on this run's windows after `cursor`, and on those at or before it whose inputs
     changed since they were judged (`late`)."""
-    kind, keys, events = rule.kind, sorted(j.results), []
-    holds_in = condition(kind)
+    kind, keys, events, holds_in = rule.kind, sorted(j.results), [], condition(rule.kind)
     for i, key in enumerate(keys):
         if key <= cursor and key not in late: continue
         d, q = j.results[key]
@@ -202,9 +199,7 @@ def _accepted_events(ws: Workspace, con, as_of: str, cursor: str) -> list[dict]:
 def _judged(perf: pd.DataFrame, serving: int | None) -> pd.DataFrame:
     "The windows of `perf` with a realized value, predicted by the `serving` version (any, when None)."
     if not len(perf): return perf
-    keep = perf["value"].notna()
-    if serving is not None: keep &= perf["version"] == serving
-    return perf[keep]
+    return perf[perf["value"].notna() & ((perf["version"] == serving) if serving is not None else True)]
 
 def _judged_events(j: Judging, rule: dict, rows: list[dict], bad, message, cursor: str) -> list:
     """The events of `rule` on per-window `rows` after `cursor`: `bad` says where its condition holds, `message(row)`
@@ -221,8 +216,8 @@ def _judged_events(j: Judging, rule: dict, rows: list[dict], bad, message, curso
 
 def _with_drift(j: Judging, rows: list[dict]) -> list[dict]:
     "`rows` (one per window), each with the features that drifted in its window."
-    def drift_of(key: str): return j.results[key][0] if key in j.results else None
-    return [{**r, "drifted": drifted_with(drift_of(r["window"]))} for r in rows]
+    return [{**r, "drifted": drifted_with(j.results[r["window"]][0] if r["window"] in j.results else None)}
+            for r in rows]
 
 def _performance_events(j: Judging, rule: dict, perf: pd.DataFrame, spec: dict, serving, cursor: str) -> list:
     "The events of the performance `rule` on the windows of `perf` after `cursor`."
@@ -238,8 +233,7 @@ def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, ser
     if est is None or not len(est): return []
     keep = est["estimate"].notna() & (est["rows"] >= rule.min_rows)
     if serving is not None: keep &= est["version"] == serving
-    floor = rule.below
-    rows = [{**e, "floor": floor if floor is not None else e["floor"]} for e in est[keep].to_dict("records")]
+    rows = [{**e, "floor": e["floor"] if rule.below is None else rule.below} for e in est[keep].to_dict("records")]
     bad = [band_below_floor(e, e["floor"], spec.problem) for e in rows]
     return _judged_events(j, rule, _with_drift(j, rows), bad, estimate_message, cursor)
 
@@ -257,8 +251,7 @@ def _finding_events(j: Judging, rule: dict, found: dict, cursor: str) -> list[di
                  if f["failed"] and streak[s] >= rule.consecutive}
         open_ = {s for (s,) in j.con.execute("SELECT subject FROM alerts WHERE kind=? AND state='open'", (rule.kind,))}
         for s in sorted(set(holds) | (open_ & set(found[key]))):
-            def pool_since(after: str, s=s) -> Pool:
-                return Pool([ok for k, ok in judged[s] if after < k <= key], j.alpha)
+            def pool_since(after: str, s=s) -> Pool: return Pool([w for k, w in judged[s] if after < k <= key], j.alpha)
             e = _transition(j.con, rule, s, s in holds, key, j.as_of, holds.get(s, (None, None)), pool_since)
             if e: events.append(e)
         _set_cursor(j.con, rule.kind, key)

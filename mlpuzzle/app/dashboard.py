@@ -212,6 +212,26 @@ def _performance(ws: Workspace) -> tuple:
     try: pred = predictions(ws); return performance(ws, pred=pred), window_estimates(ws, pred)
     except Exception as e: log.warning("dashboard: no performance (%s)", e); return pd.DataFrame(), pd.DataFrame()
 
+_NAV = ('<nav><a href="#health">Health</a><a href="#timeline">Timeline</a><a href="#trends">Drift and performance</a>'
+        '<a href="#segments">Segments</a><a href="#incidents">Incidents</a><a href="#alerts">Alerts</a>'
+        '<a href="#models">Models</a><a href="#runs">Runs</a></nav>')
+
+def _health(hist: pd.DataFrame, alerts: pd.DataFrame, inc: pd.DataFrame, runs: list) -> str:
+    "The status and its open incidents, the champion, and what the loop did: alerts, retrainings, promotions, runs."
+    status = status_of(alerts)
+    moves = hist[hist.action.isin(["promote", "rollback"])] if len(hist) else hist
+    champ = moves.to_version.iloc[-1] if len(moves) else None
+    counts = {a: int((hist.action == a).sum()) if len(hist) else 0 for a in ("promote", "refused", "retire")}
+    retrains = sum(1 for r in runs if r["stage"] == "train"
+                   and str((r.get("parameters") or {}).get("trigger", "")).startswith("alert:"))
+    open_inc = inc[inc.state == "open"] if len(inc) else inc
+    what = "; ".join(incident_line(r) for _, r in open_inc.iterrows()) if len(open_inc) else "no open incident"
+    return f"""<div class="status {status}">{status.upper()}: {html.escape(what)}</div>
+<p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>.
+{len(inc)} incident(s), {len(open_inc)} open, of {len(alerts)} alert(s); {retrains} retraining(s) started by alerts;
+{counts['promote']} promotion(s), {counts['refused']} refused challenger(s), {counts['retire']} retired model(s);
+{len(runs)} run(s), {sum(r['status'] != 'succeeded' for r in runs)} not succeeded.</p>"""
+
 def build_dashboard(workspace, reports) -> Path:
     "Write `reports/index.html` for `workspace` (a Workspace or its directory); return its path."
     from mlpuzzle.loop.runs import list_runs  # deferred: loads the Jupyter client
@@ -221,33 +241,14 @@ def build_dashboard(workspace, reports) -> Path:
     hist, alerts, win, inc = _history(ws), _alert_log(ws), _windows(ws), _incidents(ws)
     vtimes = _version_times(ws, runs)
     perf, est = _performance(ws)
-    status = status_of(alerts)
-    moves = hist[hist.action.isin(["promote", "rollback"])] if len(hist) else hist
-    champ = moves.to_version.iloc[-1] if len(moves) else None
     end = win.window.max() if len(win) else utc_now().tz_localize(None)
-    counts = {a: int((hist.action == a).sum()) if len(hist) else 0 for a in ("promote", "refused", "retire")}
-    retrains = sum(1 for r in runs if r["stage"] == "train"
-                   and str((r.get("parameters") or {}).get("trigger", "")).startswith("alert:"))
-    run_rows = _run_rows(runs, reports)
     alert_rows = alerts[["id", "kind", "subject", "severity", "state", "opened_window", "last_window", "windows",
                          "resolved_window", "message", "retrain_run"]] if len(alerts) else alerts
-    hist_rows = _history_rows(hist)
-    open_inc = inc[inc.state == "open"] if len(inc) else inc
-    what = "; ".join(incident_line(r) for _, r in open_inc.iterrows()) if len(open_inc) else "no open incident"
-    nav = ('<nav><a href="#health">Health</a><a href="#timeline">Timeline</a>'
-           '<a href="#trends">Drift and performance</a><a href="#segments">Segments</a>'
-           '<a href="#incidents">Incidents</a>'
-           '<a href="#alerts">Alerts</a>'
-           '<a href="#models">Models</a><a href="#runs">Runs</a></nav>')
     body = f"""<h1>{html.escape(spec.name)}</h1>
 <p class="muted">{html.escape(spec.problem)} model of <code>{html.escape(str(ws.path))}</code>;
 dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
-{nav}
-<section id="health"><h2>Health</h2><div class="status {status}">{status.upper()}: {html.escape(what)}</div>
-<p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>.
-{len(inc)} incident(s), {len(open_inc)} open, of {len(alerts)} alert(s); {retrains} retraining(s) started by alerts;
-{counts['promote']} promotion(s), {counts['refused']} refused challenger(s), {counts['retire']} retired model(s);
-{len(runs)} run(s), {sum(r['status'] != 'succeeded' for r in runs)} not succeeded.</p></section>
+{_NAV}
+<section id="health"><h2>Health</h2>{_health(hist, alerts, inc, runs)}</section>
 <section id="timeline"><h2>Timeline of model versions and alerts</h2>
 {timeline_plot(hist, alerts, vtimes, end) if len(hist) else '<p class="muted">no model yet</p>'}</section>
 <section id="trends"><h2>Drift and performance over time</h2>
@@ -256,9 +257,9 @@ dashboard built {utc_now():%Y-%m-%d %H:%M} UTC</p>
 <section id="incidents"><h2>Incidents</h2><p>Alerts that open within a window or two of each other are one incident.</p>
 {_png(incidents_figure(inc, end)) if len(inc) else ''}{_table(incident_rows(inc))}</section>
 <section id="alerts"><h2>Alerts</h2>{_table(alert_rows)}</section>
-<section id="models"><h2>Promotion history</h2>{_table(hist_rows)}</section>
+<section id="models"><h2>Promotion history</h2>{_table(_history_rows(hist))}</section>
 <section id="runs"><h2>Runs</h2><p>Each run's executed notebook, as HTML.</p>
-{_table(run_rows, {"run": "_href"})}</section>"""
+{_table(_run_rows(runs, reports), {"run": "_href"})}</section>"""
     page = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<title>mlpuzzle: {html.escape(spec.name)}</title><style>{_CSS}</style></head><body>{body}</body></html>')
     reports.mkdir(parents=True, exist_ok=True)

@@ -238,8 +238,7 @@ def run_stage(workspace,  # a Workspace or its directory
     params = resolve_parameters(stage, parameters or {})
     reap_interrupted(ws)
     run_id = _new_run_id()
-    out_dir = reports_dir(reports) / "runs" / f"{run_id}-{stage}"
-    out_dir.mkdir(parents=True)
+    (out_dir := reports_dir(reports) / "runs" / f"{run_id}-{stage}").mkdir(parents=True)
     out_nb = out_dir / f"{stage}.ipynb"
     _start_record(ws, run_id, stage, params, out_dir)
     log.info("run %s: %s on %s", run_id, stage, ws.path)
@@ -250,9 +249,9 @@ def run_stage(workspace,  # a Workspace or its directory
                 error="interrupted by the user")
         raise
     secs, error = time.monotonic() - t0, error and redact(error)
-    if out_nb.exists(): redact_notebook(out_nb)  # the parameters and outputs may name URLs with secrets (`privacy`)
     outs = []
     if out_nb.exists():
+        redact_notebook(out_nb)  # the parameters and outputs may name URLs with secrets (`privacy`)
         header = report_header(run_id, stage, ws, params, status, secs, error)
         outs = [str(p) for p in (out_nb, html.render(out_nb, header)) if p]
     r = get_run(ws, run_id)

@@ -42,6 +42,10 @@ CASES = [  # (id, spec text, what the one-line error must contain)
     ("not-yaml", "name: [unclosed\n", "not valid YAML: line"),
     ("not-a-mapping", "- just\n- a list\n", "expected a mapping of keys"),
     ("empty-file", "", "expected a mapping of keys"),
+    ("id-is-target", with_("columns.id", "churned"), "columns.id: is the target column too (columns.target)"),
+    ("timestamp-is-id", with_("columns.timestamp", "customer_id"), "columns.timestamp: is the id column too"),
+    ("nested-50000-deep", "name: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested more than"),
+    ("nested-60-deep-mapping", "name: " + "{a: " * 60 + "1" + "}" * 60 + "\n", "nested more than"),
 ]
 
 @pytest.mark.parametrize("text,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -16,9 +16,9 @@ from .core import SpecError, atomic_write
 from .schema import DEFAULT_ESTIMATOR, METRICS, Spec
 
 # %% auto #0
-__all__ = ['MAX_SPEC_CHARS', 'MAX_SPEC_VALUES', 'SCHEMA_FILE', 'models_at', 'field_at', 'spec_reference', 'spec_problems',
-           'alert_defaults', 'alert_rule', 'import_estimator', 'validate_spec', 'load_spec', 'json_schema', 'dump_spec',
-           'write_spec', 'spec_hash']
+__all__ = ['MAX_SPEC_CHARS', 'MAX_SPEC_VALUES', 'MAX_SPEC_DEPTH', 'SCHEMA_FILE', 'models_at', 'field_at', 'spec_reference',
+           'spec_problems', 'alert_defaults', 'alert_rule', 'import_estimator', 'validate_spec', 'load_spec',
+           'json_schema', 'dump_spec', 'write_spec', 'spec_hash']
 
 # %% ../../nbs/base/05_spec.ipynb #a1d719a9
 def _plain(spec) -> dict:
@@ -167,13 +167,17 @@ def _check_estimator(m, problem, problems):
     if not want(est): problems.append(("model.estimator",
                                        f"{m.estimator} is not a {kind}, as problem: {problem} needs"))
 
+_ROLES = ("target", "id", "timestamp")  # a column has at most one of them
+
 def _cross_checks(s: Spec, check_imports=True) -> list:
     "The problems that relate several keys of a well-typed spec `s`: [(key path, message)]."
     problems, feats, prob = [], s.features, s.problem
-    for role in ("target", "id", "timestamp"):
+    for i, role in enumerate(_ROLES):
         col = s.columns[role]
         if col is not None and col in feats:
             problems.append((f"features.{col}", f"is the {role} column (columns.{role}); remove it from features"))
+        if col is not None and (other := next((r for r in _ROLES[:i] if s.columns[r] == col), None)):
+            problems.append((f"columns.{role}", f"is the {other} column too (columns.{other}); a column has one role"))
     if s.promotion.metric not in METRICS[prob]:
         problems.append(("promotion.metric",
                          f"expected one of {', '.join(METRICS[prob])} for a {prob} problem, got "
@@ -195,7 +199,8 @@ def validate_spec(data,  # the spec as read from YAML (or a `Spec`, checked agai
                  ) -> Spec:
     """Validate spec mapping `data`; return the `Spec` with every default filled in, or raise a `SpecError` naming
     `file`."""
-    data = _plain(data)
+    try: data = _plain(data)
+    except RecursionError: raise SpecError(file, [("", _TOO_DEEP)]) from None
     if not isinstance(data, dict):
         raise SpecError(file, [("", f"expected a mapping of keys (name, problem, ...), got {type(data).__name__}")])
     try: spec = Spec.model_validate(data)
@@ -204,6 +209,19 @@ def validate_spec(data,  # the spec as read from YAML (or a `Spec`, checked agai
     return spec
 
 MAX_SPEC_CHARS, MAX_SPEC_VALUES = 1_000_000, 100_000  # a spec is small: far beyond these, it is an attack or a mistake
+MAX_SPEC_DEPTH = 32  # a spec's deepest key (monitoring.alerts[0].kind, an estimator's params) is a few levels down
+_TOO_DEEP = f"nested more than {MAX_SPEC_DEPTH} levels deep; a spec's keys are a few levels down: flatten the value"
+
+def _too_deep(node) -> bool:
+    "Whether YAML node `node` nests collections more than MAX_SPEC_DEPTH levels (walked without recursion)."
+    todo = [(node, 1)]
+    while todo:
+        n, depth = todo.pop()
+        if depth > MAX_SPEC_DEPTH: return True
+        kids = n.value if isinstance(n, (yaml.SequenceNode, yaml.MappingNode)) else []
+        todo += [(k, depth + 1) for kv in kids for k in (kv if isinstance(kv, tuple) else (kv,))
+                 if isinstance(k, (yaml.SequenceNode, yaml.MappingNode))]
+    return False
 
 def _expanded_size(node, memo: dict) -> int:
     """How many values YAML node `node` stands for once its aliases are expanded (memoized by node; a cycle counts as
@@ -219,10 +237,12 @@ def _read_yaml(text: str, path):
     "The YAML document in `text`, refused (SpecError) if its aliases expand to more than MAX_SPEC_VALUES values."
     loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
+        try: node = loader.get_single_node()  # PyYAML composes recursively: a deep enough text exhausts the stack
+        except RecursionError: raise SpecError(path, [("", _TOO_DEEP)]) from None
         if node is not None and _expanded_size(node, {}) > MAX_SPEC_VALUES:
             raise SpecError(path, [("", f"its aliases (&name, *name) expand to more than {MAX_SPEC_VALUES:,} values; "
                                         "a spec needs none of that: write the values out")])
+        if node is not None and _too_deep(node): raise SpecError(path, [("", _TOO_DEEP)])  # after: walks every value
         return loader.construct_document(node) if node is not None else None
     finally: loader.dispose()
 

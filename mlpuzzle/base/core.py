@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['WINDOW_FORMAT', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError', 'atomic_path',
-           'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'LockBusy', 'file_lock', 'short_repr', 'parse_duration',
-           'window_key', 'window_codes', 'window_keys', 'read_ahead', 'add_counts']
+__all__ = ['WINDOW_FORMAT', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError', 'StateError',
+           'atomic_path', 'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'LockBusy', 'file_lock', 'short_repr',
+           'parse_duration', 'window_key', 'window_codes', 'window_keys', 'read_ahead', 'add_counts']
 
 # %% ../../nbs/base/01_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -30,6 +30,7 @@ class WorkspaceError(MlpuzzleError): "A workspace is missing, or would be overwr
 class DataError(MlpuzzleError): "A batch of data cannot be read or used as a whole."
 class ModelError(MlpuzzleError): "A model cannot be trained, loaded or promoted."
 class RunError(MlpuzzleError): "A pipeline run cannot start, or failed."
+class StateError(MlpuzzleError): "A file the workspace keeps is damaged, or was changed since it was written."
 
 # %% ../../nbs/base/01_core.ipynb #8aa2ebc0
 def _fsync_dir(d: Path):

@@ -16,14 +16,14 @@ from .model import feature_columns, predict_scores, target
 from ..base.schema import METRICS
 from .expected import confusion_metrics, expected_confusion, score_groups, weighted_auc, weighted_average_precision
 from .calibrate import Calibrator, OneVsRestCalibrator, calibration_spread, choice_spread, fit_calibrator, halves
-from .modelfile import allowed_types, load_model_file, type_name
+from .modelfile import allowed_types, check_digest, load_model_file, record_digest, type_name
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SIZES', 'binary_estimates', 'multiclass_estimates', 'loss_inputs', 'fit_loss_models', 'regression_estimates',
-           'estimated_metrics', 'resampled_se', 'se_at', 'PerformanceEstimator', 'band_below_floor', 'estimator_path',
-           'estimator_types', 'save_estimator', 'load_estimator']
+__all__ = ['log', 'SIZES', 'REFERENCE_FIX', 'binary_estimates', 'multiclass_estimates', 'loss_inputs', 'fit_loss_models',
+           'regression_estimates', 'estimated_metrics', 'resampled_se', 'se_at', 'PerformanceEstimator',
+           'band_below_floor', 'estimator_path', 'estimator_types', 'save_estimator', 'load_estimator']
 
 # %% ../../nbs/models/08_estimate.ipynb #e5700037
 def binary_estimates(s, c,  # the model's scores P(positive) and their calibrated probabilities
@@ -255,11 +255,15 @@ def estimator_types() -> set[str]:
     return allowed_types(["sklearn.ensemble.HistGradientBoostingRegressor"]) | {
         type_name(c) for c in (PerformanceEstimator, Calibrator, OneVsRestCalibrator)}
 
+REFERENCE_FIX = ("restore profiles/reference/ from a backup of the workspace, or train a new version (`mlpuzzle run "
+                 "train`), which writes its own")  # how to rebuild a version's reference files
+
 def save_estimator(ws, version: int, est: PerformanceEstimator) -> Path:
-    "Save `est` (skops) beside the reference profile of `version`, atomically."
+    "Save `est` (skops) beside the reference profile of `version`, atomically, and record its digest."
     import skops.io as sio
     p = estimator_path(ws, version)
     with atomic_path(p) as tmp: sio.dump(est, tmp)
+    record_digest(p)
     return p
 
 def load_estimator(ws, version: int) -> PerformanceEstimator:
@@ -267,4 +271,5 @@ def load_estimator(ws, version: int) -> PerformanceEstimator:
     p = estimator_path(ws, version)
     if not p.exists(): raise FileNotFoundError(f"no performance estimator for model version {version} ({p}); "
                                                "call mlpuzzle.models.estimate.save_estimator after training")
+    check_digest(p, REFERENCE_FIX)
     return load_model_file(p, estimator_types(), what=f"the performance estimator of model version {version}")

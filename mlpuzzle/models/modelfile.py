@@ -7,13 +7,14 @@ from __future__ import annotations
 import functools, hashlib, inspect, json, zipfile
 from pathlib import Path
 
-from ..base.core import ModelError
+from ..base.core import atomic_write, ModelError, StateError
 from ..base.spec import import_estimator
 from .model import PIPELINE_FUNCTIONS
 
 # %% auto #0
 __all__ = ['type_name', 'value_types', 'pipeline_types', 'estimator_parts', 'allowed_types', 'spec_types', 'file_types',
-           'file_digest', 'save_model', 'check_types', 'load_model_file']
+           'file_digest', 'digest_path', 'record_digest', 'check_digest', 'save_model', 'check_types',
+           'load_model_file']
 
 # %% ../../nbs/models/06_modelfile.ipynb #af90306c
 def type_name(cls) -> str:
@@ -128,6 +129,27 @@ def file_digest(path) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
+
+def digest_path(path) -> Path:
+    "The file beside `path` that holds the SHA-256 recorded when `path` was written."
+    return Path(f"{path}.sha256")
+
+def record_digest(path) -> str:
+    "Record the SHA-256 of the file at `path` beside it (`digest_path`); return it."
+    digest = file_digest(path)
+    atomic_write(digest_path(path), digest + "\n")
+    return digest
+
+def check_digest(path,
+                 fix: str):  # how to rebuild the file, for the message
+    """`path`, refused (StateError naming it and `fix`) when its content is not the one recorded when it was written; a
+    file written before digests were recorded is not checked."""
+    record = digest_path(path)
+    if not record.exists(): return Path(path)
+    want, got = record.read_text().strip(), file_digest(path)
+    if got != want:
+        raise StateError(f"{path} was changed since it was written (SHA-256 {got[:16]}, recorded {want[:16]}); {fix}")
+    return Path(path)
 
 # %% ../../nbs/models/06_modelfile.ipynb #38c52bb1
 def save_model(model, path) -> dict:

@@ -24,7 +24,7 @@ from ..base.workspace import Workspace
 from ..base.core import WINDOW_FORMAT, now_iso, parse_duration, window_key, window_keys
 from ..data.store import snapshots
 from .windows import business_now, window_files, window_range
-from .reference import load_baselines, load_reference, window_references
+from .reference import load_baselines, load_reference, reference_stamp, window_references
 from .drift import drift
 from .performance import performance, predictions, segment_gaps
 from .labelfree import window_estimates
@@ -131,12 +131,14 @@ def _window_results_on(ws: Workspace, con, keys: list[str], versions: dict) -> d
     def files_of(k: str) -> list: return window_files(ws, k)  # each window's files listed once
     @cache
     def base_of(v) -> dict: return _baselines(ws, v)  # each version's baselines read once
+    @cache
+    def against_of(v) -> str: return json.dumps([v, reference_stamp(ws, v)])  # a window's result depends on them
     out, rows_seen, references = {}, [], {}  # a reference is read only when a window has to be computed
     for key in keys:
         files, pool = files_of(key), [p for k in _pool_keys(ws, key) for p in files_of(k)]
         counts = {**ingestion_counts(manifests, key), "requests": online_requests(ws, key)}
         expected = _expected(ws.spec, rows_seen, base_of(versions[key]))
-        sig = _signature(ws, files + pool, counts, versions[key]) + json.dumps(expected)
+        sig = _signature(ws, files + pool, counts, against_of(versions[key])) + json.dumps(expected)
         if key in stored and stored[key][0] == sig: out[key] = _stored_window(stored[key])
         else:
             reference = _reference(ws, references, versions[key], files)

@@ -4,17 +4,18 @@
 
 # %% ../../nbs/monitoring/05_reference.ipynb #9e0f0003
 from __future__ import annotations
-import json, logging
+import json, logging, math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..base.core import add_counts, atomic_path, ModelError, parse_duration, to_utc
+from ..base.core import add_counts, atomic_path, ModelError, parse_duration, short_repr, StateError, to_utc
 from ..base.workspace import Workspace
 from ..models.model import time_split
 from ..models.tracking import mlflow_client
-from ..models.estimate import PerformanceEstimator, save_estimator
+from ..models.estimate import PerformanceEstimator, REFERENCE_FIX, save_estimator
+from ..models.modelfile import check_digest, file_digest, record_digest
 from ..models.registry import history
 from ..data.store import snapshots
 from .segments import segment_baselines, segment_columns
@@ -23,8 +24,8 @@ from .multivariate import fit_relations
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SAMPLE_ROWS', 'period_counts', 'held_out', 'reference_baselines', 'scores_of', 'row_baselines',
-           'reference_path', 'baselines_path', 'save_reference', 'load_reference', 'load_baselines',
+__all__ = ['log', 'SAMPLE_ROWS', 'MAX_BASELINE', 'period_counts', 'held_out', 'reference_baselines', 'scores_of', 'row_baselines',
+           'reference_path', 'baselines_path', 'save_reference', 'load_reference', 'load_baselines', 'reference_stamp',
            'window_references']
 
 # %% ../../nbs/monitoring/05_reference.ipynb #b45e0002
@@ -96,6 +97,39 @@ def row_baselines(ws: Workspace, data: pd.DataFrame, held: tuple, info: dict, ro
         except Exception as e: log.warning("the reference has no %s baselines: %s", name, e)
     return out
 
+# %% ../../nbs/monitoring/05_reference.ipynb #7b69f34b
+MAX_BASELINE = 1e15  # no count, rate or score of a reference comes near it: beyond, the file was tampered with
+_BASELINE_TYPES = {"ingested": (dict, "a mapping"), "windows": (int, "an integer"), "segments": (dict, "a mapping"),
+                   "rows_per_window": ((int, float, type(None)), "a number"), "relations": (dict, "a mapping"),
+                   "prediction_shares": (dict, "a mapping")}
+
+def _finite(node):
+    "`node` (JSON-like) with each float that is not finite as None: baselines are written as strict JSON."
+    if isinstance(node, dict): return {k: _finite(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)): return [_finite(v) for v in node]
+    return None if isinstance(node, float) and not math.isfinite(node) else node
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number a baseline can hold")
+
+def _bad_number(node) -> str | None:
+    "`key = value` of the first number in `node` that is not finite or beyond MAX_BASELINE (None: all fine)."
+    todo = [(node, "")]
+    while todo:
+        n, at = todo.pop()
+        if isinstance(n, dict): todo += [(v, f"{at}.{k}".lstrip(".")) for k, v in n.items()]
+        elif isinstance(n, list): todo += [(v, f"{at}[{i}]") for i, v in enumerate(n)]
+        elif isinstance(n, (int, float)) and not (math.isfinite(n) and abs(n) <= MAX_BASELINE): return f"{at} = {n}"
+    return None
+
+def _baselines_problem(data) -> str | None:
+    "What makes `data`, read from a baselines file, not baselines (None: nothing)."
+    if not isinstance(data, dict): return f"expected a mapping of baselines, got {type(data).__name__}"
+    if wrong := next((k for k, (t, _) in _BASELINE_TYPES.items() if k in data and not isinstance(data[k], t)), None):
+        return f"{wrong}: expected {_BASELINE_TYPES[wrong][1]}, got {short_repr(data[wrong], 40)}"
+    if bad := _bad_number(data): return f"{bad} is not a number of a reference (finite, at most {MAX_BASELINE:g})"
+    return None
+
 # %% ../../nbs/monitoring/05_reference.ipynb #c3891561
 def reference_path(ws: Workspace, version: int) -> Path:
     "Where the reference profile of model `version` is kept."
@@ -135,9 +169,12 @@ def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info:
     unseen = _reference_frame(ws, held, model, info)  # in-sample predictions are surer than live ones
     baselines = reference_baselines(ws, data, unseen)
     baselines.update(row_baselines(ws, data, (held, unseen), info, baselines["rows_per_window"]))
-    with atomic_path(baselines_path(ws, version)) as tmp: tmp.write_text(json.dumps(baselines))
+    with atomic_path(baselines_path(ws, version)) as tmp:
+        tmp.write_text(json.dumps(_finite(baselines), allow_nan=False))
+    record_digest(baselines_path(ws, version))
     _save_estimator(ws, version, held, model, info)
     with atomic_path(p) as tmp: write_profile(profile_frame(frame), tmp)
+    record_digest(p)
     if info.get("run_id"): _attach(ws, info["run_id"], p)
     return p
 
@@ -148,12 +185,27 @@ def load_reference(ws: Workspace, version: int):
     if not p.exists(): raise FileNotFoundError(f"no reference profile for model version {version} ({p}); "
                                                "`mlpuzzle run train` writes one, or call "
                                                "mlpuzzle.monitoring.reference.save_reference")
-    return read_profile(p)
+    check_digest(p, REFERENCE_FIX)
+    try: return read_profile(p)
+    except Exception as e:  # whylogs says DeserializationError, or worse, and never which file
+        raise StateError(f"{p}: not a whylogs profile ({type(e).__name__}: {str(e)[:120]}); {REFERENCE_FIX}") from None
 
 def load_baselines(ws: Workspace, version: int) -> dict:
-    "The baselines of `version` (`{}` for a version saved before baselines were kept)."
+    """The baselines of `version` (`{}` for a version saved before baselines were kept), refused (StateError naming the
+    file) when changed since written, or not of their shape."""
     p = baselines_path(ws, version)
-    return json.loads(p.read_text()) if p.exists() else {}
+    if not p.exists(): return {}
+    check_digest(p, REFERENCE_FIX)
+    try: data = json.loads(p.read_text(), parse_constant=_refuse_constant)
+    except ValueError as e: raise StateError(f"{p}: not valid baselines JSON ({e}); {REFERENCE_FIX}") from None
+    if problem := _baselines_problem(data): raise StateError(f"{p}: {problem}; {REFERENCE_FIX}")
+    return data
+
+def reference_stamp(ws: Workspace, version: int | None) -> list:
+    """What a window judged against `version`'s reference depends on: the content (SHA-256) of its profile and baselines
+    (a few hundred kilobytes: about a millisecond)."""
+    files = [reference_path(ws, version), baselines_path(ws, version)] if version is not None else []
+    return [file_digest(p) if p.exists() else None for p in files]
 
 # %% ../../nbs/monitoring/05_reference.ipynb #9e0f0008
 def _moves(ws: Workspace) -> list[tuple]:

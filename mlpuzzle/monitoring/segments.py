@@ -136,7 +136,8 @@ def _signal_row(pool: _Rows, col: str, seg: str, signal: str, base: dict, spec, 
     value, se, count = f(y[mask], s[mask], spec, threshold)
     b = base.get(signal, {})
     row = {"subject": f"{col}={seg}", "column": col, "segment": seg, "signal": signal, "rows": int(mask.sum()),
-           "share": mask.mean(), "labeled": int((~np.isnan(y[mask])).sum()), "value": value, "se": se, "rest": np.nan,
+           "share": mask.mean() if len(mask) else np.nan,
+           "labeled": int((~np.isnan(y[mask])).sum()), "value": value, "se": se, "rest": np.nan,
            "baseline": _num(b.get("value")), "baseline_se": _num(b.get("se")), "baseline_count": b.get("count") or 0}
     need = spec.monitoring.segments.min_labels  # in the window and in the reference, and a value in both
     row["judged"] = count >= need and value == value and row["baseline_count"] >= need and b.get("value") is not None

@@ -15,9 +15,9 @@ from ..base.schema import METRICS
 from .business import has_business, value_per_row
 
 # %% auto #0
-__all__ = ['SCORERS', 'METRIC_NAMES', 'SE_OF', 'Outcome', 'outcome', 'roc_auc', 'pr_auc', 'log_loss', 'brier', 'f1', 'precision',
-           'recall', 'accuracy', 'value', 'f1_macro', 'mae', 'rmse', 'r2', 'Metric', 'metric', 'metrics_of', 'auc_se',
-           'auc_by_ranks', 'mean_se', 'share_se', 'bootstrap_se', 'metric_se']
+__all__ = ['SCORERS', 'METRIC_NAMES', 'SE_OF', 'Outcome', 'outcome', 'auc_by_ranks', 'roc_auc', 'pr_auc', 'log_loss', 'brier',
+           'f1', 'precision', 'recall', 'accuracy', 'value', 'f1_macro', 'mae', 'rmse', 'r2', 'Metric', 'metric',
+           'metrics_of', 'auc_se', 'mean_se', 'share_se', 'bootstrap_se', 'metric_se']
 
 # %% ../../nbs/models/03_metrics.ipynb #0af403b3
 @dataclass
@@ -56,7 +56,19 @@ def _sk():
     from sklearn import metrics
     return metrics
 
-def roc_auc(o: Outcome) -> float: return _sk().roc_auc_score(o.y, o.scores) if o.both_classes else np.nan
+def auc_by_ranks(y: np.ndarray, scores: np.ndarray) -> float:
+    "ROC AUC as Mann-Whitney's U of the positives' score ranks (ties count a half): `roc_auc_score`, 20 times faster."
+    from scipy.stats import rankdata
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    return float((rankdata(scores)[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+def roc_auc(o: Outcome) -> float:
+    "ROC AUC by the ranks of the scores (`auc_by_ranks`: scikit-learn's value, many times faster); NaN with one class."
+    if not o.both_classes: return np.nan
+    s = np.asarray(o.scores, float)
+    if not np.isfinite(s).all(): return _sk().roc_auc_score(o.y, o.scores)  # which says what is wrong with them
+    return auc_by_ranks((o.y == np.unique(o.y)[1]).astype(int), s)
 def pr_auc(o: Outcome) -> float: return _sk().average_precision_score(o.y, o.scores) if o.both_classes else np.nan
 def log_loss(o: Outcome) -> float: return _sk().log_loss(o.y, o.scores, labels=o.labels)
 def brier(o: Outcome) -> float: return _sk().brier_score_loss(o.y, o.scores, pos_label=1)
@@ -111,13 +123,6 @@ def auc_se(auc: float, n_pos: int, n_neg: int) -> float:
     q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
     var = auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2) + (n_neg - 1) * (q2 - auc ** 2)
     return math.sqrt(max(var, 0) / (n_pos * n_neg))
-
-def auc_by_ranks(y: np.ndarray, scores: np.ndarray) -> float:
-    "ROC AUC as Mann-Whitney's U of the positives' score ranks (ties count a half): `roc_auc_score`, 20 times faster."
-    from scipy.stats import rankdata
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    return float((rankdata(scores)[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 def mean_se(x: np.ndarray) -> float:
     "The standard error of the mean of `x`."

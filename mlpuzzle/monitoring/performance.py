@@ -110,9 +110,10 @@ def _window_performance(ws: Workspace, key: str, g: pd.DataFrame, seen: dict, mi
 
 def performance(ws: Workspace, as_of=None, min_labels: int = 50, floor: float | None = None,
                 pred: pd.DataFrame | None = None,  # `predictions(ws)`, when the caller has read them already
+                labeled: pd.DataFrame | None = None,  # `labeled_predictions(ws, as_of, pred)`, when read already
                ) -> pd.DataFrame:
     "The realized gate metric per window of event time, from the predictions and the labels known at `as_of`."
-    df, seen = labeled_predictions(ws, as_of, pred), {}
+    df, seen = labeled_predictions(ws, as_of, pred) if labeled is None else labeled, {}
     if df is None: return pd.DataFrame(columns=_COLUMNS)
     rows = [_window_performance(ws, k, g, seen, min_labels, floor) for k, g in df.groupby("window")]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=_COLUMNS)
@@ -131,10 +132,12 @@ def _with_features(ws: Workspace, g: pd.DataFrame, key: str, columns: list[str])
 
 def segment_gaps(ws: Workspace, key: str, as_of=None, pred: pd.DataFrame | None = None,
                  min_rows: int = 30,  # labeled rows a segment, and the rest of the window, need to be judged
-                 top: int = 3) -> list[dict]:
+                 top: int = 3,
+                 labeled: pd.DataFrame | None = None,  # `labeled_predictions(ws, as_of, pred)`, when read already
+                ) -> list[dict]:
     """The segments of window `key` (a value of a categorical or boolean feature) where the realized gate metric
     fell most below the rest of the window: column, value, labeled rows, the metric there and on the rest."""
-    df, spec = labeled_predictions(ws, as_of, pred), ws.spec
+    df, spec = labeled_predictions(ws, as_of, pred) if labeled is None else labeled, ws.spec
     if df is None or not (df.window == key).any(): return []
     columns, g = _segment_columns(spec), df[df.window == key]
     g = _with_features(ws, g, key, columns)

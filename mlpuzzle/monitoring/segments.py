@@ -64,11 +64,13 @@ def _labels_of(s: pd.Series, seg: dict) -> pd.Series:
     "The segment of each value of `s` by one column's segments `seg`."
     if seg["kind"] == "bins":
         names = np.array(_bin_names(seg["edges"]), dtype=object)
-        out = pd.Series(names[np.searchsorted(seg["edges"], s.astype(float), side="right")], index=s.index)
-    else:
-        text = _as_text(s)
-        out = text.where(text.isin(seg["values"]), OTHER)
-    return out.where(s.notna(), NULL)
+        out = names[np.searchsorted(seg["edges"], s.to_numpy(float, na_value=np.nan), side="right")]
+    else:  # on arrays: a window's segments are labelled on every monitoring run that pools it
+        values = pd.Index(seg["values"], dtype=object)
+        codes = values.get_indexer(s if isinstance(s.dtype, pd.StringDtype) else _as_text(s))
+        out = np.where(codes >= 0, values.to_numpy()[codes], OTHER).astype(object)
+    out[s.isna().to_numpy()] = NULL
+    return pd.Series(out, index=s.index, dtype=object)
 
 def segment_labels(df: pd.DataFrame, segments: dict) -> pd.DataFrame:
     "Each row's segment by each column of `segments` (nulls are the segment `(null)`, new values `(other)`)."

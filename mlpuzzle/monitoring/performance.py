@@ -20,7 +20,8 @@ from ..models.metrics import auc_se, metrics_of
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'default_floor', 'below_floor', 'predictions', 'labeled_predictions', 'floor_of', 'performance', 'segment_gaps']
+__all__ = ['log', 'default_floor', 'below_floor', 'predictions', 'labeled_predictions', 'floor_of', 'performance',
+           'with_drop_shares', 'segment_gaps']
 
 # %% ../../nbs/monitoring/02_performance.ipynb #00b25f0b
 def default_floor(metric: str, problem: str, test_value: float | None) -> float | None:
@@ -130,13 +131,24 @@ def _with_features(ws: Workspace, g: pd.DataFrame, key: str, columns: list[str])
     id_col = ws.spec.columns.id
     return g.merge(rows[[id_col, *columns]].drop_duplicates(id_col), on=id_col, how="left")
 
+def with_drop_shares(gaps: list[dict], whole: float, test: float | None,
+                     sign: int) -> list[dict]:  # 1: higher is better; -1: lower is
+    """`gaps` each with `drop_share`: the part of the drop from `test` to `whole` (the window's metric) that is gone on
+    the rest of the window without the segment's rows, in [0, 1] (NaN when the metric did not drop or `test` is
+    unknown)."""
+    drop = sign * (test - whole) if test is not None else np.nan
+    for s in gaps: s["drop_share"] = float(np.clip(sign * (s["rest"] - whole) / drop, 0, 1)) if drop > 0 else np.nan
+    return gaps
+
 def segment_gaps(ws: Workspace, key: str, as_of=None, pred: pd.DataFrame | None = None,
                  min_rows: int = 30,  # labeled rows a segment, and the rest of the window, need to be judged
                  top: int = 3,
                  labeled: pd.DataFrame | None = None,  # `labeled_predictions(ws, as_of, pred)`, when read already
                 ) -> list[dict]:
     """The segments of window `key` (a value of a categorical or boolean feature) where the realized gate metric
-    fell most below the rest of the window: column, value, labeled rows, the metric there and on the rest."""
+    fell most below the rest of the window: column, value, labeled rows (`rows`, and `row_share` of the window's), the
+    metric there and on the rest, and `drop_share`: the part of the window's drop from the version's test value that
+    is gone without the segment's rows (NaN when the window did not drop)."""
     df, spec = labeled_predictions(ws, as_of, pred) if labeled is None else labeled, ws.spec
     if df is None or not (df.window == key).any(): return []
     columns, g = _segment_columns(spec), df[df.window == key]
@@ -145,9 +157,10 @@ def segment_gaps(ws: Workspace, key: str, as_of=None, pred: pd.DataFrame | None 
     def metric(part: pd.DataFrame) -> float:
         y = part[y_col]
         return _realized(part, y, spec, info, key) if _judgeable(y, spec.problem, min_rows) else np.nan
-    out = [{"column": c, "value": str(v), "rows": len(seg), "metric": metric(seg), "rest": metric(g[g[c] != v])}
-           for c in columns for v, seg in g.groupby(c) if len(seg) >= min_rows]
+    out = [{"column": c, "value": str(v), "rows": len(seg), "row_share": len(seg) / len(g), "metric": metric(seg),
+            "rest": metric(g[g[c] != v])} for c in columns for v, seg in g.groupby(c) if len(seg) >= min_rows]
     sign = 1 if METRICS[spec.problem][spec.promotion.metric] else -1
+    with_drop_shares(out, metric(g), (info.get("test_metrics") or {}).get(spec.promotion.metric), sign)
     out = [s for s in out
            if s["metric"] == s["metric"] and s["rest"] == s["rest"] and sign * (s["rest"] - s["metric"]) > 0]
     return sorted(out, key=lambda s: -sign * (s["rest"] - s["metric"]))[:top]

@@ -255,10 +255,14 @@ def _drift_note(drifted: list[dict]) -> str:
     return "; drifting in the same window: " + ", ".join(f"{d['column']} ({d['distance']:.2f})" for d in drifted[:5])
 
 def _segment_note(segments: list[dict] | None) -> str:
-    "`; lowest segments: plan=pro 0.552 (rest 0.713, 120 rows)` (nothing without segments)."
-    if not segments: return ""
-    return "; lowest segments: " + ", ".join(f"{s['column']}={s['value']} {s['metric']:.3f} (rest {s['rest']:.3f}, "
-                                             f"{s['rows']:,} rows)" for s in segments)
+    """`; lowest segments: plan=pro 0.552 (rest 0.713; 120 rows, 12% of the window; 64% of the drop)` (nothing without
+    segments; the shares when known)."""
+    def shares(s: dict) -> str:
+        rows = f"{s['rows']:,} rows" + (f", {s['row_share']:.0%} of the window" if "row_share" in s else "")
+        drop = s.get("drop_share", float("nan"))
+        return rows + (f"; {drop:.0%} of the drop" if drop == drop else "")
+    return "; lowest segments: " + ", ".join(f"{s['column']}={s['value']} {s['metric']:.3f} (rest {s['rest']:.3f}; "
+                                             f"{shares(s)})" for s in segments) if segments else ""
 
 def performance_message(p: dict, metric: str) -> str | None:
     "What a performance alert says of window `p` (None without a floor)."

@@ -51,8 +51,7 @@ def _resolve(con, alert_id: int, key: str, as_of: str) -> dict:
     return _alert_event(con, "resolved", alert_id, key, as_of)
 
 def _held_again(con, rule: dict, alert: tuple, key: str, as_of: str, evidence) -> dict | None:
-    """Open `alert` (id, severity, ...) held in window `key`: its last window moves on; a bigger finding raises its
-    severity."""
+    "Hold open `alert` (id, severity, ...) in window `key`: its last window moves on; a bigger finding escalates it."
     con.execute("UPDATE alerts SET last_window=?, windows=windows+1 WHERE id=?", (key, alert[0]))
     sev = severity(rule, evidence) if evidence is not None else alert[1]
     if _RANK[sev] <= _RANK[alert[1]]: return None
@@ -85,7 +84,8 @@ class Judging:
     as_of: str
     alpha: float = 0.05  # monitoring.recovery_alpha
     pooled_drift: Callable | None = None  # keys -> the drift table of their merged profiles (None: judged per window)
-    # window -> the segments where its realized metric fell most (`performance.segment_gaps`)
+    # (window, estimated=False) -> the segments where its realized (estimated) metric is lowest
+    # (`performance.segment_gaps`, `labelfree.estimated_segment_gaps`)
     explain: Callable | None = None
 
     def window(self, key: str) -> tuple | None:
@@ -100,8 +100,7 @@ class Judging:
         return sorted(stored | {k for k in self.results if after < k <= upto})
 
 def _window_pool(j: Judging, rule: dict, after: str, key: str) -> Pool:
-    """The windows after `after` up to `key` that say something to `rule` (with rows, or any for kinds judging empty
-    ones)."""
+    "The windows after `after` up to `key` that say something to `rule` (with rows; any, for kinds judging empty)."
     found = [(k, j.window(k)) for k in j.keys_between(after, key)]
     windows = [(k, w) for k, w in found if w is not None and (w[1]["rows"] or rule.kind in JUDGE_EMPTY)]
     windows = windows[-POOL_WINDOWS * rule.clear_after:]
@@ -214,18 +213,19 @@ def _judged_events(j: Judging, rule: dict, rows: list[dict], bad, message, curso
         _set_cursor(j.con, rule.kind, key)
     return events
 
-def _with_drift(j: Judging, rows: list[dict]) -> list[dict]:
-    "`rows` (one per window), each with the features that drifted in its window."
-    return [{**r, "drifted": drifted_with(j.results[r["window"]][0] if r["window"] in j.results else None)}
-            for r in rows]
+def _explained(j: Judging, rows: list[dict], bad: list, cursor: str, estimated: bool = False) -> list[dict]:
+    "`rows` (a window each) with the features drifting there and, below the floor (`bad`) after `cursor`, where."
+    out = [{**r, "drifted": drifted_with(j.results[r["window"]][0] if r["window"] in j.results else None)}
+           for r in rows]
+    for r, b in zip(out, bad):  # asked only of the windows below the floor
+        if b and j.explain is not None and r["window"] > cursor: r["segments"] = j.explain(r["window"], estimated)
+    return out
 
 def _performance_events(j: Judging, rule: dict, perf: pd.DataFrame, spec: dict, serving, cursor: str) -> list:
     "The events of the performance `rule` on the windows of `perf` after `cursor`."
     metric, judged = spec.promotion.metric, _judged(perf, serving)
     bad = below_floor(judged, metric, spec.problem)
-    rows = _with_drift(j, judged.to_dict("records"))
-    for r, b in zip(rows, bad):  # where it fell: asked only of the windows below the floor
-        if b and j.explain is not None and r["window"] > cursor: r["segments"] = j.explain(r["window"])
+    rows = _explained(j, judged.to_dict("records"), bad, cursor)
     return _judged_events(j, rule, rows, bad, lambda p: performance_message(p, metric), cursor)
 
 def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, serving, cursor: str) -> list:
@@ -235,7 +235,7 @@ def _estimated_events(j: Judging, rule: dict, est: pd.DataFrame, spec: dict, ser
     if serving is not None: keep &= est["version"] == serving
     rows = [{**e, "floor": e["floor"] if rule.below is None else rule.below} for e in est[keep].to_dict("records")]
     bad = [band_below_floor(e, e["floor"], spec.problem) for e in rows]
-    return _judged_events(j, rule, _with_drift(j, rows), bad, estimate_message, cursor)
+    return _judged_events(j, rule, _explained(j, rows, bad, cursor, True), bad, estimate_message, cursor)
 
 def _finding_events(j: Judging, rule: dict, found: dict, cursor: str) -> list[dict]:
     """The events of a row-check `rule` on the windows of `found` after `cursor` (`{window: {subject: {failed,
@@ -264,7 +264,7 @@ def _late_windows(con) -> set:
 def evaluate_alerts(ws: Workspace, results: dict, perf: pd.DataFrame, as_of: str, con, serving: int | None = None,
                     estimated: pd.DataFrame | None = None,  # `labelfree.window_estimates` of the windows
                     pooled_drift: Callable | None = None,  # window keys -> drift of their merged profiles
-                    # window -> where its realized metric fell (`performance.segment_gaps`)
+                    # (window, estimated=False) -> where its realized (estimated) metric is lowest
                     explain: Callable | None = None,
                     found: dict | None = None,  # the row checks' findings by kind (`rows.row_findings`)
                    ) -> list[dict]:

@@ -11,7 +11,7 @@ import pandas as pd
 from ..base.core import parse_duration, window_keys
 from ..base.workspace import Workspace
 from ..models.estimate import estimator_path, load_estimator
-from .performance import floor_of, predictions
+from .performance import floor_of, lowest_segments, predictions
 from ..models.registry import version_info
 from ..models.model import feature_columns
 from ..data.store import load_snapshots
@@ -19,7 +19,7 @@ from ..data.store import load_snapshots
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'COLUMNS', 'with_features', 'window_estimates', 'estimated_and_realized']
+__all__ = ['log', 'COLUMNS', 'with_features', 'window_estimates', 'estimated_segment_gaps', 'estimated_and_realized']
 
 # %% ../../nbs/monitoring/06_labelfree.ipynb #1f0e0008
 COLUMNS = ["window", "rows", "metric", "estimate", "lower", "upper", "se", "floor", "version", "reason"]
@@ -75,6 +75,24 @@ def window_estimates(ws: Workspace,
     cache = {}
     rows = [_window_estimate(ws, k, g, cache, floor) for k, g in pred.groupby(keys.to_numpy())]
     return pd.DataFrame([r for r in rows if r is not None], columns=COLUMNS)
+
+# %% ../../nbs/monitoring/06_labelfree.ipynb #42d4c7e2
+def estimated_segment_gaps(ws: Workspace, key: str,
+                           pred: pd.DataFrame | None = None,  # `performance.predictions(ws)`, when read already
+                           min_rows: int = 100,  # rows a segment, and the rest of the window, need to be estimated
+                           top: int = 3) -> list[dict]:
+    """The segments of window `key` whose estimated gate metric is lowest against the rest of the window, by the
+    estimator of the version that made most of its predictions (`performance.lowest_segments`; [] without one)."""
+    pred = predictions(ws) if pred is None else pred
+    w, ts = parse_duration(ws.spec.monitoring.window), ws.spec.columns.timestamp
+    g = pred[(window_keys(pred[ts], w) == key).to_numpy()] if len(pred) else pred
+    if not len(g): return []
+    v, cache = int(g["model_version"].mode().iloc[0]), {}
+    if (est := _estimator(ws, v, cache)) is None: return []
+    def metric(part: pd.DataFrame) -> float:
+        return est.estimate(part)["estimate"] if len(part) >= min_rows else float("nan")
+    g = with_features(ws, g[g["model_version"] == v])
+    return lowest_segments(ws, key, g, metric, _test_value(ws, v, cache), min_rows, top)
 
 # %% ../../nbs/monitoring/06_labelfree.ipynb #1f0e000e
 def estimated_and_realized(est: pd.DataFrame,  # `window_estimates`

@@ -27,7 +27,7 @@ from .windows import business_now, window_files, window_range
 from .reference import load_baselines, load_reference, reference_stamp, window_references
 from .drift import drift
 from .performance import labeled_predictions, performance, predictions, segment_gaps
-from .labelfree import window_estimates
+from .labelfree import estimated_segment_gaps, window_estimates
 from .quality import ingestion_counts, quality
 from .rows import (RowChecks, row_checks, row_findings, store_checks, stored_relations,
                                       stored_segments)
@@ -216,7 +216,9 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
         with_labels = labeled_predictions(ws, t, pred)  # read once: realized performance and where it fell
         perf = _before(performance(ws, t, rule.min_labels, rule.below, pred, with_labels), end)
         est = _before(window_estimates(ws, pred, rule.below), end)
-        def explain(key: str) -> list[dict]: return segment_gaps(ws, key, t, pred, labeled=with_labels)
+        def explain(key: str, estimated: bool = False) -> list[dict]:  # where a window's metric is low
+            return estimated_segment_gaps(ws, key, pred) if estimated else segment_gaps(ws, key, t, pred,
+                                                                                        labeled=with_labels)
         checks = _checked_rows(ws, con, keys, versions, pred, t)
         labeled = perf.window[perf["value"].notna()].tolist() if len(perf) else []
         found = row_findings(checks, spec, labeled, {k for k, (d, _) in results.items() if drifted(d)})

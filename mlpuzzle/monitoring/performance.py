@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'default_floor', 'below_floor', 'predictions', 'labeled_predictions', 'floor_of', 'performance',
-           'with_drop_shares', 'segment_gaps']
+           'with_drop_shares', 'segment_gaps', 'lowest_segments']
 
 # %% ../../nbs/monitoring/02_performance.ipynb #00b25f0b
 def default_floor(metric: str, problem: str, test_value: float | None) -> float | None:
@@ -128,8 +128,8 @@ def _with_features(ws: Workspace, g: pd.DataFrame, key: str, columns: list[str])
     "The labeled predictions `g` of window `key` with the `columns` of their events (from the snapshots)."
     t0 = pd.Timestamp(key, tz="UTC")
     rows = load_snapshots(ws, t0, t0 + parse_duration(ws.spec.monitoring.window))
-    id_col = ws.spec.columns.id
-    return g.merge(rows[[id_col, *columns]].drop_duplicates(id_col), on=id_col, how="left")
+    id_col, columns = ws.spec.columns.id, [c for c in columns if c not in g]
+    return g.merge(rows[[id_col, *columns]].drop_duplicates(id_col), on=id_col, how="left") if columns else g
 
 def with_drop_shares(gaps: list[dict], whole: float, test: float | None,
                      sign: int) -> list[dict]:  # 1: higher is better; -1: lower is
@@ -151,16 +151,27 @@ def segment_gaps(ws: Workspace, key: str, as_of=None, pred: pd.DataFrame | None 
     is gone without the segment's rows (NaN when the window did not drop)."""
     df, spec = labeled_predictions(ws, as_of, pred) if labeled is None else labeled, ws.spec
     if df is None or not (df.window == key).any(): return []
-    columns, g = _segment_columns(spec), df[df.window == key]
-    g = _with_features(ws, g, key, columns)
+    g = df[df.window == key]
     info, y_col = _version_info(ws, int(g["model_version"].mode().iloc[0]), {}), spec.columns.target
     def metric(part: pd.DataFrame) -> float:
         y = part[y_col]
         return _realized(part, y, spec, info, key) if _judgeable(y, spec.problem, min_rows) else np.nan
+    test = (info.get("test_metrics") or {}).get(spec.promotion.metric)
+    return lowest_segments(ws, key, g, metric, test, min_rows, top)
+
+def lowest_segments(ws: Workspace, key: str,
+                    g: pd.DataFrame,  # the predictions of window `key`
+                    metric,  # rows of `g` -> the gate metric on them (NaN: too few to tell)
+                    test: float | None,  # the version's test value of the metric, which a drop is counted from
+                    min_rows: int = 30, top: int = 3) -> list[dict]:
+    """The `top` segments of window `key` where `metric` is furthest below the rest of the window, each with its
+    rows and their share of the window's, the metric there and on the rest, and its `drop_share`."""
+    spec, columns = ws.spec, _segment_columns(ws.spec)
+    g = _with_features(ws, g, key, columns)
     out = [{"column": c, "value": str(v), "rows": len(seg), "row_share": len(seg) / len(g), "metric": metric(seg),
             "rest": metric(g[g[c] != v])} for c in columns for v, seg in g.groupby(c) if len(seg) >= min_rows]
     sign = 1 if METRICS[spec.problem][spec.promotion.metric] else -1
-    with_drop_shares(out, metric(g), (info.get("test_metrics") or {}).get(spec.promotion.metric), sign)
+    with_drop_shares(out, metric(g), test, sign)
     out = [s for s in out
            if s["metric"] == s["metric"] and s["rest"] == s["rest"] and sign * (s["rest"] - s["metric"]) > 0]
     return sorted(out, key=lambda s: -sign * (s["rest"] - s["metric"]))[:top]

@@ -274,7 +274,8 @@ def estimate_message(e: dict) -> str:
     "What an estimated_performance alert says of window estimate `e`."
     return (f"estimated {e['metric']} {e['estimate']:.3f} (band {e['lower']:.3f} to {e['upper']:.3f}) on {e['rows']:,} "
             "rows "
-            f"whose labels have not come, floor {e['floor']:.3f}{_drift_note(e.get('drifted'))}")
+            f"whose labels have not come, floor {e['floor']:.3f}{_segment_note(e.get('segments'))}"
+            f"{_drift_note(e.get('drifted'))}")
 
 # %% ../../nbs/monitoring/07_rules.ipynb #b2c3d406
 def _sized(share: float, rule: dict) -> str: return "critical" if share >= rule.critical_above else "warning"

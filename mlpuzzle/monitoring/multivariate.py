@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 
 from ..base.core import MlpuzzleError
+from .drift import MULTIVARIATE_METHODS
 
 # %% auto #0
 __all__ = ['NULL', 'kept_categories', 'encode', 'pairwise_corr', 'rank_corr', 'value_codes', 'sample_ranks', 'column_pairs',
            'chunk_corrs', 'column_members', 'decoupling_weights', 'Relations', 'standardised', 'column_scores',
-           'extreme_quantile', 'fit_relations', 'relation_drift']
+           'extreme_quantile', 'fit_relations', 'relation_drift', 'RelationsMethod']
 
 # %% ../../nbs/monitoring/04_multivariate.ipynb #14a00009
 NULL = "<null>"  # a categorical column's nulls, as a category of their own
@@ -220,3 +221,13 @@ def relation_drift(fitted: Relations, window: pd.DataFrame) -> dict:
     features = [names[k] for k in np.argsort(-scores) if scores[k] > fitted.threshold]
     return {"statistic": float(scores.max(initial=0)), "threshold": fitted.threshold, "drifted": bool(features),
             "features": features, "pairs": _moved_pairs(fitted, z, corr, features), "rows": len(x)}
+
+# %% ../../nbs/monitoring/04_multivariate.ipynb #617f8139
+class RelationsMethod:
+    "The relations as a multivariate drift method: `drift.MULTIVARIATE_METHODS['relations']`."
+    def fit(self, reference: pd.DataFrame, numeric: list, categorical: list, window_rows: int) -> dict:
+        return fit_relations(reference, numeric, categorical, window_rows=window_rows).to_dict()
+    def load(self, baseline: dict) -> Relations: return Relations.from_dict(baseline)
+    def judge(self, fitted: Relations, window: pd.DataFrame) -> dict: return relation_drift(fitted, window)
+
+MULTIVARIATE_METHODS["relations"] = RelationsMethod()

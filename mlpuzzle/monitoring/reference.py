@@ -19,7 +19,8 @@ from ..models.modelfile import check_digest, file_digest, record_digest
 from ..models.registry import history
 from ..data.store import snapshots
 from .segments import segment_baselines, segment_columns
-from .multivariate import fit_relations
+from .drift import MULTIVARIATE_METHODS
+from . import multivariate  # noqa: F401  registers the relations method
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _relations(ws: Workspace, data: pd.DataFrame, rows_per_window) -> dict:
     categorical = [f for f, k in kinds.items() if k in ("categorical", "boolean")]
     if len(data) < 100 or len(numeric) + len(categorical) < 2: return {}
     rows = min(int(rows_per_window or 1000), SAMPLE_ROWS, len(data) // 2)
-    return fit_relations(data[numeric + categorical], numeric, categorical, window_rows=rows).to_dict()
+    return MULTIVARIATE_METHODS["relations"].fit(data[numeric + categorical], numeric, categorical, rows)
 
 def row_baselines(ws: Workspace, data: pd.DataFrame, held: tuple, info: dict, rows_per_window) -> dict:
     """`{"segments": ..., "relations": ...}` learned from training rows `data` and `held` (the held-out rows, and the

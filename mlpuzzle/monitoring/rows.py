@@ -16,7 +16,8 @@ from ..base.workspace import Workspace
 from ..data.store import load_snapshots
 from ..data.labels import load_labels
 from .segments import pooled_segment_tables
-from .multivariate import Relations, relation_drift
+from .drift import MULTIVARIATE_METHODS
+from . import multivariate  # noqa: F401  registers the relations method
 from .reference import SAMPLE_ROWS, scores_of
 from .state import as_json
 
@@ -77,14 +78,14 @@ def segment_results(ws: Workspace, frames: dict, versions: dict, baselines_of) -
 def relation_results(frames: dict, versions: dict, baselines_of, seed: int = 0) -> dict:
     """`{window: relation_drift}` of each window of `frames` whose version learned relations: judged on a seeded
     sample of `SAMPLE_ROWS` rows of a larger window."""
-    fitted, out = {}, {}
+    fitted, out, method = {}, {}, MULTIVARIATE_METHODS["relations"]
     for k, f in sorted(frames.items()):
         v = versions.get(k)
         if v not in fitted:
             r = (baselines_of(v) if v is not None else {}).get("relations")
-            fitted[v] = Relations.from_dict(r) if r else None
+            fitted[v] = method.load(r) if r else None
         if fitted[v] is None: continue
-        out[k] = relation_drift(fitted[v], f.sample(SAMPLE_ROWS, random_state=seed) if len(f) > SAMPLE_ROWS else f)
+        out[k] = method.judge(fitted[v], f.sample(SAMPLE_ROWS, random_state=seed) if len(f) > SAMPLE_ROWS else f)
     return out
 
 @dataclass

@@ -14,6 +14,7 @@ from ..base.workspace import open_workspace, Workspace
 from ..base.core import WINDOW_FORMAT, atomic_write, utc_now
 from ..monitoring.incidents import incidents
 from ..models.registry import history
+from ..loop.reports import loop_counts
 from ..monitoring.performance import performance, predictions
 from ..monitoring.report import (incident_line, incident_rows, incidents_figure, quarantine_threshold,
                                        segment_heatmap, status_of, worst_segments)
@@ -221,15 +222,14 @@ def _health(hist: pd.DataFrame, alerts: pd.DataFrame, inc: pd.DataFrame, runs: l
     status = status_of(alerts)
     moves = hist[hist.action.isin(["promote", "rollback"])] if len(hist) else hist
     champ = moves.to_version.iloc[-1] if len(moves) else None
-    counts = {a: int((hist.action == a).sum()) if len(hist) else 0 for a in ("promote", "refused", "retire")}
-    retrains = sum(1 for r in runs if r["stage"] == "train"
-                   and str((r.get("parameters") or {}).get("trigger", "")).startswith("alert:"))
+    counts = loop_counts(hist)  # as the demo and the policy table count them
     open_inc = inc[inc.state == "open"] if len(inc) else inc
     what = "; ".join(incident_line(r) for _, r in open_inc.iterrows()) if len(open_inc) else "no open incident"
     return f"""<div class="status {status}">{status.upper()}: {html.escape(what)}</div>
 <p>Champion: <b>{'version ' + str(champ) if champ is not None else 'none yet'}</b>.
-{len(inc)} incident(s), {len(open_inc)} open, of {len(alerts)} alert(s); {retrains} retraining(s) started by alerts;
-{counts['promote']} promotion(s), {counts['refused']} refused challenger(s), {counts['retire']} retired model(s);
+{len(inc)} incident(s), {len(open_inc)} open, of {len(alerts)} alert(s); after the first champion:
+{counts['retrainings']} retraining(s), {counts['by_alerts']} started by alerts; {counts['promotions']} promotion(s),
+{counts['refused']} refused challenger(s), {counts['retired']} retired model(s);
 {len(runs)} run(s), {sum(r['status'] != 'succeeded' for r in runs)} not succeeded.</p>"""
 
 def build_dashboard(workspace, reports) -> Path:

@@ -20,6 +20,7 @@ from ..loop.compare import compare, replay_report
 from ..loop.replay import replay
 from .dashboard import build_dashboard
 from ..models.registry import history
+from ..loop.reports import loop_counts
 
 # %% auto #0
 __all__ = ['DEMO', 'DEMO_POLICIES', 'demo_spec', 'write_source', 'demo_workspace', 'run_demo']
@@ -88,7 +89,8 @@ def run_demo(dir="demo",  # the workspace to create (replaced if it holds a work
                     reporting: round(time.monotonic() - t2, 1)}
     say("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in out["split"].items()))
     say(f"done in {out['seconds']:.0f} s; the on-alert loop: {out['alerts']} alerts ({', '.join(out['alert_kinds'])}), "
-        f"{out['retrainings']} retrainings, {out['promotions']} promotions, {out['refused']} refused challengers, "
+        f"{out['retrainings']} retrainings ({out['by_alerts']} started by alerts), {out['promotions']} promotions, "
+        f"{out['refused']} refused challengers, "
         f"{out['retired']} retired; "
         f"dashboard: {out['dashboard']}; comparison: {out['comparison']}")
     return out
@@ -103,12 +105,8 @@ def _reports(loop: Workspace, since, until, reports: Path, say) -> dict:
     return {"dashboard": str(reports / "index.html")}
 
 def _outcome(loop: Workspace) -> dict:
-    "What the closed loop did: alerts, retrainings, promotions (the first champion's too), refusals, retirements."
-    import json
+    """What the closed loop did after its first champion: alerts, and `reports.loop_counts` (retrainings, promotions,
+    refusals, retirements), counted as the policy table and the dashboard count them."""
     from mlpuzzle.monitoring.alerts import alerts  # deferred: its imports cost about 34 ms
-    hist, al = history(loop), alerts(loop)
-    steps = json.loads((loop.path / "replay.json").read_text())["steps"]
-    counts = {k: int((hist.action == a).sum()) for k, a in (("promotions", "promote"), ("refused", "refused"),
-                                                            ("retired", "retire"))}
-    return {"alerts": len(al), "alert_kinds": sorted(set(al.kind)) if len(al) else [],
-            "retrainings": sum(bool(s["retrained"]) for s in steps), **counts}
+    al = alerts(loop)
+    return {"alerts": len(al), "alert_kinds": sorted(set(al.kind)) if len(al) else [], **loop_counts(history(loop))}

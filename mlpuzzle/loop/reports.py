@@ -15,7 +15,7 @@ from ..base.privacy import redact
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'ReportRenderer', 'report_header', 'when', 'readable']
+__all__ = ['log', 'LOOP_COUNTS', 'ReportRenderer', 'report_header', 'when', 'readable', 'loop_counts']
 
 # %% ../../nbs/loop/01_reports.ipynb #1d50fd82
 class ReportRenderer:
@@ -66,3 +66,16 @@ def readable(df: pd.DataFrame,
         elif pd.api.types.is_string_dtype(out[c]) or out[c].dtype == object: out[c] = out[c].map(when)
     return (out.style.hide(axis="index").format(precision=precision, na_rep="-")
             .set_properties(**{"text-align": "left", "white-space": "pre-wrap"}))
+
+# %% ../../nbs/loop/01_reports.ipynb #6fe72f79
+LOOP_COUNTS = ("retrainings", "by_alerts", "promotions", "refused", "retired")
+
+def loop_counts(hist: pd.DataFrame) -> dict:  # `registry.history`
+    "What the loop did after its first champion: `LOOP_COUNTS` from the promotion history."
+    promote = (hist.action == "promote").to_numpy() if len(hist) else []
+    later = hist.iloc[int(promote.argmax()) + 1:] if len(promote) and promote.any() else hist.iloc[:0]
+    registered = later.action == "register"
+    return {"retrainings": int(registered.sum()), "promotions": int((later.action == "promote").sum()),
+            "by_alerts": int((registered & later.trigger.fillna("").str.startswith("alert:")).sum()),
+            "refused": int((hist.action == "refused").sum()) if len(hist) else 0,
+            "retired": int((hist.action == "retire").sum()) if len(hist) else 0}

@@ -11,13 +11,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..base.workspace import open_workspace, Workspace
-from ..base.core import WINDOW_FORMAT, atomic_write, utc_now
+from ..base.core import WINDOW_FORMAT, atomic_write, parse_duration, utc_now
 from ..monitoring.incidents import incidents
 from ..models.registry import history
 from ..loop.reports import loop_counts
 from ..monitoring.performance import performance, predictions
-from ..monitoring.report import (incident_line, incident_rows, incidents_figure, quarantine_threshold,
-                                       segment_heatmap, status_of, worst_segments)
+from ..monitoring.report import (empty_spans, incident_line, incident_rows, incidents_figure,
+                                       quarantine_threshold, segment_heatmap, status_of, with_breaks, worst_segments)
 from ..monitoring.rows import stored_relations, stored_segments
 from ..base.schema import METRICS
 
@@ -126,14 +126,14 @@ def timeline_plot(hist: pd.DataFrame, alerts: pd.DataFrame, vtimes: dict, end) -
 def _performance_panel(ax, perf: pd.DataFrame, est: pd.DataFrame, metric: str):
     "The estimated metric with its band, and the realized one where labels came, per window, on `ax`."
     def t(d: pd.DataFrame) -> pd.Series: return pd.to_datetime(d.window, format=WINDOW_FORMAT)
-    if len(est) and est.estimate.notna().any():
-        e = est[est.estimate.notna()]
-        ax.fill_between(t(e), e.lower, e.upper, color="tab:orange", alpha=0.25, step="mid", label="estimated (band)")
-        ax.plot(t(e), e.estimate, c="tab:orange", lw=1, label=f"estimated {metric}")
+    if len(est) and est.estimate.notna().any():  # no line across a gap in the data (`with_breaks`)
+        te, e = with_breaks(t(est[est.estimate.notna()]), est.loc[est.estimate.notna(), ["lower", "upper", "estimate"]])
+        ax.fill_between(te, e.lower, e.upper, color="tab:orange", alpha=0.25, step="mid", label="estimated (band)")
+        ax.plot(te, e.estimate, c="tab:orange", lw=1, label=f"estimated {metric}")
     if len(perf) and perf.value.notna().any():
-        p = perf[perf.value.notna()]
-        ax.plot(t(p), p.value, ".-", c="tab:blue", label=f"realized {metric}")
-        ax.plot(t(p), p.floor, ls="--", c="red", label="floor")
+        tp, p = with_breaks(t(perf[perf.value.notna()]), perf.loc[perf.value.notna(), ["value", "floor"]])
+        ax.plot(tp, p.value, ".-", c="tab:blue", label=f"realized {metric}")
+        ax.plot(tp, p.floor, ls="--", c="red", label="floor")
 
 def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict,
                 changes: list = (),  # `reference_changes`: marked where they fall among the windows
@@ -143,7 +143,9 @@ def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict,
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 3, figsize=(14, 3.2))
-    if len(win):
+    if len(win):  # a window without rows has no rates: a shaded gap, not a line at zero
+        seen = win.rows.fillna(0) > 0
+        win = win.assign(quarantine_rate=win.quarantine_rate.where(seen), max_null_rate=win.max_null_rate.where(seen))
         ax[0].plot(win.window, win.max_distance, ".-", label="largest feature distance")
         ax[0].plot(win.window, win.prediction_distance, ".-", label="predictions")
         ax[0].axhline(spec.monitoring.drift.distance, ls="--", c="red", label="threshold")
@@ -155,6 +157,9 @@ def trends_plot(win: pd.DataFrame, perf: pd.DataFrame, spec: dict,
             ax[1].plot(win.window, line, ls="--", c="red", lw=1, drawstyle="steps-post", label="quarantine alert line")
         for a in ax[:2]: _mark_changes(a, changes, win.window.min(), win.window.max())
     _performance_panel(ax[2], perf, est if est is not None else pd.DataFrame(), spec.promotion.metric)
+    for i, (a0, a1) in enumerate(empty_spans(win)):
+        for a in ax: a.axvspan(a0, a1 + parse_duration(spec.monitoring.window), color="grey", alpha=0.15, lw=0,
+                               label="no data" if i == 0 else None)
     for a, title in zip(ax, ("Drift", "Data quality", "Performance: estimated, realized as labels arrive")):
         a.set_title(title); a.tick_params(axis="x", labelrotation=30)
         if a.has_data(): a.legend(fontsize=7)

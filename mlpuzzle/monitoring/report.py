@@ -11,7 +11,8 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['status_of', 'incident_line', 'event_line', 'MonitorReport', 'drift_table', 'windows_table', 'quarantine_threshold',
-           'realized_note', 'worst_segments', 'segment_heatmap', 'incident_rows', 'incidents_figure']
+           'with_breaks', 'empty_spans', 'realized_note', 'worst_segments', 'segment_heatmap', 'incident_rows',
+           'incidents_figure']
 
 # %% ../../nbs/monitoring/08_report.ipynb #2e0f0007
 def status_of(alerts: pd.DataFrame) -> str:
@@ -109,6 +110,28 @@ def quarantine_threshold(win: pd.DataFrame,  # `windows_table`'s rows
     "Per window of `win`, the quarantine rate the rule alerts above."
     if rule.above is not None: return pd.Series(float(rule.above), index=win.index)
     return win.reference_quarantine_rate.fillna(0) + rule.margin
+
+# %% ../../nbs/monitoring/08_report.ipynb #ae166386
+def with_breaks(t: pd.Series,  # each point's time, ascending
+                d: pd.DataFrame) -> tuple:  # the values at each time
+    """(`t`, `d`) with a NaN row inside each gap longer than 1.5 typical steps between times: a line plotted from them
+    breaks there instead of crossing the gap."""
+    t, d = pd.Series(pd.to_datetime(t).to_numpy()), d.reset_index(drop=True)
+    step = t.diff().median() if len(t) > 2 else None
+    gap = (t.diff() > 1.5 * step) if step is not None else pd.Series(False, index=t.index)
+    if not gap.any(): return t, d
+    tt = pd.concat([t, (t[gap] - step / 2).reset_index(drop=True)], ignore_index=True)
+    dd = pd.concat([d, pd.DataFrame(np.nan, index=range(int(gap.sum())), columns=d.columns)], ignore_index=True)
+    order = np.argsort(tt.to_numpy(), kind="stable")
+    return tt.iloc[order].reset_index(drop=True), dd.iloc[order].reset_index(drop=True)
+
+def empty_spans(win: pd.DataFrame) -> list[tuple]:
+    "(first, last) window of each run of windows of `windows_table` `win` without rows (a gap in the data)."
+    spans, before = [], False
+    for w, n in (zip(win.window, win.rows.fillna(0)) if len(win) else []):
+        if n == 0: spans[-1:] = [(spans[-1][0], w)] if before else [*spans[-1:], (w, w)]
+        before = n == 0
+    return spans
 
 # %% ../../nbs/monitoring/08_report.ipynb #49a24b0a
 def realized_note(labeled: pd.Series,  # labeled predictions per window

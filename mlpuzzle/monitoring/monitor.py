@@ -188,21 +188,23 @@ def _performance_rule(spec: dict) -> dict:
     "The spec's performance rule (its defaults when it has none): which windows are judged, and against what floor."
     return alert_rule(spec, "performance") or alert_defaults("performance")
 
-def _row_keys(ws: Workspace, con, keys: list[str]) -> list[str]:
-    """The windows of `keys` whose rows the row checks read: from the first one a row rule has not judged, less the
-    windows a small segment pools with it (none without row rules)."""
+def _row_keys(ws: Workspace, con, keys: list[str]) -> tuple[list[str], str | None]:
+    """The windows of `keys` whose rows the row checks read: from the first one a row rule has not judged (also
+    returned), less the windows a small segment pools with it (none without row rules)."""
     kinds = {r.kind for r in judged_rules(ws.spec)} & ROW_KINDS
-    if not kinds or not keys: return []
+    if not kinds or not keys: return [], None
     cursors = dict(con.execute("SELECT rule, window FROM cursors"))
     first = min(cursors.get(k, "") for k in kinds)
     i = next((i for i, k in enumerate(keys) if k > first), len(keys))
-    return keys[max(i - ws.spec.monitoring.segments.pool, 0):]
+    if i == len(keys): return [], None  # every window judged
+    return keys[max(i - ws.spec.monitoring.segments.pool, 0):], keys[i]
 
 def _checked_rows(ws: Workspace, con, keys: list[str], versions: dict, pred: pd.DataFrame, t) -> RowChecks:
     "The row checks (segments, relations) of the windows of `keys` not judged yet, kept in the monitoring state."
     @cache
     def base_of(v) -> dict: return _baselines(ws, v)
-    checks = row_checks(ws, _row_keys(ws, con, keys), versions, pred, t, base_of)
+    read, new_from = _row_keys(ws, con, keys)
+    checks = row_checks(ws, read, versions, pred, t, base_of, new_from)
     store_checks(con, checks)
     return checks
 

@@ -94,11 +94,13 @@ class RowChecks:
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)  # `segment_results`
     relations: dict = field(default_factory=dict)  # `relation_results`
 
-def row_checks(ws: Workspace, keys: list[str], versions: dict, pred: pd.DataFrame, as_of, baselines_of) -> RowChecks:
+def row_checks(ws: Workspace, keys: list[str], versions: dict, pred: pd.DataFrame, as_of, baselines_of,
+               new_from: str | None = None,  # the first window not judged yet: relations, which never pool, from it
+              ) -> RowChecks:
     "The segment and relation checks of the windows `keys` (their rows read once), against each one's version."
     frames = window_frames(ws, keys, pred, as_of)
-    return RowChecks(segment_results(ws, frames, versions, baselines_of),
-                     relation_results(frames, versions, baselines_of))
+    new = {k: f for k, f in frames.items() if new_from is None or k >= new_from}
+    return RowChecks(segment_results(ws, frames, versions, baselines_of), relation_results(new, versions, baselines_of))
 
 
 # %% ../../nbs/monitoring/15_rows.ipynb #36f7be6f

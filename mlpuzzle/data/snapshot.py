@@ -53,7 +53,7 @@ REASON_KINDS = {  # kind of quarantine reason: a pattern of the reason's words
     "type": r"is not an? (?:numeric|boolean|datetime|categorical) value",
     "range": r"below the minimum|above the maximum|is not finite|not a whole number",
     "category": r"is not an allowed value", "null": r"is null", "duplicate_id": f"{KNOWN_ID}|{REPEATED_ID}",
-                "time": r"in the future"}
+                "time": r"in the future|before source\.earliest|before its event"}
 
 def reason_kinds(reasons: pd.Series) -> pd.DataFrame:
     """For each quarantined row's `_reasons`, whether it has each kind of `REASON_KINDS` (columns; `other`: none of

@@ -18,6 +18,7 @@ from mlpuzzle.data.infer import infer_spec
 from mlpuzzle.data.labels import ingest_labels, load_labels
 from mlpuzzle.data.quarantine import quarantined
 from mlpuzzle.data.store import ingest, load_snapshots, snapshots
+from mlpuzzle.monitoring.windows import known_windows
 from mlpuzzle.simulator.simulate import churn_spec, simulate
 
 
@@ -51,6 +52,8 @@ def test_an_event_dated_year_1_is_quarantined(events, tmp_path, kind):
     [why] = reasons(ws)
     assert why.startswith("event_time ") and why.endswith(": is before source.earliest (1970-01-01)"), why
     assert load_snapshots(ws)["event_time"].min() >= pd.Timestamp("1970-01-01", tz="UTC")
+    # the quarantined row makes no window of its own: monitoring would start its windows in year 1
+    assert m["windows"]["unknown"]["time"] == 1 and known_windows(ws)[0].startswith("2024-01-01")
 
 
 def test_source_earliest_is_a_spec_key_with_a_default(events, tmp_path):

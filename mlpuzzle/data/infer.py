@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'WINDOWS', 'PLACEHOLDER_YEARS', 'file_columns', 'check_names', 'check_sample', 'DraftedSpec', 'propose_window',
-           'sample_baselines', 'infer_spec', 'draft_earliest', 'draft_text', 'write_draft']
+           'sample_baselines', 'draft_earliest', 'infer_spec', 'draft_text', 'write_draft']
 
 # %% ../../nbs/data/03_infer.ipynb #1b5b7702
 def _guess_id(df):
@@ -179,6 +179,17 @@ def sample_baselines(df: pd.DataFrame,  # the sample
     head = "# Baselines in the sample (monitoring learns them again from each model's reference):\n"
     return [head, *(f"#   {clip_text(l, 200)}\n" for l in out)] if out else []
 
+PLACEHOLDER_YEARS = 1900  # sample times before this year are placeholders (0001-01-01, 1899-12-30), not the business's
+
+def draft_earliest(t: pd.Series,  # the sample's event times
+                   years: int = 10,  # how far before the first of them the business may still have events
+                  ) -> str:
+    """`source.earliest` drafted from a sample's event times: January 1st `years` years before the first of them
+    (placeholder times, before `PLACEHOLDER_YEARS`, left out); `schema.EARLIEST` without a time."""
+    t = as_datetime(t.dropna())
+    t = t[t.dt.year >= PLACEHOLDER_YEARS]
+    return EARLIEST if not len(t) else f"{max(t.min().year - years, PLACEHOLDER_YEARS):04d}-01-01"
+
 def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
                target: str,  # the column to predict
                id: str | None = None,  # the row id column (guessed when None: `id` or `*_id`, unique)
@@ -224,17 +235,6 @@ def _note(column: str, left: dict) -> list:
     entry = yaml.safe_dump({column: left["contract"]}, sort_keys=False, default_flow_style=True, width=10**6).strip()
     return [f"  # left out: {left['why']} If it is not, uncomment the next line to put it back.\n",
             f"  # {entry[1:-1]}\n"]
-
-PLACEHOLDER_YEARS = 1900  # sample times before this year are placeholders (0001-01-01, 1899-12-30), not the business's
-
-def draft_earliest(t: pd.Series,  # the sample's event times
-                   years: int = 10,  # how far before the first of them the business may still have events
-                  ) -> str:
-    """`source.earliest` drafted from a sample's event times: January 1st `years` years before the first of them
-    (placeholder times, before `PLACEHOLDER_YEARS`, left out); `schema.EARLIEST` without a time."""
-    t = as_datetime(t.dropna())
-    t = t[t.dt.year >= PLACEHOLDER_YEARS]
-    return EARLIEST if not len(t) else f"{max(t.min().year - years, PLACEHOLDER_YEARS):04d}-01-01"
 
 def _earliest_note(spec) -> list[str]:
     "The comment line on the drafted `source.earliest`."

@@ -151,8 +151,8 @@ class SnapshotWriter:
                                            minlength=len(names))): self._window(k)["accepted"] += int(n)
 
     def _count_rejected(self, rejected: pd.DataFrame, ts_col):
-        """Add the quarantined rows to their monitoring windows (`unknown` when their time is, or is one no business has:
-        in the future, before `source.earliest`), by kind of reason."""
+        """Add the quarantined rows to their monitoring windows (`unknown` when their time is, or is one no business
+        has: in the future, before `source.earliest`), by kind of reason."""
         kinds = reason_kinds(rejected["_reasons"])
         if ts_col in rejected: keys = window_keys(rejected[ts_col], self.window).fillna("unknown")
         else: keys = pd.Series("unknown", index=rejected.index)

@@ -4,17 +4,19 @@
 
 # %% ../../nbs/base/04_schema.ipynb #5c0e0003
 from __future__ import annotations
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from .alert_rules import ALERT_RULES, AlertKind, AlertRule
 from .fields import Count, Duration, Num, Section, Share, spec_error
 
 # %% auto #0
-__all__ = ['PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'FEATURE_TYPES', 'Feature', 'NumericFeature',
-           'CategoricalFeature', 'BooleanFeature', 'DatetimeFeature', 'Source', 'Columns', 'ModelSettings', 'Business',
-           'Promotion', 'DriftThresholds', 'Drift', 'Segments', 'default_alerts', 'Monitoring', 'Engine', 'Spec']
+__all__ = ['PROBLEMS', 'METRICS', 'DEFAULT_METRIC', 'DEFAULT_ESTIMATOR', 'FEATURE_TYPES', 'Feature', 'EARLIEST', 'Moment',
+           'NumericFeature', 'CategoricalFeature', 'BooleanFeature', 'DatetimeFeature', 'Source', 'Columns',
+           'ModelSettings', 'Business', 'Promotion', 'DriftThresholds', 'Drift', 'Segments', 'default_alerts',
+           'Monitoring', 'Engine', 'Spec']
 
 # %% ../../nbs/base/04_schema.ipynb #d7039233
 PROBLEMS = ("binary", "multiclass", "regression")
@@ -74,6 +76,22 @@ FEATURE_TYPES = {c.model_fields["type"].description: c for c in (NumericFeature,
 Feature = Annotated[Union[tuple(FEATURE_TYPES.values())], Field(discriminator="type")]
 
 # %% ../../nbs/base/04_schema.ipynb #8a3be77f
+EARLIEST = "1970-01-01"  # `source.earliest` by default: 0001-01-01, 1900-01-01 and the like are placeholders
+
+def _iso_text(v):
+    "A date or time as YAML reads it unquoted (`2020-01-01`: a date) back to ISO text; anything else as it is."
+    return v.isoformat() if isinstance(v, (date, datetime)) else v
+
+def _moment(v: str) -> str:
+    "`v` if it is an ISO 8601 date or time from year 1 to 9999 (UTC when it names no offset)."
+    try: datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise spec_error(f"expected an ISO 8601 date or time, e.g. {EARLIEST} or 2020-06-01T00:00:00Z, got {v!r}")
+    return v
+
+Moment = Annotated[StrictStr, BeforeValidator(_iso_text), AfterValidator(_moment),
+                   Field(json_schema_extra={"pattern": r"^\d{4}-\d{2}-\d{2}"})]
+
 class Source(Section):
     "Where the events come from, and their labels."
     kind: Literal["csv", "parquet", "sql", "dataframe"] = Field(description="csv, parquet, sql or dataframe")
@@ -92,6 +110,9 @@ class Source(Section):
     label_time: StrictStr = Field("label_time",
                                   description="the label batches' column saying when a label became known (optional: "
                                               "without it, the event time plus monitoring.label_delay)")
+    earliest: Moment = Field(EARLIEST,
+                             description="the earliest time the business has (UTC when it names no offset): an event "
+                                         "or a label time before it is quarantined, as one after the clock is")
     @model_validator(mode="after")
     def _kind_has_its_keys(self):
         files, sql = self.kind in ("csv", "parquet"), self.kind == "sql"

@@ -12,11 +12,12 @@ import pyarrow as pa
 
 from ..base.core import DataError, to_utc, utc_now
 from .hashing import text_hashes
+from .sources import check_names
 
 # %% auto #0
-__all__ = ['Check', 'TIME_RANGE', 'COERCE', 'blank_to_na', 'not_null', 'number_checks', 'unknown_check', 'event_times',
-           'ids_as_text', 'id_hashes', 'is_member', 'repeated_ids', 'check_columns', 'Checked', 'row_reasons',
-           'show_value', 'as_text', 'validate_batch']
+__all__ = ['Check', 'TIME_RANGE', 'COERCE', 'NUL_ID', 'blank_to_na', 'not_null', 'number_checks', 'unknown_check', 'earliest',
+           'time_checks', 'event_times', 'ids_as_text', 'id_hashes', 'is_member', 'repeated_ids', 'spec_columns',
+           'check_columns', 'Checked', 'row_reasons', 'show_value', 'as_text', 'validate_batch']
 
 # %% ../../nbs/data/05_checks.ipynb #4f79baf1
 Check = tuple  # (mask: np.ndarray[bool], column: str, what is wrong: str)
@@ -94,6 +95,16 @@ def _datetime(s: pd.Series, col: str, c: dict) -> tuple:
 # contract type -> (values, checks[, unknown])
 COERCE = {"numeric": _numeric, "categorical": _categorical, "boolean": _boolean, "datetime": _datetime}
 
+def earliest(spec) -> pd.Timestamp:
+    "The spec's `source.earliest` as a UTC time (without an offset, it is UTC)."
+    return to_utc(spec.source.earliest.replace("Z", "+00:00"))
+
+def time_checks(future: np.ndarray, early: np.ndarray, col: str, spec, now: pd.Timestamp) -> list:
+    """The checks of the time column `col` whose times after `now` are `future` and before the spec's
+    `source.earliest` are `early`: no business has them."""
+    return [(future, col, f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)"),
+            (early, col, f"is before source.earliest ({spec.source.earliest})")]
+
 def event_times(chunk: pd.DataFrame, col: str) -> pd.Series:
     "The times in column `col` of `chunk` as read and checked: UTC, null where blank or unreadable."
     return _datetime(blank_to_na(chunk[col]), col, {"type": "datetime", "nullable": True})[0]
@@ -119,9 +130,12 @@ def is_member(h: np.ndarray, known: np.ndarray) -> np.ndarray:
     out[order] = known[np.minimum(i, len(known) - 1)] == h[order]
     return out
 
+NUL_ID = "holds a NUL character (\\x00), which no id has"
+
 def _id_checks(ids: pd.Series, col: str, known: np.ndarray | None, h: np.ndarray) -> list:
     missing = ids.isna().to_numpy()
-    checks = [(missing, col, "is missing (every row needs an id)")]
+    checks = [(missing, col, "is missing (every row needs an id)"),
+              (ids.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool), col, NUL_ID)]
     if known is not None and len(known): checks.append((is_member(h, np.sort(known)) & ~missing, col,
                                                         "was already ingested in an earlier batch"))
     return checks
@@ -148,9 +162,15 @@ def _required(spec) -> list[str]:
     cols = spec.columns
     return [c for c in (cols.id, cols.timestamp) if c] + [f for f, c in spec.features.items() if not c.nullable]
 
+def spec_columns(spec) -> set:
+    "The names of the columns the spec reads: id, event time, target and features."
+    cols = spec.columns
+    return {c for c in (cols.id, cols.timestamp, cols.target) if c} | set(spec.features)
+
 def check_columns(columns, spec: dict, name: str) -> tuple:
-    """(missing nullable features, extra columns) of a batch with `columns`; a missing required column raises a
-    DataError."""
+    """(missing nullable features, extra columns) of a batch with `columns`; a missing required column, or a name
+    given to two columns, raises a DataError."""
+    check_names(columns, name)
     have = set(map(str, columns))
     if missing := [c for c in _required(spec) if c not in have]:
         raise DataError(f"{name}: lacks the required column(s) {', '.join(missing)} (it has: "
@@ -185,8 +205,9 @@ def _coerce(df, spec, known_ids, now):
     if cols.timestamp:
         out[cols.timestamp], c = _datetime(blank_to_na(df[cols.timestamp]), cols.timestamp,
                                            {"type": "datetime", "nullable": False})
-        checks += c + [(out[cols.timestamp].gt(now).fillna(False).to_numpy(), cols.timestamp,
-                        f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)")]
+        t = out[cols.timestamp]
+        checks += c + time_checks(t.gt(now).fillna(False).to_numpy(), t.lt(earliest(spec)).fillna(False).to_numpy(),
+                                  cols.timestamp, spec, now)
     for f, c in spec.features.items():
         s = blank_to_na(df[f]) if f in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
         res = COERCE[c.type](s, f, c)
@@ -212,6 +233,7 @@ def row_reasons(df: pd.DataFrame, checks: list, rejected: np.ndarray) -> list[st
 def show_value(v) -> str:
     "A value as read, for a reason: text quoted, null as (null)."
     if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT: return "(null)"
+    if isinstance(v, np.ndarray): return str(v.tolist())  # a list value of a nested column
     return repr(v) if isinstance(v, str) else str(v.item() if hasattr(v, "item") else v)
 
 def as_text(df: pd.DataFrame) -> pd.DataFrame:

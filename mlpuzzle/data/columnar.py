@@ -11,9 +11,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..base.core import to_utc, utc_now
+from ..base.core import DataError, to_utc, utc_now
 from .hashing import one_array, text_hashes
-from .checks import (COERCE, TIME_RANGE, Checked, as_text, blank_to_na, check_columns, event_times,
+from .checks import (COERCE, NUL_ID, TIME_RANGE, Checked, as_text, blank_to_na, check_columns,
+                                  earliest, event_times, spec_columns, time_checks,
                                   ids_as_text, not_null,
                            number_checks, repeated_ids, row_reasons, unknown_check, validate_batch)
 
@@ -50,7 +51,14 @@ def _numeric_arrow(a, col, c):
     nan = int(null.sum()) - a.null_count  # NaN that Arrow holds as a number: a null, as pandas has it
     return f if not nan else pa.array(x, from_pandas=True), checks
 
+def _nested_arrow(a, col, c):
+    """Nested values (struct, list, map) where the contract wants text: each value is rejected, as a numeric column
+    rejects them."""
+    return (pa.nulls(len(a), TEXT), [(_mask(a.is_valid()), col, f"is not a {c['type']} value ({a.type})"),
+                                     *not_null(_mask(a.is_null()), col, c)], np.zeros(len(a), bool))
+
 def _categorical_arrow(a, col, c):
+    if pa.types.is_nested(a.type): return _nested_arrow(a, col, c)
     if (v := _texts(a)) is None: return None
     unknown = (np.zeros(len(v), bool) if c["open"] else
                _mask(pc.and_(v.is_valid(), pc.invert(pc.is_in(v, pa.array([str(x) for x in c["values"]], TEXT))))))
@@ -96,22 +104,27 @@ def _column(t: pa.Table, kind: str, col: str, c: dict, frame: pd.DataFrame | Non
     return (pa.array(res[0], SNAPSHOT_TYPES[kind], from_pandas=True), *res[1:])
 
 # %% ../../nbs/data/06_columnar.ipynb #7a4aabf8
-def _coerce(t: pa.Table, spec: dict, now, frame=None) -> tuple:
+def _coerce(t: pa.Table, spec: dict, now, frame=None, name: str = "<batch>") -> tuple:
     "Every column of `t` checked: (accepted-to-be table, checks, masks of flagged unknown categories, id hashes)."
     cols = spec.columns
     out, checks, flagged, h = {}, [], {}, None
     if idc := cols.id:
         a = one_array(t.column(idc))
+        if pa.types.is_nested(a.type):
+            raise DataError(f"{name}: the id column {idc!r} holds nested values ({a.type}), not ids; give it text or "
+                            "whole numbers and re-run: nothing of this batch was stored")
         v = _texts(a)
         out[idc] = (v if v is not None
                     else pa.array(ids_as_text(blank_to_na(a.to_pandas() if frame is None else frame[idc])),
                                   TEXT, from_pandas=True))
         h = text_hashes(out[idc])
-        checks.append((_mask(out[idc].is_null()), idc, "is missing (every row needs an id)"))
+        checks += [(_mask(out[idc].is_null()), idc, "is missing (every row needs an id)"),
+                   (_mask(pc.match_substring(out[idc], "\x00")), idc, NUL_ID)]
     if ts := cols.timestamp:
         out[ts], c = _column(t, "datetime", ts, {"type": "datetime", "nullable": False}, frame)
         future = _mask(pc.greater(out[ts], pa.scalar(now.to_pydatetime(), TIME)))
-        checks += c + [(future, ts, f"is in the future (after {now:%Y-%m-%d %H:%M} UTC)")]
+        early = _mask(pc.less(out[ts], pa.scalar(earliest(spec).to_pydatetime(), TIME)))
+        checks += c + time_checks(future, early, ts, spec, now)
     for f, c in spec.features.items():
         res = _column(t, c.type, f, c, frame)
         out[f], checks = res[0], checks + res[1]
@@ -130,6 +143,12 @@ def _coerce(t: pa.Table, spec: dict, now, frame=None) -> tuple:
         checks += c
     return pa.table(out), checks, flagged, h
 
+def _as_read(t: pa.Table) -> pd.DataFrame:
+    """Rows of `t` as pandas reads them, whole numbers with nulls kept whole (plain to_pandas shows -1 as "-1.0");
+    a nested column where the file's pandas metadata says text (written by pandas, then replaced) as objects."""
+    try: return t.to_pandas(integer_object_nulls=True)
+    except pa.ArrowNotImplementedError: return t.replace_schema_metadata(None).to_pandas(integer_object_nulls=True)
+
 def check_table(t: pa.Table,  # one chunk of a batch, as read
                 spec: dict,  # the validated spec
                 name: str = "<batch>",  # where the batch came from, for errors
@@ -139,9 +158,9 @@ def check_table(t: pa.Table,  # one chunk of a batch, as read
                ) -> Checked:
     """`validate_batch` on an Arrow table: accepted rows as a table of `SNAPSHOT_TYPES`, rejected rows as read, with
     their reasons."""
-    missing, extra = check_columns(t.column_names, spec, name)
+    missing, extra = check_columns(t.column_names if frame is None else frame.columns, spec, name)
     now = utc_now() if now is None else to_utc(now)
-    out, checks, flagged, h = _coerce(t, spec, now, frame)
+    out, checks, flagged, h = _coerce(t, spec, now, frame, name)
     bad = np.zeros(t.num_rows, bool)
     for m, _, _ in checks: bad |= m
     if h is not None and len(h) > 1 and (np.diff(np.sort(h)) == 0).any():  # a repeated id: which rows repeat one
@@ -150,11 +169,13 @@ def check_table(t: pa.Table,  # one chunk of a batch, as read
     idx = np.flatnonzero(bad)
     if len(idx):
         # rejected rows as read: whole numbers with nulls stay whole (plain to_pandas would show -1 as "-1.0")
-        raw = t.take(idx).to_pandas(integer_object_nulls=True) if frame is None else frame.iloc[idx]
+        raw = _as_read(t.take(idx)) if frame is None else frame.iloc[idx]
         rejected = as_text(raw).assign(_row=idx, _reasons=row_reasons(raw, [(m[idx], c, w) for m, c, w in checks],
                                                                       np.ones(len(idx), bool)))
     # the common case, without pandas' cost per column
-    else: rejected = pd.DataFrame(columns=[*t.column_names, "_row", "_reasons"])
+    else:  # one block of no rows: pandas' `columns=` alone takes seconds for 100,000 of them
+        names = [*(t.column_names if frame is None else map(str, frame.columns)), "_row", "_reasons"]
+        rejected = pd.DataFrame(np.empty((0, len(names)), object), columns=names)
     flagged = {f: int((m & ~bad).sum()) for f, m in flagged.items() if (m & ~bad).any()}
     return Checked(out.filter(pa.array(~bad)) if len(idx) else out, rejected.reset_index(drop=True), flagged, missing,
                    extra,
@@ -179,7 +200,12 @@ def check_chunk(chunk, spec: dict, name: str = "<batch>", now=None) -> Checked:
     `SNAPSHOT_TYPES`."""
     if not isinstance(chunk, pd.DataFrame): return check_table(chunk, spec, name, now)
     frame = chunk.reset_index(drop=True)
-    try: t = None if _mixed(frame) else pa.Table.from_pandas(frame, preserve_index=False)
+    check_columns(frame.columns, spec, name)  # a missing column, a repeated name: before any work on the rows
+    # only the spec's columns go to Arrow: other columns are kept as read (`frame`), and a header of 100,000 of them
+    # costs no time per column here
+    wanted = spec_columns(spec)
+    part = frame[[c for c in frame.columns if str(c) in wanted]]
+    try: t = None if _mixed(part) else pa.Table.from_pandas(part, preserve_index=False)
     except (pa.ArrowException, TypeError, ValueError, OverflowError): t = None  # ints beyond 64 bits, say
     if t is not None: return check_table(t, spec, name, now, frame)
     chk = validate_batch(frame, spec, name, now=now)

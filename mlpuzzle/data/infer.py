@@ -13,17 +13,17 @@ import yaml
 from pydantic import PrivateAttr
 
 from ..base.core import DataError, SpecError, parse_duration
-from ..base.schema import Spec
+from ..base.schema import EARLIEST, Spec
 from ..base.spec import alert_defaults, dump_spec, validate_spec, write_spec
-from .contracts import clip_text, column_kind, draft_contract, problem_of
+from .contracts import as_datetime, clip_text, column_kind, draft_contract, problem_of
 from .leaks import leak_reasons
 from .sources import SOURCE_KINDS, named_kind
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'WINDOWS', 'file_columns', 'check_names', 'check_sample', 'DraftedSpec', 'propose_window', 'sample_baselines',
-           'infer_spec', 'draft_text', 'write_draft']
+__all__ = ['log', 'WINDOWS', 'PLACEHOLDER_YEARS', 'file_columns', 'check_names', 'check_sample', 'DraftedSpec', 'propose_window',
+           'sample_baselines', 'draft_earliest', 'infer_spec', 'draft_text', 'write_draft']
 
 # %% ../../nbs/data/03_infer.ipynb #1b5b7702
 def _guess_id(df):
@@ -179,6 +179,17 @@ def sample_baselines(df: pd.DataFrame,  # the sample
     head = "# Baselines in the sample (monitoring learns them again from each model's reference):\n"
     return [head, *(f"#   {clip_text(l, 200)}\n" for l in out)] if out else []
 
+PLACEHOLDER_YEARS = 1900  # sample times before this year are placeholders (0001-01-01, 1899-12-30), not the business's
+
+def draft_earliest(t: pd.Series,  # the sample's event times
+                   years: int = 10,  # how far before the first of them the business may still have events
+                  ) -> str:
+    """`source.earliest` drafted from a sample's event times: January 1st `years` years before the first of them
+    (placeholder times, before `PLACEHOLDER_YEARS`, left out); `schema.EARLIEST` without a time."""
+    t = as_datetime(t.dropna())
+    t = t[t.dt.year >= PLACEHOLDER_YEARS]
+    return EARLIEST if not len(t) else f"{max(t.min().year - years, PLACEHOLDER_YEARS):04d}-01-01"
+
 def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
                target: str,  # the column to predict
                id: str | None = None,  # the row id column (guessed when None: `id` or `*_id`, unique)
@@ -200,7 +211,8 @@ def infer_spec(df: pd.DataFrame,  # a sample of the user's data, target included
     problem, cands = problem_of(df[target]), [c for c in df.columns if c not in (target, id, timestamp)]
     feats, left_out = _drafted_features(df, target, cands, problem, margin, max_categories, _where(source))
     window, per_day = propose_window(df[timestamp]) if timestamp else ("1d", None)
-    spec = {"version": 1, "name": name, "problem": problem, "source": _source_for(source),
+    spec = {"version": 1, "name": name, "problem": problem,
+            "source": {**_source_for(source), **({"earliest": draft_earliest(df[timestamp])} if timestamp else {})},
             "columns": {"id": id, "timestamp": timestamp, "target": target}, "features": feats,
             "monitoring": {"window": window}}
     drafted = DraftedSpec.model_validate(validate_spec(spec, "<drafted spec>").model_dump())
@@ -224,6 +236,12 @@ def _note(column: str, left: dict) -> list:
     return [f"  # left out: {left['why']} If it is not, uncomment the next line to put it back.\n",
             f"  # {entry[1:-1]}\n"]
 
+def _earliest_note(spec) -> list[str]:
+    "The comment line on the drafted `source.earliest`."
+    if not spec.columns.timestamp: return []
+    return [f"# source.earliest {spec.source.earliest}: ten years before the sample's first event; an event or a label "
+            "time before it\n# is quarantined (0001-01-01, 1900-01-01 and such placeholders too)\n"]
+
 def _label_note(spec) -> list[str]:
     "Comment lines on where the drafted spec's labels come from."
     if spec.source.kind == "dataframe": return []
@@ -237,7 +255,7 @@ def draft_text(spec: dict) -> str:
     text, left, order = dump_spec(spec), getattr(spec, "left_out", {}), getattr(spec, "order", [])
     at, end = _feature_lines(text)
     notes = {_top_line(text, "monitoring"): list(getattr(spec, "baselines", [])),
-             _top_line(text, "source"): _label_note(spec)}
+             _top_line(text, "source"): _label_note(spec) + _earliest_note(spec)}
     for i, c in enumerate(order):
         if c in left: notes.setdefault(next((at[f] for f in order[i + 1:] if f in at), end),
                                        []).extend(_note(c, left[c]))

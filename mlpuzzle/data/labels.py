@@ -20,7 +20,7 @@ from .store import (IngestOptions, file_key, ingest_batch, ingest_lock, load_sna
                                  snapshots)
 
 # %% auto #0
-__all__ = ['label_spec', 'label_sources', 'ingest_labels', 'label_batches', 'stored_event_times', 'event_labels', 'load_labels',
+__all__ = ['label_spec', 'label_sources', 'stored_event_times', 'ingest_labels', 'label_batches', 'event_labels', 'load_labels',
            'label_time_note', 'training_set']
 
 # %% ../../nbs/data/10_labels.ipynb #45b2c778
@@ -80,12 +80,23 @@ def _label_delay(spec: dict, label_delay: str | None) -> dict:
     except ValueError as e: raise ValueError(f"label_delay: {e}") from None
     return {"label_delay": d, "label_delay_from": "the run's label_delay" if label_delay else "monitoring.label_delay"}
 
-def _store_labels(ws: Workspace, b: Batch, delay: dict, now, hashes) -> dict | None:
-    "Check and store label batch `b`; without a label time column, its manifest gets `delay` to derive it from."
+def _store_labels(ws: Workspace, b: Batch, delay: dict, now, hashes, events: pd.Series | None = None) -> dict | None:
+    """Check and store label batch `b`; without a label time column, its manifest gets `delay` to derive it from.
+    `events`: the stored event time of each id (a label known before its event is quarantined)."""
     cols, b = _peek(b)
     timed = cols is None or _has_label_time(ws.spec, b.name, cols)
-    return ingest_batch(_LabelView(ws, timed), b, np.empty(0, np.uint64), IngestOptions(now=now, profile=False),
-                        hashes=hashes, extra=None if timed else delay)
+    opts = IngestOptions(now=now, profile=False, event_times=events if timed else None)
+    return ingest_batch(_LabelView(ws, timed), b, np.empty(0, np.uint64), opts, hashes=hashes,
+                        extra=None if timed else delay)
+
+def stored_event_times(ws: Workspace) -> pd.Series:
+    "The event time of each stored event, indexed by its id."
+    idc, ts = ws.spec.columns.id, ws.spec.columns.timestamp
+    parts = [pd.read_parquet(ws.dir("snapshots") / m["id"] / "data.parquet", columns=[idc, ts])
+             for m in snapshots(ws) if m["rows"]["accepted"]]
+    if not parts: return pd.Series([], index=pd.Index([], dtype=object, name=idc), dtype="datetime64[ns, UTC]", name=ts)
+    df = pd.concat(parts, ignore_index=True).drop_duplicates(idc)
+    return df.set_index(idc)[ts]
 
 def ingest_labels(workspace,  # a Workspace or its directory
                   path=None,  # a file or glob of label files (default: the spec's `source.labels`)
@@ -102,10 +113,11 @@ def ingest_labels(workspace,  # a Workspace or its directory
     with ingest_lock(ws):
         done = label_batches(ws)
         seen, hashes, out = {file_key(m["source"]) for m in done}, {m["content_hash"] for m in done}, []
+        events = stored_event_times(ws) if ws.spec.columns.timestamp else None
         for b in srcs:
             if b.key and file_key(b.key) in seen: out.append({"status": "unchanged",
                                                               "source": {"name": b.name}}); continue
-            if m := _store_labels(ws, b, delay, now, hashes): out.append(m); hashes.add(m.get("content_hash"))
+            if m := _store_labels(ws, b, delay, now, hashes, events): out.append(m); hashes.add(m.get("content_hash"))
     return out
 
 def label_batches(ws: Workspace) -> list[dict]:
@@ -114,15 +126,6 @@ def label_batches(ws: Workspace) -> list[dict]:
     return sorted(ms, key=lambda m: (m["created"], m["id"]))
 
 # %% ../../nbs/data/10_labels.ipynb #a3e1f0c4
-def stored_event_times(ws: Workspace) -> pd.Series:
-    "The event time of each stored event, indexed by its id."
-    idc, ts = ws.spec.columns.id, ws.spec.columns.timestamp
-    parts = [pd.read_parquet(ws.dir("snapshots") / m["id"] / "data.parquet", columns=[idc, ts])
-             for m in snapshots(ws) if m["rows"]["accepted"]]
-    if not parts: return pd.Series([], index=pd.Index([], dtype=object, name=idc), dtype="datetime64[ns, UTC]", name=ts)
-    df = pd.concat(parts, ignore_index=True).drop_duplicates(idc)
-    return df.set_index(idc)[ts]
-
 def _batch_labels(ws: Workspace, m: dict, events: pd.Series | None) -> pd.DataFrame:
     "The labels of stored batch `m`; when it had no label time, derived from `events` (id -> event time) and its delay."
     df = pd.read_parquet(ws.path / "labels" / m["id"] / "data.parquet")

@@ -53,7 +53,7 @@ REASON_KINDS = {  # kind of quarantine reason: a pattern of the reason's words
     "type": r"is not an? (?:numeric|boolean|datetime|categorical) value",
     "range": r"below the minimum|above the maximum|is not finite|not a whole number",
     "category": r"is not an allowed value", "null": r"is null", "duplicate_id": f"{KNOWN_ID}|{REPEATED_ID}",
-                "time": r"in the future"}
+                "time": r"in the future|before source\.earliest|before its event"}
 
 def reason_kinds(reasons: pd.Series) -> pd.DataFrame:
     """For each quarantined row's `_reasons`, whether it has each kind of `REASON_KINDS` (columns; `other`: none of
@@ -151,10 +151,13 @@ class SnapshotWriter:
                                            minlength=len(names))): self._window(k)["accepted"] += int(n)
 
     def _count_rejected(self, rejected: pd.DataFrame, ts_col):
-        "Add the quarantined rows to their monitoring windows (`unknown` when their time is), by kind of reason."
+        """Add the quarantined rows to their monitoring windows (`unknown` when their time is, or is one no business
+        has: in the future, before `source.earliest`), by kind of reason."""
+        kinds = reason_kinds(rejected["_reasons"])
         if ts_col in rejected: keys = window_keys(rejected[ts_col], self.window).fillna("unknown")
         else: keys = pd.Series("unknown", index=rejected.index)
-        kinds = reason_kinds(rejected["_reasons"]).assign(_key=keys.to_numpy())
+        keys = keys.mask(kinds["time"].to_numpy(), "unknown")  # a window in year 1 or 9999 is no window to monitor
+        kinds = kinds.assign(_key=keys.to_numpy())
         for k, g in kinds.groupby("_key"):
             w = self._window(k)
             w["quarantined"] += len(g)

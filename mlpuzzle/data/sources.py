@@ -22,10 +22,10 @@ from ..base.privacy import redact
 from ..base.workspace import Workspace
 
 # %% auto #0
-__all__ = ['KINDS', 'SOURCE_KINDS', 'Batch', 'open_bytes', 'csv_blocks', 'csv_header', 'read_csv_block', 'csv_chunks',
-           'parquet_file', 'parquet_tables', 'parquet_chunks', 'named_kind', 'kind_of', 'source_of', 'source_files',
-           'file_batch_key', 'batches', 'SourceKind', 'FileKind', 'CsvKind', 'ParquetKind', 'SqlKind', 'DataFrameKind',
-           'source_kind', 'file_kind']
+__all__ = ['MAX_CSV_COLUMNS', 'KINDS', 'SOURCE_KINDS', 'Batch', 'open_bytes', 'csv_blocks', 'repeated_names', 'check_names',
+           'not_utf8', 'csv_names', 'csv_header', 'read_csv_block', 'csv_chunks', 'parquet_file', 'parquet_tables',
+           'parquet_chunks', 'named_kind', 'kind_of', 'source_of', 'source_files', 'file_batch_key', 'batches',
+           'SourceKind', 'FileKind', 'CsvKind', 'ParquetKind', 'SqlKind', 'DataFrameKind', 'source_kind', 'file_kind']
 
 # %% ../../nbs/data/02_sources.ipynb #644206a2
 @dataclass
@@ -62,14 +62,51 @@ def csv_blocks(path: Path, chunk_rows: int) -> Iterator[tuple]:
             yield start, start + len(data), data, lines
             start, lines = start + len(data), lines + data.count(b"\n")
 
+def repeated_names(names) -> list[str]:
+    "The names (as text) that occur more than once in `names`, in order of first appearance."
+    seen, out = set(), []
+    for n in map(str, names):
+        if n in seen and n not in out: out.append(n)
+        seen.add(n)
+    return out
+
+def check_names(names, name: str):
+    "Raise a DataError naming the column names of batch `name` that occur more than once in `names`."
+    if dups := repeated_names(names):
+        shown = ", ".join(map(repr, dups[:10])) + (f" and {len(dups) - 10} more" if len(dups) > 10 else "")
+        raise DataError(f"{name}: duplicated column name(s) {shown}: give each column its own name and re-run; "
+                        "nothing of this batch was stored")
+
+def not_utf8(path: Path, data: bytes, start: int = 0, lines: int = 0) -> DataError:
+    """The DataError of CSV `path` whose bytes `data` (from byte `start`, after `lines` lines) are not UTF-8 text:
+    the line and byte offset of the first bad byte."""
+    try: data.decode("utf-8"); at, why = len(data), "not UTF-8"
+    except UnicodeDecodeError as e: at, why = e.start, e.reason
+    line = lines + data.count(b"\n", 0, at) + 1
+    return DataError(f"{path}: not UTF-8 text (line {line}, byte offset {start + at}: {why}); re-save it as UTF-8 and "
+                     "re-run")
+
+MAX_CSV_COLUMNS = 10_000  # a header wider than this is refused before any row is read
+
+def csv_names(header: bytes) -> list[str]:
+    "The column names of CSV header record `header` as written (pandas renames a repeated name `name.1`)."
+    import csv, io
+    return next(csv.reader(io.StringIO(header.decode("utf-8"))), [])
+
 def csv_header(path: Path) -> bytes:
-    "The header record of CSV `path`, as bytes; an empty file, or a header that is not UTF-8 text, raises a DataError."
+    """The header record of CSV `path`, as bytes; an empty file, a header that is not UTF-8 text, a column name given
+    twice, or more than `MAX_CSV_COLUMNS` columns raise a DataError."""
     if path.stat().st_size == 0: raise DataError(f"{path}: empty file (no header, no rows); fix the source and re-run")
     with open_bytes(path) as f: header = _record(f)
     try: header.decode("utf-8")
-    except UnicodeDecodeError as e: raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); re-save it "
-                                                    "as UTF-8 and re-run") from None
+    except UnicodeDecodeError: raise not_utf8(path, header) from None
     if not header.strip(): raise DataError(f"{path}: no header line; a CSV batch needs a header naming its columns")
+    if header.count(b",") >= MAX_CSV_COLUMNS and len(names := csv_names(header)) > MAX_CSV_COLUMNS:
+        raise DataError(f"{path}: its header names {len(names):,} columns, more than mlpuzzle reads "
+                        f"({MAX_CSV_COLUMNS:,}); keep the spec's columns (and the few others worth keeping) and "
+                        "re-run: "
+                        "nothing of this batch was stored")
+    check_names(csv_names(header), str(path))
     return header
 
 def read_csv_block(path: Path, header: bytes, data: bytes, start: int = 0, lines: int = 0) -> pd.DataFrame:
@@ -77,10 +114,7 @@ def read_csv_block(path: Path, header: bytes, data: bytes, start: int = 0, lines
     the file."""
     import io
     try: return pd.read_csv(io.BytesIO(header + data), encoding="utf-8", encoding_errors="strict")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte "
-                        f"{e.start - len(header) + start if e.start >= len(header) else e.start}: {e.reason}); "
-                        "re-save it as UTF-8 and re-run") from None
+    except UnicodeDecodeError: raise not_utf8(path, data, start, lines) from None
     except pd.errors.EmptyDataError: raise DataError(f"{path}: no header line; a CSV batch needs a header naming its "
                                                      "columns") from None
     except pd.errors.ParserError as e:
@@ -103,6 +137,7 @@ def parquet_tables(path: Path, chunk_rows: int, row_groups=None) -> Iterator:
     """Read Parquet `path` in Arrow tables of at most `chunk_rows` rows, row group by row group (`row_groups`: only
     these)."""
     f = parquet_file(path)
+    check_names(f.schema_arrow.names, str(path))
     for g in range(f.num_row_groups) if row_groups is None else row_groups:
         for b in f.iter_batches(batch_size=chunk_rows, row_groups=[g]): yield pa.Table.from_batches([b])
 

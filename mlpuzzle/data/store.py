@@ -4,7 +4,7 @@
 
 # %% ../../nbs/data/09_store.ipynb #503e06b9
 from __future__ import annotations
-import json, logging, shutil
+import errno, json, logging, os, re, shutil
 from contextlib import contextmanager
 from functools import partial
 from dataclasses import dataclass, replace
@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'snapshots', 'known_ids', 'snapshot_files', 'load_snapshots', 'IngestOptions', 'check_chunks', 'store_batch',
-           'ingest_batch', 'check_partition', 'PartitionedBatches', 'InProcessBatches', 'watermarks', 'ingest_lock',
-           'file_key', 'ingest']
+           'out_of_space', 'ingest_batch', 'check_partition', 'PartitionedBatches', 'InProcessBatches', 'watermarks',
+           'ingest_lock', 'file_key', 'ingest']
 
 # %% ../../nbs/data/09_store.ipynb #84f337d0
 def snapshots(ws: Workspace) -> list[dict]:
@@ -76,17 +76,32 @@ class IngestOptions:
     since: object = None  # only rows (and dated files) with event time in [since, until)
     until: object = None
     profile: bool = True  # profile accepted rows with whylogs
+    # label batches: the stored event time of each id (a Series named after the event time column); a label known
+    # before its event is quarantined
+    event_times: object = None
 
 # %% ../../nbs/data/09_store.ipynb #b1c44b42
-def _reject_ids(chk: Checked, dup: np.ndarray, id_col: str, why: str) -> Checked:
-    "Move the accepted rows marked by `dup` (their id was seen before) to the rejected rows, saying `why`."
+def _reject_ids(chk: Checked, dup: np.ndarray, id_col: str, why) -> Checked:
+    """Move the accepted rows marked by `dup` (their id was seen before) to the rejected rows, saying `why` about their
+    column `id_col` (one text for all, or one per row)."""
     rows = chk.accepted_rows[dup]
     raw = chk.raw.take(rows).to_pandas() if isinstance(chk.raw, pa.Table) else chk.raw.iloc[rows]
-    rej = as_text(raw).assign(_row=rows, _reasons=[f"{id_col} {show_value(v)}: {why}" for v in raw[id_col]])
+    whys = [why] * len(rows) if isinstance(why, str) else why
+    rej = as_text(raw).assign(_row=rows, _reasons=[f"{id_col} {show_value(v)}: {w}" for v, w in zip(raw[id_col], whys)])
     rejected = pd.concat([r for r in (chk.rejected, rej) if len(r)],
                          ignore_index=True).sort_values("_row", ignore_index=True)
     return replace(chk, accepted=chk.accepted.filter(pa.array(~dup)), rejected=rejected,
                    accepted_rows=chk.accepted_rows[~dup], id_hashes=chk.id_hashes[~dup])
+
+def _reject_early_labels(chk: Checked, events: pd.Series, id_col: str, lt_col: str) -> Checked:
+    """Move the accepted labels known before their event (`events`: the stored event time of each id) to the rejected
+    rows, saying when their event was."""
+    if not len(chk.accepted) or not len(events): return chk
+    ev = chk.accepted[id_col].to_pandas().map(events)
+    early = (chk.accepted[lt_col].to_pandas() < ev).fillna(False).to_numpy(dtype=bool)
+    if not early.any(): return chk
+    return _reject_ids(chk, early, lt_col, [f"is before its event ({events.name} {t:%Y-%m-%d %H:%M:%S} UTC): a label "
+                                            "is known after its event" for t in ev[early]])
 
 def _columns(chunk) -> list: return chunk.column_names if isinstance(chunk, pa.Table) else list(chunk.columns)
 
@@ -122,6 +137,7 @@ def check_chunks(w: SnapshotWriter, chunks, spec: dict, name: str, opts: IngestO
         identity = multiset_hash(h)
         if id_col: seen = merge_sorted(seen, chk.id_hashes)
         if id_col and (dup := is_member(chk.id_hashes, known)).any(): chk = _reject_ids(chk, dup, id_col, KNOWN_ID)
+        if opts.event_times is not None and ts_col: chk = _reject_early_labels(chk, opts.event_times, id_col, ts_col)
         w.add(chk, identity, len(chunk), w.read, id_col, ts_col)
         if watermark: wm = max(filter(pd.notna, [wm, _max_time(chunk, ts_col)]), default=None)
         if bar is not None: bar.update(len(chunk))
@@ -136,19 +152,45 @@ def store_batch(ws: Workspace, w: SnapshotWriter, batch: Batch, parents=(), hash
     if bh in hashes: w.close(); return {"status": "unchanged", "id": bh[:16], "source": {"name": batch.name}}
     return {**finish_snapshot(ws, w, batch, bh, list(parents), extra or {}), "status": "stored"}
 
+def _disk_full(e: OSError) -> bool:
+    "Whether `e` says a disk (or a quota) is full: ENOSPC, EDQUOT, a short write (numpy: `n requested and m written`)."
+    return (e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e)
+            or re.search(r"\d+ requested and \d+ written", str(e)) is not None)
+
+def _mount(p: Path) -> Path:
+    "The mount point of the file system holding `p`."
+    p = Path(os.path.abspath(p))
+    while not os.path.ismount(p) and p != p.parent: p = p.parent
+    return p
+
+@contextmanager
+def out_of_space(where: Path, batch: str):
+    """Turn a disk-full error inside (`where`: the directory being written) into one line: which path ran out of space,
+    and what to do. Nothing of the batch is stored (its temporary directory goes); batches stored before it stay."""
+    try: yield
+    except OSError as e:
+        if not _disk_full(e): raise
+        path = Path(e.filename) if isinstance(e.filename, (str, os.PathLike)) else Path(where)
+        try: free = f"{shutil.disk_usage(_mount(path)).free / 2**20:,.1f} MiB free"
+        except OSError: free = "free space unknown"
+        raise WorkspaceError(f"{path}: no space left on the file system at {_mount(path)} ({free} after clean-up) "
+                             f"while storing {batch}; nothing of that batch was stored (batches stored before it "
+                             "stay): free space there, or move the workspace to a larger disk, and re-run") from None
+
 def ingest_batch(ws: Workspace, batch: Batch, known: np.ndarray, opts: IngestOptions = IngestOptions(),
                  parents=(), hashes=frozenset(), extra=None, bar=None) -> dict | None:
     """Check and store one batch in this process; return its manifest (status stored or unchanged), or None if it had no
-    rows."""
-    tmp = new_snapshot_dir(ws.dir("snapshots"))
-    try:
-        w = SnapshotWriter(tmp, opts.profile, parse_duration(ws.spec.monitoring.window))
-        _, wm = check_chunks(w, batch.chunks, ws.spec, batch.name, opts, np.sort(known), bar=bar,
-                             watermark="watermark" in batch.key)
-        mark = {"watermark": str(wm)} if wm is not None else {}
-        return store_batch(ws, w, batch, parents, hashes, {**(extra or {}), **mark})
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    rows. A full disk raises a WorkspaceError naming the path (`out_of_space`)."""
+    with out_of_space(ws.dir("snapshots"), batch.name):
+        tmp = new_snapshot_dir(ws.dir("snapshots"))
+        try:
+            w = SnapshotWriter(tmp, opts.profile, parse_duration(ws.spec.monitoring.window))
+            _, wm = check_chunks(w, batch.chunks, ws.spec, batch.name, opts, np.sort(known), bar=bar,
+                                 watermark="watermark" in batch.key)
+            mark = {"watermark": str(wm)} if wm is not None else {}
+            return store_batch(ws, w, batch, parents, hashes, {**(extra or {}), **mark})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../../nbs/data/09_store.ipynb #6d54af37
 def check_partition(spec: dict, name: str, part: dict, tmp: str, i: int, opts: IngestOptions,
@@ -194,15 +236,16 @@ class PartitionedBatches:
     def store(self, b: Batch, known: np.ndarray, parents, hashes, bar=None) -> dict | None:
         "Finish batch `b` (after the batches before it): its manifest, as `ingest_batch` returns it."
         parts, tmp, futures = self.jobs.pop(b.name)
-        try:
-            results = self._checked_again(b, parts, tmp, self.engine.gather(futures), known)
-            if bar is not None: bar.update(sum(r["read"] for r in results))
-            w = SnapshotWriter(tmp, self.opts.profile, parse_duration(self.ws.spec.monitoring.window))
-            for r in results: w.absorb(r)
-            return store_batch(self.ws, w, b, parents, hashes,
-                               {"engine": {"kind": self.engine.name, "partitions": len(parts)}})
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with out_of_space(tmp, b.name):
+            try:
+                results = self._checked_again(b, parts, tmp, self.engine.gather(futures), known)
+                if bar is not None: bar.update(sum(r["read"] for r in results))
+                w = SnapshotWriter(tmp, self.opts.profile, parse_duration(self.ws.spec.monitoring.window))
+                for r in results: w.absorb(r)
+                return store_batch(self.ws, w, b, parents, hashes,
+                                   {"engine": {"kind": self.engine.name, "partitions": len(parts)}})
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
 
     def __enter__(self): return self
     def __exit__(self, *exc):

@@ -54,7 +54,8 @@ def cmd_init(a):
 def cmd_run(a):
     from mlpuzzle.loop.runs import run_stage  # deferred: loads the Jupyter client
     params = {**dict(a.param or []), **{k: v for k, v in (("engine", a.engine), ("scheduler", a.scheduler)) if v}}
-    rec = run_stage(a.workspace, a.stage, params, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
+    rec = run_stage(a.workspace, a.stage, params, reports=a.reports, timeout=a.timeout, progress=not a.quiet,
+                    dashboard="wait" if a.wait else True)
     print(f"run {rec['id']} ({a.stage}) succeeded in {rec['duration_s']:.1f} s; report: {rec['report']}")
     if a.stage == "monitor" and not a.no_retrain: _retrain(a)
     return rec
@@ -66,7 +67,8 @@ def _retrain(a):
     req = retrain_requests(ws)
     if not len(req): return
     print(f"{len(req)} alert(s) ask for retraining ({', '.join(sorted(set(req.kind)))}): starting `run train`")
-    rec = trigger_retraining(ws, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
+    rec = trigger_retraining(ws, reports=a.reports, timeout=a.timeout, progress=not a.quiet,
+                             dashboard="wait" if a.wait else True)
     print(f"run {rec['id']} (train) {rec['status']}; report: {rec['report']}")
 
 def cmd_schema(a):

@@ -61,6 +61,9 @@ VERBS = {  # command -> (function, help, description, arguments)
              arg("--timeout", type=positive, default=3600, metavar="SECONDS",
                  help="stop and fail the run after this long (default: 3600)"),
              REPORTS, arg("-q", "--quiet", action="store_true", help="no progress bar"),
+             arg("--wait", action="store_true", help="return once the dashboard (reports/index.html) is rebuilt "
+                 "(default: it is rebuilt in the background for a few seconds more, writing only under the reports "
+                 "directory)"),
              arg("--no-retrain", action="store_true",
                  help="monitor: do not start `run train` for alerts that ask for it"),
              arg("--engine", choices=("pandas", "dask"),

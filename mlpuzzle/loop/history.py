@@ -141,7 +141,7 @@ def check_labels(ws: Workspace, feed: dict):
     if sum(feed["labels"]) + feed["after_until"]["labels"]: return
     src, c = ws.spec.source, ws.spec.columns
     if src.event_labels and c.target in pq.read_schema(replays_dir(ws) / "feed" / "events-0000.parquet").names: return
-    files = (f"label files (columns {c.id}, {c.target}, and {src.label_time} saying when each became known)")
+    files = f"label files (columns {c.id}, {c.target}, and {src.label_time} saying when each became known)"
     if src.labels: raise DataError(f"source.labels ({src.labels}) holds no label and the events have no {c.target} "
                                    f"column: a replay trains on labels; add {files}")
     why = "source.event_labels is false" if not src.event_labels else f"the events have no {c.target} column"

@@ -1,6 +1,6 @@
 """Small things a new user meets (issue 14.7): `run ingest -p path FILE` alone reads that file, and a listing piped
 into a reader that goes away (`| head`) ends quietly. The real `mlpuzzle` command, in subprocesses, with real pipes."""
-import os, sqlite3, subprocess
+import os, sqlite3, subprocess, time
 
 import pandas as pd
 import pytest
@@ -46,6 +46,29 @@ def ingested(home, before: set) -> tuple:
 
 
 def snapshot_ids(home) -> set: return {m["id"] for m in snapshots(Workspace(home / "ws"))}
+
+
+def test_nothing_is_written_into_the_workspace_after_a_run_returns(tmp_path):
+    "Issue 33.10: the dashboard rebuilt after `run ingest` reads the workspace and writes only its reports; --wait waits."
+    r = mlpuzzle("simulate", "-w", "ws", "--days", "2", "--rows-per-day", "20", cwd=tmp_path, reports=tmp_path / "reports")
+    assert r.returncode == 0, r.stderr
+    ws, page = tmp_path / "ws", tmp_path / "reports" / "index.html"
+    def listing(): return sorted(str(p.relative_to(ws)) for p in ws.rglob("*"))
+    r = mlpuzzle("run", "ingest", "-w", "ws", "-q", cwd=tmp_path, reports=tmp_path / "reports")
+    assert r.returncode == 0, r.stderr
+    after = listing()
+    for _ in range(120):  # the rebuild in the background: until its page is written, and a little more
+        if page.exists(): break
+        time.sleep(0.5)
+    time.sleep(2)
+    assert page.exists() and listing() == after  # no reader created state (mlflow/history.db was one)
+    assert not (ws / "mlflow" / "history.db").exists()
+    page.unlink()
+    r = mlpuzzle("run", "ingest", "-w", "ws", "-q", "--wait", cwd=tmp_path, reports=tmp_path / "reports")
+    assert r.returncode == 0, r.stderr
+    assert page.exists()  # --wait: rebuilt before the command returned
+    after = listing(); time.sleep(3)
+    assert listing() == after
 
 
 def test_path_alone_reads_a_csv_file_typed_from_here(home):

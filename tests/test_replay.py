@@ -16,17 +16,20 @@ from mlpuzzle.loop.compare import compare
 from mlpuzzle.simulator.feed import write_simulation
 from mlpuzzle.app.demo import demo_spec
 from mlpuzzle.simulator.simulate import simulate
-from mlpuzzle.base.workspace import init_workspace
+from mlpuzzle.base.workspace import Workspace, init_workspace
+from mlpuzzle.models.registry import history
 
 START = "2019-01-01"
 
 
-def _business(root: Path, scenario: str, days: int, rows: int, onset=None, business=None):
+def _business(root: Path, scenario: str, days: int, rows: int, onset=None, business=None, webhook=None, labels=True):
     "A workspace reading CSV files (events, and labels with their time) of `days` of the demo's business from 2019-01-01."
     sim = simulate(days, scenario, seed=3, rows_per_day=rows, onset=onset, start=START)
     write_simulation(sim, root / "source")
     spec = demo_spec()  # retraining learns from the last 4 weeks; the gate asks for +0.005
     if business: spec["business"] = business
+    if webhook: spec["monitoring"]["webhook"] = webhook
+    if not labels: del spec["source"]["labels"]  # and the events have no target column: no label at all
     return init_workspace(root, spec)
 
 
@@ -140,3 +143,63 @@ def test_hourly_windows_and_labels_without_times(tmp_path):
     assert drift and drift[0] in (5, 6), steps["never"]  # the shift starts 06-13 00:00, in step 5: found within 2 steps
     assert any(s["retrained"] for s in steps["on-alert"]) and not any(s["retrained"] for s in steps["never"])
     assert {k[:4] for k in compare(ws)["windows"].index} == {"2018"}
+
+
+# issue 33: two replays of one workspace at once; no webhook secret copied into a replay; no labels at all
+WEBHOOK = "https://hookuser:hookpass@hooks.example.test/services/T0K3NPATH?key=QK3YSECRET"
+SECRETS = ("hookuser", "hookpass", "T0K3NPATH", "QK3YSECRET")
+
+
+@pytest.fixture(scope="module")
+def twice(tmp_path_factory):
+    """Two `mlpuzzle replay` of one small workspace (80 days, 3 weekly steps; a webhook with a user, a password, a
+    token in its path and a key in its query), the second started while the first runs."""
+    root = tmp_path_factory.mktemp("twice")
+    ws = _business(root / "ws", "none", 80, 200, webhook=WEBHOOK)
+    args = [str(MLPUZZLE), "replay", "-w", str(ws.path), "--since", "2019-03-02", "--policy", "never", "--policy",
+            "every:7d", "--jobs", "1", "--no-report"]
+    with open(root / "first.err", "w") as err:
+        first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
+        try:
+            line = first.stdout.readline()  # "replay of ...": the first has cut the feed, holding the replays' lock
+            second = run_mlpuzzle(*args[1:], timeout=900)
+            out = line + first.communicate(timeout=900)[0]
+        finally: stop_group(first)
+    return ws, first, out + (root / "first.err").read_text(), second
+
+
+def test_a_second_replay_at_once_is_refused(twice):
+    ws, first, out, second = twice
+    assert first.returncode == 0, out[-3000:]
+    assert second.returncode == 2, second.stderr + second.stdout[-3000:]
+    [line] = second.stderr.strip().splitlines()  # one line naming the first one and what to do
+    assert "another replay of this workspace is running" in line and f"pid {first.pid})" in line, line
+    assert "wait for it to end" in line and not second.stdout, line
+    for d in ("never", "every-7d"):  # each step once; one training per retraining, plus the start's champion
+        pws = Workspace(ws.path / "replays" / d, check_imports=False)
+        steps = json.loads((pws.path / "replay.json").read_text())["steps"]
+        assert [s["step"] for s in steps] == [1, 2, 3], steps
+        h = history(pws)
+        assert (h.action == "register").sum() == 1 + sum(bool(s["retrained"]) for s in steps), h
+    assert sum(bool(s["retrained"]) for s in steps) >= 2  # every:7d trained
+
+
+def test_no_webhook_secret_in_any_file_of_the_workspace(twice):
+    ws = twice[0]
+    live = ws.path / "mlpuzzle.yml"
+    assert WEBHOOK in live.read_text()  # the live spec keeps it, and only it
+    files = [p for p in ws.path.rglob("*") if p.is_file() and p != live]
+    assert len(files) > 50 and any("replays" in p.parts for p in files)
+    leaks = {str(p.relative_to(ws.path)): [s for s in SECRETS if s.encode() in p.read_bytes()] for p in files}
+    assert not {p: found for p, found in leaks.items() if found}
+    assert "https://hooks.example.test/" in (ws.path / "replays" / "every-7d" / "mlpuzzle.yml").read_text()
+
+
+def test_no_labels_at_all_says_how_to_add_them(tmp_path):
+    ws = _business(tmp_path / "ws", "none", 70, 50, labels=False)
+    r = run_mlpuzzle("replay", "-w", ws.path, "--since", "2019-03-02", "--policy", "never", "--no-report", timeout=300)
+    assert r.returncode == 2, r.stderr + r.stdout[-2000:]
+    [line] = r.stderr.strip().splitlines()
+    assert "the spec has no labels" in line and "set source.labels to label files" in line, line
+    assert "source.event_labels: true" in line and "--gate-days" not in line, line
+    assert not (ws.path / "replays" / "start").exists()  # refused before the history was ingested

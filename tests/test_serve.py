@@ -4,7 +4,7 @@ Valid requests get predictions in the documented shape; every kind of bad reques
 field and what it allows (never a 5xx); the operational endpoints answer; a promotion under load fails no
 request; a broken new version leaves the old one serving; online predictions equal batch scoring; and
 schemathesis, fuzzing the service's own OpenAPI document, meets no server error."""
-import collections, json, os, pickle, re, subprocess, sys, threading, time
+import collections, json, os, pickle, re, selectors, socket, subprocess, sys, threading, time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -57,11 +57,11 @@ def records(df: pd.DataFrame) -> list[dict]:
 
 
 @contextmanager
-def running_server(ws_dir: Path, env: dict | None = None, lifetime: int = 900):
-    "Run `mlpuzzle serve -w ws_dir` on a free port (own session; ends after `lifetime` s at most); yield its URL."
+def running_server(ws_dir: Path, env: dict | None = None, lifetime: int = 900, args: tuple = ()):
+    "Run `mlpuzzle serve -w ws_dir [ARGS]` on a free port (own session; ends after `lifetime` s at most); yield its URL."
     port, logf = free_port(), Path(ws_dir).parent / f"serve-{time.time_ns()}.log"
     with open(logf, "w") as out:
-        p = subprocess.Popen(["timeout", "-k", "5", str(lifetime), str(MLPUZZLE), "serve", "-w", str(ws_dir), "--port", str(port)],
+        p = subprocess.Popen(["timeout", "-k", "5", str(lifetime), str(MLPUZZLE), "serve", "-w", str(ws_dir), "--port", str(port), *args],
                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
                              env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
@@ -543,3 +543,51 @@ def test_served_rows_reach_the_window_profile(built, good, tmp_path):
     assert set(logged.model_version) == {1} and logged.p_1.between(0, 1).all()
     assert (logged.event_time.dt.strftime("%Y-%m-%d") == pd.to_datetime([r["event_time"] for r in rows], utc=True).strftime("%Y-%m-%d")).all() or \
         set(logged.set_index("customer_id").event_time.dt.date) == set(pd.to_datetime([r["event_time"] for r in rows], utc=True).date)
+
+
+# --- issue 33.7: a slowloris client cannot hold the service's connections ---
+
+def closing_times(socks: list, t0: float, wait: float) -> list:
+    "Per socket, the seconds from `t0` until the server closed it (None: still open after `wait` s); what it sent is read."
+    sel, closed = selectors.DefaultSelector(), {}
+    for s in socks: s.setblocking(False); sel.register(s, selectors.EVENT_READ)
+    while len(closed) < len(socks) and time.monotonic() < t0 + wait:
+        for key, _ in sel.select(timeout=0.2):
+            try: data = key.fileobj.recv(65536)
+            except (ConnectionResetError, BlockingIOError): data = b""
+            if not data: closed[key.fileobj] = time.monotonic() - t0; sel.unregister(key.fileobj)
+    sel.close()
+    return [closed.get(s) for s in socks]
+
+
+def test_idle_and_half_sent_connections_are_closed(url, good):
+    "With the defaults (a whole request within 10 s), 100 idle or half-sent connections are closed; the service answers."
+    host, port = urlparse(url).hostname, urlparse(url).port
+    t0 = time.monotonic()
+    socks = [socket.create_connection((host, port)) for _ in range(100)]
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    for s in socks[40:70]: s.sendall(head)  # half a head
+    for s in socks[70:]: s.sendall(head + b"Content-Length: 500\r\n\r\n" + json.dumps(good)[:100].encode())  # half a body
+    try:
+        assert httpx.post(f"{url}/predict", json=good, timeout=10).status_code == 200  # meanwhile, others are served
+        times = closing_times(socks, t0, 30)
+    finally:
+        for s in socks: s.close()
+    assert None not in times, f"{times.count(None)} of 100 connections still open after 30 s"
+    assert 9 < min(times) and max(times) < 20, (min(times), max(times))
+    assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+    assert 'status="500"' not in httpx.get(f"{url}/metrics", timeout=10).text  # a body cut short is no server error
+
+
+def test_connection_limits_from_the_command_line(built, good):
+    "--request-timeout 1: an idle connection closed in about a second; --max-connections 5: the 6th gets 503 at once."
+    with running_server(built[0].path, args=("--request-timeout", "1", "--max-connections", "5")) as u:
+        host, port = urlparse(u).hostname, urlparse(u).port
+        t0 = time.monotonic()
+        held = [socket.create_connection((host, port)) for _ in range(5)]
+        time.sleep(0.3)
+        extra = socket.create_connection((host, port)); extra.settimeout(5)
+        assert extra.recv(4096).startswith(b"HTTP/1.1 503"), "the 6th connection is refused"
+        times = closing_times(held, t0, 10)
+        assert None not in times and max(times) < 4, times
+        with httpx.Client() as c: assert c.post(f"{u}/predict", json=good, timeout=10).status_code == 200  # room again

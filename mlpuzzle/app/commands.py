@@ -54,7 +54,7 @@ def cmd_init(a):
 def cmd_run(a):
     from mlpuzzle.loop.runs import run_stage  # deferred: loads the Jupyter client
     params = {**dict(a.param or []), **{k: v for k, v in (("engine", a.engine), ("scheduler", a.scheduler)) if v}}
-    rec = run_stage(a.workspace, a.stage, params, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
+    rec = run_stage(a.workspace, a.stage, params, a.reports, a.timeout, progress=not a.quiet, dashboard=a.dashboard)
     print(f"run {rec['id']} ({a.stage}) succeeded in {rec['duration_s']:.1f} s; report: {rec['report']}")
     if a.stage == "monitor" and not a.no_retrain: _retrain(a)
     return rec
@@ -66,7 +66,7 @@ def _retrain(a):
     req = retrain_requests(ws)
     if not len(req): return
     print(f"{len(req)} alert(s) ask for retraining ({', '.join(sorted(set(req.kind)))}): starting `run train`")
-    rec = trigger_retraining(ws, reports=a.reports, timeout=a.timeout, progress=not a.quiet)
+    rec = trigger_retraining(ws, reports=a.reports, timeout=a.timeout, progress=not a.quiet, dashboard=a.dashboard)
     print(f"run {rec['id']} (train) {rec['status']}; report: {rec['report']}")
 
 def cmd_schema(a):
@@ -293,8 +293,8 @@ def cmd_ui(a):
 
 # %% ../../nbs/app/03_commands.ipynb #fcc4b1ae
 def cmd_serve(a):
-    from mlpuzzle.serving.serve import serve  # deferred: loads FastAPI and pyarrow and pandas
+    from mlpuzzle.serving.serve import ConnectionLimits, serve  # deferred: loads FastAPI, uvicorn and pandas
     ws = Workspace(a.workspace, check_imports=False)
     guard = "; every path but /health and /ready needs the token" if os.environ.get("MLPUZZLE_TOKEN") else ""
     print(f"serving {ws.spec.name} on http://{a.host}:{a.port} (docs at /docs{guard}; Ctrl-C stops it)")
-    serve(ws, a.host, a.port, a.workers)
+    serve(ws, a.host, a.port, a.workers, ConnectionLimits(a.request_timeout, a.keep_alive, a.max_connections))

@@ -61,6 +61,9 @@ VERBS = {  # command -> (function, help, description, arguments)
              arg("--timeout", type=positive, default=3600, metavar="SECONDS",
                  help="stop and fail the run after this long (default: 3600)"),
              REPORTS, arg("-q", "--quiet", action="store_true", help="no progress bar"),
+             arg("--wait", action="store_const", const="wait", default=True, dest="dashboard",
+                 help="return once the dashboard (reports/index.html) is rebuilt (default: it is rebuilt in the "
+                      "background for a few seconds more, writing only under the reports directory)"),
              arg("--no-retrain", action="store_true",
                  help="monitor: do not start `run train` for alerts that ask for it"),
              arg("--engine", choices=("pandas", "dask"),
@@ -139,7 +142,14 @@ VERBS = {  # command -> (function, help, description, arguments)
                               help="address to bind (default: 127.0.0.1, this machine only)"),
                arg("--port", type=port, default=8000, help="port (default: 8000)"),
                arg("--workers", type=count, default=1,
-                   help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)")]),
+                   help="worker processes (default: 1; more lose TCP_NODELAY, encode/uvicorn#3149)"),
+               arg("--request-timeout", type=positive, default=10, metavar="SECONDS",
+                   help="a connection that has not sent a whole request (headers and body) this long after it opened "
+                        "or after its last answer is closed: a slow or idle client holds nothing (default: 10)"),
+               arg("--keep-alive", type=positive, default=5, metavar="SECONDS",
+                   help="an idle connection is closed this long after its last answer (default: 5)"),
+               arg("--max-connections", type=count, default=500, metavar="N",
+                   help="connections open at once; beyond, a new one is answered 503 and closed (default: 500)")]),
     "replay": ("cmd_replay", "replay the workspace's history under retraining policies, and compare them",
                "Run the production loop over the workspace's own history in business time, from --since a step at a "
                "time: "

@@ -5,19 +5,25 @@
 # %% ../../nbs/loop/04_history.ipynb #h0000004
 from __future__ import annotations
 import json, shutil
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
-from ..base.core import DataError, RunError, WorkspaceError, atomic_write, parse_duration, to_utc, window_key
+from ..base.core import (DataError, LockBusy, RunError, WorkspaceError, atomic_write, file_lock, parse_duration,
+                                to_utc, window_key)
+from ..base.privacy import public_spec
+from ..base.spec import dump_spec
 from ..base.workspace import Workspace
 from ..data.sources import batches
 from ..data.labels import label_sources
 
 # %% auto #0
-__all__ = ['MAX_STEPS', 'replays_dir', 'step_bounds', 'cut_feed', 'read_step']
+__all__ = ['MAX_STEPS', 'LOCK_FILE', 'replays_dir', 'step_bounds', 'cut_feed', 'read_step', 'replay_lock', 'clear_replays',
+           'check_labels']
 
 # %% ../../nbs/loop/04_history.ipynb #h0000007
 def replays_dir(ws: Workspace) -> Path: return ws.path / "replays"
@@ -72,9 +78,9 @@ def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
     "Cut the source into the steps of a replay (once: `DIR/replays/feed/`, reused while source and steps are the same)."
     ts, lt = ws.spec.columns.timestamp, ws.spec.source.label_time
     if not ts: raise DataError("a replay releases events by their time, and the spec sets no columns.timestamp")
-    d, key = replays_dir(ws) / "feed", {"format": 1, "since": str(to_utc(since)), "until": str(until and to_utc(until)),
-                                        "step": step,
-                                        "source": ws.spec.source.model_dump(), "spec": ws.spec_file.read_text()}
+    spec = public_spec(ws.spec)  # no secret in a replay: the webhook by its host alone, URLs redacted
+    d, key = replays_dir(ws) / "feed", {"format": 2, "since": str(to_utc(since)), "until": str(until and to_utc(until)),
+                                        "step": step, "source": spec["source"], "spec": dump_spec(spec)}
     if (d / "feed.json").exists():
         if (old := json.loads((d / "feed.json").read_text()))["key"] == key: return old
         if (replays_dir(ws) / "start").exists():
@@ -108,3 +114,36 @@ def cut_feed(ws: Workspace, since, until=None, step: str = "7d") -> dict:
 def read_step(root: Path, kind: str, k: int | str) -> pd.DataFrame:
     "The events or labels (`kind`) of step `k` (or labels of step `late`) of the feed in replays directory `root`."
     return pd.read_parquet(Path(root) / "feed" / f"{kind}-{k if k == 'late' else f'{k:04d}'}.parquet")
+
+# %% ../../nbs/loop/04_history.ipynb #c5fb54c5
+LOCK_FILE = ".lock"  # in DIR/replays: held by the replay running
+
+@contextmanager
+def replay_lock(ws: Workspace):
+    "Hold the lock of the workspace's replays for the length of one; another replay running is refused, named."
+    (root := replays_dir(ws)).mkdir(exist_ok=True)
+    with ExitStack() as held:
+        try: held.enter_context(file_lock(root / LOCK_FILE, wait=False))
+        except LockBusy as e:
+            raise WorkspaceError(f"{root}: another replay of this workspace is running ({e}); wait for it to end, or "
+                                 "stop it (Ctrl-C) and start again: a replay goes on where it stopped") from None
+        yield
+
+def clear_replays(ws: Workspace):
+    "Remove the workspace's replays (`--fresh`), but the lock file its caller holds."
+    for p in replays_dir(ws).iterdir():
+        if p.name == LOCK_FILE: continue
+        if p.is_dir(): shutil.rmtree(p)
+        else: p.unlink()
+
+def check_labels(ws: Workspace, feed: dict):
+    "Refuse a feed without any label (a replay trains on labels), saying how the spec brings them."
+    if sum(feed["labels"]) + feed["after_until"]["labels"]: return
+    src, c = ws.spec.source, ws.spec.columns
+    if src.event_labels and c.target in pq.read_schema(replays_dir(ws) / "feed" / "events-0000.parquet").names: return
+    files = f"label files (columns {c.id}, {c.target}, and {src.label_time} saying when each became known)"
+    if src.labels: raise DataError(f"source.labels ({src.labels}) holds no label and the events have no {c.target} "
+                                   f"column: a replay trains on labels; add {files}")
+    why = "source.event_labels is false" if not src.event_labels else f"the events have no {c.target} column"
+    raise DataError(f"the spec has no labels (no source.labels, and {why}): a replay trains on labels; set "
+                    f"source.labels to {files}, or keep {c.target} in the events with source.event_labels: true")

@@ -14,11 +14,12 @@ import pandas as pd
 from ..base.core import DataError, MlpuzzleError, RunError, WorkspaceError, atomic_write, parse_duration
 from ..base.context import run_context
 from ..base.workspace import SPEC_FILE, Workspace, open_workspace
-from .history import cut_feed, read_step, replays_dir
+from .history import check_labels, clear_replays, cut_feed, read_step, replay_lock, replays_dir
 from ..data.labels import ingest_labels
 from ..data.store import ingest
 from .retrain import train_version, training_since, trigger_retraining
 from ..base.spec import dump_spec
+from ..base.privacy import public_spec
 from ..models.tracking import repoint_store
 from ..models.registry import champion, history
 
@@ -69,7 +70,7 @@ def start_state(ws: Workspace, feed: dict, gate_days: float = 14, say=print) -> 
             raise WorkspaceError(f"{root} holds a replay of other steps: pass --fresh to start again")
         return d
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    shutil.copy2(ws.spec_file, tmp / SPEC_FILE)
+    atomic_write(tmp / SPEC_FILE, _policy_spec(ws))  # as public_spec keeps it: no secret in a replay
     sws, clock = Workspace(tmp, check_imports=False), time.perf_counter()
     _ingest_step(sws, 0, t0)
     try: first = train_version(sws, as_of=t0, gate_days=gate_days, trigger="replay:start")
@@ -87,12 +88,12 @@ def start_state(ws: Workspace, feed: dict, gate_days: float = 14, say=print) -> 
     return d
 
 # %% ../../nbs/loop/05_replay.ipynb #r0000018
-def _policy_spec(ws: Workspace, policy: Policy) -> str:
-    """The spec of the policy's copy: the workspace's, with `estimated_performance` among `retrain_on` for
-    `on-alert:estimated`."""
-    if not policy.estimated: return ws.spec_file.read_text()
-    spec = ws.spec.model_copy(deep=True)
-    spec.monitoring.retrain_on = sorted({*spec.monitoring.retrain_on, "estimated_performance"})
+def _policy_spec(ws: Workspace, policy: Policy | None = None) -> str:
+    """The spec of a replay's copy: the workspace's as `public_spec` keeps it (the webhook by its host alone, URLs
+    without credentials), with `estimated_performance` among `retrain_on` for `on-alert:estimated`."""
+    spec = public_spec(ws.spec)
+    if policy and policy.estimated:
+        spec["monitoring"]["retrain_on"] = sorted({*spec["monitoring"]["retrain_on"], "estimated_performance"})
     return dump_spec(spec)
 
 def _open_policy(ws: Workspace, policy: Policy, feed: dict) -> tuple[Workspace, dict]:
@@ -257,12 +258,18 @@ def replay(workspace,  # a Workspace or its directory: its source is replayed, i
     "Replay the workspace's history under each retraining policy, in business time; return each policy's progress."
     ws = open_workspace(workspace, check_imports=True)
     pols = _checked_args(ws, since, until, step, policies, gate_days)
-    if fresh: shutil.rmtree(replays_dir(ws), ignore_errors=True)
-    feed = cut_feed(ws, since, until, step)
-    b = feed["bounds"]
-    say(f"replay of {ws.path}: {len(b) - 1} steps of {step} from {b[0][:16]} to {b[-1][:16]}, "
-        f"{sum(feed['events'][1:]):,} events "
-        f"after {feed['events'][0]:,} of history; policies: {', '.join(p.name for p in pols)}")
+    with replay_lock(ws):  # one replay of a workspace at a time: a second one is refused, naming the first
+        if fresh: clear_replays(ws)
+        feed = cut_feed(ws, since, until, step)
+        check_labels(ws, feed)
+        b = feed["bounds"]
+        say(f"replay of {ws.path}: {len(b) - 1} steps of {step} from {b[0][:16]} to {b[-1][:16]}, "
+            f"{sum(feed['events'][1:]):,} events "
+            f"after {feed['events'][0]:,} of history; policies: {', '.join(p.name for p in pols)}")
+        return _replay_policies(ws, pols, feed, jobs, gate_days, say)
+
+def _replay_policies(ws: Workspace, pols: list[Policy], feed: dict, jobs: int, gate_days: float, say) -> dict:
+    "The start state, then each policy replayed: here, or in up to `jobs` worker processes at once."
     jobs = max(1, min(jobs, len(pols), os.cpu_count() or 1))
     if jobs == 1:
         start_state(ws, feed, gate_days, say)

@@ -230,7 +230,7 @@ def run_stage(workspace,  # a Workspace or its directory
               reports=None,  # reports directory (default: $MLPUZZLE_REPORTS or ./reports)
               timeout: float = DEFAULT_TIMEOUT,  # seconds before the run is stopped and fails
               progress: bool = False,  # show a progress bar of the notebook's cells
-              dashboard: bool = True,  # rebuild reports/index.html afterwards (in the background)
+              dashboard: bool | str = True,  # rebuild reports/index.html afterwards: in the background, or "wait"
              ) -> dict:
     "Execute pipeline `stage` on `workspace`; return its run record, or raise `RunFailed` carrying it."
     ws = open_workspace(workspace)  # the notebook checks the estimator
@@ -259,7 +259,7 @@ def run_stage(workspace,  # a Workspace or its directory
     _update(ws, run_id, status=status, ended=now_iso(), duration_s=round(secs, 3), error=error,
             failed_cell=cell, outputs=r["outputs"] + outs)
     rec = get_run(ws, run_id)
-    if dashboard: rebuild_dashboard(ws, reports_dir(reports))
+    if dashboard: rebuild_dashboard(ws, reports_dir(reports), wait=dashboard == "wait")
     if status != "succeeded":
         raise RunFailed(f"run {run_id} ({stage}) failed{' at ' + cell if cell else ''}: {error}; executed notebook: "
                         f"{out_nb}", rec)
@@ -268,12 +268,15 @@ def run_stage(workspace,  # a Workspace or its directory
 # MLflow's defaults: 7 retries, minutes of backoff
 _BRIEF_MLFLOW = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
-def rebuild_dashboard(ws: Workspace, reports: Path):
-    """Rebuild `reports/index.html` in a background process (it outlives this one; a failure only logs). Its calls to a
-    tracking server retry once (unless the environment says otherwise): a server that is down leaves the page without
-    what the server holds, rather than a process retrying for minutes after the stage has ended."""
+def rebuild_dashboard(ws: Workspace, reports: Path,
+                      wait: bool = False):  # return once it is rebuilt (else it goes on after this process ends)
+    """Rebuild `reports/index.html` in a background process (it outlives this one; a failure only logs); it only reads
+    the workspace and writes only under `reports`. Its calls to a tracking server retry once (unless the environment
+    says otherwise): a server that is down leaves the page without what the server holds, rather than a process
+    retrying for minutes after the stage has ended."""
     import subprocess, sys
     code = "import sys; from mlpuzzle.app.dashboard import main; main(sys.argv[1:])"
-    subprocess.Popen([sys.executable, "-c", code, str(ws.path), str(reports)], stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([sys.executable, "-c", code, str(ws.path), str(reports)], stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL, start_new_session=True, env={**_BRIEF_MLFLOW, **os.environ})
+    if wait: p.wait()

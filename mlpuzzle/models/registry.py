@@ -130,9 +130,9 @@ def _append(ws, action, to_version, reason, from_version=None, metrics=None, tri
     return rec
 
 def history(ws: Workspace) -> pd.DataFrame:
-    "The promotion history, oldest first."
-    with closing(_hist_db(ws)) as con: return pd.read_sql(f"SELECT seq, {', '.join(_HIST)} FROM history ORDER BY seq",
-                                                          con)
+    "The promotion history, oldest first; empty before the first entry (a reader creates no file)."
+    if not (ws.path / "mlflow" / "history.db").exists(): return pd.DataFrame(columns=["seq", *_HIST])
+    with closing(_hist_db(ws)) as c: return pd.read_sql(f"SELECT seq, {', '.join(_HIST)} FROM history ORDER BY seq", c)
 
 def _now(as_of): return as_of if as_of is not None else utc_now()  # a move counts from now unless told when
 

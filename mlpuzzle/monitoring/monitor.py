@@ -14,7 +14,7 @@ import pandas as pd
 
 from .alerts import evaluate_alerts
 from .state import as_json, monitor_db
-from .outbox import deliver, queue_events
+from .outbox import deliver, queue_events, webhook_url
 from .incidents import group_events, incident_table
 from .report import MonitorReport, drift_table, event_line, windows_table
 from ..base.compat import merge_into, merge_views, read_profile
@@ -227,7 +227,7 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
         events = evaluate_alerts(ws, results, perf, at, con, serving, est, pooled_drift(ws, versions), explain, found)
         incident_events = group_events(ws, con, events, at)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('as_of', ?)", (at,)); con.commit()
-        if spec.monitoring.webhook: queue_events(con, incident_events)
+        if webhook_url(spec): queue_events(con, incident_events)
         return {"results": results, "perf": perf, "est": est, "events": events, "incident_events": incident_events,
                 "segments": stored_segments(con, keys), "relations": stored_relations(con, keys),
                 "alerts": pd.read_sql("SELECT * FROM alerts ORDER BY id", con), "incidents": incident_table(con)}
@@ -242,7 +242,7 @@ def monitor(workspace,  # a Workspace, its directory, or a `Run` (its period and
             since=None, until=None,  # the windows to report on (default: all complete windows)
             as_of=None,  # the time of this run (default: now): only windows ended by then; labels known by then
             version: int | None = None,  # the model whose reference drift is measured against (default: the champion)
-            deliver_alerts: bool = True,  # POST new incident events to the webhook (spec monitoring.webhook)
+            deliver_alerts: bool = True,  # POST new incident events to the webhook (`outbox.webhook_url`)
             budget: float = 10.0,  # seconds at most spent delivering to the webhook
             quiet: bool = False,  # do not print the incident events
            ) -> MonitorReport:
@@ -258,7 +258,7 @@ def monitor(workspace,  # a Workspace, its directory, or a `Run` (its period and
     j = _judge_windows(ws, keys, versions, serving, t, end)
     for e in j["incident_events"]:
         if not quiet: print(event_line(e))
-    webhook = deliver_alerts and ws.spec.monitoring.webhook
+    webhook = deliver_alerts and webhook_url(ws.spec)
     delivery = deliver(ws, budget=budget) if webhook else {}
     drift_df, qual = drift_table(j["results"]), _quality_table(j["results"], versions)
     return MonitorReport(t.isoformat(timespec="seconds"), serving, windows_table(qual, drift_df), drift_df, qual,

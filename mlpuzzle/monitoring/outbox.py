@@ -4,7 +4,7 @@
 
 # %% ../../nbs/monitoring/13_outbox.ipynb #a1b0c004
 from __future__ import annotations
-import json, logging, time
+import json, logging, os, time
 from contextlib import closing
 
 from ..base.core import now_iso
@@ -15,9 +15,14 @@ from .state import as_json, monitor_db
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'queue_events', 'deliver']
+__all__ = ['log', 'webhook_url', 'queue_events', 'deliver']
 
 # %% ../../nbs/monitoring/13_outbox.ipynb #55cd3be0
+def webhook_url(spec) -> str | None:
+    """Where incident events go: the spec's `monitoring.webhook`, else `$MLPUZZLE_WEBHOOK` (a URL, with its
+    credentials, in no file at all); None: nowhere."""
+    return spec.monitoring.webhook or os.environ.get("MLPUZZLE_WEBHOOK") or None
+
 def queue_events(con, events: list[dict]):
     "Put incident `events` (`incidents.group_events`) in the outbox; each one's `id` lets the receiver spot a repeat."
     for e in events:
@@ -77,8 +82,8 @@ def _send(con, url: str, due: list[tuple], deadline: float, timeout: float) -> i
     return delivered
 
 def deliver(ws: Workspace, url: str | None = None, budget: float = 10.0, timeout: float = 2.0) -> dict:
-    "POST the outbox's pending events to `url` (default: monitoring.webhook) for at most about `budget` seconds."
-    url = url or ws.spec.monitoring.webhook
+    "POST the outbox's pending events to `url` (default: `webhook_url`) for at most about `budget` seconds."
+    url = url or webhook_url(ws.spec)
     if not url: return {"delivered": 0, "pending": 0}
     deadline, delivered, first = time.monotonic() + budget, 0, True
     with closing(monitor_db(ws)) as con:

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/base/01_core.ipynb #1a2ce3ec
 from __future__ import annotations
-import fcntl, os, re, tempfile, threading
+import errno, fcntl, os, re, shutil, tempfile, threading
 from datetime import timedelta
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['WINDOW_FORMAT', 'MlpuzzleError', 'SpecError', 'WorkspaceError', 'DataError', 'ModelError', 'RunError', 'StateError',
            'atomic_path', 'atomic_write', 'to_utc', 'utc_now', 'now_iso', 'LockBusy', 'file_lock', 'short_repr',
-           'parse_duration', 'window_key', 'window_codes', 'window_keys', 'read_ahead', 'add_counts']
+           'parse_duration', 'window_key', 'window_codes', 'window_keys', 'read_ahead', 'add_counts', 'out_of_space']
 
 # %% ../../nbs/base/01_core.ipynb #bfa19425
 class MlpuzzleError(Exception):
@@ -164,3 +164,30 @@ def add_counts(into: dict, counts: dict) -> dict:
         if isinstance(n, dict): add_counts(into.setdefault(k, {}), n)
         else: into[k] = into.get(k, 0) + n
     return into
+
+# %% ../../nbs/base/01_core.ipynb #13615f8d
+def _disk_full(e: OSError) -> bool:
+    "Whether `e` says a disk (or a quota) is full: ENOSPC, EDQUOT, a short write (numpy: `n requested and m written`)."
+    return (e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e)
+            or re.search(r"\d+ requested and \d+ written", str(e)) is not None)
+
+def _mount(p: Path) -> Path:
+    "The mount point of the file system holding `p`."
+    p = Path(os.path.abspath(p))
+    while not os.path.ismount(p) and p != p.parent: p = p.parent
+    return p
+
+@contextmanager
+def out_of_space(where: Path, batch: str):
+    """Turn a disk-full error inside (`where`: the directory being written) into one line: which path ran out of space,
+    and what to do. Nothing of the batch is stored (its temporary directory goes); batches stored before it stay."""
+    try: yield
+    except OSError as e:
+        if not _disk_full(e): raise
+        path = Path(e.filename) if isinstance(e.filename, (str, os.PathLike)) else Path(where)
+        try: free = f"{shutil.disk_usage(_mount(path)).free / 2**20:,.1f} MiB free"
+        except OSError: free = "free space unknown"
+        raise WorkspaceError(f"{path}: no space left on the file system at {_mount(path)} ({free} after clean-up) "
+                             f"while storing {batch}; nothing of that batch was stored (batches stored before it "
+                             "stay): free space there, or move the workspace to a larger disk, and re-run") from None
+

@@ -62,10 +62,10 @@ def _bin_names(edges: list[float]) -> list[str]:
 
 def _labels_of(s: pd.Series, seg: dict) -> pd.Series:
     "The segment of each value of `s` by one column's segments `seg`."
-    if seg["kind"] == "bins":
-        names = np.array(_bin_names(seg["edges"]), dtype=object)
-        out = names[np.searchsorted(seg["edges"], s.to_numpy(float, na_value=np.nan), side="right")]
-    else:  # on arrays: a window's segments are labelled on every monitoring run that pools it
+    if seg["kind"] == "bins":  # on arrays: a window's segments are labelled on every monitoring run that pools it
+        out = np.array(_bin_names(seg["edges"]), dtype=object)[np.searchsorted(seg["edges"], s.to_numpy(float,
+                                                                na_value=np.nan), side="right")]
+    else:
         values = pd.Index(seg["values"], dtype=object)
         codes = values.get_indexer(s if isinstance(s.dtype, pd.StringDtype) else _as_text(s))
         out = np.where(codes >= 0, values.to_numpy()[codes], OTHER).astype(object)
@@ -136,10 +136,10 @@ def _signal_row(pool: _Rows, col: str, seg: str, signal: str, base: dict, spec, 
     "One segment `col=seg`'s `signal` on the (pooled) rows `pool`, beside the rest of them and its baseline."
     mask, y, s, f = pool.mask(col, seg), pool.y, pool.s, SIGNALS[signal]
     value, se, count = f(y[mask], s[mask], spec, threshold)
-    b = base.get(signal, {})
+    b = base.get(signal, {})  # the segment's reference
     row = {"subject": f"{col}={seg}", "column": col, "segment": seg, "signal": signal, "rows": int(mask.sum()),
-           "share": mask.mean() if len(mask) else np.nan,
-           "labeled": int((~np.isnan(y[mask])).sum()), "value": value, "se": se, "rest": np.nan,
+           "share": mask.mean() if len(mask) else np.nan, "labeled": int((~np.isnan(y[mask])).sum()), "value": value,
+           "se": se, "rest": np.nan,
            "baseline": _num(b.get("value")), "baseline_se": _num(b.get("se")), "baseline_count": b.get("count") or 0}
     need = spec.monitoring.segments.min_labels  # in the window and in the reference, and a value in both
     row["judged"] = count >= need and value == value and row["baseline_count"] >= need and b.get("value") is not None
@@ -235,8 +235,7 @@ def _subjects(frame: pd.DataFrame, baselines: dict) -> list[tuple]:
     return known + sorted(new)
 
 def _window_rows(frames: dict, pool, since: dict, spec, baselines: dict, threshold: float) -> list[dict]:
-    """The rows of the last window of `frames` (index -> window, the last `segments.pool`): each segment's signals on
-    the windows since it was last judged (`since`: (column, segment, signal) -> index)."""
+    "The last window of `frames`' rows: each segment's signals on the windows since it was last judged (`since`)."
     t, rows = max(frames), []
     for col, seg in _subjects(frames[t], baselines):
         base = baselines["segments"].get(f"{col}={seg}", {})
@@ -257,8 +256,7 @@ class _Rows:
         return self.masks[col, seg]
 
 def _residual_fails(r: dict, cause: dict, pool, spec, threshold: float, tests: int) -> bool:
-    """Whether failed row `r` still fails without the rows of the failed segment `cause` (against its own baseline,
-    materially, and significantly with Bonferroni over the `tests` of its window)."""
+    "Whether failed row `r` still fails without failed segment `cause`'s rows (Bonferroni over its window's `tests`)."
     p = pool(r["start"])
     mask = p.mask(r["column"], r["segment"]) & ~p.mask(cause["column"], cause["segment"])
     value, se, _ = SIGNALS[r["signal"]](p.y[mask], p.s[mask], spec, threshold)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from ..base.context import Run, run_context
 from ..base.workspace import open_workspace, Workspace
 from ..base.core import atomic_path, parse_duration, window_keys
-from ..data.sources import parquet_chunks
+from ..data.files import parquet_chunks
 from ..data.engine import open_engine, partitions
 from ..models.model import predict_scores
 from ..models.registry import load_version

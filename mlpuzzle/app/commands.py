@@ -79,8 +79,9 @@ def cmd_docs(a):
     print("processing the notebooks (nbdev) and rendering the site (Sphinx + myst-nb) ...", flush=True)
     home = build_docs(a.root, a.out, a.reports, proc=not a.no_proc)
     broken = check_site(home.parent)
-    if broken: raise MlpuzzleError(f"{len(broken)} broken link(s) in the site, e.g. {broken[0]}")
-    print(f"site: {home} ({sum(1 for _ in home.parent.glob('*.html'))} pages; every internal link resolves)")
+    if broken: raise MlpuzzleError(f"{len(broken)} problem(s) in the site, e.g. {broken[0]}")
+    pages = sum(1 for _ in home.parent.rglob('*.html'))
+    print(f"site: {home} ({pages} pages; every internal link resolves; no local paths, no links to missing hosts)")
     return home
 
 def _alert_lines(df: pd.DataFrame):

@@ -80,8 +80,7 @@ def cmd_docs(a):
     home = build_docs(a.root, a.out, a.reports, proc=not a.no_proc)
     broken = check_site(home.parent)
     if broken: raise MlpuzzleError(f"{len(broken)} problem(s) in the site, e.g. {broken[0]}")
-    pages = sum(1 for _ in home.parent.rglob('*.html'))
-    print(f"site: {home} ({pages} pages; every internal link resolves; no local paths, no links to missing hosts)")
+    print(f"site: {home} ({sum(1 for _ in home.parent.rglob('*.html'))} pages: links resolve, no local path/dead host)")
     return home
 
 def _alert_lines(df: pd.DataFrame):

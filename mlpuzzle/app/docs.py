@@ -144,6 +144,7 @@ CSS = '''
                 top: 0; }
   .toc-tree { border-left: none; font-size: var(--toc-font-size--mobile); }
   .sidebar-drawer { width: 15em; }
+  .content { padding: 0 1.5em; }
 }
 '''
 

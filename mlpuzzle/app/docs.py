@@ -132,12 +132,14 @@ suppress_warnings = ["myst.header", "myst.xref_missing", "mystnb.unknown_mime_ty
 
 # furo's column is 46em, a line of 90 code characters: the code (lines up to 120 characters) and the plots need more.
 # The column takes the room the sidebar leaves, up to 72em; below 104em (1664 px) the page's table of contents is the
-# drawer furo makes of it below 82em (a button at the page's top right).
+# drawer furo makes of it below 82em (a button at the page's top right). A test's line can be longer (up to 220
+# characters): a code cell's lines wrap rather than scroll.
 CSS = '''
 .main { min-width: 0; }
 .content { width: auto; flex: 1 1 auto; min-width: 0; max-width: 72em; }
 .sidebar-drawer { width: calc(50% - 43em); }
 .cell_output img { max-width: 100%; height: auto; }
+.cell_input pre, .cell_output pre { white-space: pre-wrap; overflow-wrap: break-word; }
 @media (max-width: 104em) {
   .toc-content-icon { display: flex; }
   .toc-drawer { border-left: 1px solid var(--color-background-muted); height: 100vh; position: fixed; right: -15em;

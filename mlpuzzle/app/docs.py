@@ -124,6 +124,7 @@ html_theme_options = {"navigation_with_keys": True}
 html_static_path = ["_static"]
 html_css_files = ["mlpuzzle.css"]
 html_title = "mlpuzzle"
+copyright = "2026 onwards, mlpuzzle developers"  # settings.ini's
 html_copy_source = False  # the pages' sources are the notebooks: no second copy of every output in _sources/
 html_show_sourcelink = False
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]

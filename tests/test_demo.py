@@ -119,6 +119,11 @@ def test_docs_site_in_chromium(demo, tmp_path):
     assert {"pipeline-train", "pipeline-monitor", "pipeline-score"} <= names
     plots = re.findall(r'<img[^>]+src="(_images/[^"]+\.png)"', (out / "pipeline-monitor.html").read_text())
     assert len(plots) >= 2 and all((out / p).exists() for p in plots)  # the demo's monitor run, with its plots
+    monitor_page = (out / "pipeline-monitor.html").read_text()
+    assert "&lt;workspace&gt;" in monitor_page and str(d) not in monitor_page  # the run's paths shown relative
+    assert not re.search(r"github\.com/mlpuzzle|mlpuzzle\.github\.io", home + monitor_page)  # hosts that do not exist
+    assert re.findall(r'<p class="caption"[^>]*><span class="caption-text">([^<]+)<', home)[:3] == \
+        ["Library", "Tools", "Pipeline runs"]  # the sidebar's groups (furo), a collapsed page per subpackage under them
     pages = [p for p in pages if p.stem not in ("search", "genindex") and "_static" not in p.parts]
     with ThreadPoolExecutor(3) as pool:  # a page is 1.4 s of which chromium computes half: three at a time, each its own profile
         seen = list(pool.map(lambda ip: browse(ip[1].as_uri(), tmp_path / f"page-{ip[0]}"), enumerate(pages)))

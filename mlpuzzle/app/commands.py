@@ -79,8 +79,8 @@ def cmd_docs(a):
     print("processing the notebooks (nbdev) and rendering the site (Sphinx + myst-nb) ...", flush=True)
     home = build_docs(a.root, a.out, a.reports, proc=not a.no_proc)
     broken = check_site(home.parent)
-    if broken: raise MlpuzzleError(f"{len(broken)} broken link(s) in the site, e.g. {broken[0]}")
-    print(f"site: {home} ({sum(1 for _ in home.parent.glob('*.html'))} pages; every internal link resolves)")
+    if broken: raise MlpuzzleError(f"{len(broken)} problem(s) in the site, e.g. {broken[0]}")
+    print(f"site: {home} ({sum(1 for _ in home.parent.rglob('*.html'))} pages: links resolve, no local path/dead host)")
     return home
 
 def _alert_lines(df: pd.DataFrame):

@@ -275,8 +275,8 @@ def dump_spec(spec) -> str:
     """The YAML text of `spec`: a line pointing YAML editors at the schema file beside it, where its keys are
     documented, the keys."""
     head = (f"# yaml-language-server: $schema={SCHEMA_FILE}\n"
-            "# mlpuzzle use-case spec. Every key and its default: "
-            "https://mlpuzzle.github.io/mlpuzzle/base/spec.html#the-keys\n")
+            f"# mlpuzzle use-case spec. Every key, its type, default and meaning: {SCHEMA_FILE} beside this file "
+            "(or `mlpuzzle schema`)\n")
     return head + yaml.safe_dump(_plain(spec), sort_keys=False, allow_unicode=True, default_flow_style=None, width=110)
 
 def write_spec(path, text: str):

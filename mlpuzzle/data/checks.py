@@ -178,9 +178,7 @@ def check_columns(columns, spec: dict, name: str) -> tuple:
                         f"{', '.join(map(str, columns))}); "
                         "fix the source, or make the feature nullable in the spec, and re-run: nothing of this batch "
                         "was stored")
-    cols = spec.columns
-    known = set(spec.features) | {c for c in (cols.id, cols.timestamp, cols.target) if c}
-    return [f for f in spec.features if f not in have], sorted(have - known)
+    return [f for f in spec.features if f not in have], sorted(have - spec_columns(spec))
 
 # %% ../../nbs/data/06_checks.ipynb #1eaa482a
 @dataclass

@@ -80,14 +80,16 @@ def window_estimates(ws: Workspace,
 def estimated_segment_gaps(ws: Workspace, key: str,
                            pred: pd.DataFrame | None = None,  # `performance.predictions(ws)`, when read already
                            min_rows: int = 100,  # rows a segment, and the rest of the window, need to be estimated
-                           top: int = 3) -> list[dict]:
+                           top: int = 3,
+                           cache: dict | None = None,  # estimators read already (a run explains several windows)
+                          ) -> list[dict]:
     """The segments of window `key` whose estimated gate metric is lowest against the rest of the window, by the
     estimator of the version that made most of its predictions (`performance.lowest_segments`; [] without one)."""
     pred = predictions(ws) if pred is None else pred
     w, ts = parse_duration(ws.spec.monitoring.window), ws.spec.columns.timestamp
     g = pred[(window_keys(pred[ts], w) == key).to_numpy()] if len(pred) else pred
     if not len(g): return []
-    v, cache = int(g["model_version"].mode().iloc[0]), {}
+    v, cache = int(g["model_version"].mode().iloc[0]), {} if cache is None else cache
     if (est := _estimator(ws, v, cache)) is None: return []
     def metric(part: pd.DataFrame) -> float:
         return est.estimate(part)["estimate"] if len(part) >= min_rows else float("nan")

@@ -218,9 +218,10 @@ def _judge_windows(ws: Workspace, keys: list[str], versions: dict, serving, t: p
         with_labels = labeled_predictions(ws, t, pred)  # read once: realized performance and where it fell
         perf = _before(performance(ws, t, rule.min_labels, rule.below, pred, with_labels), end)
         est = _before(window_estimates(ws, pred, rule.below), end)
+        read = {}  # the estimators `explain` loads, once a run
         def explain(key: str, estimated: bool = False) -> list[dict]:  # where a window's metric is low
-            return estimated_segment_gaps(ws, key, pred) if estimated else segment_gaps(ws, key, t, pred,
-                                                                                        labeled=with_labels)
+            if estimated: return estimated_segment_gaps(ws, key, pred, cache=read)
+            return segment_gaps(ws, key, t, pred, labeled=with_labels)
         checks = _checked_rows(ws, con, keys, versions, pred, t)
         labeled = perf.window[perf["value"].notna()].tolist() if len(perf) else []
         found = row_findings(checks, spec, labeled, {k for k, (d, _) in results.items() if drifted(d)})

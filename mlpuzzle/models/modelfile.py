@@ -4,7 +4,8 @@
 
 # %% ../../nbs/models/06_modelfile.ipynb #792154f5
 from __future__ import annotations
-import functools, hashlib, inspect, json, zipfile
+import functools, hashlib, inspect, json, threading, zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 from ..base.core import atomic_write, ModelError, StateError
@@ -12,8 +13,8 @@ from ..base.spec import import_estimator
 from .model import PIPELINE_FUNCTIONS
 
 # %% auto #0
-__all__ = ['type_name', 'value_types', 'pipeline_types', 'estimator_parts', 'allowed_types', 'spec_types', 'file_types',
-           'file_digest', 'digest_path', 'record_digest', 'check_digest', 'save_model', 'check_types',
+__all__ = ['LOADED_MAX', 'type_name', 'value_types', 'pipeline_types', 'estimator_parts', 'allowed_types', 'spec_types',
+           'file_types', 'file_digest', 'digest_path', 'record_digest', 'check_digest', 'save_model', 'check_types',
            'load_model_file']
 
 # %% ../../nbs/models/06_modelfile.ipynb #af90306c
@@ -152,12 +153,30 @@ def check_digest(path,
     return Path(path)
 
 # %% ../../nbs/models/06_modelfile.ipynb #38c52bb1
+_LOADED: OrderedDict = OrderedDict()  # SHA-256 of a file -> what it loaded to, the latest last
+_LOADED_LOCK = threading.Lock()
+LOADED_MAX = 8  # models a process keeps loaded: a replay's step loads its champion, a gate two versions
+
+def _loaded(digest: str, build):
+    """The object loaded from a file of content `digest`, built by `build()` the first time: skops rebuilds a boosted
+    model node by node (about half a second), and one file's bytes always load to the same model."""
+    with _LOADED_LOCK:
+        if (model := _LOADED.get(digest)) is not None: _LOADED.move_to_end(digest); return model
+    model = build()
+    with _LOADED_LOCK:
+        _LOADED[digest] = model
+        while len(_LOADED) > LOADED_MAX: _LOADED.popitem(last=False)
+    return model
+
 def save_model(model, path) -> dict:
-    "Save `model` with skops at `path`; return its record: `{path, sha256, types}`."
+    """Save `model` with skops at `path`; return its record: `{path, sha256, types}`. The model counts as loaded from
+    that content (`load_model_file` returns it: the gate reads the challenger just trained)."""
     import skops.io as sio
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     sio.dump(model, path)
-    return {"path": path, "sha256": file_digest(path), "types": file_types(path)}
+    digest = file_digest(path)
+    _loaded(digest, lambda: model)
+    return {"path": path, "sha256": digest, "types": file_types(path)}
 
 def check_types(types, allowed: set, what: str) -> None:
     "Refuse (ModelError naming them) the `types` not in `allowed`."
@@ -168,13 +187,14 @@ def load_model_file(path,  # a skops file
                     allowed: set | None = None,  # exact type names it may hold (default: `allowed_types()`)
                     sha256: str | None = None,  # the digest recorded at registration; None: not checked
                     what: str | None = None):  # how messages name it, e.g. "model version 3 of churn"
-    "The model in the skops file at `path`, refused before anything is built if changed or holding other types."
+    """The model in the skops file at `path`, refused before anything is built if changed or holding other types; built
+    once per process for each content (the loaded object is shared: read it, do not change it)."""
     import skops.io as sio
-    what = what or str(path)
-    if sha256 and (got := file_digest(path)) != sha256:
+    what, got = what or str(path), file_digest(path)
+    if sha256 and got != sha256:
         raise ModelError(f"{what}: its file {path} has SHA-256 {got[:16]}, not the {sha256[:16]} recorded at "
                          "registration; "
                          "it was changed since, refusing to load it (train and register a new version)")
     types = file_types(path)
     check_types(types, allowed_types() if allowed is None else allowed, what)
-    return sio.load(path, trusted=types)
+    return _loaded(got, lambda: sio.load(path, trusted=types))

@@ -188,23 +188,25 @@ def _performance_rule(spec: dict) -> dict:
     "The spec's performance rule (its defaults when it has none): which windows are judged, and against what floor."
     return alert_rule(spec, "performance") or alert_defaults("performance")
 
-def _row_keys(ws: Workspace, con, keys: list[str]) -> tuple[list[str], str | None]:
-    """The windows of `keys` whose rows the row checks read: from the first one a row rule has not judged (also
-    returned), less the windows a small segment pools with it (none without row rules)."""
+def _row_keys(ws: Workspace, con, keys: list[str]) -> tuple[list[str], str]:
+    """The windows of `keys` whose rows the row checks read: from the first one a row rule has not judged, less the
+    windows a small segment pools with it (none without row rules); and the last window the relations rule judged
+    (relations never pool and wait for no label: each window is judged once, while segment performance waits)."""
     kinds = {r.kind for r in judged_rules(ws.spec)} & ROW_KINDS
-    if not kinds or not keys: return [], None
+    if not kinds or not keys: return [], ""
     cursors = dict(con.execute("SELECT rule, window FROM cursors"))
     first = min(cursors.get(k, "") for k in kinds)
     i = next((i for i, k in enumerate(keys) if k > first), len(keys))
-    if i == len(keys): return [], None  # every window judged
-    return keys[max(i - ws.spec.monitoring.segments.pool, 0):], keys[i]
+    if i == len(keys): return [], ""  # every window judged
+    after = cursors.get("relations", "") if "relations" in kinds else first
+    return keys[max(i - ws.spec.monitoring.segments.pool, 0):], after
 
 def _checked_rows(ws: Workspace, con, keys: list[str], versions: dict, pred: pd.DataFrame, t) -> RowChecks:
     "The row checks (segments, relations) of the windows of `keys` not judged yet, kept in the monitoring state."
     @cache
     def base_of(v) -> dict: return _baselines(ws, v)
-    read, new_from = _row_keys(ws, con, keys)
-    checks = row_checks(ws, read, versions, pred, t, base_of, new_from)
+    read, relations_after = _row_keys(ws, con, keys)
+    checks = row_checks(ws, read, versions, pred, t, base_of, relations_after)
     store_checks(con, checks)
     return checks
 

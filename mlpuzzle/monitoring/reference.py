@@ -25,9 +25,9 @@ from . import multivariate  # noqa: F401  registers the relations method
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SAMPLE_ROWS', 'MAX_BASELINE', 'period_counts', 'held_out', 'reference_baselines', 'scores_of', 'row_baselines',
-           'reference_path', 'baselines_path', 'save_reference', 'load_reference', 'load_baselines', 'reference_stamp',
-           'window_references']
+__all__ = ['log', 'SAMPLE_ROWS', 'MAX_BASELINE', 'DEFERRED', 'period_counts', 'held_out', 'reference_baselines', 'scores_of',
+           'row_baselines', 'reference_path', 'baselines_path', 'learn_baselines', 'save_reference', 'load_reference',
+           'load_baselines', 'reference_stamp', 'window_references']
 
 # %% ../../nbs/monitoring/05_reference.ipynb #b45e0002
 def period_counts(manifests: list[dict], lo: pd.Timestamp, hi: pd.Timestamp) -> dict:
@@ -160,20 +160,36 @@ def _save_estimator(ws: Workspace, version: int, rows: pd.DataFrame, model, info
     try: save_estimator(ws, version, PerformanceEstimator().fit(model, {**info, "version": version}, rows, ws.spec))
     except Exception as e: log.warning("model version %s has no performance estimator: %s", version, e)
 
-def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict) -> Path:
+def _write_baselines(ws: Workspace, version: int, baselines: dict):
+    "Write the baselines of `version` (strict JSON) and record their digest."
+    with atomic_path(baselines_path(ws, version)) as tmp:
+        tmp.write_text(json.dumps(_finite(baselines), allow_nan=False))
+    record_digest(baselines_path(ws, version))
+
+DEFERRED = "segments, relations and the performance estimator: learned when the gate promotes it"
+
+def learn_baselines(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict, baselines: dict | None = None):
+    """Learn what only a serving version needs, from its training rows `data`: the segments' and relations' baselines
+    and the performance estimator (seconds: `save_reference(learn=False)` leaves them to a challenger's promotion)."""
+    held = held_out(data, ws.spec)
+    unseen = _reference_frame(ws, held, model, info)  # in-sample predictions are surer than live ones
+    baselines = dict(baselines or load_baselines(ws, version) or reference_baselines(ws, data, unseen))
+    baselines.pop("deferred", None)
+    baselines.update(row_baselines(ws, data, (held, unseen), info, baselines["rows_per_window"]))
+    _write_baselines(ws, version, baselines)
+    _save_estimator(ws, version, held, model, info)
+
+def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict,
+                   learn: bool = True,  # also `learn_baselines` (False: a challenger learns them once promoted)
+                  ) -> Path:
     """Profile the training rows `data` of `version` (its features and `model`'s predictions on them), and keep its
     baselines."""
     from mlpuzzle.base.compat import profile_frame, write_profile  # deferred: loads whylogs
     p, frame = reference_path(ws, version), _reference_frame(ws, data, model, info)
     p.parent.mkdir(exist_ok=True)
-    held = held_out(data, ws.spec)
-    unseen = _reference_frame(ws, held, model, info)  # in-sample predictions are surer than live ones
-    baselines = reference_baselines(ws, data, unseen)
-    baselines.update(row_baselines(ws, data, (held, unseen), info, baselines["rows_per_window"]))
-    with atomic_path(baselines_path(ws, version)) as tmp:
-        tmp.write_text(json.dumps(_finite(baselines), allow_nan=False))
-    record_digest(baselines_path(ws, version))
-    _save_estimator(ws, version, held, model, info)
+    baselines = reference_baselines(ws, data, _reference_frame(ws, held_out(data, ws.spec), model, info))
+    if learn: learn_baselines(ws, version, data, model, info, baselines)
+    else: _write_baselines(ws, version, {**baselines, "deferred": DEFERRED})
     with atomic_path(p) as tmp: write_profile(profile_frame(frame), tmp)
     record_digest(p)
     if info.get("run_id"): _attach(ws, info["run_id"], p)

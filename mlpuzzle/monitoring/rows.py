@@ -95,11 +95,11 @@ class RowChecks:
     relations: dict = field(default_factory=dict)  # `relation_results`
 
 def row_checks(ws: Workspace, keys: list[str], versions: dict, pred: pd.DataFrame, as_of, baselines_of,
-               new_from: str | None = None,  # the first window not judged yet: relations, which never pool, from it
+               relations_after: str = "",  # the last window the relations rule judged: relations from the next one
               ) -> RowChecks:
     "The segment and relation checks of the windows `keys` (their rows read once), against each one's version."
     frames = window_frames(ws, keys, pred, as_of)
-    new = {k: f for k, f in frames.items() if new_from is None or k >= new_from}
+    new = {k: f for k, f in frames.items() if k > relations_after}
     return RowChecks(segment_results(ws, frames, versions, baselines_of), relation_results(new, versions, baselines_of))
 
 

@@ -23,6 +23,8 @@ from mlpuzzle.simulator.simulate import churn_spec, simulate
 from mlpuzzle.simulator.variants import multiclass_spec, regression_spec, simulate_multiclass, simulate_regression
 from mlpuzzle.data.labels import training_set
 from mlpuzzle.data.store import ingest
+from mlpuzzle.models.estimate import estimator_path
+from mlpuzzle.monitoring.reference import load_baselines
 from threadpoolctl import threadpool_limits
 
 START = pd.Timestamp("2024-01-01")  # day 0 of the simulation
@@ -168,6 +170,11 @@ def test_a_stale_challenger_from_the_train_stage_is_judged_on_recent_data(cli, w
     assert auc2 < auc1 - 0.02  # the expectation holds: on recent data the stale model is clearly worse
     h = last(w)
     assert (h["action"], champion(w)) == ("refused", 1), f"the stale version 2 was {h['action']}d: {h['reason']}"
+    # refused, it never serves: the baselines only a serving version needs were not learned (seconds of a training)
+    b = load_baselines(w, 2)
+    assert b["deferred"] and b["rows_per_window"] and "relations" not in b and not estimator_path(w, 2).exists(), b
+    r = cli("promote", "2", "--force", "-w", ws)  # promoted by hand all the same: the command says what it lacks
+    assert r.returncode == 0 and "learned no segment or relation baselines and no performance estimator" in r.stdout, r.stdout
 
 
 ## b. The three problem types

@@ -263,10 +263,20 @@ def cmd_promote(a):
     now = _business_now(ws)
     if a.force:
         promote(ws, a.version, a.reason or "promoted by hand, without the gate", as_of=now)
-        print(f"version {a.version} is the champion (gate skipped: --force)"); return
-    d = propose(ws, a.version, recent_labeled(ws, a.gate_days), as_of=now)
-    print(("promoted: " if d.promote else "refused: ") + d.reason)
-    if not d.promote: raise SystemExit(1)
+        print(f"version {a.version} is the champion (gate skipped: --force)")
+    else:
+        d = propose(ws, a.version, recent_labeled(ws, a.gate_days), as_of=now)
+        print(("promoted: " if d.promote else "refused: ") + d.reason)
+        if not d.promote: raise SystemExit(1)
+    _say_deferred(ws, a.version)
+
+def _say_deferred(ws: Workspace, version: int):
+    "Say when the new champion's gate refused it at training, so it learned no segments, relations or estimator."
+    from mlpuzzle.monitoring.reference import load_baselines  # deferred: loads pandas
+    if load_baselines(ws, version).get("deferred"):
+        print(f"note: version {version} was refused by the gate when it was trained, so it learned no segment or "
+              "relation baselines and no performance estimator: monitoring judges its windows without them; a "
+              "version trained and promoted by `mlpuzzle run train` has them")
 
 def cmd_rollback(a):
     from mlpuzzle.models.registry import rollback  # deferred: loads pyarrow and pandas

@@ -1,14 +1,17 @@
 """The README's first command, and what people look at afterwards, checked in a real headless Chromium:
-`mlpuzzle demo` goes around the closed loop (alert, retraining, promotion, refused challenger, retired
-model) and leaves a dashboard whose sections show and whose every link resolves; the documentation site
-built from the notebooks (with the demo's executed pipeline notebooks) has no broken internal link on any page, and
-its home, a page of each subpackage and every pipeline run load in Chromium with no console error."""
+`mlpuzzle demo` goes around the closed loop (alert, retraining, promotion, retired model; `on-alert` beats
+`never`, the gate refuses a scheduled challenger; the comparison's report holds the data's time only) and leaves a
+dashboard whose sections show and whose every link resolves; the documentation site built from the notebooks (with the
+demo's executed pipeline notebooks) has no broken internal link on any page, and its home, a page of each subpackage
+and every pipeline run load in Chromium with no console error."""
 import os, re, shutil, subprocess
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import nbformat
+import pandas as pd
 import pytest
 
 from conftest import MLPUZZLE
@@ -66,9 +69,13 @@ def test_demo_goes_around_the_loop(demo):
     d, out = demo
     done = out.strip().splitlines()[-2]
     n = {k: int(v) for v, k in re.findall(r"(\d+) (alerts|retrainings|promotions|refused|retired)", done)}
-    assert n["alerts"] >= 1 and n["retrainings"] >= 1 and n["promotions"] >= 1 and n["refused"] >= 1 and n["retired"] >= 1, done
+    assert n["alerts"] >= 1 and n["retrainings"] >= 1 and n["promotions"] >= 1 and n["retired"] >= 1, done
     from mlpuzzle.loop.compare import compare  # the policy table and the dashboard count the same (issue 31)
-    row = compare(d / "demo")["table"].loc["on-alert"]
+    table = compare(d / "demo")["table"]
+    row = table.loc["on-alert"]
+    # the loop recovers: the retraining the performance alert starts learns from the concept drift's onset, and pays off
+    assert row["mean roc_auc"] > table.loc["never", "mean roc_auc"] + 0.005, table
+    assert table.loc["every:7d", "refusals"] >= 1, table  # the gate refuses what learned nothing new
     assert (row["retrainings"], row["promotions"], row["refusals"]) == (n["retrainings"], n["promotions"], n["refused"]), (row, done)
     page = (d / "reports" / "index.html").read_text()
     assert f"{n['retrainings']} retraining(s)" in page and f"{n['promotions']} promotion(s)" in page, done
@@ -79,6 +86,26 @@ def test_demo_goes_around_the_loop(demo):
     runs = sorted((d / "reports" / "runs").glob("*/*.html"))
     stages = {p.parent.name.split("-", 2)[-1] for p in runs}
     assert {"monitor", "compare"} <= stages  # the loop's monitoring report and the comparison: papermill runs
+
+
+def test_on_alert_recovers_and_the_comparison_holds_the_datas_time(demo):
+    "After the concept drift (day 70), `on-alert` beats `never` with fewer retrainings than `every:7d`; no clock time."
+    d, _ = demo
+    from mlpuzzle.loop.compare import compare
+    c = compare(d / "demo")
+    after = c["windows"][c["windows"].index >= "2024-03-11"]  # day 70 on
+    assert len(after) >= 50 and after["on-alert"].mean() > after["never"].mean() + 0.005, after.mean()
+    t = c["table"]
+    assert 1 <= t.loc["on-alert", "retrainings"] < t.loc["every:7d", "retrainings"] == 10 and t.loc["never", "retrainings"] == 0
+    assert t.loc["on-alert", "promotions"] >= 1, t
+    [nb] = (d / "reports").glob("runs/*-compare/compare.ipynb")
+    outs = [o for cell in nbformat.read(nb, as_version=4).cells for o in cell.get("outputs", [])]
+    assert sum("image/png" in o.get("data", {}) for o in outs) >= 2  # the metric per window, the compute time
+    text = "\n".join(o.get("text", "") + "".join(str(v) for k, v in o.get("data", {}).items() if k.startswith("text")) for o in outs)
+    assert "2024-" in text and str(pd.Timestamp.now().year) not in text
+    assert {k[:4] for k in c["windows"].index} == {"2024"}  # what the charts are drawn from: the data's time
+    for res in c["results"]:
+        assert {str(x)[:4] for x in res["history"].as_of.dropna()} == {"2024"}  # promotions, refusals, retirements
 
 
 @needs_browser

@@ -8,12 +8,14 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..monitoring.state import last_as_of, monitor_db
 from ..base.context import run_context
 from ..base.workspace import Workspace
-from ..base.core import MlpuzzleError, ModelError, parse_duration
+from ..base.core import MlpuzzleError, ModelError, parse_duration, to_utc
+from ..monitoring.incidents import incident_onset
 from ..monitoring.windows import business_now
 from ..data.labels import training_set
 from ..models.model import train
@@ -23,7 +25,8 @@ from ..data.store import snapshots
 from ..models.tracking import model_card, track
 
 # %% auto #0
-__all__ = ['retrain_requests', 'Trained', 'train_version', 'training_since', 'trigger_retraining']
+__all__ = ['ONSET_GATE_ROWS', 'ONSET_ALONE_ROWS', 'retrain_requests', 'onset_gate', 'onset_weights', 'TrainingRows', 'onset_rows',
+           'Trained', 'train_version', 'training_since', 'trigger_retraining']
 
 # %% ../../nbs/loop/03_retrain.ipynb #30a769ff
 _ASKING = ("SELECT * FROM alerts WHERE retrain=1 AND (retrain_run IS NULL OR state='open' AND "
@@ -42,6 +45,64 @@ def retrain_requests(ws: Workspace) -> pd.DataFrame:
     due = df.retrain_at.isna() | (answered + again <= pd.Timestamp(now))  # unanswered, or refused long enough ago
     return df[due].reset_index(drop=True)
 
+# %% ../../nbs/loop/03_retrain.ipynb #87adf481
+ONSET_GATE_ROWS = 500  # post-onset labeled rows the gate needs to judge on them alone (and to weight them)
+ONSET_ALONE_ROWS = 5000  # post-onset labeled rows that train alone, without the earlier ones
+
+def onset_gate(labeled: pd.DataFrame, ts: str, onset: pd.Timestamp, gate_days: float) -> pd.DataFrame | None:
+    """The gate's rows after a change began at `onset`: the post-onset rows of `labeled` of the latest `gate_days`, at
+    most their later half; None when fewer than `2 * ONSET_GATE_ROWS` rows are post-onset."""
+    post = labeled[labeled[ts] >= onset].sort_values(ts, kind="stable")
+    if len(post) < 2 * ONSET_GATE_ROWS: return None
+    start = max(post[ts].iloc[-1] - pd.Timedelta(days=gate_days), post[ts].iloc[len(post) // 2])
+    return post[post[ts] >= start].reset_index(drop=True)
+
+def onset_weights(fit: pd.DataFrame, ts: str, onset: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The rows to train on after a change began at `onset`, and their weights (None: unweighted): the post-onset rows
+    alone once there are `ONSET_ALONE_ROWS`; else all, the post-onset ones weighted to count as much as the others."""
+    post = (fit[ts] >= onset).to_numpy()
+    n_post, n_pre = int(post.sum()), int((~post).sum())
+    if n_post >= ONSET_ALONE_ROWS: return fit[post].reset_index(drop=True), None
+    if n_post < ONSET_GATE_ROWS or n_post >= n_pre: return fit, None
+    return fit, np.where(post, n_pre / n_post, 1.0)
+
+# %% ../../nbs/loop/03_retrain.ipynb #47f1d471
+@dataclass
+class TrainingRows:
+    "The rows a training learns from, and the rows its promotion gate judges on."
+    fit: pd.DataFrame
+    weights: np.ndarray | None  # a sample weight per row of `fit`; None: unweighted
+    gate: pd.DataFrame
+    gate_rows: str = "recent labeled rows"  # the gate's rows, as its reason names them
+    how: str = ""  # after a change: what it trained on, and what the gate judged on
+
+def _how(onset: pd.Timestamp, fit: pd.DataFrame, weights, post_gate: bool, ts: str) -> str:
+    "One line: what a retraining after a change at `onset` trained on, and what its gate judged on."
+    day, n_post = f"{onset:%Y-%m-%d}", int((fit[ts] >= onset).sum())
+    if weights is not None: trained = f"{len(fit):,} rows, the {n_post:,} since {day} weighted x{weights.max():.1f}"
+    elif n_post == len(fit): trained = f"the {n_post:,} rows since {day} alone"
+    else: trained = f"{len(fit):,} rows unweighted ({n_post:,} since {day}: too few to weight)"
+    judged = f"the labels since {day}" if post_gate else f"the latest labels (too few since {day})"
+    return f"trained on {trained}; the gate judged on {judged}"
+
+def onset_rows(run, gate_days: float,  # a `Run` (its events and labels as known at its `as_of`)
+               onset: pd.Timestamp | None = None,  # when a change began (None: no change)
+              ) -> TrainingRows:
+    """The gate's rows (the latest `gate_days` of labels; after a change, `onset_gate`'s if there are enough) and the
+    labeled events of `run` before them to train on (after a change, as `onset_weights` keeps and weights them)."""
+    ws, ts = run.ws, run.spec.columns.timestamp
+    gate = None if onset is None else onset_gate(training_set(ws, as_of=run.as_of), ts, onset, gate_days)
+    post_gate, gate = gate is not None, recent_labeled(ws, gate_days, run.as_of) if gate is None else gate
+    df = training_set(run)
+    fit = df[df[ts] < gate[ts].min()]  # never trained on what the gate judges on
+    if len(fit) < 100:
+        raise ModelError(f"only {len(fit)} labeled rows before the gate window (the latest {gate_days} days, from "
+                         f"{gate[ts].min():%Y-%m-%d}); widen since/until or lower gate_days")
+    if onset is None: return TrainingRows(fit, None, gate)
+    fit, weights = onset_weights(fit, ts, onset)
+    rows = f"labeled rows since the change began ({onset:%Y-%m-%d})" if post_gate else "recent labeled rows"
+    return TrainingRows(fit, weights, gate, rows, _how(onset, fit, weights, post_gate, ts))
+
 # %% ../../nbs/loop/03_retrain.ipynb #7a1c0e02
 @dataclass
 class Trained:
@@ -54,40 +115,40 @@ class Trained:
     fit_rows: pd.DataFrame
     gate_rows: pd.DataFrame
     card: Path  # the model card, HTML
+    how: str = ""  # after a change (`onset`): what it trained on, weighted how, and what the gate judged on
 
 def train_version(workspace,  # a Workspace, its directory, or a `Run` (its period and business now, unless given)
                   since=None, until=None,  # the events to train on, by event time
                   as_of=None,  # the labels known at this time (None: all ingested); also the business time of the gate
                   gate_days: float = 14,  # the latest labeled days, held out of training for the gate
                   seed: int | None = None, promote: bool = True, retire_replaced: bool = False,
-                  trigger: str = "manual", run_id: str = "in-process") -> Trained:
-    """Train, track, register and reference a new version on the labeled events; run the promotion gate unless `promote`
-    is False."""
+                  trigger: str = "manual", run_id: str = "in-process",
+                  onset=None,  # when the change an incident reports began (`incidents.incident_onset`); None: no change
+                 ) -> Trained:
+    """Train, track, register and reference a new version on the labeled events (after a change began at `onset`, its
+    rows weighted up or alone, see `onset_rows`); run the promotion gate unless `promote` is False."""
     run = run_context(workspace, since, until, as_of)
-    ws, ts = run.ws, run.spec.columns.timestamp
-    gate_df = recent_labeled(ws, gate_days, run.as_of)  # the latest labeled data, whatever range this model trains on
-    df = training_set(run)
-    fit_df = df[df[ts] < gate_df[ts].min()]  # never trained on what the gate judges on
-    if len(fit_df) < 100:
-        raise ModelError(f"only {len(fit_df)} labeled rows before the gate window (the latest {gate_days} days, from "
-                         f"{gate_df[ts].min():%Y-%m-%d}); widen since/until or lower gate_days")
-    result = train(fit_df, ws.spec, seed=seed)
+    ws, onset = run.ws, to_utc(onset) if onset else None
+    rows = onset_rows(run, gate_days, onset)
+    fit_df, gate_df = rows.fit, rows.gate
+    result = train(fit_df, ws.spec, seed=seed, weights=rows.weights)
     snap_ids = [m["id"] for m in snapshots(ws) if m["rows"]["accepted"]]
     tracked = track(ws, result, run_name=f"train {run_id}", snapshot_ids=snap_ids)
     version = register(ws, result.model, tracked, {
         "threshold": result.threshold, "beats_baseline": bool(result.beats_baseline),
                                                "test_metrics": result.metrics["test"],
-        "spec_hash": result.spec_hash, "snapshot_ids": snap_ids, "mlpuzzle_run": run_id}, trigger)
+        "spec_hash": result.spec_hash, "snapshot_ids": snap_ids, "mlpuzzle_run": run_id,
+        **({"onset": str(onset), "training": rows.how} if onset is not None else {})}, trigger)
     card = ws.dir("mlflow") / "cards" / f"v{version}.html"
     card.parent.mkdir(exist_ok=True)
     card.write_text(model_card(result, ws.spec, version=version, snapshot_ids=snap_ids))
     save_reference(ws, version, fit_df, result.model, {"version": version, "threshold": result.threshold,
                                                        "run_id": tracked})
     before, now = champion(ws), business_now(ws, run.as_of)[0]  # a promotion counts from the data's time in a replay
-    decision = propose(ws, version, gate_df, trigger, as_of=now) if promote else None
+    decision = propose(ws, version, gate_df, trigger, as_of=now, what=rows.gate_rows) if promote else None
     if decision and decision.promote and retire_replaced and before is not None:
         retire(ws, before, f"replaced by version {version}", trigger, as_of=now)
-    return Trained(version, result, decision, snap_ids, tracked, fit_df, gate_df, card)
+    return Trained(version, result, decision, snap_ids, tracked, fit_df, gate_df, card, rows.how)
 
 # %% ../../nbs/loop/03_retrain.ipynb #95cd9cbc
 def _since(ws: Workspace, labeled: pd.DataFrame) -> str:
@@ -114,7 +175,7 @@ def _mark(ws: Workspace, ids, sql: str, values: tuple):
 
 def _in_process(ws: Workspace, params: dict) -> dict:
     "`train_version` with the train stage's parameters; a record like a run's (id, status, error)."
-    p = {k: params[k] or None for k in ("since", "as_of")}
+    p = {k: params.get(k) or None for k in ("since", "as_of", "onset")}
     try: train_version(ws, **p, gate_days=params.get("gate_days", 14), trigger=params["trigger"],
                        retire_replaced=params["retire_replaced"])
     except MlpuzzleError as e: return {"id": f"in-process:{p['as_of']}", "status": "failed", "error": str(e)}
@@ -124,14 +185,16 @@ def trigger_retraining(ws: Workspace, parameters: dict | None = None, reports=No
                        in_process: bool = False,  # call `train_version` here rather than a `run train` (a replay does)
                        **kw) -> dict | None:
     """Answer the pending retraining requests with one `run train` on the labeled events of the last
-    `monitoring.retrain_window` (returns its run record; None when nothing is asked)."""
+    `monitoring.retrain_window`, from the onset of their performance or drift incident on when they have one (returns
+    its run record; None when nothing is asked)."""
     from mlpuzzle.loop.runs import RunFailed, run_stage  # deferred: loads the Jupyter client
     req = retrain_requests(ws)
     if not len(req): return None
-    with closing(monitor_db(ws)) as con: now = last_as_of(con)
+    with closing(monitor_db(ws)) as con: now, onset = last_as_of(con), incident_onset(con, req.id)
     seen = len(history(ws))
     params = {"trigger": f"alert:{'+'.join(sorted(set(req.kind)))}", "retire_replaced": True,
-              "since": training_since(ws, now), "as_of": now or "", **(parameters or {})}
+              "since": training_since(ws, now), "as_of": now or "", "onset": "" if onset is None else str(onset),
+              **(parameters or {})}
     # first: no retry loop
     _mark(ws, req.id, "UPDATE alerts SET retrain_run='starting', retrain_at=? WHERE id=?", (now,))
     if in_process: rec = _in_process(ws, params)

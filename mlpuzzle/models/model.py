@@ -217,28 +217,49 @@ def _check(df: pd.DataFrame, spec: dict):
     if spec.promotion.metric == "value" and not has_business(spec.business):
         raise ModelError("promotion.metric: value needs the business section to give some outcome a non-zero value")
 
-def _fit(tr: pd.DataFrame, spec: dict, seed: int) -> tuple:  # (the fitted Pipeline, seconds)
-    "The spec's pipeline fitted on the training rows `tr`, and the seconds the fit took."
+_WEIGHT = "__mlpuzzle_weight__"  # a row's sample weight while `train` splits the rows
+
+def _split(df: pd.DataFrame, spec: dict, weights) -> tuple:
+    """(train, valid, test, train's weights): `time_split` of `df`; with `weights`, of each weight's rows on its own, so
+    that the train split holds rows of every weight (and valid and test too)."""
+    if weights is None: return (*time_split(df, spec), None)
+    d, ts = df.assign(**{_WEIGHT: np.asarray(weights, dtype=float)}), spec.columns.timestamp
+    parts = zip(*(time_split(g, spec) for _, g in d.groupby(_WEIGHT, sort=True)))
+    tr, va, te = (pd.concat(p, ignore_index=True) for p in parts)
+    tr, va, te = (x.sort_values(ts, kind="stable", ignore_index=True) if ts else x for x in (tr, va, te))
+    return tr.drop(columns=_WEIGHT), va.drop(columns=_WEIGHT), te.drop(columns=_WEIGHT), tr[_WEIGHT].to_numpy()
+
+def _weighted(model, weights, spec: dict) -> dict:
+    "The fit parameters that give the pipeline's estimator `weights` ({} without; a warning when it takes none)."
+    if weights is None: return {}
+    if "sample_weight" in inspect.signature(model.steps[-1][1].fit).parameters: return {"model__sample_weight": weights}
+    log.warning("%s takes no sample_weight: the rows are fitted unweighted", spec.model.estimator)
+    return {}
+
+def _fit(tr: pd.DataFrame, spec: dict, seed: int, weights=None) -> tuple:  # (the fitted Pipeline, seconds)
+    "The spec's pipeline fitted on the training rows `tr` (weighted by `weights`), and the seconds the fit took."
     y, model, clf = target(tr, spec), build_pipeline(spec, seed), spec.problem != "regression"
     if clf and len(set(y)) < 2: raise ModelError(f"the training rows have a single class ({y[0]}); a classifier needs "
                                                  "two or more")
     if clf and not hasattr(model, "predict_proba"):
         raise ModelError(f"model.estimator: {spec.model.estimator} gives no probabilities (predict_proba); a "
                          f"{spec.problem} model needs them")
-    t0 = time.perf_counter(); model.fit(tr, y); secs = time.perf_counter() - t0
+    t0 = time.perf_counter(); model.fit(tr, y, **_weighted(model, weights, spec)); secs = time.perf_counter() - t0
     log.info("fitted %s on %d rows in %.1fs", spec.model.estimator, len(tr), secs)
     return model, secs
 
 def train(df: pd.DataFrame,  # labelled rows, as training_set returns them
           spec: dict,  # the use case's spec (defaults are filled in)
           seed: int | None = None,  # random seed (default: the spec's model.seed)
+          weights=None,  # a sample weight per row of `df` (e.g. a retraining's rows since a change counted up)
          ) -> TrainResult:
-    "Split `df` by time, fit the spec's pipeline on train and evaluate it on valid and test."
+    """Split `df` by time (the rows of each weight on their own), fit the spec's pipeline on train and evaluate it on
+    valid and test."""
     spec = validate_spec(spec, check_imports=False)
     seed = spec.model.seed if seed is None else seed
     _check(df, spec)
-    tr, va, te = time_split(df, spec)
-    model, fit_s = _fit(tr, spec, seed)
+    tr, va, te, w = _split(df, spec, weights)
+    model, fit_s = _fit(tr, spec, seed, w)
     sv, st = predict_scores(model, va, spec), predict_scores(model, te, spec)
     th = choose_threshold(target(va, spec), sv, spec.business) if spec.problem == "binary" else 0.5
     ms = {"valid": evaluate(model, va, spec, th, sv), "test": evaluate(model, te, spec, th, st),

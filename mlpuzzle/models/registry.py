@@ -245,7 +245,7 @@ def _slice_drops(ch_model, ch_info, cm_model, cm_info, data, spec) -> list:
              "drop": sign * (float(getattr(r, f"{m}_champion")) - float(getattr(r, f"{m}_challenger")))}
             for r in j.itertuples()]
 
-def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
+def gate(ws: Workspace, challenger: int, data: pd.DataFrame, what: str = "recent labeled rows") -> Decision:
     "Decide whether version `challenger` may replace the champion, judged on labeled `data`."
     spec, p = ws.spec, ws.spec.promotion
     m, hib = p.metric, METRICS[ws.spec.problem][p.metric]
@@ -262,7 +262,7 @@ def gate(ws: Workspace, challenger: int, data: pd.DataFrame) -> Decision:
     mo = evaluate(cm_model, data, spec, cm.get("threshold", 0.5))
     metrics = {"challenger": mc, "champion": mo, "rows": len(data)}
     gain = (mc[m] - mo[m]) * (1 if hib else -1)
-    vs = f"{m} {mc[m]:.4f} against the champion's (v{cur}) {mo[m]:.4f} on {len(data):,} recent labeled rows"
+    vs = f"{m} {mc[m]:.4f} against the champion's (v{cur}) {mo[m]:.4f} on {len(data):,} {what}"
     if gain <= 0 or gain < p.min_improvement:
         by = f" by at least {p.min_improvement}" if p.min_improvement else ""
         return Decision(False, f"{vs}: a gain of {gain:+.4f}; it must beat the champion{by}", metrics)
@@ -285,14 +285,14 @@ def recent_labeled(ws: Workspace, days: float = 14, as_of=None) -> pd.DataFrame:
 
 def propose(ws: Workspace, version: int, data: pd.DataFrame, trigger: str = "manual",
             as_of=None,  # business time of the decision (a replay's time; default: now)
-           ) -> Decision:
+            what: str = "recent labeled rows") -> Decision:  # `data`, as the gate's reason names it
     "Make `version` the challenger, run the gate on `data`, and promote it or record the refusal."
     client, name = _client(ws), ws.spec.name
     with registry_lock(ws):
         if version_info(ws, version).get("retired_at"): raise ModelError(f"model version {version} is retired; it "
                                                                          "cannot be promoted")
         client.set_registered_model_alias(name, "challenger", str(version))
-        d = gate(ws, version, data)
+        d = gate(ws, version, data, what)
         if d.promote: promote(ws, version, d.reason, trigger, d.metrics, as_of=as_of)
         else:
             _append(ws, "refused", version, d.reason, champion(ws), d.metrics, trigger, _now(as_of))

@@ -14,7 +14,8 @@ from ..base.workspace import open_workspace, Workspace
 from .state import monitor_db
 
 # %% auto #0
-__all__ = ['what_happened', 'incident_message', 'group_events', 'how_to_end', 'incident_table', 'incidents']
+__all__ = ['ONSET_KINDS', 'what_happened', 'incident_message', 'group_events', 'how_to_end', 'incident_table', 'incidents',
+           'incident_onset']
 
 # %% ../../nbs/monitoring/12_incidents.ipynb #1c0d0007
 _RANK = {"warning": 0, "critical": 1}
@@ -206,3 +207,16 @@ def incidents(workspace, open_only: bool = False) -> pd.DataFrame:
     "The incident log of a workspace, oldest first (only the open ones with `open_only`); see `incident_table`."
     ws = open_workspace(workspace)
     with closing(monitor_db(ws)) as con: return incident_table(con, open_only)
+
+# %% ../../nbs/monitoring/12_incidents.ipynb #cf99e8a7
+ONSET_KINDS = ("performance", "estimated_performance", "drift")  # kinds whose start dates a new population or concept
+
+def incident_onset(con, alert_ids, kinds=ONSET_KINDS) -> pd.Timestamp | None:
+    """When the change behind the alerts `alert_ids` began: the earliest start (`_started`) of the alerts of `kinds`
+    among them and in their incidents; None when none is of those kinds."""
+    ids = [int(i) for i in alert_ids]
+    marks = ", ".join("?" * len(ids))
+    rows = con.execute(f"SELECT kind, opened_window, evidence FROM alerts WHERE id IN ({marks}) OR incident_id IN "
+                       f"(SELECT incident_id FROM alerts WHERE id IN ({marks}))", ids + ids).fetchall()
+    starts = [_started(opened, evidence) for kind, opened, evidence in rows if kind in kinds]
+    return pd.Timestamp(min(starts)).tz_localize("UTC") if starts else None

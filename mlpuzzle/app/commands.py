@@ -236,8 +236,7 @@ def cmd_quarantine(a):
 # %% ../../nbs/app/03_commands.ipynb #afaed965
 def cmd_models(a):
     from mlpuzzle.models.registry import history, versions  # deferred: loads pyarrow and pandas
-    ws = Workspace(a.workspace, check_imports=False)
-    vs = versions(ws)
+    vs = versions(ws := Workspace(a.workspace, check_imports=False))
     if not len(vs): print(f"no model yet; train one with `mlpuzzle run train -w {a.workspace}`"); return vs
     print(vs.drop(columns=["run_id"]).to_string(index=False))
     h = history(ws).tail(a.history)
@@ -259,24 +258,16 @@ def _business_now(ws: Workspace):
 
 def cmd_promote(a):
     from mlpuzzle.models.registry import promote, propose, recent_labeled  # deferred: loads pyarrow and pandas
+    from mlpuzzle.monitoring.reference import deferred_note  # deferred: loads pandas
     ws = Workspace(a.workspace, check_imports=False)
     now = _business_now(ws)
     if a.force:
         promote(ws, a.version, a.reason or "promoted by hand, without the gate", as_of=now)
         print(f"version {a.version} is the champion (gate skipped: --force)")
-    else:
-        d = propose(ws, a.version, recent_labeled(ws, a.gate_days), as_of=now)
-        print(("promoted: " if d.promote else "refused: ") + d.reason)
-        if not d.promote: raise SystemExit(1)
-    _say_deferred(ws, a.version)
-
-def _say_deferred(ws: Workspace, version: int):
-    "Say when the new champion's gate refused it at training, so it learned no segments, relations or estimator."
-    from mlpuzzle.monitoring.reference import load_baselines  # deferred: loads pandas
-    if load_baselines(ws, version).get("deferred"):
-        print(f"note: version {version} was refused by the gate when it was trained, so it learned no segment or "
-              "relation baselines and no performance estimator: monitoring judges its windows without them; a "
-              "version trained and promoted by `mlpuzzle run train` has them")
+    elif not (d := propose(ws, a.version, recent_labeled(ws, a.gate_days), as_of=now)).promote:
+        print("refused: " + d.reason); raise SystemExit(1)
+    else: print("promoted: " + d.reason)
+    if note := deferred_note(ws, a.version): print(note)
 
 def cmd_rollback(a):
     from mlpuzzle.models.registry import rollback  # deferred: loads pyarrow and pandas
@@ -295,8 +286,7 @@ def cmd_ui(a):
     from mlpuzzle.models.tracking import tracking_uri  # deferred: loads pyarrow and pandas
     uri = tracking_uri(Workspace(a.workspace, check_imports=False))
     print(f"MLflow UI on http://127.0.0.1:{a.port} for {uri} (Ctrl-C stops it)")
-    # One worker and no job runner: MLflow's defaults (4 workers, a job queue with its consumers) took 20 s to
-    # answer on 2 idle cores and over a minute on busy ones, for one person looking at one workspace.
+    # One worker, no job runner: MLflow's defaults took 20 s to answer one person on 2 idle cores, minutes on busy ones
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
                             "--port", str(a.port), "--workers", str(a.workers)], env=env)

@@ -19,7 +19,7 @@ from ..monitoring.incidents import incident_onset
 from ..monitoring.windows import business_now
 from ..data.labels import training_set
 from ..models.model import train
-from ..monitoring.reference import save_reference
+from ..monitoring.reference import learn_baselines, save_reference
 from ..models.registry import champion, history, propose, recent_labeled, register, retire
 from ..data.store import snapshots
 from ..models.tracking import model_card, track
@@ -126,7 +126,9 @@ def train_version(workspace,  # a Workspace, its directory, or a `Run` (its peri
                   onset=None,  # when the change an incident reports began (`incidents.incident_onset`); None: no change
                  ) -> Trained:
     """Train, track, register and reference a new version on the labeled events (after a change began at `onset`, its
-    rows weighted up or alone, see `onset_rows`); run the promotion gate unless `promote` is False."""
+    rows weighted up or alone, see `onset_rows`); run the promotion gate unless `promote` is False. What only a serving
+    version needs (segment and relation baselines, the performance estimator) it learns once the gate promotes it,
+    or at once without a gate: seconds a refused challenger does not spend."""
     run = run_context(workspace, since, until, as_of)
     ws, onset = run.ws, to_utc(onset) if onset else None
     rows = onset_rows(run, gate_days, onset)
@@ -142,10 +144,11 @@ def train_version(workspace,  # a Workspace, its directory, or a `Run` (its peri
     card = ws.dir("mlflow") / "cards" / f"v{version}.html"
     card.parent.mkdir(exist_ok=True)
     card.write_text(model_card(result, ws.spec, version=version, snapshot_ids=snap_ids))
-    save_reference(ws, version, fit_df, result.model, {"version": version, "threshold": result.threshold,
-                                                       "run_id": tracked})
+    ref = {"version": version, "threshold": result.threshold, "run_id": tracked}
+    save_reference(ws, version, fit_df, result.model, ref, learn=not promote)  # a challenger: learns once promoted
     before, now = champion(ws), business_now(ws, run.as_of)[0]  # a promotion counts from the data's time in a replay
     decision = propose(ws, version, gate_df, trigger, as_of=now, what=rows.gate_rows) if promote else None
+    if decision and decision.promote: learn_baselines(ws, version, fit_df, result.model, ref)
     if decision and decision.promote and retire_replaced and before is not None:
         retire(ws, before, f"replaced by version {version}", trigger, as_of=now)
     return Trained(version, result, decision, snap_ids, tracked, fit_df, gate_df, card, rows.how)

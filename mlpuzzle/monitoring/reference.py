@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'SAMPLE_ROWS', 'MAX_BASELINE', 'DEFERRED', 'period_counts', 'held_out', 'reference_baselines', 'scores_of',
-           'row_baselines', 'reference_path', 'baselines_path', 'learn_baselines', 'save_reference', 'load_reference',
-           'load_baselines', 'reference_stamp', 'window_references']
+           'row_baselines', 'reference_path', 'baselines_path', 'deferred_note', 'learn_baselines', 'save_reference',
+           'load_reference', 'load_baselines', 'reference_stamp', 'window_references']
 
 # %% ../../nbs/monitoring/05_reference.ipynb #b45e0002
 def period_counts(manifests: list[dict], lo: pd.Timestamp, hi: pd.Timestamp) -> dict:
@@ -167,6 +167,13 @@ def _write_baselines(ws: Workspace, version: int, baselines: dict):
     record_digest(baselines_path(ws, version))
 
 DEFERRED = "segments, relations and the performance estimator: learned when the gate promotes it"
+
+def deferred_note(ws: Workspace, version: int) -> str | None:
+    "What a version the gate refused at training lacks, should it serve all the same (None: it lacks nothing)."
+    if not load_baselines(ws, version).get("deferred"): return None
+    return (f"note: version {version} was refused by the gate when it was trained, so it learned no segment or "
+            "relation baselines and no performance estimator: monitoring judges its windows without them; a version "
+            "trained and promoted by `mlpuzzle run train` has them")
 
 def learn_baselines(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict, baselines: dict | None = None):
     """Learn what only a serving version needs, from its training rows `data`: the segments' and relations' baselines

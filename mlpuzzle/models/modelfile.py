@@ -153,13 +153,13 @@ def check_digest(path,
     return Path(path)
 
 # %% ../../nbs/models/06_modelfile.ipynb #38c52bb1
-_LOADED: OrderedDict = OrderedDict()  # SHA-256 of a file -> what it loaded to, the latest last
+_LOADED: OrderedDict = OrderedDict()  # SHA-256 of a file -> (the types it names, what it loaded to), the latest last
 _LOADED_LOCK = threading.Lock()
 LOADED_MAX = 8  # models a process keeps loaded: a replay's step loads its champion, a gate two versions
 
 def _loaded(digest: str, build):
-    """The object loaded from a file of content `digest`, built by `build()` the first time: skops rebuilds a boosted
-    model node by node (about half a second), and one file's bytes always load to the same model."""
+    """(types, object) of a file of content `digest`, built by `build()` the first time: skops rebuilds a boosted model
+    node by node (about half a second), and one file's bytes always name the same types and load to the same model."""
     with _LOADED_LOCK:
         if (model := _LOADED.get(digest)) is not None: _LOADED.move_to_end(digest); return model
     model = build()
@@ -174,9 +174,9 @@ def save_model(model, path) -> dict:
     import skops.io as sio
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     sio.dump(model, path)
-    digest = file_digest(path)
-    _loaded(digest, lambda: model)
-    return {"path": path, "sha256": digest, "types": file_types(path)}
+    digest, types = file_digest(path), file_types(path)
+    _loaded(digest, lambda: (types, model))
+    return {"path": path, "sha256": digest, "types": types}
 
 def check_types(types, allowed: set, what: str) -> None:
     "Refuse (ModelError naming them) the `types` not in `allowed`."
@@ -195,6 +195,6 @@ def load_model_file(path,  # a skops file
         raise ModelError(f"{what}: its file {path} has SHA-256 {got[:16]}, not the {sha256[:16]} recorded at "
                          "registration; "
                          "it was changed since, refusing to load it (train and register a new version)")
-    types = file_types(path)
+    with _LOADED_LOCK: types = _LOADED[got][0] if got in _LOADED else file_types(path)
     check_types(types, allowed_types() if allowed is None else allowed, what)
-    return _loaded(got, lambda: sio.load(path, trusted=types))
+    return _loaded(got, lambda: (types, sio.load(path, trusted=types)))[1]

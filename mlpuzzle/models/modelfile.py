@@ -161,12 +161,12 @@ def _loaded(digest: str, build):
     """(types, object) of a file of content `digest`, built by `build()` the first time: skops rebuilds a boosted model
     node by node (about half a second), and one file's bytes always name the same types and load to the same model."""
     with _LOADED_LOCK:
-        if (model := _LOADED.get(digest)) is not None: _LOADED.move_to_end(digest); return model
-    model = build()
+        if (entry := _LOADED.get(digest)) is not None: _LOADED.move_to_end(digest); return entry
+    entry = build()
     with _LOADED_LOCK:
-        _LOADED[digest] = model
+        _LOADED[digest] = entry
         while len(_LOADED) > LOADED_MAX: _LOADED.popitem(last=False)
-    return model
+    return entry
 
 def save_model(model, path) -> dict:
     """Save `model` with skops at `path`; return its record: `{path, sha256, types}`. The model counts as loaded from

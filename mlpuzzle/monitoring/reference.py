@@ -175,16 +175,24 @@ def deferred_note(ws: Workspace, version: int) -> str | None:
             "relation baselines and no performance estimator: monitoring judges its windows without them; a version "
             "trained and promoted by `mlpuzzle run train` has them")
 
-def learn_baselines(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict, baselines: dict | None = None):
+def _learn(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict, held: tuple, baselines: dict):
+    """Write `baselines` with the row baselines learned from `data` and `held` (held-out rows, the model's predictions
+    on them), and fit the performance estimator."""
+    learned = {k: v for k, v in baselines.items() if k != "deferred"}
+    learned.update(row_baselines(ws, data, held, info, learned["rows_per_window"]))
+    _write_baselines(ws, version, learned)
+    _save_estimator(ws, version, held[0], model, info)
+
+def _held(ws: Workspace, data: pd.DataFrame, model, info: dict) -> tuple:
+    "The rows of `data` the model did not fit on, and its predictions on them (surer in-sample than live)."
+    held = held_out(data, ws.spec)
+    return held, _reference_frame(ws, held, model, info)
+
+def learn_baselines(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict):
     """Learn what only a serving version needs, from its training rows `data`: the segments' and relations' baselines
     and the performance estimator (seconds: `save_reference(learn=False)` leaves them to a challenger's promotion)."""
-    held = held_out(data, ws.spec)
-    unseen = _reference_frame(ws, held, model, info)  # in-sample predictions are surer than live ones
-    baselines = dict(baselines or load_baselines(ws, version) or reference_baselines(ws, data, unseen))
-    baselines.pop("deferred", None)
-    baselines.update(row_baselines(ws, data, (held, unseen), info, baselines["rows_per_window"]))
-    _write_baselines(ws, version, baselines)
-    _save_estimator(ws, version, held, model, info)
+    held = _held(ws, data, model, info)
+    _learn(ws, version, data, model, info, held, load_baselines(ws, version) or reference_baselines(ws, data, held[1]))
 
 def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info: dict,
                    learn: bool = True,  # also `learn_baselines` (False: a challenger learns them once promoted)
@@ -194,8 +202,9 @@ def save_reference(ws: Workspace, version: int, data: pd.DataFrame, model, info:
     from mlpuzzle.base.compat import profile_frame, write_profile  # deferred: loads whylogs
     p, frame = reference_path(ws, version), _reference_frame(ws, data, model, info)
     p.parent.mkdir(exist_ok=True)
-    baselines = reference_baselines(ws, data, _reference_frame(ws, held_out(data, ws.spec), model, info))
-    if learn: learn_baselines(ws, version, data, model, info, baselines)
+    held = _held(ws, data, model, info)
+    baselines = reference_baselines(ws, data, held[1])
+    if learn: _learn(ws, version, data, model, info, held, baselines)
     else: _write_baselines(ws, version, {**baselines, "deferred": DEFERRED})
     with atomic_path(p) as tmp: write_profile(profile_frame(frame), tmp)
     record_digest(p)
